@@ -1,0 +1,32 @@
+"""Credentials in requests: HTTP Basic ``__token__:<token>`` or ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from .errors import Unauthorized
+
+
+def token_from_header(authorization: str | None) -> str | None:
+    """Return the token a request carries, None if it carries none."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer":
+        return value or None
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("Malformed Basic credentials.") from None
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            raise Unauthorized("Malformed Basic credentials.")
+        if user != "__token__":
+            # pip/uv send whatever the user typed; say clearly what we expect.
+            raise Unauthorized("Use the username __token__ and a Bale API token as the password.")
+        return password or None
+    raise Unauthorized(f"Unsupported authorization scheme {scheme!r}; use Basic or Bearer.")

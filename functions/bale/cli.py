@@ -1,0 +1,174 @@
+"""The ``bale`` command: ``bale dev`` and ``bale admin …``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import BaleError
+
+
+def _admin_services():
+    from .settings import get_settings
+    from .stores import get_stores
+
+    return get_stores(get_settings())
+
+
+def cmd_dev(args) -> int:
+    from .devserver import run
+    from .settings import get_settings
+
+    return run(
+        port=args.port,
+        host=args.host,
+        data_dir=args.data_dir,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        with_auth=not args.no_auth,
+        settings=get_settings(),
+    )
+
+
+def cmd_create_team(args) -> int:
+    from .tenancy import Tenancy
+
+    Tenancy(_admin_services()).create_team(args.team, args.admin)
+    print(f"Created team {args.team} with index {args.team}/main; admin: {args.admin}")
+    return 0
+
+
+def cmd_create_index(args) -> int:
+    from .tenancy import Tenancy
+
+    Tenancy(_admin_services()).create_index(args.team, args.index)
+    print(f"Created index {args.team}/{args.index}")
+    return 0
+
+
+def cmd_create_token(args) -> int:
+    from .tokens import Tokens, parse_duration
+
+    expires = parse_duration(args.expires_in) if args.expires_in else None
+    secret, tok = Tokens(_admin_services()).create(
+        args.team,
+        args.index,
+        args.permission,
+        projects=args.project or None,
+        expires_in=expires,
+        created_by="cli",
+        description=args.description or "",
+    )
+    scope = ", ".join(tok.projects) if tok.projects else "all projects"
+    until = tok.expires_at.isoformat(timespec="seconds") if tok.expires_at else "never"
+    print(f"Token {tok.id}: {tok.permission} on {tok.team}/{tok.index} ({scope}); expires {until}.", file=sys.stderr)
+    print("It is shown only once:", file=sys.stderr)
+    sys.stderr.flush()
+    print(secret)
+    return 0
+
+
+def cmd_list_tokens(args) -> int:
+    from .tokens import Tokens
+
+    rows = Tokens(_admin_services()).list(args.team)
+    print(f"{'ID':16}  {'INDEX':12}  {'PERM':6}  {'PROJECTS':20}  {'EXPIRES':20}  {'LAST USED':20}  STATE")
+    for t in rows:
+        state = "revoked" if t.revoked_at else "active"
+        print(
+            f"{t.id:16}  {t.index:12}  {t.permission:6}  {(','.join(t.projects) if t.projects else '*'):20}  "
+            f"{(t.expires_at.isoformat(timespec='minutes') if t.expires_at else 'never'):20}  "
+            f"{(t.last_used_at.isoformat(timespec='minutes') if t.last_used_at else 'never'):20}  {state}"
+        )
+    return 0
+
+
+def cmd_revoke_token(args) -> int:
+    from .tokens import Tokens
+
+    Tokens(_admin_services()).revoke(args.team, args.token_id)
+    print(f"Revoked token {args.token_id}")
+    return 0
+
+
+def cmd_yank(args, yanked: bool) -> int:
+    from .packages import Packages
+    from .tenancy import Tenancy
+
+    stores = _admin_services()
+    Tenancy(stores).require_index(args.team, args.index)
+    n = Packages(stores).set_yanked(
+        args.team, args.index, args.project, args.version, yanked, getattr(args, "reason", None)
+    )
+    word = "Yanked" if yanked else "Unyanked"
+    print(f"{word} {args.project} {args.version} in {args.team}/{args.index} ({n} file{'s' if n != 1 else ''})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bale", description="Bale, a private Python package registry.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole registry locally over the Google emulators")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--data-dir", help="keep data here across restarts (default: in memory)")
+    dev.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
+    dev.add_argument("--keyfile", help="private key for --certfile (PEM)")
+    dev.add_argument("--no-auth", action="store_true", help="don't start the Firebase Auth emulator")
+    dev.set_defaults(func=cmd_dev)
+
+    admin = sub.add_parser("admin", help="manage teams, indexes and tokens")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+
+    a = asub.add_parser("create-team", help="create a team, its main index and its first admin")
+    a.add_argument("team")
+    a.add_argument("--admin", required=True, metavar="EMAIL")
+    a.set_defaults(func=cmd_create_team)
+
+    a = asub.add_parser("create-index", help="create another index in a team")
+    a.add_argument("team")
+    a.add_argument("index")
+    a.set_defaults(func=cmd_create_index)
+
+    a = asub.add_parser("create-token", help="create an API token (printed alone on the last line)")
+    a.add_argument("team")
+    a.add_argument("--index", required=True)
+    a.add_argument("--permission", required=True, choices=["read", "upload"])
+    a.add_argument("--project", action="append", metavar="NAME", help="limit to this project (repeatable)")
+    a.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 15m")
+    a.add_argument("--description", help="what the token is for")
+    a.set_defaults(func=cmd_create_token)
+
+    a = asub.add_parser("list-tokens", help="list a team's tokens")
+    a.add_argument("team")
+    a.set_defaults(func=cmd_list_tokens)
+
+    a = asub.add_parser("revoke-token", help="revoke a token by its ID")
+    a.add_argument("team")
+    a.add_argument("token_id")
+    a.set_defaults(func=cmd_revoke_token)
+
+    for name, yanked in (("yank", True), ("unyank", False)):
+        a = asub.add_parser(name, help=f"{name} every file of a version")
+        a.add_argument("team")
+        a.add_argument("index")
+        a.add_argument("project")
+        a.add_argument("version")
+        if yanked:
+            a.add_argument("--reason", help="shown to installers (PEP 592)")
+        a.set_defaults(func=lambda args, y=yanked: cmd_yank(args, y))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BaleError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""HTTP plumbing shared by the entry points: one place maps errors to responses."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+from flask import Request, Response
+
+from .errors import BaleError
+
+log = logging.getLogger("bale")
+
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def status_line(code: int, message: str) -> str:
+    """'400 <message>': uv and twine print the reason phrase, so it carries the message."""
+    reason = _UNSAFE.sub(" ", message)[:400].strip() or "Error"
+    return f"{code} {reason}"
+
+
+def text_error(exc: BaleError) -> Response:
+    resp = Response(exc.message + "\n", mimetype="text/plain")
+    resp.status = status_line(exc.status, exc.message)
+    for k, v in exc.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def plain_errors(fn):
+    """Turn BaleError into a plain-text response; anything else into a logged 500."""
+
+    @functools.wraps(fn)
+    def wrapper(request: Request, *args, **kwargs):
+        try:
+            return fn(request, *args, **kwargs)
+        except BaleError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
+            return text_error(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return text_error(BaleError("Internal server error; nothing was stored. Please retry."))
+
+    return wrapper
+
+
+def route_parts(path: str, prefix: str) -> list[str]:
+    """'/simple/acme/main/foo/' with prefix '/simple/' -> ['acme', 'main', 'foo']."""
+    rest = path[len(prefix):] if path.startswith(prefix) else path
+    return [p for p in rest.split("/") if p != ""]

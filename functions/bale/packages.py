@@ -1,0 +1,276 @@
+"""Projects and their files: the records behind uploads and the Simple API.
+
+Firestore layout, under ``teams/{team}/indexes/{index}``::
+
+    projects/{normalized}                  {name, normalized, serial, file_count, chunk_count,
+                                            created_at, updated_at}
+    projects/{normalized}/files/{filename} the full record of one file (kept after deletion as a
+                                           tombstone, so a filename can never be reused)
+    projects/{normalized}/pages/{k:05d}    {files: [entry, ...]}: the Simple API page, in chunks of
+                                           at most CHUNK entries, appended to by the upload
+                                           transaction
+
+A page entry is compact (see :func:`page_entry`) so that a chunk of 1,000 files
+stays around 300 KB, far under Firestore's 1 MiB document limit; a project of
+10,000 files is 10 chunks. A page read costs 1 + chunk_count document reads on a
+cold cache and 1 read (the project document, for its serial) on a warm one.
+
+Blobs (Cloud Storage) are content-addressed::
+
+    {team}/{index}/{normalized}/{sha256}/{filename}            the file
+    {team}/{index}/{normalized}/{sha256}/{filename}.metadata   its METADATA (PEP 658)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from .errors import BadRequest, NotFound
+from .names import validate_project
+from .stores import Stores
+from .tenancy import now
+
+CHUNK = 1000
+MAX_TXN_ATTEMPTS = 30
+
+
+def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -> str:
+    return f"{team}/{index}/{project}/{sha256}/{filename}"
+
+
+@dataclasses.dataclass
+class FileRecord:
+    filename: str
+    project: str  # normalized
+    name: str  # as written in METADATA
+    version: str
+    packagetype: str  # bdist_wheel | sdist
+    python_version: str
+    size: int
+    sha256: str
+    md5: str
+    blake2_256: str
+    blob_path: str
+    metadata_sha256: str | None
+    requires_python: str | None
+    upload_time: dt.datetime
+    uploaded_by: str
+    metadata: dict[str, Any]
+    yanked: bool = False
+    yanked_reason: str | None = None
+    deleted_at: dt.datetime | None = None
+    chunk: int = 0
+
+    @property
+    def metadata_path(self) -> str:
+        return self.blob_path + ".metadata"
+
+
+def page_entry(rec: FileRecord) -> dict:
+    """The few fields the Simple API needs, with short keys."""
+    e = {
+        "f": rec.filename,
+        "v": rec.version,
+        "h": rec.sha256,
+        "s": rec.size,
+        "t": rec.upload_time,
+    }
+    if rec.requires_python:
+        e["r"] = rec.requires_python
+    if rec.metadata_sha256:
+        e["m"] = rec.metadata_sha256
+    if rec.yanked:
+        e["y"] = rec.yanked_reason or ""
+    return e
+
+
+@dataclasses.dataclass
+class Page:
+    """What the Simple API renders for one project."""
+
+    name: str
+    normalized: str
+    serial: int
+    files: list[dict]
+
+
+class CommitResult:
+    CREATED = "created"
+    EXISTS = "exists"
+
+
+class Packages:
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self.db = stores.db
+
+    # -- references -------------------------------------------------------
+    def index_ref(self, team: str, index: str):
+        return self.db.collection("teams").document(team).collection("indexes").document(index)
+
+    def project_ref(self, team: str, index: str, project: str):
+        return self.index_ref(team, index).collection("projects").document(project)
+
+    def file_ref(self, team: str, index: str, project: str, filename: str):
+        return self.project_ref(team, index, project).collection("files").document(filename)
+
+    def chunk_ref(self, team: str, index: str, project: str, k: int):
+        return self.project_ref(team, index, project).collection("pages").document(f"{k:05d}")
+
+    # -- writes -------------------------------------------------------------
+    def commit(self, team: str, index: str, rec: FileRecord) -> str:
+        """Record an uploaded file, atomically with its project page.
+
+        Called after the blob is stored: a crash in between leaves an
+        unreferenced blob, which is never served (downloads go through the
+        record), never a record without its blob.
+        Returns CommitResult.CREATED, or EXISTS when the same file was there.
+        Raises BadRequest when the filename is taken by other content.
+        """
+        from google.cloud import firestore
+
+        project = rec.project
+        p_ref = self.project_ref(team, index, project)
+        f_ref = self.file_ref(team, index, project, rec.filename)
+
+        @firestore.transactional
+        def txn(tx) -> str:
+            # Reads first (Firestore transactions require it), then writes.
+            f_snap = f_ref.get(transaction=tx)
+            p_snap = p_ref.get(transaction=tx)
+            if f_snap.exists:
+                old = f_snap.to_dict()
+                if old.get("deleted_at"):
+                    raise BadRequest(
+                        f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
+                        "publish a new version."
+                    )
+                if old["sha256"] == rec.sha256:
+                    return CommitResult.EXISTS
+                raise BadRequest(
+                    f"File already exists: {rec.filename!r} was uploaded with different content; "
+                    "files cannot be replaced, publish a new version."
+                )
+            proj = p_snap.to_dict() if p_snap.exists else None
+            chunk_count = proj["chunk_count"] if proj else 0
+            entries: list[dict] = []
+            k = max(chunk_count - 1, 0)
+            if chunk_count:
+                c_snap = self.chunk_ref(team, index, project, k).get(transaction=tx)
+                entries = (c_snap.to_dict() or {}).get("files", []) if c_snap.exists else []
+                if len(entries) >= CHUNK:
+                    k, entries = k + 1, []
+            rec.chunk = k
+            entries.append(page_entry(rec))
+            data = dataclasses.asdict(rec)
+            tx.set(f_ref, data)
+            tx.set(self.chunk_ref(team, index, project, k), {"files": entries})
+            at = rec.upload_time
+            if proj is None:
+                tx.set(
+                    p_ref,
+                    {
+                        "name": rec.name,
+                        "normalized": project,
+                        "serial": 1,
+                        "file_count": 1,
+                        "chunk_count": k + 1,
+                        "created_at": at,
+                        "updated_at": at,
+                    },
+                )
+            else:
+                tx.update(
+                    p_ref,
+                    {
+                        "serial": firestore.Increment(1),
+                        "file_count": firestore.Increment(1),
+                        "chunk_count": max(chunk_count, k + 1),
+                        "updated_at": at,
+                    },
+                )
+            return CommitResult.CREATED
+
+        return txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+
+    def set_yanked(
+        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None
+    ) -> int:
+        """Yank or unyank every file of a version; returns how many files changed."""
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        from packaging.version import InvalidVersion, Version
+
+        project = validate_project(project)
+        try:
+            want = Version(version)
+        except InvalidVersion:
+            raise BadRequest(f"Invalid version {version!r}.") from None
+        p_ref = self.project_ref(team, index, project)
+        files = p_ref.collection("files")
+
+        @firestore.transactional
+        def txn(tx) -> int:
+            if not p_ref.get(transaction=tx).exists:
+                raise NotFound(f"No project {project!r} in {team}/{index}.")
+            matches = [
+                s
+                for s in files.where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+                if Version(s.get("version")) == want
+            ]
+            if not matches:
+                raise NotFound(f"No files for {project} {version} in {team}/{index}.")
+            chunks = {}
+            for s in matches:
+                k = s.get("chunk")
+                if k not in chunks:
+                    chunks[k] = self.chunk_ref(team, index, project, k).get(transaction=tx).to_dict()
+            names = {s.id for s in matches}
+            for k, chunk in chunks.items():
+                for e in chunk["files"]:
+                    if e["f"] in names:
+                        if yanked:
+                            e["y"] = reason or ""
+                        else:
+                            e.pop("y", None)
+                tx.set(self.chunk_ref(team, index, project, k), chunk)
+            for s in matches:
+                tx.update(s.reference, {"yanked": yanked, "yanked_reason": reason if yanked else None})
+            tx.update(p_ref, {"serial": firestore.Increment(1), "updated_at": now()})
+            return len(matches)
+
+        return txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+
+    # -- reads ------------------------------------------------------------
+    def project_doc(self, team: str, index: str, project: str) -> dict | None:
+        snap = self.project_ref(team, index, project).get()
+        return snap.to_dict() if snap.exists else None
+
+    def page(self, team: str, index: str, project: str, proj: dict | None = None) -> Page | None:
+        """The project's page: its document (unless given) plus its chunks."""
+        proj = proj or self.project_doc(team, index, project)
+        if proj is None:
+            return None
+        refs = [self.chunk_ref(team, index, project, k) for k in range(proj["chunk_count"])]
+        files: list[dict] = []
+        if refs:
+            by_id = {s.id: s.to_dict() for s in self.db.get_all(refs)}
+            for ref in refs:
+                files.extend((by_id.get(ref.id) or {}).get("files", []))
+        return Page(name=proj["name"], normalized=proj["normalized"], serial=proj["serial"], files=files)
+
+    def projects(self, team: str, index: str) -> list[dict]:
+        q = self.index_ref(team, index).collection("projects").select(["name", "normalized", "serial", "updated_at", "file_count"])
+        return sorted((s.to_dict() for s in q.stream()), key=lambda d: d["normalized"])
+
+    def file(self, team: str, index: str, project: str, filename: str) -> FileRecord | None:
+        snap = self.file_ref(team, index, project, filename).get()
+        if not snap.exists:
+            return None
+        return FileRecord(**snap.to_dict())
+
+    def files(self, team: str, index: str, project: str) -> list[FileRecord]:
+        snaps = self.project_ref(team, index, project).collection("files").stream()
+        return [FileRecord(**s.to_dict()) for s in snaps]

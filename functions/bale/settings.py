@@ -1,0 +1,92 @@
+"""Bale's configuration, read from the environment once.
+
+Every other module receives a :class:`Settings` object; only :func:`from_env`
+looks at ``os.environ``. Tests and ``bale dev`` build their own instance with
+:func:`dataclasses.replace` or by passing an explicit mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping
+
+DEFAULT_PROJECT = "demo-bale"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    #: Google Cloud project that holds Firestore and the bucket.
+    project: str = DEFAULT_PROJECT
+    #: Cloud Storage bucket for distribution files and their METADATA.
+    bucket: str = "bale-files"
+    #: host:port of the Firestore emulator, or None for real Firestore.
+    firestore_emulator_host: str | None = None
+    #: host:port (or URL) of the Cloud Storage emulator, or None for real GCS.
+    storage_emulator_host: str | None = None
+    #: host:port of the Firebase Auth emulator, or None for real Firebase Auth.
+    auth_emulator_host: str | None = None
+    #: Public base URL clients see, e.g. https://pypi.example.com. Empty: use the request's host.
+    base_url: str = ""
+    #: Namespace of private classifiers: ``Private :: <ns>`` and ``Private :: <ns> :: <team>``.
+    private_namespace: str = "bale"
+    #: OpenID Connect issuers trusted for Trusted Publishing.
+    github_oidc_issuer: str = "https://token.actions.githubusercontent.com"
+    gitlab_oidc_issuer: str = "https://gitlab.com"
+    google_oidc_issuer: str = "https://accounts.google.com"
+    #: Audience expected in OIDC tokens (``/_/oidc/audience`` returns it).
+    oidc_audience: str = "bale"
+    #: Largest accepted upload body; bigger ones get 413.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    #: Largest total uncompressed size of an archive, and largest compression ratio.
+    max_uncompressed_bytes: int = 1024 * 1024 * 1024
+    max_compression_ratio: int = 200
+    #: Lifetime of tokens minted by Trusted Publishing, in seconds.
+    minted_token_ttl: int = 15 * 60
+    #: Secret for the dashboard's session cookies.
+    secret_key: str = "dev-only-not-secret"
+
+    @property
+    def using_emulators(self) -> bool:
+        return bool(self.firestore_emulator_host)
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from environment variables (see README's configuration table)."""
+    env = os.environ if env is None else env
+    d = Settings()
+    return Settings(
+        project=env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or d.project,
+        bucket=env.get("BALE_BUCKET") or d.bucket,
+        firestore_emulator_host=env.get("FIRESTORE_EMULATOR_HOST") or None,
+        storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
+        auth_emulator_host=env.get("FIREBASE_AUTH_EMULATOR_HOST") or None,
+        base_url=(env.get("BALE_BASE_URL") or "").rstrip("/"),
+        private_namespace=env.get("BALE_PRIVATE_NAMESPACE") or d.private_namespace,
+        github_oidc_issuer=env.get("BALE_GITHUB_OIDC_ISSUER") or d.github_oidc_issuer,
+        gitlab_oidc_issuer=env.get("BALE_GITLAB_OIDC_ISSUER") or d.gitlab_oidc_issuer,
+        google_oidc_issuer=env.get("BALE_GOOGLE_OIDC_ISSUER") or d.google_oidc_issuer,
+        oidc_audience=env.get("BALE_OIDC_AUDIENCE") or d.oidc_audience,
+        max_upload_bytes=_int(env, "BALE_MAX_UPLOAD_BYTES", d.max_upload_bytes),
+        max_uncompressed_bytes=_int(env, "BALE_MAX_UNCOMPRESSED_BYTES", d.max_uncompressed_bytes),
+        max_compression_ratio=_int(env, "BALE_MAX_COMPRESSION_RATIO", d.max_compression_ratio),
+        minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
+        secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return from_env()

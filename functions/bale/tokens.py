@@ -1,0 +1,204 @@
+"""API tokens: what a request may do.
+
+A token reads ``bale_<id>_<secret>``. The ``bale_`` prefix lets secret scanners
+spot a leaked one; ``<id>`` names its Firestore document so a check is one
+read; only the SHA-256 of the secret is stored. The secret has 256 bits of
+entropy, so a fast hash is enough (no password stretching is needed), and the
+comparison is constant-time.
+
+    tokens/{id}  {team, index, permission, projects|None, secret_sha256, kind,
+                  created_at, created_by, expires_at|None, revoked_at|None,
+                  last_used_at|None, description}
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+
+from packaging.utils import canonicalize_name
+
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized
+from .names import validate_index, validate_project, validate_team
+from .stores import Stores
+from .tenancy import Tenancy, now
+
+PREFIX = "bale_"
+PERMISSIONS = ("read", "upload")
+_TOKEN = re.compile(r"^bale_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+# Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
+LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
+
+
+@dataclasses.dataclass
+class Token:
+    id: str
+    team: str
+    index: str
+    permission: str
+    projects: list[str] | None
+    kind: str = "api"
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    created_by: str = ""
+    description: str = ""
+    publisher: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Who acted, for records: the token's creator or publisher."""
+        if self.publisher:
+            return f"trusted publisher {self.publisher}"
+        return self.created_by or f"token {self.id}"
+
+    def can(self, permission: str, team: str, index: str, project: str | None = None) -> bool:
+        return self.why_not(permission, team, index, project) is None
+
+    def why_not(self, permission: str, team: str, index: str, project: str | None = None) -> str | None:
+        """None if allowed, else a sentence saying what is missing."""
+        if (self.team, self.index) != (team, index):
+            return f"This token is for {self.team}/{self.index}, not {team}/{index}."
+        if permission == "upload" and self.permission != "upload":
+            return f"This token can only read {team}/{index}; uploading needs an upload token."
+        if project is not None and self.projects is not None:
+            if canonicalize_name(project) not in self.projects:
+                return (
+                    f"This token may not {permission} project {project!r}; "
+                    f"it is limited to {', '.join(self.projects)}."
+                )
+        return None
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'30d', '12h', '15m', '90s' -> timedelta."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m:
+        raise BadRequest(f"Invalid duration {text!r}: use a number and s, m, h, d or w (e.g. 30d).")
+    n, unit = int(m.group(1)), m.group(2)
+    if n <= 0:
+        raise BadRequest("A duration must be positive.")
+    return dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n})
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Tokens:
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self.db = stores.db
+
+    def _ref(self, token_id: str):
+        return self.db.collection("tokens").document(token_id)
+
+    def create(
+        self,
+        team: str,
+        index: str,
+        permission: str,
+        *,
+        projects: list[str] | None = None,
+        expires_in: dt.timedelta | None = None,
+        created_by: str = "cli",
+        description: str = "",
+        kind: str = "api",
+        publisher: str | None = None,
+        check_index: bool = True,
+    ) -> tuple[str, Token]:
+        """Create a token; returns the secret string (shown once) and its record."""
+        team, index = validate_team(team), validate_index(index)
+        if permission not in PERMISSIONS:
+            raise BadRequest(f"Unknown permission {permission!r}; use read or upload.")
+        if check_index:
+            Tenancy(self.stores).require_index(team, index)
+        norm = sorted({validate_project(p) for p in projects}) if projects else None
+        token_id = secrets.token_hex(8)
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        created = now()
+        record = Token(
+            id=token_id,
+            team=team,
+            index=index,
+            permission=permission,
+            projects=norm,
+            kind=kind,
+            expires_at=created + expires_in if expires_in else None,
+            created_at=created,
+            created_by=created_by,
+            description=description,
+            publisher=publisher,
+        )
+        data = dataclasses.asdict(record)
+        del data["id"]
+        data["secret_sha256"] = _hash(secret)
+        if record.expires_at:
+            # A TTL policy on purge_at removes dead tokens a while after they expire.
+            data["purge_at"] = record.expires_at + dt.timedelta(days=30)
+        self._ref(token_id).create(data)
+        return f"{PREFIX}{token_id}_{secret}", record
+
+    def _from_snapshot(self, snap) -> Token:
+        d = snap.to_dict()
+        fields = {f.name for f in dataclasses.fields(Token)}
+        return Token(id=snap.id, **{k: v for k, v in d.items() if k in fields})
+
+    def authenticate(self, raw: str | None) -> Token:
+        """The token a request presented, or Unauthorized."""
+        if not raw:
+            raise Unauthorized("Authentication required: use __token__ and a Bale API token.")
+        m = _TOKEN.match(raw.strip())
+        if not m:
+            raise Unauthorized("Invalid token: a Bale token starts with 'bale_'.")
+        token_id, secret = m.groups()
+        snap = self._ref(token_id).get()
+        if not snap.exists or not hmac.compare_digest(
+            snap.get("secret_sha256"), _hash(secret)
+        ):
+            raise Unauthorized("Invalid or revoked token.")
+        token = self._from_snapshot(snap)
+        t = now()
+        if token.revoked_at is not None:
+            raise Unauthorized("Invalid or revoked token.")
+        if token.expires_at is not None and token.expires_at <= t:
+            raise Unauthorized("This token has expired.")
+        if token.last_used_at is None or t - token.last_used_at > LAST_USED_GRANULARITY:
+            try:
+                self._ref(token_id).update({"last_used_at": t})
+            except Exception:  # noqa: BLE001 - bookkeeping must never fail a request
+                pass
+        return token
+
+    def list(self, team: str, *, include_revoked: bool = True) -> list[Token]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        q = self.db.collection("tokens").where(filter=FieldFilter("team", "==", team))
+        tokens = [self._from_snapshot(s) for s in q.stream()]
+        if not include_revoked:
+            tokens = [t for t in tokens if t.revoked_at is None]
+        return sorted(tokens, key=lambda t: t.created_at or now(), reverse=True)
+
+    def get(self, token_id: str) -> Token:
+        snap = self._ref(token_id).get()
+        if not snap.exists:
+            raise NotFound(f"No token {token_id}.")
+        return self._from_snapshot(snap)
+
+    def revoke(self, team: str, token_id: str) -> None:
+        token = self.get(token_id)
+        if token.team != team:
+            raise NotFound(f"No token {token_id} in team {team}.")
+        if token.revoked_at is None:
+            self._ref(token_id).update({"revoked_at": now()})
+
+    def require(self, token: Token, permission: str, team: str, index: str, project: str | None = None):
+        why = token.why_not(permission, team, index, project)
+        if why:
+            raise Forbidden(why)

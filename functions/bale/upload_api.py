@@ -1,0 +1,197 @@
+"""The upload endpoint: PyPI's legacy multipart API, as ``uv publish`` and ``twine upload`` speak it.
+
+Order of work, cheapest refusal first: route and auth, size, form, filename,
+digests (while spooling the body to a temporary file, so memory stays flat),
+archive and its METADATA, classifiers; only then the blob (create-only, in a
+content-addressed path) and finally the Firestore transaction that makes the
+file visible. Any failure after the blob write deletes that blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Request, Response
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import distributions
+from .auth import token_from_header
+from .errors import BadRequest, BaleError, NotFound, TooLarge, Unauthorized
+from .http import plain_errors, route_parts
+from .names import validate_index, validate_team
+from .packages import CommitResult, FileRecord, Packages, blob_path
+from .settings import get_settings
+from .stores import BlobExists, get_stores
+from .tenancy import Tenancy, now
+from .tokens import Tokens
+
+log = logging.getLogger("bale.upload")
+
+PREFIX = "/v1/upload/"
+REALM = 'Basic realm="bale"'
+CONTENT_TYPES = {"bdist_wheel": "application/zip", "sdist": "application/octet-stream"}
+
+
+def _route(request: Request) -> tuple[str, str]:
+    parts = route_parts(request.path, PREFIX)
+    if len(parts) != 2:
+        raise NotFound("Upload to /v1/upload/TEAM/INDEX/.")
+    try:
+        return validate_team(parts[0]), validate_index(parts[1])
+    except BadRequest as exc:
+        raise NotFound(exc.message) from None
+
+
+def _hash_file(fh) -> tuple[int, dict[str, str]]:
+    hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False), "blake2_256": hashlib.blake2b(digest_size=32)}
+    size = 0
+    fh.seek(0)
+    while chunk := fh.read(1024 * 1024):
+        size += len(chunk)
+        for h in hashes.values():
+            h.update(chunk)
+    fh.seek(0)
+    return size, {k: h.hexdigest() for k, h in hashes.items()}
+
+
+@plain_errors
+def handle(request: Request) -> Response:
+    settings = get_settings()
+    if request.method != "POST":
+        raise BaleError("Use POST to upload.", status=405, headers={"Allow": "POST"})
+    team, index = _route(request)
+    stores = get_stores(settings)
+
+    try:
+        raw = token_from_header(request.headers.get("Authorization"))
+        token = Tokens(stores).authenticate(raw)
+    except Unauthorized as exc:
+        exc.headers["WWW-Authenticate"] = REALM
+        raise
+    # A token for another team says nothing about this one: same answer either way.
+    why = token.why_not("upload", team, index)
+    if why:
+        raise BaleError(why, status=403)
+    Tenancy(stores).require_index(team, index)
+
+    length = request.content_length
+    if length is not None and length > settings.max_upload_bytes:
+        raise TooLarge(f"Upload too large: {length} bytes; the limit is {settings.max_upload_bytes} bytes.")
+    request.max_content_length = settings.max_upload_bytes + 64 * 1024
+    request.max_form_memory_size = 8 * 1024 * 1024  # long descriptions are form fields
+    try:
+        form, files = request.form, request.files
+    except RequestEntityTooLarge:
+        raise TooLarge(f"Upload too large; the limit is {settings.max_upload_bytes} bytes.") from None
+    except HTTPException as exc:
+        raise BadRequest(f"Malformed upload body: {exc.description}") from None
+
+    if form.get(":action") != "file_upload":
+        raise BadRequest(f"Unsupported :action {form.get(':action')!r}; only file_upload is supported.")
+    if form.get("protocol_version", "1") != "1":
+        raise BadRequest(f"Unsupported protocol_version {form.get('protocol_version')!r}.")
+    content = files.get("content")
+    if content is None or not content.filename:
+        raise BadRequest("Upload has no file: the 'content' field is missing.")
+
+    filename = distributions.check_filename(content.filename)
+    form_name = form.get("name", "").strip()
+    parsed = distributions.parse_filename(filename)
+    # Project-scoped tokens: refuse before any expensive work.
+    why = token.why_not("upload", team, index, parsed.project)
+    if why:
+        raise BaleError(why, status=403)
+    if form_name and distributions.normalize(form_name) != parsed.project:
+        raise BadRequest(f"The form's name {form_name!r} does not match the filename {filename!r}.")
+
+    fh = content.stream
+    size, digests = _hash_file(fh)
+    if size == 0:
+        raise BadRequest(f"{filename}: the file is empty.")
+    if size > settings.max_upload_bytes:
+        raise TooLarge(f"Upload too large: {size} bytes; the limit is {settings.max_upload_bytes} bytes.")
+    for field, algo in (("md5_digest", "md5"), ("sha256_digest", "sha256"), ("blake2_256_digest", "blake2_256")):
+        given = form.get(field, "").strip().lower()
+        if given and given != digests[algo]:
+            raise BadRequest(f"The {field} given does not match the file's {algo}: the upload was corrupted.")
+
+    dist = distributions.inspect(
+        fh,
+        parsed,
+        size=size,
+        max_uncompressed=settings.max_uncompressed_bytes,
+        max_ratio=settings.max_compression_ratio,
+    )
+    meta = dist.metadata
+    distributions.check_form_agrees(form, dist)
+    classifiers = list(dict.fromkeys([*(meta.classifiers or []), *form.getlist("classifiers")]))
+    distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespace)
+
+    record = FileRecord(
+        filename=filename,
+        project=parsed.project,
+        name=meta.name,
+        version=str(meta.version),
+        packagetype=parsed.packagetype,
+        python_version=form.get("pyversion") or parsed.python_tag,
+        size=size,
+        sha256=digests["sha256"],
+        md5=digests["md5"],
+        blake2_256=digests["blake2_256"],
+        blob_path=blob_path(team, index, parsed.project, digests["sha256"], filename),
+        metadata_sha256=hashlib.sha256(dist.raw_metadata).hexdigest(),
+        requires_python=str(meta.requires_python) if meta.requires_python else None,
+        upload_time=now(),
+        uploaded_by=token.label,
+        metadata=distributions.summary(meta),
+    )
+    return _store(stores, team, index, record, fh, dist.raw_metadata)
+
+
+def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: bytes) -> Response:
+    import io
+
+    blobs = stores.blobs
+    created: list[tuple[str, int]] = []
+    try:
+        # Create-only writes to a path named by the content's hash: a stored file can never be
+        # replaced, and an identical retry finds its bytes already there.
+        try:
+            gen = blobs.create(
+                record.blob_path, fh, size=record.size, content_type=CONTENT_TYPES[record.packagetype]
+            )
+            created.append((record.blob_path, gen))
+        except BlobExists:
+            pass
+        try:
+            gen = blobs.create(
+                record.metadata_path,
+                io.BytesIO(raw_metadata),
+                size=len(raw_metadata),
+                content_type="text/plain; charset=utf-8",
+            )
+            created.append((record.metadata_path, gen))
+        except BlobExists:
+            pass
+        # The record comes last and in one transaction: until it commits nothing is served.
+        result = Packages(stores).commit(team, index, record)
+    except BaseException:
+        # Unless a racing identical upload now references these bytes, remove what we wrote.
+        try:
+            kept = Packages(stores).file(team, index, record.project, record.filename)
+        except Exception:  # noqa: BLE001
+            kept = None
+        if kept is not None and kept.sha256 == record.sha256:
+            created = []
+        for path, gen in created:
+            try:
+                blobs.delete(path, generation=gen)
+            except Exception:  # noqa: BLE001 - an orphan is never served; log it and go on
+                log.warning("could not delete orphan blob %s", path, exc_info=True)
+        raise
+    if result == CommitResult.EXISTS:
+        msg = f"{record.filename} already exists with the same content; nothing to do."
+    else:
+        msg = f"Uploaded {record.filename} to {team}/{index}."
+    return Response(msg + "\n", status=200, mimetype="text/plain")

@@ -1,0 +1,33 @@
+"""Cloud Functions entry points (functions-framework targets).
+
+Deployed three times from one source archive, with ``--entry-point`` set to
+``upload``, ``simple`` or ``oidc``; ``bale dev`` serves all three on one port
+with the same URL map as production. Each entry point stays thin: the work is
+in ``bale``.
+"""
+
+import functions_framework
+
+
+@functions_framework.http
+def upload(request):
+    """POST /v1/upload/{team}/{index}/ (PyPI's legacy upload API)."""
+    from bale import upload_api
+
+    return upload_api.handle(request)
+
+
+@functions_framework.http
+def simple(request):
+    """GET /simple/{team}/{index}/[{project}/] and /files/... downloads."""
+    from bale import simple_api
+
+    return simple_api.handle(request)
+
+
+@functions_framework.http
+def oidc(request):
+    """/_/oidc/audience, /_/oidc/mint-token, /_/oidc/burn-token (Trusted Publishing)."""
+    from bale import oidc_api
+
+    return oidc_api.handle(request)

@@ -1,0 +1,65 @@
+"""Publishing with the real uv and twine against the running stack."""
+
+import pytest
+
+from clients import twine_upload, uv_publish
+from factories import make_sdist, make_wheel
+
+pytestmark = pytest.mark.e2e
+
+
+def upload_url(stack, team="acme", index="main"):
+    return f"{stack.url}/v1/upload/{team}/{index}/"
+
+
+def test_uv_publish_wheel_and_sdist(stack, tmp_path):
+    from bale.packages import Packages
+
+    whl = make_wheel(tmp_path, "Hello.World", "1.0")
+    sdist = make_sdist(tmp_path, "Hello.World", "1.0")
+    r = uv_publish(upload_url(stack), stack.token(), whl, sdist)
+    assert r.returncode == 0, r.stderr
+    files = {f.filename: f for f in Packages(stack.stores).files("acme", "main", "hello-world")}
+    assert set(files) == {whl.name, sdist.name}
+    assert files[whl.name].size == whl.stat().st_size
+    assert stack.stores.blobs.read(files[whl.name].metadata_path).startswith(b"Metadata-Version: 2.1")
+
+
+def test_twine_upload_and_skip_existing(stack, tmp_path):
+    whl = make_wheel(tmp_path, "twined", "0.1")
+    token = stack.token()
+    r = twine_upload(upload_url(stack), token, whl)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # The same file again is a success, so retries work (twine only offers --skip-existing for
+    # registries it knows by name; a 200 on an identical re-upload gives the same effect).
+    r = twine_upload(upload_url(stack), token, whl)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_twine_shows_refusal_message(stack, tmp_path):
+    whl = make_wheel(tmp_path, "secret-pkg", "1.0", classifiers=["Private :: Do Not Upload"])
+    r = twine_upload(upload_url(stack), stack.token(), whl)
+    assert r.returncode != 0
+    assert "Private :: Do Not Upload" in r.stdout + r.stderr
+
+
+def test_uv_shows_refusal_message(stack, tmp_path):
+    whl = make_wheel(tmp_path, "other-team-pkg", "1.0", classifiers=["Private :: bale :: globex"])
+    r = uv_publish(upload_url(stack), stack.token(), whl)
+    assert r.returncode != 0
+    assert "team 'globex'" in r.stderr
+
+
+def test_uv_publish_without_credentials_is_401(stack, tmp_path):
+    whl = make_wheel(tmp_path, "anon", "1.0")
+    r = uv_publish(upload_url(stack), "bale_0000000000000000_" + "x" * 43, whl)
+    assert r.returncode != 0
+    assert "401" in r.stderr or "Invalid or revoked token" in r.stderr
+
+
+def test_read_token_cannot_upload(stack, tmp_path):
+    whl = make_wheel(tmp_path, "readonly", "1.0")
+    r = twine_upload(upload_url(stack), stack.token("read"), whl)
+    assert r.returncode != 0
+    assert "403" in r.stdout + r.stderr
+    assert "upload token" in r.stdout + r.stderr
