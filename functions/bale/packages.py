@@ -2,18 +2,19 @@
 
 Firestore layout, under ``teams/{team}/indexes/{index}``::
 
-    projects/{normalized}                  {name, normalized, serial, file_count, chunk_count,
-                                            created_at, updated_at}
+    projects/{normalized}                  {name, normalized, serial, file_count, chunks: [k],
+                                            updated_at}
     projects/{normalized}/files/{filename} the full record of one file (kept after deletion as a
                                            tombstone, so a filename can never be reused)
-    projects/{normalized}/pages/{k:05d}    {files: [entry, ...]}: the Simple API page, in chunks of
-                                           at most CHUNK entries, appended to by the upload
-                                           transaction
+    projects/{normalized}/pages/{k:05d}    {files: [entry, ...]}: the Simple API page, split over
+                                           CHUNKS documents by a hash of the filename; the
+                                           upload's batch adds its entry
 
-A page entry is compact (see :func:`page_entry`) so that a chunk of 1,000 files
-stays around 300 KB, far under Firestore's 1 MiB document limit; a project of
-10,000 files is 10 chunks. A page read costs 1 + chunk_count document reads on a
-cold cache and 1 read (the project document, for its serial) on a warm one.
+A page entry is compact (see :func:`page_entry`, about 250 bytes), so a project
+of 10,000 files is 16 chunks of about 160 KB, far under Firestore's 1 MiB
+document limit (the ceiling is roughly 60,000 files a project). A page read
+costs at most 1 + CHUNKS document reads on a cold cache, whatever the number of
+files, and 1 read (the project document, for its serial) on a warm one.
 
 Blobs (Cloud Storage) are content-addressed::
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zlib
 from typing import Any
 
 from .errors import BadRequest, NotFound
@@ -32,8 +34,13 @@ from .names import validate_project
 from .stores import Stores
 from .tenancy import now
 
-CHUNK = 1000
+#: A project's page is split over this many chunk documents, by a hash of the filename.
+CHUNKS = 16
 MAX_TXN_ATTEMPTS = 30
+
+
+def chunk_of(filename: str) -> int:
+    return zlib.crc32(filename.encode()) % CHUNKS
 
 
 def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -> str:
@@ -126,74 +133,59 @@ class Packages:
         Called after the blob is stored: a crash in between leaves an
         unreferenced blob, which is never served (downloads go through the
         record), never a record without its blob.
+
+        One batched write, no reads: the file document is created with a
+        "must not exist" precondition (so of two racing uploads of one filename
+        exactly one commits), the page entry is added to its chunk with an
+        array-union transform and the project's serial is incremented
+        server-side. Having no reads means no read locks, so uploads to one
+        project do not contend the way a read-modify-write transaction would.
+
         Returns CommitResult.CREATED, or EXISTS when the same file was there.
         Raises BadRequest when the filename is taken by other content.
         """
+        from google.api_core import exceptions
         from google.cloud import firestore
 
         project = rec.project
         p_ref = self.project_ref(team, index, project)
         f_ref = self.file_ref(team, index, project, rec.filename)
-
-        @firestore.transactional
-        def txn(tx) -> str:
-            # Reads first (Firestore transactions require it), then writes.
-            f_snap = f_ref.get(transaction=tx)
-            p_snap = p_ref.get(transaction=tx)
-            if f_snap.exists:
-                old = f_snap.to_dict()
-                if old.get("deleted_at"):
-                    raise BadRequest(
-                        f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
-                        "publish a new version."
-                    )
-                if old["sha256"] == rec.sha256:
-                    return CommitResult.EXISTS
+        rec.chunk = chunk_of(rec.filename)
+        batch = self.db.batch()
+        batch.create(f_ref, dataclasses.asdict(rec))
+        batch.set(
+            self.chunk_ref(team, index, project, rec.chunk),
+            {"files": firestore.ArrayUnion([page_entry(rec)])},
+            merge=True,
+        )
+        batch.set(
+            p_ref,
+            {
+                "name": rec.name,
+                "normalized": project,
+                "serial": firestore.Increment(1),
+                "file_count": firestore.Increment(1),
+                "chunks": firestore.ArrayUnion([rec.chunk]),
+                "updated_at": rec.upload_time,
+            },
+            merge=True,
+        )
+        try:
+            batch.commit()
+        except exceptions.AlreadyExists:
+            old = f_ref.get().to_dict() or {}
+            if old.get("deleted_at"):
                 raise BadRequest(
-                    f"File already exists: {rec.filename!r} was uploaded with different content; "
-                    "files cannot be replaced, publish a new version."
-                )
-            proj = p_snap.to_dict() if p_snap.exists else None
-            chunk_count = proj["chunk_count"] if proj else 0
-            entries: list[dict] = []
-            k = max(chunk_count - 1, 0)
-            if chunk_count:
-                c_snap = self.chunk_ref(team, index, project, k).get(transaction=tx)
-                entries = (c_snap.to_dict() or {}).get("files", []) if c_snap.exists else []
-                if len(entries) >= CHUNK:
-                    k, entries = k + 1, []
-            rec.chunk = k
-            entries.append(page_entry(rec))
-            data = dataclasses.asdict(rec)
-            tx.set(f_ref, data)
-            tx.set(self.chunk_ref(team, index, project, k), {"files": entries})
-            at = rec.upload_time
-            if proj is None:
-                tx.set(
-                    p_ref,
-                    {
-                        "name": rec.name,
-                        "normalized": project,
-                        "serial": 1,
-                        "file_count": 1,
-                        "chunk_count": k + 1,
-                        "created_at": at,
-                        "updated_at": at,
-                    },
-                )
-            else:
-                tx.update(
-                    p_ref,
-                    {
-                        "serial": firestore.Increment(1),
-                        "file_count": firestore.Increment(1),
-                        "chunk_count": max(chunk_count, k + 1),
-                        "updated_at": at,
-                    },
-                )
-            return CommitResult.CREATED
-
-        return txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+                    f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
+                    "publish a new version."
+                ) from None
+            if old.get("sha256") == rec.sha256:
+                return CommitResult.EXISTS
+            raise BadRequest(
+                f"File already exists: {rec.filename!r} was uploaded with different content; "
+                "files cannot be replaced, publish a new version."
+            ) from None
+        return CommitResult.CREATED
 
     def set_yanked(
         self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None
@@ -253,7 +245,7 @@ class Packages:
         proj = proj or self.project_doc(team, index, project)
         if proj is None:
             return None
-        refs = [self.chunk_ref(team, index, project, k) for k in range(proj["chunk_count"])]
+        refs = [self.chunk_ref(team, index, project, k) for k in sorted(proj.get("chunks", []))]
         files: list[dict] = []
         if refs:
             by_id = {s.id: s.to_dict() for s in self.db.get_all(refs)}

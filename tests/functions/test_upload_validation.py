@@ -1,0 +1,258 @@
+"""The upload API refuses bad input with a clear 4xx and stores nothing."""
+
+from __future__ import annotations
+
+import base64
+import os
+import dataclasses
+import hashlib
+import io
+import zipfile
+from typing import Callable
+
+import pytest
+import requests
+
+from factories import metadata_text, sdist_bytes, wheel_bytes, wheel_name
+
+
+def form_for(filename: str, data: bytes, **fields) -> tuple[dict, dict]:
+    form = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "metadata_version": "2.1",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+    }
+    form.update({k: v for k, v in fields.items() if v is not None})
+    for k in [k for k, v in fields.items() if v is None]:
+        form.pop(k, None)
+    return form, {"content": (filename, data, "application/octet-stream")}
+
+
+def post(stack, form, files, token=None, path="/v1/upload/acme/main/", headers=None):
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+    return requests.post(stack.url + path, data=form, files=files, headers=h, timeout=60)
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, v in entries.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+GOOD = wheel_name("demo", "1.0")
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    build: Callable[[], tuple[str, bytes, dict]]  # -> filename, bytes, extra form fields
+    status: int
+    message: str
+
+
+def _wheel(**kw):
+    return lambda: (GOOD, wheel_bytes("demo", "1.0", **kw), {})
+
+
+def _meta(text):
+    return _wheel(metadata=text)
+
+
+CASES = [
+    Case("no-action", lambda: (GOOD, wheel_bytes("demo", "1.0"), {":action": "submit"}), 400, "Unsupported :action"),
+    Case("bad-protocol", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"protocol_version": "2"}), 400, "protocol_version"),
+    Case("path-in-filename", lambda: ("../" + GOOD, wheel_bytes("demo", "1.0"), {}), 400, "must not contain a path"),
+    Case("absolute-filename", lambda: ("/etc/" + GOOD, wheel_bytes("demo", "1.0"), {}), 400, "must not contain a path"),
+    Case("weird-chars", lambda: ("demo-1.0-py3-none-any$.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid filename"),
+    Case("egg", lambda: ("demo-1.0-py3.11.egg", wheel_bytes("demo", "1.0"), {}), 400, "upload a wheel"),
+    Case("bad-wheel-name", lambda: ("demo-1.0.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid wheel filename"),
+    Case("bad-version-in-filename", lambda: ("demo-notaversion-py3-none-any.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid wheel filename"),
+    Case("bad-sdist-name", lambda: ("demo.tar.gz", sdist_bytes("demo", "1.0"), {}), 400, "Invalid sdist filename"),
+    Case("empty-file", lambda: (GOOD, b"", {"sha256_digest": None}), 400, "empty"),
+    Case("not-a-zip", lambda: (GOOD, b"this is not a zip file", {}), 400, "not a valid wheel"),
+    Case("not-a-tarball", lambda: ("demo-1.0.tar.gz", b"\x1f\x8bnope", {}), 400, "not a valid .tar.gz"),
+    Case("sha256-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"sha256_digest": "0" * 64}), 400, "sha256_digest given does not match"),
+    Case("md5-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"md5_digest": "0" * 32}), 400, "md5_digest given does not match"),
+    Case("blake2-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"blake2_256_digest": "0" * 64}), 400, "blake2_256_digest"),
+    Case("no-metadata", lambda: (GOOD, zip_of({"demo/__init__.py": b""}), {}), 400, "exactly one .dist-info/METADATA"),
+    Case("two-metadata", lambda: (GOOD, zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "other-1.0.dist-info/METADATA": b"x"}), {}), 400, "found 2"),
+    Case("dist-info-mismatch", _wheel(dist_info="other-1.0.dist-info"), 400, "does not match the filename"),
+    Case("metadata-name-mismatch", _meta(metadata_text("other", "1.0")), 400, "name in its metadata"),
+    Case("metadata-version-mismatch", _meta(metadata_text("demo", "2.0")), 400, "version in its metadata"),
+    Case("metadata-invalid-version", _meta("Metadata-Version: 2.1\nName: demo\nVersion: one\n"), 400, "invalid metadata"),
+    Case("metadata-missing-name", _meta("Metadata-Version: 2.1\nVersion: 1.0\n"), 400, "invalid metadata"),
+    Case("metadata-bad-requires", _meta(metadata_text("demo", "1.0", requires=["not a ^ requirement"])), 400, "invalid metadata"),
+    Case("form-name-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "other"}), 400, "does not match the filename"),
+    Case("form-version-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "1.1"}), 400, "form's version"),
+    Case("form-version-invalid", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "x.y"}), 400, "not a PEP 440 version"),
+    Case("unknown-classifier", _wheel(classifiers=["Programming Language :: Cobol :: 85"]), 400, "is not a valid classifier"),
+    Case("form-unknown-classifier", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"classifiers": "Made Up :: Thing"}), 400, "is not a valid classifier"),
+    Case("do-not-upload", _wheel(classifiers=["Private :: Do Not Upload"]), 400, "not for upload here"),
+    Case("other-private", _wheel(classifiers=["Private :: internal"]), 400, "not for upload here"),
+    Case("other-team-private", _wheel(classifiers=["Private :: bale :: globex"]), 400, "inside team 'globex'"),
+    Case("unsafe-member", lambda: (GOOD, zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "../evil.py": b""}), {}), 400, "unsafe path"),
+    Case("zip-bomb", _wheel(extra_files={"demo/zeros.bin": b"\0" * (64 * 1024 * 1024)}), 400, "decompression bomb"),
+    Case("sdist-no-pkg-info", lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/setup.py": b""}), {}), 400, "exactly one top-level PKG-INFO"),
+    Case("filetype-unknown", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"filetype": "bdist_egg"}), 400, "Unsupported filetype"),
+]
+
+
+def _tar(entries: dict[str, bytes]) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for k, v in entries.items():
+            info = tarfile.TarInfo(k)
+            info.size = len(v)
+            tf.addfile(info, io.BytesIO(v))
+    return buf.getvalue()
+
+
+def assert_nothing_stored(stack):
+    from bale.packages import Packages
+
+    assert Packages(stack.stores).projects("acme", "main") == []
+    assert stack.stores.blobs.list() == []
+    project_docs = list(stack.stores.db.collection_group("files").stream())
+    assert project_docs == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_upload_is_refused_and_leaves_nothing(stack, case):
+    filename, data, extra = case.build()
+    form, files = form_for(filename, data, **extra)
+    r = post(stack, form, files, token=stack.token())
+    assert r.status_code == case.status, r.text
+    assert case.message in r.text
+    # The message is in the status line too, which is what uv and twine print.
+    assert case.message.split("'")[0].strip() in r.reason
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert_nothing_stored(stack)
+
+
+def test_private_classifiers_allowed(stack):
+    token = stack.token()
+    for name, classifier in (("anywhere", "Private :: bale"), ("only-acme", "Private :: bale :: acme")):
+        data = wheel_bytes(name, "1.0", classifiers=[classifier, "Programming Language :: Python :: 3"])
+        r = post(stack, *form_for(wheel_name(name, "1.0"), data), token=token)
+        assert r.status_code == 200, r.text
+
+
+def test_namespace_comes_from_settings():
+    from bale.distributions import check_classifiers
+    from bale.errors import BadRequest
+
+    check_classifiers(["Private :: corp :: acme"], team="acme", namespace="corp")
+    with pytest.raises(BadRequest):
+        check_classifiers(["Private :: bale"], team="acme", namespace="corp")
+
+
+def test_no_credentials_is_401_with_challenge(stack):
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")))
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+    assert_nothing_stored(stack)
+
+
+def test_bearer_token_is_accepted(stack):
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), headers={"Authorization": f"Bearer {stack.token()}"})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "scope,path,message",
+    [
+        (dict(permission="read"), "/v1/upload/acme/main/", "only read"),
+        (dict(projects=["other"]), "/v1/upload/acme/main/", "may not upload project 'demo'"),
+        (dict(), "/v1/upload/acme/staging/", "not acme/staging"),
+    ],
+)
+def test_token_scope_is_403_naming_what_is_missing(stack, scope, path, message):
+    from bale.tenancy import Tenancy
+
+    Tenancy(stack.stores).create_index("acme", "staging")
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=stack.token(**scope), path=path)
+    assert r.status_code == 403
+    assert message in r.text
+    assert_nothing_stored(stack)
+
+
+def test_foreign_team_token_gets_403(stack, tenancy):
+    tenancy.create_team("globex", "g@example.com")
+    token = stack.token(team="globex")
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=token)
+    assert r.status_code == 403 and "globex/main, not acme/main" in r.text
+
+
+def test_unknown_route_and_method(stack):
+    assert requests.get(stack.url + "/v1/upload/acme/main/").status_code == 405
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=stack.token(), path="/v1/upload/acme/")
+    assert r.status_code == 404
+
+
+def test_too_large_is_413(stack, settings, monkeypatch):
+    monkeypatch.setenv("BALE_MAX_UPLOAD_BYTES", "4096")
+    from bale.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        data = wheel_bytes("demo", "1.0", payload=os.urandom(8192))
+        r = post(stack, *form_for(GOOD, data), token=stack.token())
+        assert r.status_code == 413
+        assert "limit is 4096 bytes" in r.text
+        assert_nothing_stored(stack)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_same_file_twice_is_200_and_different_content_is_400(stack):
+    token = stack.token()
+    first = wheel_bytes("demo", "1.0")
+    assert post(stack, *form_for(GOOD, first), token=token).status_code == 200
+    again = post(stack, *form_for(GOOD, first), token=token)
+    assert again.status_code == 200 and "already exists with the same content" in again.text
+    other = wheel_bytes("demo", "1.0", payload=b"# changed\n")
+    r = post(stack, *form_for(GOOD, other), token=token)
+    assert r.status_code == 400 and "File already exists" in r.text
+    # The first upload's bytes are untouched, and the refused content left no blob.
+    from bale.packages import Packages
+
+    rec = Packages(stack.stores).file("acme", "main", "demo", GOOD)
+    assert rec.sha256 == hashlib.sha256(first).hexdigest()
+    blobs = stack.stores.blobs.list()
+    assert sorted(blobs) == sorted([rec.blob_path, rec.metadata_path])
+
+
+def test_deleted_filename_cannot_be_reused(stack):
+    from bale.packages import Packages
+    from bale.tenancy import now
+
+    token = stack.token()
+    data = wheel_bytes("demo", "1.0")
+    assert post(stack, *form_for(GOOD, data), token=token).status_code == 200
+    pk = Packages(stack.stores)
+    pk.file_ref("acme", "main", "demo", GOOD).update({"deleted_at": now()})
+    for content in (data, wheel_bytes("demo", "1.0", payload=b"# new\n")):
+        r = post(stack, *form_for(GOOD, content), token=token)
+        assert r.status_code == 400 and "cannot be reused" in r.text
+
+
+def test_sdist_zip_and_metadata_stored_beside_file(stack):
+    token = stack.token()
+    pkg_info = metadata_text("oldstyle", "0.9")
+    data = zip_of({"oldstyle-0.9/PKG-INFO": pkg_info.encode(), "oldstyle-0.9/setup.py": b""})
+    r = post(stack, *form_for("oldstyle-0.9.zip", data), token=token)
+    assert r.status_code == 200, r.text
+    from bale.packages import Packages
+
+    rec = Packages(stack.stores).file("acme", "main", "oldstyle", "oldstyle-0.9.zip")
+    assert rec.packagetype == "sdist"
+    assert stack.stores.blobs.read(rec.metadata_path) == pkg_info.encode()
+    assert rec.metadata_sha256 == hashlib.sha256(pkg_info.encode()).hexdigest()
