@@ -1,0 +1,103 @@
+variable "project_id" {
+  type        = string
+  description = "Google Cloud project that holds everything: Firestore, the buckets, the functions, the dashboard and the load balancer."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the Cloud Functions, the dashboard's Cloud Run service, the serverless NEGs and the Artifact Registry repository."
+  default     = "us-central1"
+}
+
+variable "domain" {
+  type        = string
+  description = "Host name clients use, e.g. pypi.example.com. The managed certificate is issued for it once its A record points at the load balancer's address."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.domain))
+    error_message = "domain must be a bare lower-case host name such as pypi.example.com (no scheme, port or path)."
+  }
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of the (default) Firestore database, e.g. nam5, eur3 or a region. It cannot be changed after creation."
+  default     = "nam5"
+}
+
+variable "bucket_name" {
+  type        = string
+  description = "Name of the Cloud Storage bucket for distribution files and their METADATA. Empty means \"<project_id>-bale-files\"."
+  default     = ""
+}
+
+variable "bucket_location" {
+  type        = string
+  description = "Location of the package bucket and the function-source bucket (a multi-region such as US or a region)."
+  default     = "US"
+}
+
+variable "bucket_versioning" {
+  type        = bool
+  description = "Keep noncurrent object versions in the package bucket, so a deleted or overwritten file can be restored."
+  default     = false
+}
+
+variable "dashboard_image" {
+  type        = string
+  description = "Container image of the dashboard (built from the repository's Dockerfile). The default is Google's placeholder so the first apply succeeds before any image has been pushed."
+  default     = "us-docker.pkg.dev/cloudrun/container/hello"
+}
+
+variable "private_namespace" {
+  type        = string
+  description = "BALE_PRIVATE_NAMESPACE: the namespace of private classifiers, as in \"Private :: <namespace> :: <team>\"."
+  default     = "bale"
+}
+
+variable "github_oidc_issuer" {
+  type        = string
+  description = "BALE_GITHUB_OIDC_ISSUER: issuer of the GitHub Actions OIDC tokens accepted for Trusted Publishing."
+  default     = "https://token.actions.githubusercontent.com"
+}
+
+variable "oidc_audience" {
+  type        = string
+  description = "BALE_OIDC_AUDIENCE: audience that Trusted Publishing OIDC tokens must carry (served at /_/oidc/audience)."
+  default     = "bale"
+}
+
+variable "max_upload_bytes" {
+  type        = number
+  description = "BALE_MAX_UPLOAD_BYTES for the upload function. Kept under the 32 MiB Cloud Functions request cap so that clients see Bale's 413 message rather than the platform's bare rejection."
+  default     = 32505856 # 31 MiB: leaves room for the multipart envelope and metadata fields.
+
+  validation {
+    condition     = var.max_upload_bytes > 0 && var.max_upload_bytes <= 33554432
+    error_message = "max_upload_bytes must be between 1 and 33554432 (the 32 MiB HTTP request limit of Cloud Functions)."
+  }
+}
+
+variable "function_min_instances" {
+  type        = number
+  description = "Instances of each function kept warm. 1 or more removes cold starts from installs, at a cost."
+  default     = 0
+}
+
+variable "function_max_instances" {
+  type        = number
+  description = "Upper bound on instances of each function, which also bounds concurrent Firestore and Cloud Storage load."
+  default     = 20
+}
+
+variable "dashboard_max_instances" {
+  type        = number
+  description = "Upper bound on instances of the dashboard's Cloud Run service."
+  default     = 4
+}
+
+variable "extra_env" {
+  type        = map(string)
+  description = "Further environment variables for all three functions and the dashboard, e.g. BALE_GITLAB_OIDC_ISSUER or the dashboard's Firebase web settings. They override the ones set here."
+  default     = {}
+}

