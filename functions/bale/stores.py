@@ -55,6 +55,9 @@ class GCSBlobStore:
     """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint)."""
 
     CHUNK = 1024 * 1024
+    #: Resumable uploads send (and hold in memory) one chunk at a time; the library's
+    #: default is 100 MiB, which would put a whole large wheel in memory.
+    UPLOAD_CHUNK = 8 * 1024 * 1024
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -98,7 +101,7 @@ class GCSBlobStore:
     def create(self, path, fileobj, *, size, content_type):
         from google.api_core import exceptions
 
-        blob = self.bucket.blob(path)
+        blob = self.bucket.blob(path, chunk_size=self.UPLOAD_CHUNK)
         try:
             # if_generation_match=0: the write succeeds only if no object exists,
             # so a file once stored can never be replaced, even by a racing upload.
