@@ -44,6 +44,8 @@ class Settings:
     max_compression_ratio: int = 200
     #: Lifetime of tokens minted by Trusted Publishing, in seconds.
     minted_token_ttl: int = 15 * 60
+    #: How long a storage call may take, retries included, before the request fails with 503.
+    storage_timeout: int = 60
     #: Secret for the dashboard's session cookies.
     secret_key: str = "dev-only-not-secret"
 
@@ -82,6 +84,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_uncompressed_bytes=_int(env, "BALE_MAX_UNCOMPRESSED_BYTES", d.max_uncompressed_bytes),
         max_compression_ratio=_int(env, "BALE_MAX_COMPRESSION_RATIO", d.max_compression_ratio),
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
+        storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
     )
 

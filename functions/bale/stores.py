@@ -100,7 +100,9 @@ class GCSBlobStore:
 
     def create(self, path, fileobj, *, size, content_type):
         from google.api_core import exceptions
+        from google.cloud.storage.retry import DEFAULT_RETRY
 
+        limit = self._settings.storage_timeout
         blob = self.bucket.blob(path, chunk_size=self.UPLOAD_CHUNK)
         try:
             # if_generation_match=0: the write succeeds only if no object exists,
@@ -112,11 +114,15 @@ class GCSBlobStore:
                 if_generation_match=0,
                 rewind=True,
                 checksum=None,
+                timeout=min(limit, 60),
+                retry=DEFAULT_RETRY.with_timeout(limit),
             )
         except exceptions.PreconditionFailed:
             raise BlobExists(path) from None
-        except exceptions.GoogleAPICallError as exc:
-            raise Unavailable(f"Storage is unavailable: {exc.message}") from exc
+        except exceptions.RetryError as exc:  # retries ran out (timeouts, dropped connections)
+            raise Unavailable(f"Storage is unavailable: {exc.cause or exc}") from exc
+        except exceptions.GoogleAPIError as exc:
+            raise Unavailable(f"Storage is unavailable: {exc}") from exc
         except (ConnectionError, OSError) as exc:
             raise Unavailable(f"Storage is unavailable: {exc}") from exc
         except Exception as exc:  # requests' errors, transport failures
@@ -144,7 +150,8 @@ class GCSBlobStore:
         size = blob.size
 
         def chunks() -> Iterator[bytes]:
-            with blob.open("rb", chunk_size=self.CHUNK, generation=blob.generation) as fh:
+            # Pinned to the generation just reloaded (BlobReader takes no ``generation`` kwarg).
+            with blob.open("rb", chunk_size=self.CHUNK, if_generation_match=blob.generation) as fh:
                 while data := fh.read(self.CHUNK):
                     yield data
 

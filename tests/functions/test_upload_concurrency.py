@@ -6,7 +6,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 from factories import wheel_bytes, wheel_name
-from test_upload_validation import form_for, post
+from uploads import form_for, post
 
 
 def test_concurrent_distinct_uploads_all_land(stack):
