@@ -1,0 +1,306 @@
+"""Team administration: members, write access, API tokens, trusted publishers, yanking, indexes.
+
+Every view here is wrapped in :func:`team_admin`, so the server refuses non-admins on
+every method, whatever the page showed them. Every change is recorded in the team's
+audit log with the signed-in email as the actor: Tenancy and the publisher service
+record their own changes; token and yank changes are recorded here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from bale.errors import BadRequest, BaleError
+from bale.names import validate_index, validate_project
+from bale.tenancy import now
+
+from .services import current_user, services, team_admin
+
+bp = Blueprint("admin", __name__, url_prefix="/teams/<team>/admin")
+
+#: Token lifetimes offered in the form (value: label); "never" is allowed but not the default.
+EXPIRIES = {"7d": "7 days", "30d": "30 days", "90d": "90 days", "365d": "1 year", "never": "Never"}
+
+
+def _actor() -> str:
+    return current_user().email
+
+
+def _names(raw: str) -> list[str]:
+    """'a, b c' -> ['a', 'b', 'c']."""
+    return [p for p in re.split(r"[\s,]+", raw or "") if p]
+
+
+def _back(endpoint: str, team: str, **kw):
+    return redirect(url_for(endpoint, team=team, **kw), code=303)
+
+
+def _attempt(fn, *, ok: str, endpoint: str, team: str, **kw):
+    """Run a change; say how it went on the page it came from (errors included, not a 500)."""
+    try:
+        fn()
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(ok, "ok")
+    return _back(endpoint, team, **kw)
+
+
+def _index_names(team: str) -> list[str]:
+    return sorted(i["name"] for i in services().tenancy.list_indexes(team))
+
+
+# -- overview and indexes ----------------------------------------------------------------
+
+
+@bp.get("/")
+@team_admin
+def overview(team: str):
+    return render_template("admin/overview.html", indexes=_index_names(team))
+
+
+@bp.post("/indexes")
+@team_admin
+def create_index(team: str):
+    name = (request.form.get("index") or "").strip()
+    return _attempt(
+        lambda: services().tenancy.create_index(team, name, actor=_actor()),
+        ok=f"Created index {team}/{name}.",
+        endpoint=".overview",
+        team=team,
+    )
+
+
+# -- members -------------------------------------------------------------------------------
+
+
+@bp.get("/members")
+@team_admin
+def members(team: str):
+    members = sorted(services().tenancy.members(team), key=lambda m: (m.role != "admin", m.email))
+    return render_template("admin/members.html", members=members)
+
+
+@bp.post("/members")
+@team_admin
+def set_member(team: str):
+    email = (request.form.get("email") or "").strip().lower()
+    role = request.form.get("role") or "member"
+    return _attempt(
+        lambda: services().tenancy.set_member(team, email, role, actor=_actor()),
+        ok=f"{email} is now {'an admin' if role == 'admin' else 'a member'} of {team}.",
+        endpoint=".members",
+        team=team,
+    )
+
+
+@bp.post("/members/remove")
+@team_admin
+def remove_member(team: str):
+    email = (request.form.get("email") or "").strip().lower()
+    return _attempt(
+        lambda: services().tenancy.remove_member(team, email, actor=_actor()),
+        ok=f"Removed {email} from {team}.",
+        endpoint=".members",
+        team=team,
+    )
+
+
+# -- write access ----------------------------------------------------------------------------
+
+
+@bp.get("/access")
+@team_admin
+def access(team: str):
+    tenancy = services().tenancy
+    indexes = sorted(tenancy.list_indexes(team), key=lambda i: i["name"])
+    members = sorted(tenancy.members(team), key=lambda m: m.email)
+    return render_template("admin/access.html", indexes=indexes, members=members)
+
+
+@bp.post("/access")
+@team_admin
+def set_access(team: str):
+    index = request.form.get("index") or ""
+    email = (request.form.get("email") or "").strip().lower()
+    allowed = request.form.get("allowed") == "yes"
+    tenancy = services().tenancy
+
+    def change():
+        if allowed and tenancy.role_of(team, email) is None:
+            raise BadRequest(f"{email} is not a member of {team}; add them as a member first.")
+        tenancy.set_writer(team, index, email, allowed, actor=_actor())
+
+    return _attempt(
+        change,
+        ok=f"{email} {'may now' if allowed else 'may no longer'} upload to {team}/{index}.",
+        endpoint=".access",
+        team=team,
+    )
+
+
+# -- API tokens ------------------------------------------------------------------------------
+
+
+def _tokens_page(team: str, *, created=None, secret=None, status=200):
+    tokens = services().tokens.list(team)
+    return (
+        render_template(
+            "admin/tokens.html",
+            tokens=tokens,
+            indexes=_index_names(team),
+            expiries=EXPIRIES,
+            created=created,
+            secret=secret,
+            now=now(),
+        ),
+        status,
+    )
+
+
+@bp.get("/tokens")
+@team_admin
+def tokens(team: str):
+    return _tokens_page(team)
+
+
+@bp.post("/tokens")
+@team_admin
+def create_token(team: str):
+    from bale.tokens import parse_duration
+
+    form = request.form
+    index = form.get("index") or ""
+    permission = form.get("permission") or ""
+    projects = _names(form.get("projects", ""))
+    expiry = form.get("expires") or "30d"
+    description = (form.get("description") or "").strip()[:200]
+    try:
+        if expiry not in EXPIRIES:
+            raise BadRequest(f"Unknown expiry {expiry!r}.")
+        expires_in = None if expiry == "never" else parse_duration(expiry)
+        secret, token = services().tokens.create(
+            team,
+            index,
+            permission,
+            projects=projects or None,
+            expires_in=expires_in,
+            created_by=_actor(),
+            description=description,
+        )
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+        return _tokens_page(team, status=exc.status)
+    scope = ", ".join(token.projects) if token.projects else "all projects"
+    services().tenancy.audit(
+        team, _actor(), "create-token", f"{token.id} {permission} on {index} ({scope}), expires {EXPIRIES[expiry]}"
+    )
+    # Shown in this response only: it is not stored anywhere it could be shown again.
+    return _tokens_page(team, created=token, secret=secret)
+
+
+@bp.post("/tokens/<token_id>/revoke")
+@team_admin
+def revoke_token(team: str, token_id: str):
+    def revoke():
+        services().tokens.revoke(team, token_id)
+        services().tenancy.audit(team, _actor(), "revoke-token", token_id)
+
+    return _attempt(revoke, ok=f"Revoked token {token_id}.", endpoint=".tokens", team=team)
+
+
+# -- trusted publishers ----------------------------------------------------------------------
+
+
+def _publisher_service():
+    pubs = services().publishers
+    if pubs is None:
+        abort(404)
+    return pubs
+
+
+@bp.get("/publishers")
+@team_admin
+def publishers(team: str):
+    pubs = _publisher_service().list(team)
+    from bale.publishers import PROVIDERS
+
+    return render_template(
+        "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team)
+    )
+
+
+@bp.post("/publishers")
+@team_admin
+def add_publisher(team: str):
+    form = request.form
+    provider = form.get("provider") or "github"
+    fields = {
+        "github": ("repository", "workflow", "environment"),
+        "gitlab": ("repository", "ci_config_path", "environment"),
+        "google": ("service_account",),
+    }.get(provider, ())
+    # Each provider has its own fieldset, so names carry the provider: github-repository.
+    values = {f: (form.get(f"{provider}-{f}") or "").strip() or None for f in fields}
+    projects = _names(form.get("projects", ""))
+    index = form.get("index") or ""
+    try:
+        pub = _publisher_service().add(team, index, provider, projects, actor=_actor(), **values)
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(f"Added trusted publisher {pub.label} for {team}/{index}.", "ok")
+    return _back(".publishers", team)
+
+
+@bp.post("/publishers/<publisher_id>/delete")
+@team_admin
+def remove_publisher(team: str, publisher_id: str):
+    return _attempt(
+        lambda: _publisher_service().remove(team, publisher_id, actor=_actor()),
+        ok=f"Removed trusted publisher {publisher_id}.",
+        endpoint=".publishers",
+        team=team,
+    )
+
+
+# -- yanking ---------------------------------------------------------------------------------
+
+
+@bp.post("/yank")
+@team_admin
+def yank(team: str):
+    form = request.form
+    index, project, version = form.get("index") or "", form.get("project") or "", form.get("version") or ""
+    yanked = form.get("action") != "unyank"
+    reason = (form.get("reason") or "").strip()[:200] or None
+
+    def change():
+        validate_index(index)
+        services().tenancy.require_index(team, index)
+        n = services().packages.set_yanked(team, index, project, version, yanked, reason)
+        detail = f"{index}/{project} {version} ({n} file{'s' if n != 1 else ''})"
+        if yanked and reason:
+            detail += f": {reason}"
+        services().tenancy.audit(team, _actor(), "yank" if yanked else "unyank", detail)
+
+    try:
+        change()
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(f"{'Yanked' if yanked else 'Unyanked'} {project} {version}.", "ok")
+    try:
+        return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
+    except BadRequest:
+        return _back(".overview", team)

@@ -1,0 +1,131 @@
+"""An index's projects, and one project's versions, files and description."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from bale.errors import BadRequest, NotFound
+from bale.names import validate_index, validate_project
+
+from . import readme
+from .services import services, team_member
+
+bp = Blueprint("projects", __name__, url_prefix="/teams/<team>/indexes/<index>")
+
+
+def _index(team: str, index: str) -> dict:
+    try:
+        validate_index(index)
+    except BadRequest:
+        raise NotFound(f"No index {team}/{index}.") from None
+    return services().tenancy.require_index(team, index)
+
+
+def _version_key(version: str):
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # pragma: no cover - uploads check versions
+        return (0, version)
+
+
+@dataclasses.dataclass
+class Release:
+    version: str
+    files: list
+    yanked: bool
+    yanked_reason: str | None
+    upload_time: object
+
+    @property
+    def prerelease(self) -> bool:
+        try:
+            return Version(self.version).is_prerelease
+        except InvalidVersion:  # pragma: no cover
+            return False
+
+
+def releases(files) -> list[Release]:
+    """Files grouped by version, newest version first; deleted files left out."""
+    by_version: dict[str, list] = {}
+    for f in files:
+        if f.deleted_at is None:
+            by_version.setdefault(f.version, []).append(f)
+    out = []
+    for version, fs in by_version.items():
+        fs.sort(key=lambda f: (f.packagetype != "bdist_wheel", f.filename))
+        yanked = all(f.yanked for f in fs)
+        reason = next((f.yanked_reason for f in fs if f.yanked and f.yanked_reason), None)
+        out.append(Release(version, fs, yanked, reason, min(f.upload_time for f in fs)))
+    return sorted(out, key=lambda r: _version_key(r.version), reverse=True)
+
+
+def latest(rels: list[Release]) -> Release | None:
+    """The release to describe: newest final release that is not yanked, as PyPI picks it."""
+    for pick in (
+        lambda r: not r.yanked and not r.prerelease,
+        lambda r: not r.yanked,
+        lambda r: True,
+    ):
+        for r in rels:
+            if pick(r):
+                return r
+    return None
+
+
+def index_url(team: str, index: str) -> str:
+    base = services().settings.base_url or request.host_url.rstrip("/")
+    return f"{base}/simple/{team}/{index}/"
+
+
+@bp.get("/")
+@team_member
+def index(team: str, index: str):
+    meta = _index(team, index)
+    projects = services().packages.projects(team, index)
+    q = (request.args.get("q") or "").strip()
+    if q:
+        needle = canonicalize_name(q)
+        projects = [p for p in projects if needle in p["normalized"] or q.lower() in p["name"].lower()]
+    return render_template(
+        "projects/index.html",
+        index=index,
+        meta=meta,
+        projects=projects,
+        q=q,
+        index_url=index_url(team, index),
+    )
+
+
+@bp.get("/projects/<project>/")
+@team_member
+def project(team: str, index: str, project: str):
+    _index(team, index)
+    try:
+        normalized = validate_project(project)
+    except BadRequest:
+        raise NotFound(f"No project {project!r} in {team}/{index}.") from None
+    if normalized != project:
+        return redirect(url_for(".project", team=team, index=index, project=normalized), code=301)
+    pkgs = services().packages
+    proj = pkgs.project_doc(team, index, normalized)
+    if proj is None:
+        raise NotFound(f"No project {project!r} in {team}/{index}.")
+    rels = releases(pkgs.files(team, index, normalized))
+    current = latest(rels)
+    meta = {}
+    if current:
+        meta = next((f.metadata for f in current.files if f.metadata.get("description")), current.files[0].metadata)
+    return render_template(
+        "projects/project.html",
+        index=index,
+        proj=proj,
+        releases=rels,
+        current=current,
+        meta=meta,
+        description=readme.render(meta.get("description"), meta.get("description_content_type")),
+        index_url=index_url(team, index),
+    )

@@ -1,0 +1,124 @@
+"""The services a dashboard request uses, and the access checks every view goes through.
+
+Views never talk to Firestore or Firebase directly: they call Bale's services
+(:class:`~bale.tenancy.Tenancy`, :class:`~bale.tokens.Tokens`,
+:class:`~bale.packages.Packages`, the publisher service) reached from here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, redirect, request, url_for
+
+from bale.errors import BadRequest, Forbidden, NotFound
+from bale.names import validate_team
+from bale.settings import Settings
+from bale.stores import get_stores
+
+from .identity import Identity, User
+
+
+class Services:
+    """Per-app access to Bale's services; Google clients are made on first use."""
+
+    def __init__(self, settings: Settings, identity: Identity):
+        self.settings = settings
+        self.identity = identity
+
+    @property
+    def stores(self):
+        return get_stores(self.settings)
+
+    @property
+    def tenancy(self):
+        from bale.tenancy import Tenancy
+
+        return Tenancy(self.stores)
+
+    @property
+    def tokens(self):
+        from bale.tokens import Tokens
+
+        return Tokens(self.stores)
+
+    @property
+    def packages(self):
+        from bale.packages import Packages
+
+        return Packages(self.stores)
+
+    @property
+    def publishers(self):
+        """The Trusted Publishing service, or None where this build has none."""
+        try:
+            from bale.publishers import Publishers
+        except ImportError:
+            return None
+        return Publishers(self.stores)
+
+
+def services() -> Services:
+    return current_app.extensions["bale"]
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def _to_signin():
+    return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
+
+
+def signed_in(view):
+    """Signed-out visitors go to the sign-in page, and come back here afterwards."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            return _to_signin()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _role(team: str, user: User) -> str | None:
+    try:
+        validate_team(team)
+    except BadRequest:
+        return None  # not a name a team can have: nobody's team
+    return services().tenancy.role_of(team, user.email)
+
+
+def team_member(view):
+    """Members of the team only; to anyone else the team does not exist (404)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, team: str, **kwargs):
+        user = current_user()
+        if user is None:
+            return _to_signin()
+        role = _role(team, user)
+        if role is None:
+            raise NotFound(f"No team {team!r}, or you are not a member of it.")
+        g.team, g.role = team, role
+        return view(*args, team=team, **kwargs)
+
+    return wrapper
+
+
+def team_admin(view):
+    """Team admins only, for every method. Others get 403, whether or not the team exists."""
+
+    @functools.wraps(view)
+    def wrapper(*args, team: str, **kwargs):
+        user = current_user()
+        if user is None:
+            return _to_signin()
+        role = _role(team, user)
+        if role != "admin":
+            raise Forbidden(f"Only admins of team {team!r} may do this.")
+        g.team, g.role = team, role
+        return view(*args, team=team, **kwargs)
+
+    return wrapper
