@@ -1,0 +1,236 @@
+"""Team admins' pages: each change is made through the form, lands, and is audited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from clients import uv_publish
+from factories import make_sdist, make_wheel
+
+ADMIN = "alice@example.com"
+
+
+def text(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+@pytest.fixture
+def alice(sign_in, acme):
+    return sign_in(ADMIN)
+
+
+def audit(tenancy) -> list[tuple[str, str, str]]:
+    return [(e["actor"], e["action"], e["detail"]) for e in tenancy.audit_log("acme")]
+
+
+def follow(b, r):
+    assert r.status_code == 303, text(r)
+    return b.get(r.headers["Location"])
+
+
+# -- members --------------------------------------------------------------------------------
+
+
+def test_add_member_change_role_and_remove(alice, tenancy):
+    page = follow(alice, alice.post("/teams/acme/admin/members", {"email": "Bob@Example.com", "role": "member"}))
+    assert "bob@example.com is now a member of acme." in text(page)
+    assert tenancy.role_of("acme", "bob@example.com") == "member"
+
+    follow(alice, alice.post("/teams/acme/admin/members", {"email": "bob@example.com", "role": "admin"}))
+    assert tenancy.role_of("acme", "bob@example.com") == "admin"
+
+    page = follow(alice, alice.post("/teams/acme/admin/members/remove", {"email": "bob@example.com"}))
+    assert "Removed bob@example.com" in text(page)
+    assert tenancy.role_of("acme", "bob@example.com") is None
+
+    log = audit(tenancy)
+    assert (ADMIN, "set-member", "bob@example.com as member") in log
+    assert (ADMIN, "set-member", "bob@example.com as admin") in log
+    assert (ADMIN, "remove-member", "bob@example.com") in log
+    # … and the team page shows who did it.
+    team_page = text(alice.get("/teams/acme/")).split('id="audit-h"')[1]
+    assert "remove-member" in team_page and ADMIN in team_page
+
+
+def test_last_admin_can_be_neither_removed_nor_demoted(alice, tenancy):
+    page = follow(alice, alice.post("/teams/acme/admin/members/remove", {"email": ADMIN}))
+    assert "last admin" in text(page)
+    page = follow(alice, alice.post("/teams/acme/admin/members", {"email": ADMIN, "role": "member"}))
+    assert "last admin" in text(page)
+    assert tenancy.role_of("acme", ADMIN) == "admin"
+
+
+def test_invalid_member_email_is_reported(alice, tenancy):
+    page = follow(alice, alice.post("/teams/acme/admin/members", {"email": "not-an-email", "role": "member"}))
+    assert "Invalid email address" in text(page)
+    assert [m.email for m in tenancy.members("acme")] == [ADMIN]
+
+
+# -- indexes and write access ---------------------------------------------------------------------
+
+
+def test_create_index(alice, tenancy):
+    page = follow(alice, alice.post("/teams/acme/admin/indexes", {"index": "staging"}))
+    assert "Created index acme/staging." in text(page)
+    assert tenancy.index_exists("acme", "staging")
+    assert (ADMIN, "create-index", "staging") in audit(tenancy)
+    page = follow(alice, alice.post("/teams/acme/admin/indexes", {"index": "staging"}))
+    assert "already exists" in text(page)
+    page = follow(alice, alice.post("/teams/acme/admin/indexes", {"index": "Bad Name"}))
+    assert "Invalid index name" in text(page)
+
+
+def test_grant_and_revoke_write_access(alice, tenancy):
+    tenancy.set_member("acme", "bob@example.com", "member")
+    page = text(alice.get("/teams/acme/admin/access"))
+    assert '<option value="bob@example.com">' in page
+
+    follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "yes"}))
+    assert tenancy.can_write("acme", "main", "bob@example.com")
+    follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "no"}))
+    assert not tenancy.can_write("acme", "main", "bob@example.com")
+    log = audit(tenancy)
+    assert (ADMIN, "grant-write", "main: bob@example.com") in log
+    assert (ADMIN, "revoke-write", "main: bob@example.com") in log
+
+
+def test_write_access_only_for_members(alice, tenancy):
+    page = follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "eve@example.com", "allowed": "yes"}))
+    assert "not a member" in text(page)
+    assert tenancy.require_index("acme", "main")["writers"] == []
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def test_create_token_shows_it_once_and_it_works(alice, tokens, tenancy):
+    r = alice.post(
+        "/teams/acme/admin/tokens",
+        {"index": "main", "permission": "upload", "projects": "Widgets, gizmo", "expires": "7d", "description": "CI"},
+    )
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'<code id="token-secret">(bale_[^<]+)</code>', text(r)).group(1)
+    token = tokens.authenticate(secret)
+    assert (token.team, token.index, token.permission) == ("acme", "main", "upload")
+    assert token.projects == ["gizmo", "widgets"]
+    assert token.created_by == ADMIN and token.description == "CI"
+    assert 6.9 * 86400 < (token.expires_at - token.created_at).total_seconds() <= 7 * 86400
+
+    # Listed with its last use, and never shown again.
+    page = text(alice.get("/teams/acme/admin/tokens"))
+    assert secret not in page
+    row = page.split(f'data-token="{token.id}"')[1].split("</tr>")[0]
+    assert "upload on main" in row and "gizmo, widgets" in row
+    assert 'class="last-used"><time' in row
+    assert (ADMIN, "create-token", f"{token.id} upload on main (gizmo, widgets), expires 7 days") in audit(tenancy)
+
+
+def test_token_without_expiry_and_scope(alice, tokens):
+    r = alice.post("/teams/acme/admin/tokens", {"index": "main", "permission": "read", "expires": "never"})
+    secret = re.search(r'<code id="token-secret">(bale_[^<]+)</code>', text(r)).group(1)
+    token = tokens.authenticate(secret)
+    assert token.expires_at is None and token.projects is None and token.permission == "read"
+
+
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"index": "nope", "permission": "read", "expires": "7d"}, "No index acme/nope"),
+        ({"index": "main", "permission": "admin", "expires": "7d"}, "Unknown permission"),
+        ({"index": "main", "permission": "read", "expires": "99y"}, "Unknown expiry"),
+        ({"index": "main", "permission": "read", "expires": "7d", "projects": "not a/name"}, "Invalid project name"),
+    ],
+)
+def test_bad_token_requests_are_refused(alice, tokens, form, message):
+    r = alice.post("/teams/acme/admin/tokens", form)
+    assert r.status_code in (400, 404)
+    assert message in text(r)
+    assert 'id="token-secret"' not in text(r)
+    assert tokens.list("acme") == []
+
+
+def test_revoke_token(alice, tokens, tenancy):
+    secret, token = tokens.create("acme", "main", "read", created_by="cli")
+    page = follow(alice, alice.post(f"/teams/acme/admin/tokens/{token.id}/revoke"))
+    assert f"Revoked token {token.id}" in text(page)
+    assert tokens.get(token.id).revoked_at is not None
+    assert (ADMIN, "revoke-token", token.id) in audit(tenancy)
+    row = text(page).split(f'data-token="{token.id}"')[1].split("</tr>")[0]
+    assert "revoked" in row
+
+
+def test_another_teams_token_cannot_be_revoked(alice, tokens, tenancy):
+    tenancy.create_team("globex", "gina@example.com")
+    _, token = tokens.create("globex", "main", "read")
+    page = follow(alice, alice.post(f"/teams/acme/admin/tokens/{token.id}/revoke"))
+    assert "No token" in text(page)
+    assert tokens.get(token.id).revoked_at is None
+
+
+# -- trusted publishers --------------------------------------------------------------------------
+
+
+def test_add_and_delete_github_publisher(alice, stores, tenancy):
+    from bale.publishers import PROVIDERS, Publishers
+
+    form = {
+        "index": "main",
+        "projects": "widgets gizmo",
+        "provider": "github",
+        "github-repository": "octo-org/widgets",
+        "github-workflow": "publish.yml",
+        "github-environment": "release",
+    }
+    page = follow(alice, alice.post("/teams/acme/admin/publishers", form))
+    assert "Added trusted publisher github:octo-org/widgets:publish.yml (environment release)" in text(page)
+    [pub] = Publishers(stores).list("acme")
+    assert (pub.index, pub.projects, pub.repository, pub.workflow, pub.environment, pub.created_by) == (
+        "main", ["gizmo", "widgets"], "octo-org/widgets", "publish.yml", "release", ADMIN
+    )
+    claims = {"repository": "octo-org/widgets"}
+    assert [p.id for p in Publishers(stores).candidates(PROVIDERS["github"], claims)] == [pub.id]
+    assert f'data-publisher="{pub.id}"' in text(page)
+
+    page = follow(alice, alice.post(f"/teams/acme/admin/publishers/{pub.id}/delete"))
+    assert Publishers(stores).list("acme") == []
+    actions = [a[1] for a in audit(tenancy) if a[0] == ADMIN]
+    assert "add-publisher" in actions and "remove-publisher" in actions
+
+
+def test_invalid_publisher_is_reported(alice, stores):
+    from bale.publishers import Publishers
+
+    form = {"index": "main", "projects": "widgets", "provider": "github",
+            "github-repository": "octo-org/widgets", "github-workflow": ".github/workflows/publish.yml"}
+    page = follow(alice, alice.post("/teams/acme/admin/publishers", form))
+    assert "Invalid workflow" in text(page)
+    assert Publishers(stores).list("acme") == []
+
+
+# -- yanking -----------------------------------------------------------------------------------
+
+
+def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
+    from bale.packages import Packages
+
+    files = [make_wheel(tmp_path, "widgets", "1.0"), make_sdist(tmp_path, "widgets", "1.0")]
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files).returncode == 0
+    project = "/teams/acme/indexes/main/projects/widgets/"
+    page = text(alice.get(project))
+    assert 'action="/teams/acme/admin/yank"' in page and "Yank 1.0" in page
+
+    form = {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "broken"}
+    page = follow(alice, alice.post("/teams/acme/admin/yank", form))
+    assert "Yanked widgets 1.0." in text(page) and "Unyank 1.0" in text(page)
+    assert all(f.yanked and f.yanked_reason == "broken" for f in Packages(stack.stores).files("acme", "main", "widgets"))
+    assert (ADMIN, "yank", "main/widgets 1.0 (2 files): broken") in audit(tenancy)
+
+    page = follow(alice, alice.post("/teams/acme/admin/yank", {**form, "action": "unyank"}))
+    assert not any(f.yanked for f in Packages(stack.stores).files("acme", "main", "widgets"))
+    assert (ADMIN, "unyank", "main/widgets 1.0 (2 files)") in audit(tenancy)
+
+    page = follow(alice, alice.post("/teams/acme/admin/yank", {**form, "version": "9.9"}))
+    assert "No files for widgets 9.9" in text(page)
