@@ -1,0 +1,204 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright.
+
+Signs in through the Firebase Auth emulator from the page's own JavaScript, creates a token
+in the UI and installs with it using the real ``uv pip install``, and enrolls a trusted
+publisher in the UI that the Trusted Publishing flow then accepts. Screenshots of the main
+pages go to ``artifacts/screenshots/`` for review.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from clients import BIN, run, uv_publish
+from factories import make_wheel
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery"
+README = """# Widgets
+
+Widgets for **every** occasion.
+
+```python
+import widgets
+widgets.make()
+```
+
+| size | price |
+| ---- | ----- |
+| S    | 1     |
+"""
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in_ui(page, base: str, email: str, *, next_path: str) -> None:
+    page.goto(f"{base}{next_path}")  # signed out: redirected to the sign-in page
+    assert page.url == f"{base}/signin?next={next_path}"
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[data-action=signInWithPassword]")
+    page.wait_for_url(f"{base}{next_path}")
+
+
+def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_path):
+    accounts.sign_up("alice@example.com", PASSWORD)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheels = [
+        make_wheel(dist, "widgets", "1.0", description=README, summary="Widgets for every occasion"),
+        make_wheel(dist, "widgets", "1.1", description=README, summary="Widgets for every occasion"),
+        make_wheel(dist, "gadgets", "0.3"),
+    ]
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="ci@example.com"), *wheels).returncode == 0
+
+    # Signed out: a team page sends us to sign in; a wrong password is said so, on the page.
+    page.goto(f"{stack.url}/teams/acme/")
+    assert "/signin?next=/teams/acme/" in page.url
+    page.fill("#email", "alice@example.com")
+    page.fill("#password", "wrong password")
+    page.click("button[data-action=signInWithPassword]")
+    expect(page.locator("#signin-error")).to_have_text("Wrong email or password.")
+    shot(page, "01-sign-in")
+
+    page.fill("#password", PASSWORD)
+    page.click("button[data-action=signInWithPassword]")
+    page.wait_for_url(f"{stack.url}/teams/acme/")
+    assert page.get_by_role("heading", name="Team acme").is_visible()
+    shot(page, "02-team")
+
+    # The index, filtered as one types.
+    page.get_by_role("link", name="acme/main").click()
+    rows = page.locator("#projects tbody tr")
+    assert rows.count() == 2
+    page.fill("#q", "wid")
+    expect(page.locator("#projects tbody tr:visible")).to_have_count(1)
+    shot(page, "03-index")
+
+    page.get_by_role("link", name="widgets").click()
+    page.wait_for_url(f"{stack.url}/teams/acme/indexes/main/projects/widgets/")
+    assert page.locator(".readme h1").inner_text().strip() == "Widgets"
+    assert page.locator(".readme table").count() == 1
+    snippet = page.locator("#install-snippet").inner_text()
+    assert snippet.endswith("/simple/acme/main/\" widgets")
+    shot(page, "04-project")
+
+    # A read token for widgets, made in the UI and shown once.
+    page.get_by_role("link", name="API tokens").click()
+    page.select_option("#token-index", "main")
+    page.check("input[name=permission][value=read]")
+    page.fill("#token-projects", "widgets")
+    page.select_option("#token-expires", "7d")
+    page.fill("#token-description", "laptop")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#token-secret")).to_contain_text("bale_")
+    secret = page.locator("#token-secret").inner_text().strip()
+    assert secret.startswith("bale_")
+    shot(page, "05-token-created")
+
+    # The real uv installs with it, from the URL the project page showed.
+    index_url = snippet.split('"')[1].replace("$BALE_TOKEN", secret)
+    target = tmp_path / "target"
+    r = run([BIN / "uv", "pip", "install", "--no-cache", "--python", sys.executable, "--target", target,
+             "--index-url", index_url, "widgets"])
+    assert r.returncode == 0, r.stderr
+    assert (target / "widgets" / "__init__.py").read_text().startswith('__version__ = "1.1"')
+    # The token may read widgets only.
+    r = run([BIN / "uv", "pip", "install", "--no-cache", "--python", sys.executable, "--target", tmp_path / "t2",
+             "--index-url", index_url, "gadgets"])
+    assert r.returncode != 0
+
+    page.reload()
+    token_id = secret.split("_")[1]
+    assert page.locator(f"tr[data-token='{token_id}'] td.last-used time").count() == 1
+    assert secret not in page.content()
+
+
+def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, oidc_issuers, tmp_path):
+    from bale.packages import Packages
+    from bale.publishers import PROVIDERS, Publishers
+
+    accounts.sign_up("alice@example.com", PASSWORD)
+    sign_in_ui(page, stack.url, "alice@example.com", next_path="/teams/acme/admin/publishers")
+    page.select_option("#pub-index", "main")
+    page.fill("#pub-projects", "gizmo")
+    page.select_option("#pub-provider", "github")
+    assert page.locator("#gitlab-repository").is_hidden()
+    page.fill("#github-repository", "octo-org/widgets")
+    page.fill("#github-workflow", "publish.yml")
+    page.get_by_role("button", name="Create publisher").click()
+    expect(page.locator(".flash-ok")).to_contain_text("Added trusted publisher github:octo-org/widgets:publish.yml")
+    assert page.locator("#publishers tbody tr").count() == 1
+    shot(page, "06-publishers")
+
+    # The mint-time lookup finds it …
+    issuer = oidc_issuers.github
+    [pub] = Publishers(stack.stores).candidates(PROVIDERS["github"], issuer.claims())
+    assert (pub.team, pub.index, pub.projects, pub.created_by) == ("acme", "main", ["gizmo"], "alice@example.com")
+    # … and the Trusted Publishing flow accepts its workflow's token: mint, then publish.
+    req = urllib.request.Request(
+        f"{stack.url}/_/oidc/mint-token",
+        data=json.dumps({"token": issuer.sign()}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        minted = json.load(resp)["token"]
+    whl = make_wheel(tmp_path, "gizmo", "1.0")
+    r = uv_publish(f"{stack.url}/v1/upload/acme/main/", minted, whl)
+    assert r.returncode == 0, r.stderr
+    [f] = Packages(stack.stores).files("acme", "main", "gizmo")
+    assert f.uploaded_by == "trusted publisher github:octo-org/widgets:publish.yml"
+
+    # The team page's audit log shows the enrollment; members page for review.
+    page.goto(f"{stack.url}/teams/acme/")
+    assert page.locator("table.audit").get_by_text("add-publisher").count() == 1
+    shot(page, "07-team-audit")
+    page.get_by_role("link", name="Members", exact=True).click()
+    expect(page.get_by_role("heading", name="Members of acme")).to_be_visible()
+    shot(page, "08-members")
