@@ -133,3 +133,40 @@ def _server(base_settings):
 @pytest.fixture
 def stack(_server, base_settings, stores, acme):
     return Stack(url=_server.url, settings=base_settings, stores=stores)
+
+
+@pytest.fixture(scope="session")
+def _oidc_issuer_server():
+    """Local OIDC issuers (GitHub, GitLab, Google shaped) over HTTP for the session."""
+    from bale.devserver import Server
+    from oidc_issuer import Issuers
+
+    holder = {}
+    server = Server(lambda environ, start_response: holder["issuers"].wsgi(environ, start_response))
+    holder["issuers"] = Issuers(f"http://127.0.0.1:{server.port}")
+    server.start()
+    yield holder["issuers"]
+    server.stop()
+
+
+@pytest.fixture
+def oidc_issuers(_oidc_issuer_server, emulators):
+    """Point the running functions at the local issuers (settings come from the environment)."""
+    from bale import settings as settings_mod
+    from bale import trusted_publishing
+
+    issuers = _oidc_issuer_server
+    issuers.reset()
+    env = {f"BALE_{name.upper()}_OIDC_ISSUER": issuer.url for name, issuer in issuers.all.items()}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings_mod.get_settings.cache_clear()
+    trusted_publishing.clear_caches()
+    yield issuers
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    settings_mod.get_settings.cache_clear()
+    trusted_publishing.clear_caches()

@@ -105,6 +105,44 @@ def cmd_yank(args, yanked: bool) -> int:
     return 0
 
 
+def cmd_add_publisher(args) -> int:
+    from .publishers import Publishers
+
+    pub = Publishers(_admin_services()).add(
+        args.team,
+        args.index,
+        args.provider,
+        args.project or [],
+        repository=args.repository,
+        workflow=args.workflow,
+        environment=args.environment,
+        ci_config_path=args.ci_config_path,
+        service_account=args.service_account,
+        subject=args.subject,
+        actor="cli",
+    )
+    print(f"Added trusted publisher {pub.id}: {pub.label} may publish {', '.join(pub.projects)} to {pub.team}/{pub.index}")
+    return 0
+
+
+def cmd_list_publishers(args) -> int:
+    from .publishers import Publishers
+
+    rows = Publishers(_admin_services()).list(args.team, args.index)
+    print(f"{'ID':16}  {'INDEX':12}  {'PUBLISHER':50}  PROJECTS")
+    for p in rows:
+        print(f"{p.id:16}  {p.index:12}  {p.label:50}  {','.join(p.projects)}")
+    return 0
+
+
+def cmd_remove_publisher(args) -> int:
+    from .publishers import Publishers
+
+    pub = Publishers(_admin_services()).remove(args.team, args.publisher_id, actor="cli")
+    print(f"Removed trusted publisher {pub.id} ({pub.label})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bale", description="Bale, a private Python package registry.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,6 +186,32 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("team")
     a.add_argument("token_id")
     a.set_defaults(func=cmd_revoke_token)
+
+    a = asub.add_parser(
+        "add-publisher",
+        help="let a CI workflow publish projects of an index with its OIDC token (Trusted Publishing)",
+    )
+    a.add_argument("team")
+    a.add_argument("--index", required=True)
+    a.add_argument("--provider", required=True, choices=["github", "gitlab", "google"])
+    a.add_argument("--project", action="append", metavar="NAME", help="a project it may publish (repeatable)")
+    a.add_argument("--repository", help="github: OWNER/REPO; gitlab: the project path, group/project")
+    a.add_argument("--workflow", metavar="FILE", help="github: workflow file name in .github/workflows/, e.g. publish.yml")
+    a.add_argument("--environment", metavar="ENV", help="github/gitlab: only this deployment environment")
+    a.add_argument("--ci-config-path", metavar="PATH", help="gitlab: the CI file (default .gitlab-ci.yml)")
+    a.add_argument("--service-account", metavar="EMAIL", help="google: the service account's email")
+    a.add_argument("--subject", metavar="ID", help="google: the service account's unique ID (optional)")
+    a.set_defaults(func=cmd_add_publisher)
+
+    a = asub.add_parser("list-publishers", help="list a team's trusted publishers")
+    a.add_argument("team")
+    a.add_argument("--index", help="only this index")
+    a.set_defaults(func=cmd_list_publishers)
+
+    a = asub.add_parser("remove-publisher", help="remove a trusted publisher by its ID")
+    a.add_argument("team")
+    a.add_argument("publisher_id")
+    a.set_defaults(func=cmd_remove_publisher)
 
     for name, yanked in (("yank", True), ("unyank", False)):
         a = asub.add_parser(name, help=f"{name} every file of a version")

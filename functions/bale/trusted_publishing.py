@@ -1,0 +1,341 @@
+"""Trusted Publishing: exchange a CI's OpenID Connect token for a short-lived upload token.
+
+The exchange, cheapest refusal first:
+
+1. read the token's header and claims unverified, only to pick the issuer: the ``alg``
+   must be asymmetric (``none`` and HMAC are refused outright) and ``iss`` one of the
+   configured issuers (settings), which decides the provider;
+2. find the signing key by ``kid`` in the issuer's JWKS, located through its discovery
+   document (both cached per issuer; an unknown ``kid`` refetches the JWKS, at most once
+   per cooldown, so key rotation works and junk tokens cannot make us hammer the issuer);
+3. verify signature, ``iss``, ``aud``, ``exp``/``nbf``/``iat`` (30 s leeway) and the
+   provider's required claims with pyjwt;
+4. find the publishers enrolled for the workload the token names and keep those whose
+   every claim matches (the refusal says which claim did not);
+5. spend the token: its ``jti`` becomes a create-only ``oidc_jti`` document, so a token
+   mints once (Terraform sets a TTL policy on ``expires_at``);
+6. pin the owner's immutable ID on first use, then mint an upload token for the
+   publishers' index and projects, kind ``oidc``, expiring after ``minted_token_ttl``.
+
+Several matching publishers in one index mint one token for the union of their projects.
+Matches in several indexes are ambiguous for uv, which cannot say where it is going to
+upload: the request may name ``team`` and ``index`` (the bale-oidc action does), otherwise
+it is refused with 422 naming the indexes. Minting for "the first" instead would hand out a
+token for an index the upload is probably not aimed at, and let whoever enrolled first win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import jwt
+
+from .errors import BaleError, Unauthorized
+from .publishers import PROVIDERS, Provider, Publisher, Publishers
+from .settings import Settings
+from .stores import Stores
+from .tenancy import Tenancy, now
+from .tokens import Token, Tokens
+
+log = logging.getLogger("bale.oidc")
+
+#: Asymmetric algorithms only: ``none`` and HS* would let anyone who knows (or guesses)
+#: the verification input forge a token.
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+#: Clock skew tolerated on exp, nbf and iat, in seconds.
+LEEWAY = 30
+#: How long a discovery document (hence the jwks_uri) is trusted before it is fetched again.
+DISCOVERY_TTL = 3600.0
+#: How long a JWKS is cached; an unknown kid refetches it, at most once per cooldown.
+JWKS_LIFESPAN = 300.0
+JWKS_REFRESH_COOLDOWN = 10.0
+HTTP_TIMEOUT = 10.0
+
+
+class PublishingError(BaleError):
+    """A refused exchange: 422 and PyPI's error shape, which uv prints as it is."""
+
+    status = 422
+
+    def __init__(self, code: str, description: str | Iterable[str], *, status: int | None = None):
+        descriptions = [description] if isinstance(description, str) else list(dict.fromkeys(description))
+        super().__init__("Token request failed: " + "; ".join(descriptions), status=status)
+        self.errors = [{"code": code, "description": d} for d in descriptions]
+
+    def body(self) -> dict:
+        return {"message": self.message, "errors": self.errors}
+
+
+# -- issuer keys ------------------------------------------------------------------
+_clients: dict[str, tuple[float, jwt.PyJWKClient]] = {}
+_clients_lock = threading.Lock()
+
+
+def clear_caches() -> None:
+    """Forget every issuer's discovery document and keys (tests; a changed issuer)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def _unavailable(issuer: str, why: str) -> PublishingError:
+    return PublishingError(
+        "issuer-unavailable", f"Could not fetch the signing keys of {issuer}: {why}. Please retry.", status=503
+    )
+
+
+def _fetch_json(url: str) -> dict:
+    # No redirects: the issuer's documents must be where the issuer says they are.
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect())
+    with opener.open(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=HTTP_TIMEOUT) as r:
+        data = json.load(r)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def jwks_client(issuer: str) -> jwt.PyJWKClient:
+    """The issuer's JWKS client, found through ``{issuer}/.well-known/openid-configuration``."""
+    issuer = issuer.rstrip("/")
+    with _clients_lock:
+        hit = _clients.get(issuer)
+    if hit and time.monotonic() - hit[0] < DISCOVERY_TTL:
+        return hit[1]
+    try:
+        doc = _fetch_json(f"{issuer}/.well-known/openid-configuration")
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        if hit:  # an issuer hiccup must not stop publishing with keys we already know
+            log.warning("discovery for %s failed, keeping cached keys: %s", issuer, exc)
+            return hit[1]
+        raise _unavailable(issuer, f"discovery document: {exc}") from exc
+    if str(doc.get("issuer", "")).rstrip("/") != issuer:
+        raise _unavailable(issuer, f"its discovery document names issuer {doc.get('issuer')!r}")
+    jwks_uri = doc.get("jwks_uri")
+    scheme = urlsplit(jwks_uri).scheme if isinstance(jwks_uri, str) else ""
+    if scheme not in ("https", "http") or (scheme == "http" and urlsplit(issuer).scheme == "https"):
+        raise _unavailable(issuer, f"invalid jwks_uri {jwks_uri!r}")
+    kwargs = {"cache_jwk_set": True, "lifespan": JWKS_LIFESPAN, "timeout": HTTP_TIMEOUT}
+    try:
+        client = jwt.PyJWKClient(jwks_uri, cooldown_duration=JWKS_REFRESH_COOLDOWN, **kwargs)
+    except TypeError:  # pyjwt < 2.13 has no cooldown: it refetches on every unknown kid
+        client = jwt.PyJWKClient(jwks_uri, **kwargs)
+    with _clients_lock:
+        _clients[issuer] = (time.monotonic(), client)
+    return client
+
+
+# -- verification -----------------------------------------------------------------
+def _invalid(description: str) -> PublishingError:
+    return PublishingError("invalid-token", description)
+
+
+def _provider_for(issuer: object, settings: Settings) -> Provider | None:
+    if not isinstance(issuer, str):
+        return None
+    for provider in PROVIDERS.values():
+        if provider.issuer(settings).rstrip("/") == issuer.rstrip("/"):
+            return provider
+    return None
+
+
+def _when(ts: object) -> str:
+    try:
+        return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError):
+        return repr(ts)
+
+
+def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
+    """Check an OIDC token's signature and standard claims; return its provider and claims."""
+    try:
+        header = jwt.get_unverified_header(raw)
+        unverified = jwt.decode(raw, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise _invalid(f"The token is not a valid JWT: {exc}.") from None
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise _invalid(
+            f"The token's algorithm (alg) {alg!r} is not allowed; an issuer signs with one of "
+            f"{', '.join(ALLOWED_ALGORITHMS)}."
+        )
+    iss = unverified.get("iss")
+    provider = _provider_for(iss, settings)
+    if provider is None:
+        trusted = ", ".join(p.issuer(settings) for p in PROVIDERS.values())
+        raise _invalid(f"The token's issuer (iss) {iss!r} is not trusted here; trusted issuers: {trusted}.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _invalid("The token's header has no key ID (kid).")
+    issuer = provider.issuer(settings)
+    client = jwks_client(issuer)
+    try:
+        jwk = client.get_signing_key(kid)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise _unavailable(issuer, str(exc)) from exc
+    except jwt.PyJWKClientError:
+        raise _invalid(f"The token's signing key (kid) {kid!r} is not among the keys {issuer} publishes.") from None
+    declared = jwk._jwk_data.get("alg") if hasattr(jwk, "_jwk_data") else None
+    if declared and declared != alg:
+        raise _invalid(f"The token's algorithm (alg) {alg!r} is not the one its key {kid!r} is for ({declared}).")
+    aud = settings.oidc_audience
+    try:
+        claims = jwt.decode(
+            raw,
+            jwk.key,
+            algorithms=[alg],
+            audience=aud,
+            issuer=iss,
+            leeway=LEEWAY,
+            options={"require": ["iss", "aud", "exp", "iat", *provider.required_claims]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _invalid(
+            f"The token expired at {_when(unverified.get('exp'))} (claim exp); request a fresh one."
+        ) from None
+    except jwt.ImmatureSignatureError as exc:
+        raise _invalid(f"The token is not valid yet ({exc}); check the runner's clock.") from None
+    except jwt.InvalidAudienceError:
+        raise _invalid(
+            f"The token's audience (aud) {unverified.get('aud')!r} is not {aud!r}; request the token "
+            "for the audience /_/oidc/audience returns."
+        ) from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise _invalid(f"The token has no {exc.claim!r} claim; a {provider.title} token carries one.") from None
+    except jwt.InvalidSignatureError:
+        raise _invalid(f"The token's signature does not verify with the issuer's key {kid!r}.") from None
+    except jwt.PyJWTError as exc:
+        raise _invalid(f"The token is invalid: {exc}.") from None
+    for name in provider.required_claims:
+        if not isinstance(claims.get(name), (str, int)) or claims.get(name) == "":
+            raise _invalid(f"The token's {name!r} claim is empty or not a string.")
+    return provider, claims
+
+
+def spend(stores: Stores, issuer: str, claims: dict, raw: str) -> None:
+    """Record the token as used; a second use is refused.
+
+    The jti (or, for issuers without one, the token's hash) names a create-only document:
+    Firestore refuses the second create atomically, however many instances race.
+    """
+    from google.api_core import exceptions
+
+    jti = claims.get("jti")
+    shown = repr(jti) if jti else "(its hash)"
+    jti = str(jti) if jti else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+    doc_id = hashlib.sha256(f"{issuer.rstrip('/')}\n{jti}".encode()).hexdigest()
+    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]) + LEEWAY, dt.timezone.utc)
+    try:
+        stores.db.collection("oidc_jti").document(doc_id).create(
+            {"issuer": issuer, "jti": jti, "expires_at": expires_at, "used_at": now()}
+        )
+    except exceptions.AlreadyExists:
+        raise _invalid(f"This token was already used (jti {shown}); each OIDC token mints one token.") from None
+
+
+# -- the exchange ---------------------------------------------------------------------
+@dataclasses.dataclass
+class Minted:
+    token: str
+    record: Token
+    publishers: list[Publisher]
+
+
+class TrustedPublishing:
+    """Mint and burn upload tokens for enrolled publishers."""
+
+    def __init__(self, stores: Stores, settings: Settings):
+        self.stores = stores
+        self.settings = settings
+
+    def mint(self, raw: str, *, team: str | None = None, index: str | None = None) -> Minted:
+        """Exchange an OIDC token; ``team``/``index`` choose among matches in several indexes."""
+        provider, claims = verify(raw, self.settings)
+        publishers = Publishers(self.stores)
+        candidates = publishers.candidates(provider, claims)
+        who = f"{provider.title} {provider.key_claim} {claims.get(provider.key_claim)!r}"
+        if not candidates:
+            raise PublishingError("invalid-publisher", f"No trusted publisher is enrolled for {who}.")
+        if team or index:
+            candidates = [p for p in candidates if (not team or p.team == team) and (not index or p.index == index)]
+            if not candidates:
+                raise PublishingError(
+                    "invalid-publisher", f"No trusted publisher is enrolled for {who} in {team or '*'}/{index or '*'}."
+                )
+        matched, mismatches = [], []
+        for pub in candidates:
+            why = provider.check(pub, claims, self.settings)
+            if why:
+                mismatches += why
+            else:
+                matched.append(pub)
+        if not matched:
+            # Each sentence names the claim and the enrolled value, never the team, index or
+            # projects: the caller proved only that it runs as this workload.
+            raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in mismatches])
+        indexes = sorted({(p.team, p.index) for p in matched})
+        if len(indexes) > 1:
+            names = ", ".join(f"{t}/{i}" for t, i in indexes)
+            raise PublishingError(
+                "ambiguous-publisher",
+                f"{who} is enrolled as a publisher in several indexes ({names}) and a token is for one "
+                "index. Name the team and index in the mint-token request (the bale-oidc action's "
+                "inputs), or enroll a distinct workflow or environment per index.",
+            )
+        spend(self.stores, provider.issuer(self.settings), claims, raw)
+        for pub in matched:
+            why = publishers.pin(pub, claims)
+            if why:
+                raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in why])
+        team, index = indexes[0]
+        projects = sorted({p for pub in matched for p in pub.projects})
+        if not projects:  # never mint an unscoped token: None would mean every project
+            raise PublishingError("invalid-publisher", f"{who}: the publisher lists no projects.")
+        label = ", ".join(pub.label for pub in matched)
+        run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
+        try:
+            secret, record = Tokens(self.stores).create(
+                team,
+                index,
+                "upload",
+                projects=projects,
+                expires_in=dt.timedelta(seconds=self.settings.minted_token_ttl),
+                created_by=f"oidc:{provider.name}",
+                description=f"Trusted Publishing ({', '.join(p.id for p in matched)}) {run}".strip(),
+                kind="oidc",
+                publisher=label,
+            )
+        except BaleError as exc:  # the index was deleted after enrollment
+            raise PublishingError("invalid-publisher", f"{who}: {exc.message}") from None
+        Tenancy(self.stores).audit(
+            team, f"trusted publisher {label}", "mint-token",
+            f"token {record.id} for {index}: {', '.join(projects)} {run}".strip(),
+        )
+        return Minted(token=secret, record=record, publishers=matched)
+
+    def burn(self, raw: str) -> Token:
+        """Revoke a minted token (uv burns its token when it is done); API tokens are refused."""
+        tokens = Tokens(self.stores)
+        try:
+            token = tokens.authenticate(raw)
+        except Unauthorized as exc:
+            raise _invalid(exc.message) from None
+        if token.kind != "oidc":
+            raise _invalid(
+                "Only tokens minted by Trusted Publishing can be burned; revoke an API token "
+                "with `bale admin revoke-token` or in the dashboard."
+            )
+        tokens.revoke(token.team, token.id)
+        return token

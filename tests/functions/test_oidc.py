@@ -1,0 +1,429 @@
+"""Trusted Publishing: the /_/oidc/ endpoints, the publisher service and its CLI.
+
+Tokens come from local issuers with real keys (tests/oidc_issuer.py); the registry verifies
+them through the issuers' discovery documents and JWKS, exactly as against GitHub.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+
+import jwt
+import pytest
+import requests
+
+from clients import uv_publish
+from factories import make_wheel
+
+REPO = "octo-org/widgets"
+PROJECT = "sprocket"
+
+
+def mint(stack, token: str, **extra) -> requests.Response:
+    return requests.post(f"{stack.url}/_/oidc/mint-token", json={"token": token, **extra}, timeout=30)
+
+
+def burn(stack, token: str) -> requests.Response:
+    return requests.post(f"{stack.url}/_/oidc/burn-token", json={"token": token}, timeout=30)
+
+
+def refused(resp: requests.Response, code: str, *needles: str) -> str:
+    """Assert a 422 in PyPI's shape whose descriptions contain every needle; return them."""
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert set(body) == {"message", "errors"}
+    assert {e["code"] for e in body["errors"]} == {code}, body
+    text = " ".join(e["description"] for e in body["errors"])
+    for needle in needles:
+        assert needle in text, text
+    return text
+
+
+def add(stack, provider="github", projects=(PROJECT,), index="main", team="acme", **fields):
+    from bale.publishers import Publishers
+
+    if provider == "github":
+        fields = {"repository": REPO, "workflow": "publish.yml"} | fields
+    return Publishers(stack.stores).add(team, index, provider, list(projects), **fields)
+
+
+@pytest.fixture
+def github(stack, oidc_issuers):
+    """A GitHub publisher for octo-org/widgets' publish.yml, and its issuer."""
+    return oidc_issuers.github, add(stack)
+
+
+def upload(stack, token, tmp_path, project=PROJECT, version="1.0"):
+    whl = make_wheel(tmp_path, project, version)
+    return uv_publish(f"{stack.url}/v1/upload/acme/main/", token, whl)
+
+
+# -- endpoints ------------------------------------------------------------------------
+def test_audience_and_routing(stack):
+    r = requests.get(f"{stack.url}/_/oidc/audience", timeout=10)
+    assert r.status_code == 200 and r.json() == {"audience": "bale"}
+    r = requests.post(f"{stack.url}/_/oidc/audience", timeout=10)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    r = requests.get(f"{stack.url}/_/oidc/mint-token", timeout=10)
+    assert r.status_code == 405 and r.json()["errors"][0]["code"] == "method-not-allowed"
+    assert requests.get(f"{stack.url}/_/oidc/nope", timeout=10).status_code == 404
+
+
+def test_malformed_requests(stack, oidc_issuers):
+    r = requests.post(f"{stack.url}/_/oidc/mint-token", data=b"not json", timeout=10)
+    refused(r, "invalid-payload", "not JSON")
+    refused(requests.post(f"{stack.url}/_/oidc/mint-token", json={"token": 5}, timeout=10), "invalid-payload")
+    refused(mint(stack, "not.a.jwt"), "invalid-token", "not a valid JWT")
+
+
+# -- the happy path ------------------------------------------------------------------
+@pytest.mark.e2e
+def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path):
+    from bale.publishers import Publishers
+    from bale.tenancy import Tenancy
+    from bale.tokens import Tokens
+
+    issuer, pub = github
+    assert pub.repository_owner_id is None
+    r = mint(stack, issuer.sign())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["team"], body["index"], body["projects"]) == ("acme", "main", [PROJECT])
+    minted = body["token"]
+
+    record = Tokens(stack.stores).get(minted.split("_")[1])
+    assert (record.kind, record.permission, record.projects) == ("oidc", "upload", [PROJECT])
+    assert record.publisher == f"github:{REPO}:publish.yml"
+    lifetime = record.expires_at - record.created_at
+    assert lifetime == dt.timedelta(seconds=stack.settings.minted_token_ttl) == dt.timedelta(minutes=15)
+    # The owner's immutable ID is pinned at first use.
+    assert Publishers(stack.stores).get("acme", pub.id).repository_owner_id == "1001"
+    assert any(e["action"] == "mint-token" for e in Tenancy(stack.stores).audit_log("acme"))
+
+    ok = upload(stack, minted, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    other = upload(stack, minted, tmp_path, project="gadget")
+    assert other.returncode != 0
+    assert "403" in other.stderr and "'gadget'" in other.stderr
+
+    r = burn(stack, minted)
+    assert r.status_code == 200, r.text
+    assert Tokens(stack.stores).get(record.id).revoked_at is not None
+    again = upload(stack, minted, tmp_path, version="2.0")
+    assert again.returncode != 0 and "401" in again.stderr
+    refused(burn(stack, minted), "invalid-token", "revoked")
+
+
+def test_burn_refuses_api_tokens(stack):
+    from bale.tokens import Tokens
+
+    api = stack.token()
+    refused(burn(stack, api), "invalid-token", "Only tokens minted by Trusted Publishing")
+    assert Tokens(stack.stores).authenticate(api).revoked_at is None
+
+
+def test_publishers_in_one_index_mint_for_all_their_projects(stack, github):
+    issuer, _ = github
+    add(stack, projects=["cog", "Sprocket.Extra"], environment="release")
+    r = mint(stack, issuer.sign(issuer.claims(environment="release")))
+    assert r.status_code == 200, r.text
+    assert r.json()["projects"] == ["cog", PROJECT, "sprocket-extra"]
+
+
+def test_several_indexes_are_ambiguous_unless_the_request_names_one(stack, github, tenancy):
+    issuer, _ = github
+    tenancy.create_index("acme", "staging")
+    add(stack, index="staging")
+    text = refused(mint(stack, issuer.sign()), "ambiguous-publisher", "acme/main", "acme/staging")
+    assert "several indexes" in text
+    r = mint(stack, issuer.sign(), team="acme", index="staging")
+    assert r.status_code == 200, r.text
+    assert r.json()["index"] == "staging"
+    refused(mint(stack, issuer.sign(), team="acme", index="nope"), "invalid-publisher", "acme/nope")
+
+
+# -- refusals: the workload -------------------------------------------------------------
+def test_another_repository_is_refused_without_naming_anyones_publishers(stack, github):
+    issuer, _ = github
+    claims = issuer.claims(repository="octo-org/other")
+    text = refused(mint(stack, issuer.sign(claims)), "invalid-publisher", "repository 'octo-org/other'")
+    assert "No trusted publisher" in text
+    for secret in ("acme", PROJECT, "publish.yml"):
+        assert secret not in mint(stack, issuer.sign(issuer.claims(repository="octo-org/other"))).text
+
+
+def test_another_workflow_is_refused(stack, github):
+    issuer, _ = github
+    r = mint(stack, issuer.sign(issuer.claims(workflow="other.yml")))
+    text = refused(r, "invalid-publisher", "workflow 'other.yml' is not the enrolled 'publish.yml'")
+    assert "acme" not in text and PROJECT not in text
+
+
+def test_a_workflow_of_another_repository_is_refused(stack, github):
+    issuer, _ = github
+    claims = issuer.claims(job_workflow_ref="evil-org/tools/.github/workflows/publish.yml@refs/heads/main")
+    refused(mint(stack, issuer.sign(claims)), "invalid-publisher", "job_workflow_ref", "is not a workflow of")
+
+
+def test_environment_must_match_when_enrolled(stack, oidc_issuers):
+    issuer = oidc_issuers.github
+    add(stack, environment="release")
+    refused(
+        mint(stack, issuer.sign(issuer.claims(environment="staging"))),
+        "invalid-publisher", "environment 'staging' is not the enrolled 'release'",
+    )
+    refused(mint(stack, issuer.sign()), "invalid-publisher", "environment", "requires 'release'")
+    # Compared case-insensitively, as PyPI does.
+    assert mint(stack, issuer.sign(issuer.claims(environment="Release"))).status_code == 200
+
+
+def test_a_changed_repository_owner_id_is_refused(stack, github):
+    issuer, _ = github
+    assert mint(stack, issuer.sign()).status_code == 200  # pins 1001
+    r = mint(stack, issuer.sign(issuer.claims(repository_owner_id="6666")))
+    refused(r, "invalid-publisher", "repository_owner_id '6666' is not the enrolled '1001'")
+
+
+def test_an_enrolled_owner_id_is_checked_from_the_start(stack, oidc_issuers):
+    issuer = oidc_issuers.github
+    add(stack, repository_owner_id="5555")
+    refused(mint(stack, issuer.sign()), "invalid-publisher", "repository_owner_id '1001' is not the enrolled '5555'")
+
+
+def test_a_removed_publisher_mints_nothing(stack, github):
+    from bale.publishers import Publishers
+
+    issuer, pub = github
+    Publishers(stack.stores).remove("acme", pub.id)
+    refused(mint(stack, issuer.sign()), "invalid-publisher", "No trusted publisher is enrolled")
+
+
+# -- refusals: the token -----------------------------------------------------------------
+def test_expired_token_is_refused(stack, github):
+    issuer, _ = github
+    t = int(time.time())
+    claims = issuer.claims(iat=t - 900, nbf=t - 900, exp=t - 120)
+    refused(mint(stack, issuer.sign(claims)), "invalid-token", "expired", "(claim exp)")
+
+
+def test_small_clock_skew_is_tolerated(stack, github):
+    issuer, _ = github
+    t = int(time.time())
+    claims = issuer.claims(iat=t + 10, nbf=t + 10, exp=t - 10 + 300)
+    assert mint(stack, issuer.sign(claims)).status_code == 200
+    claims = issuer.claims(iat=t + 300, nbf=t + 300, exp=t + 600)
+    refused(mint(stack, issuer.sign(claims)), "invalid-token", "not valid yet")
+
+
+def test_wrong_audience_is_refused(stack, github):
+    issuer, _ = github
+    refused(mint(stack, issuer.sign(issuer.claims(aud="pypi"))), "invalid-token", "audience (aud) 'pypi'", "'bale'")
+
+
+def _unsigned(claims: dict, header: dict) -> str:
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{b64(header)}.{b64(claims)}."
+
+
+def test_alg_none_is_refused(stack, github):
+    issuer, _ = github
+    token = _unsigned(issuer.claims(), {"alg": "none", "typ": "JWT", "kid": "key-1"})
+    refused(mint(stack, token), "invalid-token", "algorithm (alg) 'none' is not allowed")
+
+
+def test_hmac_token_is_refused(stack, github):
+    issuer, _ = github
+    token = jwt.encode(issuer.claims(), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": "key-1"})
+    refused(mint(stack, token), "invalid-token", "algorithm (alg) 'HS256' is not allowed")
+
+
+def test_algorithm_must_be_the_one_the_key_is_for(stack, github):
+    issuer, _ = github
+    token = issuer.sign(alg="RS512")  # the JWKS says key-1 is an RS256 key
+    refused(mint(stack, token), "invalid-token", "algorithm (alg) 'RS512' is not the one its key 'key-1' is for")
+
+
+def test_unknown_signing_key_is_refused(stack, github):
+    issuer, _ = github
+    issuer.add_key("rogue", publish=False)
+    refused(mint(stack, issuer.sign(kid="rogue")), "invalid-token", "signing key (kid) 'rogue'")
+
+
+def test_forged_signature_is_refused(stack, github):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    issuer, _ = github
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = issuer.sign(key=forger, kid="key-1")  # claims a published kid, signed by another key
+    refused(mint(stack, token), "invalid-token", "signature does not verify")
+
+
+def test_untrusted_issuer_is_refused(stack, github):
+    issuer, _ = github
+    token = issuer.sign(issuer.claims(iss="https://token.actions.example.com"))
+    refused(mint(stack, token), "invalid-token", "issuer (iss) 'https://token.actions.example.com' is not trusted")
+
+
+def test_missing_github_claim_is_refused(stack, github):
+    issuer, _ = github
+    refused(mint(stack, issuer.sign(issuer.claims(job_workflow_ref=None))), "invalid-token", "'job_workflow_ref'")
+
+
+def test_replayed_jti_is_refused(stack, github):
+    issuer, _ = github
+    token = issuer.sign()
+    assert mint(stack, token).status_code == 200
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    refused(mint(stack, token), "invalid-token", "already used", jti)
+    doc = next(iter(stack.stores.db.collection("oidc_jti").stream())).to_dict()
+    assert doc["jti"] == jti and doc["expires_at"] > dt.datetime.now(dt.timezone.utc)
+
+
+def test_rotated_key_is_fetched_on_unknown_kid(stack, github, monkeypatch):
+    from bale import trusted_publishing
+
+    monkeypatch.setattr(trusted_publishing, "JWKS_REFRESH_COOLDOWN", 0.0)
+    issuer, _ = github
+    assert mint(stack, issuer.sign()).status_code == 200  # caches the JWKS with key-1 only
+    issuer.add_key("key-2", kind="ec")
+    r = mint(stack, issuer.sign(kid="key-2"))
+    assert r.status_code == 200, r.text
+
+
+# -- other providers ---------------------------------------------------------------------
+def test_gitlab_publisher(stack, oidc_issuers):
+    issuer = oidc_issuers.gitlab
+    add(stack, "gitlab", repository="acme-group/widgets", environment="production")
+    r = mint(stack, issuer.sign(issuer.claims(environment="production")))
+    assert r.status_code == 200, r.text
+    assert r.json()["projects"] == [PROJECT]
+
+    claims = issuer.claims(environment="production", ci_config_path="ci/release.yml")
+    refused(mint(stack, issuer.sign(claims)), "invalid-publisher",
+            "CI config 'ci/release.yml' (ci_config_ref_uri) is not the enrolled '.gitlab-ci.yml'")
+    claims = issuer.claims(environment="production", namespace_id="78")
+    refused(mint(stack, issuer.sign(claims)), "invalid-publisher", "namespace_id '78' is not the enrolled '77'")
+    refused(mint(stack, issuer.sign(issuer.claims(project_path="acme-group/other"))),
+            "invalid-publisher", "project_path 'acme-group/other'")
+
+
+def test_google_publisher(stack, oidc_issuers):
+    issuer = oidc_issuers.google
+    add(stack, "google", service_account="Publisher@acme-prod.iam.gserviceaccount.com")
+    token = issuer.sign()
+    assert "jti" not in jwt.decode(token, options={"verify_signature": False})
+    r = mint(stack, token)
+    assert r.status_code == 200, r.text
+    refused(mint(stack, token), "invalid-token", "already used")  # no jti: the token's hash
+
+    refused(mint(stack, issuer.sign(issuer.claims(email_verified=False))), "invalid-publisher", "email_verified")
+    refused(mint(stack, issuer.sign(issuer.claims(sub="999"))), "invalid-publisher", "sub '999' is not the enrolled")
+    refused(mint(stack, issuer.sign(issuer.claims(email="other@acme-prod.iam.gserviceaccount.com"))),
+            "invalid-publisher", "email 'other@acme-prod.iam.gserviceaccount.com'")
+
+
+def test_a_token_of_one_provider_does_not_match_another(stack, oidc_issuers):
+    # A GitLab token naming a path that is enrolled as a GitHub repository finds nothing.
+    add(stack, repository="acme-group/widgets")
+    issuer = oidc_issuers.gitlab
+    refused(mint(stack, issuer.sign()), "invalid-publisher", "No trusted publisher", "GitLab")
+
+
+# -- enrollment ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"repository": "octo-org"}, "Invalid GitHub repository 'octo-org'"),
+        ({"repository": "octo-org/widgets/extra"}, "Invalid GitHub repository"),
+        ({"repository": "octo org/widgets"}, "Invalid GitHub repository"),
+        ({"workflow": ".github/workflows/publish.yml"}, "without a directory"),
+        ({"workflow": "publish.sh"}, "ending in .yml or .yaml"),
+        ({"workflow": ""}, "needs --workflow"),
+        ({"projects": ["bad name!"]}, "Invalid project name 'bad name!'"),
+        ({"projects": []}, "at least one project"),
+        ({"index": "nope"}, "No index acme/nope"),
+        ({"provider": "jenkins"}, "Unknown provider 'jenkins'"),
+    ],
+)
+def test_enrollment_is_validated(stack, fields, message):
+    from bale.errors import BaleError
+
+    kw = {"provider": "github"} | fields
+    with pytest.raises(BaleError) as exc:
+        add(stack, **kw)
+    assert message in exc.value.message
+
+
+def test_enrollment_validates_other_providers(stack):
+    from bale.errors import BaleError
+
+    for kw, message in [
+        ({"repository": "widgets"}, "Invalid GitLab project path"),
+        ({"repository": "acme-group/widgets", "ci_config_path": "../x.yml"}, "Invalid CI config path"),
+    ]:
+        with pytest.raises(BaleError) as exc:
+            add(stack, "gitlab", **kw)
+        assert message in exc.value.message
+    with pytest.raises(BaleError) as exc:
+        add(stack, "google", service_account="not-an-email")
+    assert "Invalid email address" in exc.value.message
+
+
+def test_enrollment_records_and_scopes_by_team(stack, tenancy):
+    from bale.errors import Conflict, NotFound
+    from bale.publishers import Publishers
+
+    pub = add(stack, projects=["Sprocket", "cog"], environment="release")
+    assert (pub.projects, pub.repository_owner_id, pub.created_by) == (["cog", "sprocket"], None, "cli")
+    with pytest.raises(Conflict):
+        add(stack, environment="RELEASE")
+    tenancy.create_team("globex", "bob@example.com")
+    service = Publishers(stack.stores)
+    assert service.list("globex") == []
+    with pytest.raises(NotFound):
+        service.remove("globex", pub.id)  # another team's publisher is not found, not removed
+    assert [p.id for p in service.list("acme")] == [pub.id]
+    actions = [e["action"] for e in tenancy.audit_log("acme")]
+    assert "add-publisher" in actions
+
+
+def test_cli_add_list_remove_publisher(stack, capsys):
+    from bale.cli import main
+    from bale.publishers import Publishers
+
+    assert main([
+        "admin", "add-publisher", "acme", "--index", "main", "--provider", "github",
+        "--repository", REPO, "--workflow", "publish.yml", "--environment", "release",
+        "--project", "Sprocket", "--project", "cog",
+    ]) == 0
+    out = capsys.readouterr().out
+    assert "Added trusted publisher" in out and "cog, sprocket" in out and "acme/main" in out
+    pub_id = out.split("publisher ", 1)[1].split(":", 1)[0]
+    [pub] = Publishers(stack.stores).list("acme")
+    assert (pub.id, pub.environment, pub.workflow) == (pub_id, "release", "publish.yml")
+
+    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "gitlab",
+                 "--repository", "acme-group/sub/widgets", "--project", "cog"]) == 0
+    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "google",
+                 "--service-account", "ci@acme-prod.iam.gserviceaccount.com", "--project", "cog"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "list-publishers", "acme"]) == 0
+    listing = capsys.readouterr().out
+    assert pub_id in listing and f"github:{REPO}:publish.yml (environment release)" in listing
+    assert "gitlab:acme-group/sub/widgets:.gitlab-ci.yml" in listing
+    assert "google:ci@acme-prod.iam.gserviceaccount.com" in listing
+
+    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "github",
+                 "--repository", REPO, "--workflow", "ci/publish.yml", "--project", "x"]) == 1
+    assert "without a directory" in capsys.readouterr().err
+
+    assert main(["admin", "remove-publisher", "acme", pub_id]) == 0
+    assert "Removed trusted publisher" in capsys.readouterr().out
+    assert pub_id not in {p.id for p in Publishers(stack.stores).list("acme")}
+    assert main(["admin", "remove-publisher", "acme", pub_id]) == 1
+    assert f"No publisher {pub_id} in team acme" in capsys.readouterr().err
