@@ -159,6 +159,10 @@ def run(
         server.start()
         echo("")
         echo(f"Bale is running at {base}/")
+        if auth:
+            echo(f"  dashboard: {base}/ (sign in with an account made on its sign-in page)")
+        else:
+            echo("  dashboard: sign-in disabled (no Firebase Auth emulator)")
         echo(f"  upload:  {base}/v1/upload/TEAM/INDEX/")
         echo(f"  simple:  {base}/simple/TEAM/INDEX/")
         echo(f"  data:    {data or 'in memory (lost on exit; use --data-dir to keep it)'}")

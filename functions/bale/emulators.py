@@ -292,10 +292,21 @@ class AuthEmulator(_Child):
     def start(self) -> "AuthEmulator":
         cli = self.firebase_cli()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "firebase.json").write_text(
-            json.dumps({"emulators": {"auth": {"host": "127.0.0.1", "port": self.port}, "ui": {"enabled": False}}})
-        )
-        env = {**os.environ, "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true", "CI": "1"}
+        # The hub and logging emulators start too; their default ports (4400, 4500) clash when
+        # two stacks run at once (bale dev and the tests), which kills the second one after it
+        # said it was ready. Free ports, and a private TMPDIR for the hub's locator file, keep
+        # instances apart.
+        local = {"host": "127.0.0.1"}
+        config = {
+            "auth": {**local, "port": self.port},
+            "hub": {**local, "port": free_port()},
+            "logging": {**local, "port": free_port()},
+            "ui": {"enabled": False},
+        }
+        (self.workdir / "firebase.json").write_text(json.dumps({"emulators": config}))
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        env = {**os.environ, "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true", "CI": "1", "TMPDIR": str(tmp)}
         argv = [cli, "emulators:start", "--only", "auth", "--project", self.project]
         self._spawn(argv, self.log_dir / f"auth-{self.port}.log", env=env)
         self.proc_cwd = self.workdir

@@ -202,3 +202,40 @@ def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, o
     page.get_by_role("link", name="Members", exact=True).click()
     expect(page.get_by_role("heading", name="Members of acme")).to_be_visible()
     shot(page, "08-members")
+
+
+def test_unverified_address_is_sent_a_link_before_it_can_sign_in(dash_settings, auth_emulator, page, acme):
+    """As in production: Bale trusts an address only once its owner proved it."""
+    from bale.devserver import Server
+    from dashboard import create_app
+
+    server = Server(create_app(dash_settings, config={"REQUIRE_VERIFIED_EMAIL": True})).start()
+    try:
+        page.goto(f"{server.url}/signin?next=/teams/acme/")
+        page.fill("#email", "alice@example.com")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.locator("#signin-status")).to_contain_text("We sent a link to alice@example.com")
+        assert page.url.startswith(f"{server.url}/signin")  # not signed in
+
+        # The emulator keeps the mail it would have sent; following the link verifies the address.
+        url = f"http://{auth_emulator.host}/emulator/v1/projects/{auth_emulator.project}/oobCodes"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            [code] = [c for c in json.load(resp)["oobCodes"] if c["email"] == "alice@example.com"]
+        assert code["requestType"] == "VERIFY_EMAIL"
+        urllib.request.urlopen(code["oobLink"], timeout=30).close()
+
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server.url}/teams/acme/")
+
+        # A forgotten password: Firebase mails a reset link.
+        page.context.clear_cookies()
+        page.goto(f"{server.url}/signin")
+        page.fill("#email", "alice@example.com")
+        page.get_by_role("button", name="Forgot password?").click()
+        expect(page.locator("#signin-status")).to_contain_text("we sent it a link to choose a new password")
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            kinds = [c["requestType"] for c in json.load(resp)["oobCodes"]]
+        assert "PASSWORD_RESET" in kinds
+    finally:
+        server.stop()

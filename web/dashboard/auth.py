@@ -57,6 +57,7 @@ def _signin_page(error: str | None = None, status: int = 200):
             api_key=cfg["FIREBASE_API_KEY"],
             toolkit=cfg["IDENTITY_TOOLKIT"],
             emulator=bool(settings.auth_emulator_host),
+            require_verified=current_app.config["REQUIRE_VERIFIED_EMAIL"],
             error=error,
         ),
         status,

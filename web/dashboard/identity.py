@@ -120,9 +120,3 @@ class Identity:
             return self._user(claims)
         except Unauthorized:
             return None
-
-    def sign_out_everywhere(self, uid: str) -> None:
-        """Revoke every session and refresh token of a user."""
-        from firebase_admin import auth
-
-        auth.revoke_refresh_tokens(uid, app=self.app)
