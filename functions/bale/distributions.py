@@ -97,21 +97,33 @@ def _read_limited(fh: IO[bytes], limit: int, what: str) -> bytes:
     return data
 
 
-def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> bytes:
+def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int, kind: str):
+    """Open a zip archive and check what it would unpack to: total size, ratio, safe paths."""
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise BadRequest(f"{parsed.filename} is not a valid wheel: the zip archive cannot be read ({exc}).") from None
+        raise BadRequest(f"{parsed.filename} is not a valid {kind}: the zip archive cannot be read ({exc}).") from None
+    infos = zf.infolist()
+    _check_sizes(sum(i.file_size for i in infos), size, max_uncompressed, max_ratio, parsed.filename)
+    for i in infos:
+        if i.filename.startswith("/") or ".." in i.filename.split("/"):
+            zf.close()
+            raise BadRequest(f"{parsed.filename} contains an unsafe path {i.filename!r}.")
+    return zf, infos
+
+
+def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, parsed: ParsedFilename, what: str) -> bytes:
+    try:
+        with zf.open(info) as m:
+            return _read_limited(m, MAX_METADATA, what)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise BadRequest(f"{parsed.filename}: {what} cannot be read ({exc}).") from None
+
+
+def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> bytes:
+    zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "wheel")
     with zf:
-        infos = zf.infolist()
-        _check_sizes(sum(i.file_size for i in infos), size, max_uncompressed, max_ratio, parsed.filename)
-        for i in infos:
-            if i.filename.startswith("/") or ".." in i.filename.split("/"):
-                raise BadRequest(f"{parsed.filename} contains an unsafe path {i.filename!r}.")
-        candidates = [
-            i for i in infos
-            if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)
-        ]
+        candidates = [i for i in infos if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)]
         if len(candidates) != 1:
             raise BadRequest(
                 f"{parsed.filename} is not a valid wheel: it must contain exactly one .dist-info/METADATA "
@@ -123,27 +135,17 @@ def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int
             raise BadRequest(
                 f"{parsed.filename}: its .dist-info directory {dist_info!r} does not match the filename."
             )
-        try:
-            with zf.open(candidates[0]) as m:
-                return _read_limited(m, MAX_METADATA, "METADATA")
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise BadRequest(f"{parsed.filename}: METADATA cannot be read ({exc}).") from None
+        return _read_zip_member(zf, candidates[0], parsed, "METADATA")
 
 
 def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> bytes:
     if parsed.archive == "zip":
-        try:
-            zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise BadRequest(f"{parsed.filename} is not a valid zip archive ({exc}).") from None
+        zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "zip sdist")
         with zf:
-            infos = zf.infolist()
-            _check_sizes(sum(i.file_size for i in infos), size, max_uncompressed, max_ratio, parsed.filename)
             pkg = [i for i in infos if re.fullmatch(r"[^/]+/PKG-INFO", i.filename)]
             if len(pkg) != 1:
                 raise BadRequest(f"{parsed.filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(pkg)}).")
-            with zf.open(pkg[0]) as m:
-                return _read_limited(m, MAX_METADATA, "PKG-INFO")
+            return _read_zip_member(zf, pkg[0], parsed, "PKG-INFO")
     found: list[bytes] = []
     total = 0
     try:

@@ -41,9 +41,8 @@ import threading
 from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
-from .auth import token_from_header
 from .distributions import check_filename
-from .errors import BadRequest, BaleError, Forbidden, NotFound, Unauthorized
+from .errors import BadRequest, BaleError, Forbidden, NotFound
 from .http import plain_errors, route_parts
 from .names import validate_index, validate_project, validate_team
 from .packages import FileRecord, Packages
@@ -55,7 +54,6 @@ log = logging.getLogger("bale.simple")
 
 SIMPLE = "/simple"
 FILES = "/files"
-REALM = 'Basic realm="bale"'
 API_VERSION = "1.1"  # PEP 700: size, upload-time, versions
 
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -201,13 +199,7 @@ def _authorize(request: Request, stores: Stores, team: str, index: str, project:
     Nothing about the project is read before this passes, so the answer for a
     token of another team, index or project never depends on what exists.
     """
-    try:
-        raw = token_from_header(request.headers.get("Authorization"))
-        token = Tokens(stores).authenticate(raw)
-    except Unauthorized as exc:
-        # pip and uv ask their keyring (or the user) for credentials on a 401 with this header.
-        exc.headers["WWW-Authenticate"] = REALM
-        raise
+    token = Tokens(stores).from_request(request.headers.get("Authorization"))
     why = token.why_not("read", team, index, project)
     if why:
         raise Forbidden(why)

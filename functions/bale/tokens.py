@@ -29,6 +29,7 @@ from .stores import Stores
 from .tenancy import Tenancy, now
 
 PREFIX = "bale_"
+REALM = 'Basic realm="bale"'
 PERMISSIONS = ("read", "upload")
 _TOKEN = re.compile(r"^bale_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 # Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
@@ -197,6 +198,17 @@ class Tokens:
             raise NotFound(f"No token {token_id} in team {team}.")
         if token.revoked_at is None:
             self._ref(token_id).update({"revoked_at": now()})
+
+    def from_request(self, authorization: str | None) -> Token:
+        """The token an HTTP request carries (Basic ``__token__:…`` or Bearer), or Unauthorized
+        with the ``WWW-Authenticate`` challenge on which pip and uv ask their keyring or the user."""
+        from .auth import token_from_header
+
+        try:
+            return self.authenticate(token_from_header(authorization))
+        except Unauthorized as exc:
+            exc.headers["WWW-Authenticate"] = REALM
+            raise
 
     def require(self, token: Token, permission: str, team: str, index: str, project: str | None = None):
         why = token.why_not(permission, team, index, project)

@@ -16,8 +16,7 @@ from flask import Request, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import distributions
-from .auth import token_from_header
-from .errors import BadRequest, BaleError, NotFound, TooLarge, Unauthorized
+from .errors import BadRequest, BaleError, NotFound, TooLarge
 from .http import plain_errors, route_parts
 from .names import validate_index, validate_team
 from .packages import CommitResult, FileRecord, Packages, blob_path
@@ -29,7 +28,6 @@ from .tokens import Tokens
 log = logging.getLogger("bale.upload")
 
 PREFIX = "/v1/upload/"
-REALM = 'Basic realm="bale"'
 CONTENT_TYPES = {"bdist_wheel": "application/zip", "sdist": "application/octet-stream"}
 
 
@@ -63,12 +61,7 @@ def handle(request: Request) -> Response:
     team, index = _route(request)
     stores = get_stores(settings)
 
-    try:
-        raw = token_from_header(request.headers.get("Authorization"))
-        token = Tokens(stores).authenticate(raw)
-    except Unauthorized as exc:
-        exc.headers["WWW-Authenticate"] = REALM
-        raise
+    token = Tokens(stores).from_request(request.headers.get("Authorization"))
     # A token for another team says nothing about this one: same answer either way.
     why = token.why_not("upload", team, index)
     if why:
