@@ -40,6 +40,17 @@ locals {
     BALE_OIDC_AUDIENCE      = var.oidc_audience
   }
 
+  # Settings only the dashboard reads (its sign-in). Neither is a secret; the OAuth
+  # client's secret comes from Secret Manager below.
+  dashboard_env = {
+    BALE_FIREBASE_API_KEY       = var.firebase_api_key
+    BALE_GOOGLE_OAUTH_CLIENT_ID = var.google_oauth_client_id
+  }
+
+  # "Sign in with Google" is offered once an OAuth client is configured. Decided by the
+  # client ID, not the (sensitive) secret, so that it can drive count.
+  google_signin = var.google_oauth_client_id != ""
+
   # The three HTTP functions of functions/main.py. They share one source archive and
   # differ in entry point, sizing and, below, in service account and roles.
   # Concurrency above 1 needs a whole CPU; upload holds a request body (up to
@@ -285,6 +296,20 @@ resource "google_project_iam_member" "dashboard_datastore" {
   member  = google_service_account.dashboard.member
 }
 
+# dashboard: signs people in with Firebase Auth. firebase-admin's create_session_cookie
+# calls the Identity Toolkit API (projects.createSessionCookie, permission
+# firebaseauth.users.createSession), and the revocation checks of verify_id_token and
+# verify_session_cookie read the account (firebaseauth.users.get). No predefined role
+# narrower than firebaseauth.admin holds createSession, and Firebase Auth permissions
+# exist only at project level. Both calls authenticate with the service account's OAuth
+# token and nothing is signed locally (verification uses Google's public certificates),
+# so unlike the simple function it needs no iam.serviceAccountTokenCreator on itself.
+resource "google_project_iam_member" "dashboard_firebase_auth" {
+  project = var.project_id
+  role    = "roles/firebaseauth.admin"
+  member  = google_service_account.dashboard.member
+}
+
 # --- Functions ----------------------------------------------------------------
 
 data "archive_file" "functions" {
@@ -389,6 +414,34 @@ resource "google_secret_manager_secret_iam_member" "dashboard_session" {
   member    = google_service_account.dashboard.member
 }
 
+# The OAuth client secret for "Sign in with Google", only when a client is configured.
+resource "google_secret_manager_secret" "google_oauth" {
+  count = local.google_signin ? 1 : 0
+
+  secret_id = "bale-google-oauth-client-secret"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "google_oauth" {
+  count = local.google_signin ? 1 : 0
+
+  secret      = google_secret_manager_secret.google_oauth[0].id
+  secret_data = var.google_oauth_client_secret
+}
+
+resource "google_secret_manager_secret_iam_member" "dashboard_google_oauth" {
+  count = local.google_signin ? 1 : 0
+
+  secret_id = google_secret_manager_secret.google_oauth[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.dashboard.member
+}
+
 resource "google_cloud_run_v2_service" "dashboard" {
   name     = "bale-dashboard"
   location = var.region
@@ -414,7 +467,7 @@ resource "google_cloud_run_v2_service" "dashboard" {
       }
 
       dynamic "env" {
-        for_each = merge(local.common_env, var.extra_env)
+        for_each = merge(local.common_env, local.dashboard_env, var.extra_env)
         content {
           name  = env.key
           value = env.value
@@ -430,11 +483,34 @@ resource "google_cloud_run_v2_service" "dashboard" {
           }
         }
       }
+
+      dynamic "env" {
+        for_each = local.google_signin ? ["BALE_GOOGLE_OAUTH_CLIENT_SECRET"] : []
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret  = one(google_secret_manager_secret.google_oauth[*].secret_id)
+              version = "latest"
+            }
+          }
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = (var.google_oauth_client_id == "") == (var.google_oauth_client_secret == "")
+      error_message = "Set google_oauth_client_id and google_oauth_client_secret together (or neither, for no Google sign-in)."
     }
   }
 
   depends_on = [
+    google_project_iam_member.dashboard_firebase_auth,
+    google_secret_manager_secret_iam_member.dashboard_google_oauth,
     google_secret_manager_secret_iam_member.dashboard_session,
+    google_secret_manager_secret_version.google_oauth,
     google_secret_manager_secret_version.session,
   ]
 }

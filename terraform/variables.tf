@@ -96,6 +96,25 @@ variable "dashboard_max_instances" {
   default     = 4
 }
 
+variable "firebase_api_key" {
+  type        = string
+  description = "BALE_FIREBASE_API_KEY: the Firebase project's Web API key (Project settings > General in the Firebase console), which the dashboard's sign-in sends to Firebase Auth. Not a secret: it identifies the project and grants nothing. Empty: the sign-in page says sign-in is not configured."
+  default     = ""
+}
+
+variable "google_oauth_client_id" {
+  type        = string
+  description = "BALE_GOOGLE_OAUTH_CLIENT_ID: client ID of the OAuth 2.0 web client for \"Sign in with Google\" on the dashboard (redirect URI https://<domain>/auth/google/callback). Empty: no Google sign-in, the button is hidden."
+  default     = ""
+}
+
+variable "google_oauth_client_secret" {
+  type        = string
+  description = "BALE_GOOGLE_OAUTH_CLIENT_SECRET: the secret of that OAuth client. Kept in Secret Manager (bale-google-oauth-client-secret) and in Terraform's state. Set together with google_oauth_client_id."
+  default     = ""
+  sensitive   = true
+}
+
 variable "extra_env" {
   type        = map(string)
   description = "Further environment variables for all three functions and the dashboard, e.g. BALE_GITLAB_OIDC_ISSUER or the dashboard's Firebase web settings. They override the ones set here."

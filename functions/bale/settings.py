@@ -48,6 +48,15 @@ class Settings:
     storage_timeout: int = 60
     #: Secret for the dashboard's session cookies.
     secret_key: str = "dev-only-not-secret"
+    #: The Firebase project's Web API key, for the dashboard's sign-in (public: it identifies
+    #: the project and grants nothing). Needed in production; the Auth emulator takes any value.
+    firebase_api_key: str = ""
+    #: OAuth 2.0 web client for "Sign in with Google" on the dashboard; both empty: no Google sign-in.
+    google_oauth_client_id: str = ""
+    google_oauth_client_secret: str = dataclasses.field(default="", repr=False)
+    #: Google's OAuth 2.0 endpoints (tests point them at a local fake).
+    google_oauth_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
 
     @property
     def using_emulators(self) -> bool:
@@ -86,6 +95,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
+        firebase_api_key=env.get("BALE_FIREBASE_API_KEY") or d.firebase_api_key,
+        google_oauth_client_id=env.get("BALE_GOOGLE_OAUTH_CLIENT_ID") or d.google_oauth_client_id,
+        google_oauth_client_secret=env.get("BALE_GOOGLE_OAUTH_CLIENT_SECRET") or d.google_oauth_client_secret,
+        google_oauth_auth_url=env.get("BALE_GOOGLE_OAUTH_AUTH_URL") or d.google_oauth_auth_url,
+        google_oauth_token_url=env.get("BALE_GOOGLE_OAUTH_TOKEN_URL") or d.google_oauth_token_url,
     )
 
 

@@ -336,6 +336,57 @@ def test_dashboard_secret_comes_from_secret_manager(tf: Config) -> None:
     assert "value" not in env["BALE_SECRET_KEY"]
 
 
+def _dashboard_container(tf: Config) -> dict:
+    return _block(_block(tf.body("google_cloud_run_v2_service", "dashboard"), "template"), "containers")
+
+
+def test_dashboard_may_use_firebase_auth(tf: Config) -> None:
+    """Session cookies and revocation checks call the Identity Toolkit API as the dashboard."""
+    assert "identitytoolkit.googleapis.com" in tf.locals["apis"]
+    template = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
+    dashboard_sa = tf.ref(template["service_account"])
+    grants = {
+        (grant["role"], tf.ref(grant["member"]))
+        for grant in tf.resources["google_project_iam_member"].values()
+    }
+    assert ("roles/firebaseauth.admin", dashboard_sa) in grants
+    # Only the dashboard: the functions never touch Firebase Auth.
+    assert [sa for role, sa in grants if role == "roles/firebaseauth.admin"] == [dashboard_sa]
+
+
+def test_dashboard_sign_in_settings(tf: Config) -> None:
+    env = tf.locals["dashboard_env"]
+    assert env["BALE_FIREBASE_API_KEY"] == "${var.firebase_api_key}"
+    assert env["BALE_GOOGLE_OAUTH_CLIENT_ID"] == "${var.google_oauth_client_id}"
+    dynamic = [d["env"] for d in _dashboard_container(tf)["dynamic"]]
+    assert any("local.dashboard_env" in d["for_each"] for d in dynamic)
+    for name in ("firebase_api_key", "google_oauth_client_id", "google_oauth_client_secret"):
+        assert tf.variables[name]["default"] == "", name  # optional: sign-in set up after Firebase
+    assert tf.variables["google_oauth_client_secret"].get("sensitive") is True
+
+
+def test_google_client_secret_comes_from_secret_manager(tf: Config) -> None:
+    (secret_env,) = [
+        d["env"]
+        for d in _dashboard_container(tf)["dynamic"]
+        if "BALE_GOOGLE_OAUTH_CLIENT_SECRET" in d["env"]["for_each"]
+    ]
+    (content,) = secret_env["content"]
+    assert "value" not in content
+    ref = _block(_block(content, "value_source"), "secret_key_ref")
+    assert "google_secret_manager_secret.google_oauth" in ref["secret"]
+    version = tf.resources["google_secret_manager_secret_version"]["google_oauth"]
+    assert version["secret_data"] == "${var.google_oauth_client_secret}"
+    access = tf.resources["google_secret_manager_secret_iam_member"]["dashboard_google_oauth"]
+    assert access["role"] == "roles/secretmanager.secretAccessor"
+    assert access["member"] == "${google_service_account.dashboard.member}"
+    # The secret's value never appears anywhere else in the configuration.
+    for path in TF_DIR.glob("*.tf"):
+        uses = path.read_text().count("var.google_oauth_client_secret")
+        expected = {"main.tf": 2}.get(path.name, 0)  # the secret version and the precondition
+        assert uses == expected, path.name
+
+
 # --- hygiene ------------------------------------------------------------------
 
 

@@ -18,3 +18,24 @@ def test_overrides():
 def test_bad_integer_is_named():
     with pytest.raises(ValueError, match="BALE_MAX_UPLOAD_BYTES"):
         from_env({"BALE_MAX_UPLOAD_BYTES": "lots"})
+
+
+def test_dashboard_sign_in_settings():
+    s = from_env({})
+    assert (s.firebase_api_key, s.google_oauth_client_id, s.google_oauth_client_secret) == ("", "", "")
+    assert s.google_oauth_auth_url == "https://accounts.google.com/o/oauth2/v2/auth"
+    assert s.google_oauth_token_url == "https://oauth2.googleapis.com/token"
+    s = from_env(
+        {
+            "BALE_FIREBASE_API_KEY": "AIza-key",
+            "BALE_GOOGLE_OAUTH_CLIENT_ID": "id.apps.googleusercontent.com",
+            "BALE_GOOGLE_OAUTH_CLIENT_SECRET": "GOCSPX-secret",
+            "BALE_GOOGLE_OAUTH_AUTH_URL": "http://127.0.0.1:1/auth",
+            "BALE_GOOGLE_OAUTH_TOKEN_URL": "http://127.0.0.1:1/token",
+        }
+    )
+    assert s.firebase_api_key == "AIza-key"
+    assert s.google_oauth_client_id == "id.apps.googleusercontent.com"
+    assert s.google_oauth_client_secret == "GOCSPX-secret"
+    assert (s.google_oauth_auth_url, s.google_oauth_token_url) == ("http://127.0.0.1:1/auth", "http://127.0.0.1:1/token")
+    assert "GOCSPX-secret" not in repr(s)  # a logged Settings does not leak the client secret

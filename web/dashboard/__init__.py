@@ -1,6 +1,7 @@
 """The Bale dashboard: a Flask app factory with one blueprint per feature.
 
-* ``auth``: sign-in with Firebase Auth, sign-out (``auth.py``, ``identity.py``).
+* ``auth``: sign-in with Firebase Auth (email and password, or Google through a server-side
+  OAuth flow), sign-out (``auth.py``, ``identity.py``, ``google_oauth.py``).
 * ``teams``: my teams, a team's indexes, members and audit log (``teams.py``).
 * ``projects``: an index's projects, a project's versions and files (``projects.py``).
 * ``admin``: team admins only: members, write access, tokens, trusted publishers,
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
     """Build the dashboard for ``settings`` (default: from the environment).
 
     ``config`` overrides Flask settings, e.g. ``FIREBASE_API_KEY`` (the Firebase
-    project's public Web API key, needed in production) or ``REQUIRE_VERIFIED_EMAIL``.
+    project's public Web API key, needed in production; by default
+    ``settings.firebase_api_key``) or ``REQUIRE_VERIFIED_EMAIL``.
     """
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -66,7 +68,7 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
         MAX_CONTENT_LENGTH=256 * 1024,
         # The Web API key is public (it identifies the Firebase project, it grants nothing);
         # the emulator accepts any value.
-        FIREBASE_API_KEY=getattr(settings, "firebase_api_key", "") or ("emulator" if settings.auth_emulator_host else ""),
+        FIREBASE_API_KEY=settings.firebase_api_key or ("emulator" if settings.auth_emulator_host else ""),
         IDENTITY_TOOLKIT=identity_toolkit_base(settings),
         # Access is granted by email address, so an address must be proven before it counts.
         # The emulator sends no mail: there, an unverified address is accepted.

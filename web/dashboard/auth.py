@@ -5,6 +5,10 @@ Identity Toolkit REST API, so passwords never reach this server) and submits
 the ID token to ``POST /session`` in a CSRF-protected form. The server checks it
 and keeps a Firebase session cookie in the Flask session; ``load_user`` checks
 that cookie on every request.
+
+"Sign in with Google" is a server-side OAuth code flow (``google_oauth.py``):
+``GET /auth/google`` leaves for Google, ``GET /auth/google/callback`` comes back,
+and ends in the same session as email sign-in.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
-from bale.errors import Unauthorized
+from bale.errors import BadRequest, BaleError, NotFound, Unauthorized
 
+from . import google_oauth
 from .services import current_user, services
 
 bp = Blueprint("auth", __name__)
@@ -47,17 +52,18 @@ def template_globals():
     return {"user": current_user(), "role": g.get("role"), "team": g.get("team")}
 
 
-def _signin_page(error: str | None = None, status: int = 200):
+def _signin_page(error: str | None = None, status: int = 200, next: str | None = None):
     cfg = current_app.config
     settings = services().settings
     return (
         render_template(
             "auth/signin.html",
-            next=safe_next(request.values.get("next")),
+            next=safe_next(next or request.values.get("next")),
             api_key=cfg["FIREBASE_API_KEY"],
             toolkit=cfg["IDENTITY_TOOLKIT"],
             emulator=bool(settings.auth_emulator_host),
             require_verified=current_app.config["REQUIRE_VERIFIED_EMAIL"],
+            google=google_oauth.enabled(settings) and bool(cfg["FIREBASE_API_KEY"]),
             error=error,
         ),
         status,
@@ -71,6 +77,14 @@ def signin():
     return _signin_page()
 
 
+def _start_session(cookie: str, next: str | None):
+    # A new session, so nothing set before sign-in (a planted CSRF secret) survives it.
+    session.clear()
+    session.permanent = True
+    session["firebase"] = cookie
+    return redirect(safe_next(next), code=303)
+
+
 @bp.post("/session")
 def create_session():
     """Exchange a fresh Firebase ID token for a dashboard session."""
@@ -78,11 +92,68 @@ def create_session():
         cookie, user = services().identity.session_from_id_token(request.form.get("id_token", ""))
     except Unauthorized as exc:
         return _signin_page(exc.message, 401)
-    # A new session, so nothing set before sign-in (a planted CSRF secret) survives it.
-    session.clear()
-    session.permanent = True
-    session["firebase"] = cookie
-    return redirect(safe_next(request.form.get("next")), code=303)
+    return _start_session(cookie, request.form.get("next"))
+
+
+_GOOGLE_FLOW = "google_oauth"
+
+
+def _google_redirect_uri() -> str:
+    """The callback URL registered with the OAuth client; exactly the same in both legs."""
+    base = services().settings.base_url
+    if base:  # behind the load balancer the request's own scheme and host may not be the public ones
+        return base + url_for("auth.google_callback")
+    return url_for("auth.google_callback", _external=True)
+
+
+def _google_settings():
+    settings = services().settings
+    if not google_oauth.enabled(settings) or not current_app.config["FIREBASE_API_KEY"]:
+        raise NotFound("Google sign-in is not configured here.")
+    return settings
+
+
+@bp.get("/auth/google")
+def google_start():
+    """Leave for Google's sign-in page; a plain link, so it works without JavaScript."""
+    settings = _google_settings()
+    flow = google_oauth.Flow.new(safe_next(request.args.get("next")))
+    # Kept in the signed session cookie (SameSite=Lax still sends it on Google's redirect back).
+    session[_GOOGLE_FLOW] = flow.to_session()
+    return redirect(google_oauth.authorization_url(settings, flow, _google_redirect_uri()))
+
+
+@bp.get("/auth/google/callback")
+def google_callback():
+    """Back from Google: check state, redeem the code, sign in to Firebase, start a session."""
+    settings = _google_settings()
+    flow = google_oauth.Flow.from_session(session.pop(_GOOGLE_FLOW, None) or {})  # one use only
+    args = request.args
+    try:
+        if flow is None:
+            raise BadRequest(
+                "Google sign-in failed: no sign-in was started in this browser (or it was used already)."
+            )
+        flow.check_state(args.get("state"))
+        if args.get("error"):
+            reason = args.get("error_description") or args["error"]
+            if args["error"] == "access_denied":
+                reason = "you cancelled it"
+            raise BadRequest(f"Google sign-in did not complete: {reason}.")
+        code = args.get("code")
+        if not code:
+            raise BadRequest("Google sign-in failed: Google sent no authorization code.")
+        redirect_uri = _google_redirect_uri()
+        google_token = google_oauth.exchange_code(settings, flow, code, redirect_uri)
+        google_oauth.check_google_id_token(settings, flow, google_token)
+        cfg = current_app.config
+        firebase_token = google_oauth.firebase_sign_in(
+            cfg["IDENTITY_TOOLKIT"], cfg["FIREBASE_API_KEY"], google_token, redirect_uri
+        )
+        cookie, user = services().identity.session_from_id_token(firebase_token, require_verified=True)
+    except BaleError as exc:
+        return _signin_page(exc.message, exc.status, next=flow.next if flow else None)
+    return _start_session(cookie, flow.next)
 
 
 @bp.post("/signout")

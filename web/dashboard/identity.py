@@ -71,17 +71,21 @@ class Identity:
                     self._app = firebase_admin.initialize_app(options={"projectId": s.project}, name=name)
         return self._app
 
-    def _user(self, claims: dict) -> User:
+    def _user(self, claims: dict, *, require_verified: bool = False) -> User:
         email = (claims.get("email") or "").strip().lower()
         if not email:
             raise Unauthorized("This account has no email address; Bale grants access by email.")
         verified = bool(claims.get("email_verified"))
-        if self.require_verified_email and not verified:
+        if (self.require_verified_email or require_verified) and not verified:
             raise Unauthorized(f"Verify {email} first: Bale only trusts verified email addresses.")
         return User(uid=claims["uid"], email=email, email_verified=verified)
 
-    def session_from_id_token(self, id_token: str) -> tuple[str, User]:
-        """Check a fresh ID token and return (session cookie, user)."""
+    def session_from_id_token(self, id_token: str, *, require_verified: bool = False) -> tuple[str, User]:
+        """Check a fresh ID token and return (session cookie, user).
+
+        ``require_verified`` insists on a verified address even where the deployment does not
+        (the Auth emulator): Google sign-in only ever accepts verified addresses.
+        """
         from firebase_admin import auth
 
         if not id_token:
@@ -92,7 +96,7 @@ class Identity:
             claims = auth.verify_id_token(id_token, app=self.app, check_revoked=True)
             if time.time() - claims.get("auth_time", 0) > MAX_ID_TOKEN_AGE:
                 raise Unauthorized("Sign-in is too old; please sign in again.")
-            user = self._user(claims)
+            user = self._user(claims, require_verified=require_verified)
             cookie = auth.create_session_cookie(id_token, expires_in=SESSION_LIFETIME, app=self.app)
         except (exceptions.InvalidArgumentError, exceptions.NotFoundError, ValueError) as exc:
             # Bad, expired, revoked or disabled: the user's fault, say why.
