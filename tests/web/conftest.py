@@ -167,3 +167,36 @@ def _server(dash_settings):
     else:
         os.environ["BALE_BASE_URL"] = previous
     settings_mod.get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def _fake_google_server():
+    """Google's OAuth endpoints, faked over HTTP for the session (see fake_google.py)."""
+    from bale.devserver import Server
+    from fake_google import FakeGoogle
+
+    fake = FakeGoogle()
+    server = Server(fake.wsgi).start()
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def google(_fake_google_server):
+    _fake_google_server.reset()
+    return _fake_google_server
+
+
+@pytest.fixture
+def google_settings(dash_settings, google):
+    """Dashboard settings with Google sign-in, against the fake Google."""
+    from fake_google import CLIENT_ID, CLIENT_SECRET
+
+    return dataclasses.replace(
+        dash_settings,
+        google_oauth_client_id=CLIENT_ID,
+        google_oauth_client_secret=CLIENT_SECRET,
+        google_oauth_auth_url=f"{google.url}/authorize",
+        google_oauth_token_url=f"{google.url}/token",
+    )

@@ -1,9 +1,10 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright.
 
-Signs in through the Firebase Auth emulator from the page's own JavaScript, creates a token
-in the UI and installs with it using the real ``uv pip install``, and enrolls a trusted
-publisher in the UI that the Trusted Publishing flow then accepts. Screenshots of the main
-pages go to ``artifacts/screenshots/`` for review.
+Signs in through the Firebase Auth emulator from the page's own JavaScript, and with Google
+against a fake of its OAuth endpoints; creates a token in the UI and installs with it using
+the real ``uv pip install``, and enrolls a trusted publisher in the UI that the Trusted
+Publishing flow then accepts. Screenshots of the main pages go to ``artifacts/screenshots/``
+for review.
 """
 
 from __future__ import annotations
@@ -237,5 +238,31 @@ def test_unverified_address_is_sent_a_link_before_it_can_sign_in(dash_settings, 
         with urllib.request.urlopen(url, timeout=30) as resp:
             kinds = [c["requestType"] for c in json.load(resp)["oobCodes"]]
         assert "PASSWORD_RESET" in kinds
+    finally:
+        server.stop()
+
+
+def test_sign_in_with_google(google_settings, google, tenancy, page, acme):
+    """The Google button is a plain link; the browser goes to (fake) Google and back, signed in."""
+    from bale.devserver import Server
+    from dashboard import create_app
+
+    tenancy.set_member("acme", "gina@example.com", "member")
+    server = Server(create_app(google_settings, config={"REQUIRE_VERIFIED_EMAIL": True})).start()
+    try:
+        page.goto(f"{server.url}/teams/acme/")
+        assert page.url == f"{server.url}/signin?next=/teams/acme/"
+        shot(page, "signin-with-google")
+        page.get_by_role("link", name="Sign in with Google").click()
+        page.wait_for_url(f"{server.url}/teams/acme/")
+        expect(page.locator("body")).to_contain_text("gina@example.com")
+        assert len(google.token_requests) == 1
+
+        # An address Google has not verified does not get in.
+        page.context.clear_cookies()
+        google.person = {**google.person, "sub": "1002", "email": "gus@example.com", "email_verified": False}
+        page.goto(f"{server.url}/signin")
+        page.get_by_role("link", name="Sign in with Google").click()
+        expect(page.get_by_role("alert")).to_contain_text("Google has not verified gus@example.com")
     finally:
         server.stop()
