@@ -254,6 +254,8 @@ def _page_response(
 # -- /simple/ -----------------------------------------------------------------------------------
 def _simple(request: Request) -> Response:
     parts = route_parts(request.path, SIMPLE + "/")
+    if len(parts) == 4:
+        return _download(request, parts, SIMPLE)
     if len(parts) not in (2, 3):
         raise NotFound("The Simple API is at /simple/TEAM/INDEX/ and /simple/TEAM/INDEX/PROJECT/.")
     team, index = _slugs(parts[0], parts[1])
@@ -328,8 +330,9 @@ def _project_list(request, settings, stores, token: Token, team, index, fmt, con
 
 # -- rendering ----------------------------------------------------------------------------------
 def _file_base(settings: Settings, team: str, index: str, project: str) -> str:
-    """Where a project's files are linked: absolute under BALE_BASE_URL, else host-relative."""
-    return f"{settings.base_url}{FILES}/{team}/{index}/{project}/"
+    """Where a project's files are linked: below the index URL (see _download), absolute under
+    BALE_BASE_URL, else host-relative."""
+    return f"{settings.base_url}{SIMPLE}/{team}/{index}/{project}/"
 
 
 def _attr(value: str) -> str:
@@ -428,8 +431,15 @@ def render_project(name: str, normalized: str, serial: int, files: list[dict], b
 
 
 # -- /files/ ------------------------------------------------------------------------------------
-def _download(request: Request) -> Response:
-    parts = route_parts(request.path, FILES + "/")
+def _download(request: Request, parts: list[str] | None = None, prefix: str = FILES) -> Response:
+    """A file or its METADATA, at PREFIX/TEAM/INDEX/PROJECT/FILENAME[.metadata].
+
+    Pages link files under the index URL (``/simple/TEAM/INDEX/PROJECT/FILENAME``): uv sends
+    the index URL's credentials up front only to URLs below it, so a link elsewhere costs
+    every download a 401 round trip. ``/files/…`` serves the same files for other clients.
+    """
+    if parts is None:
+        parts = route_parts(request.path, FILES + "/")
     if len(parts) != 4:
         raise NotFound("Files are at /files/TEAM/INDEX/PROJECT/FILENAME.")
     team, index = _slugs(parts[0], parts[1])
@@ -439,7 +449,7 @@ def _download(request: Request) -> Response:
     except BadRequest as exc:
         raise NotFound(exc.message) from None
     if project != parts[2]:
-        return _redirect(request, f"{FILES}/{team}/{index}/{project}/{name}")
+        return _redirect(request, f"{prefix}/{team}/{index}/{project}/{name}")
     want_metadata = name.endswith(METADATA_SUFFIX)
     filename = name[: -len(METADATA_SUFFIX)] if want_metadata else name
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -92,10 +93,16 @@ def installed(venv_python, *modules) -> dict[str, str]:
     return json.loads(r.stdout)
 
 
-def test_uv_pip_install_resolves_our_dependencies(stack, published, venv, client_env):
+def test_uv_pip_install_resolves_our_dependencies(stack, published, venv, client_env, caplog):
     url = index_url(stack, stack.token("read"))
-    r = uv_install(venv, url, "app", "Hello_World", env=client_env)
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        r = uv_install(venv, url, "app", "Hello_World", env=client_env)
     assert r.returncode == 0, r.stderr
+    # Files are linked below the index URL, so uv sends the credentials with every request
+    # instead of trying each download anonymously first.
+    requests_seen = [rec.getMessage() for rec in caplog.records if '"GET ' in rec.getMessage()]
+    assert any(".whl HTTP" in m for m in requests_seen), requests_seen
+    assert not [m for m in requests_seen if "\" 401 " in m], requests_seen
     # app 1.0 pulled lib from Bale: the newest that satisfies >=1,<2, not 2.0.
     assert installed(venv, "app", "lib", "hello_world") == {"app": "1.0", "lib": "1.1", "hello_world": "1.0"}
     assert "pypi.org" not in r.stderr

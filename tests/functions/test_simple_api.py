@@ -145,7 +145,7 @@ def test_json_project_page_field_by_field(stack, demo):
             assert f["requires-python"] == ">=3.8"
         # The URL (relative or absolute, resolved against the page) serves exactly those bytes...
         file_url = urllib.parse.urljoin(page_url, f["url"])
-        assert urllib.parse.urlsplit(file_url).path == f"/files/acme/main/demo/{f['filename']}"
+        assert urllib.parse.urlsplit(file_url).path == f"/simple/acme/main/demo/{f['filename']}"
         got = get(stack, file_url, token)
         assert got.status_code == 200 and got.content == data
         # ...and its METADATA (PEP 658/714) is at url + .metadata with the advertised hash.
