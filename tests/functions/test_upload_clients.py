@@ -63,3 +63,17 @@ def test_read_token_cannot_upload(stack, tmp_path):
     assert r.returncode != 0
     assert "403" in r.stdout + r.stderr
     assert "upload token" in r.stdout + r.stderr
+
+
+def test_uv_publish_check_url_skips_what_is_there(stack, tmp_path):
+    """`uv publish --check-url` asks the Simple API first and skips files already uploaded."""
+    whl = make_wheel(tmp_path, "checked", "1.0")
+    sdist = make_sdist(tmp_path, "checked", "1.0")
+    token = stack.token()
+    assert uv_publish(upload_url(stack), token, whl).returncode == 0
+    # The check URL carries its own credentials, as an index URL does.
+    check = stack.url.replace("://", f"://__token__:{token}@") + "/simple/acme/main/"
+    r = uv_publish(upload_url(stack), token, whl, sdist, extra=["--check-url", check])
+    assert r.returncode == 0, r.stderr
+    assert f"File {whl.name} already exists, skipping" in r.stderr
+    assert f"Uploading {sdist.name}" in r.stderr
