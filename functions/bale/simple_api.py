@@ -193,17 +193,20 @@ def _redirect(request: Request, path: str) -> Response:
     return resp
 
 
-def _authorize(request: Request, stores: Stores, team: str, index: str, project: str | None = None) -> Token:
+def _authorize(
+    request: Request, stores: Stores, team: str, index: str, project: str | None = None, also=()
+) -> tuple[Token, list]:
     """The request's token, if it may read ``team/index`` (and ``project``); else 401/403.
 
-    Nothing about the project is read before this passes, so the answer for a
-    token of another team, index or project never depends on what exists.
+    The documents ``also`` (the project, or a file record) are fetched in the same round
+    trip as the token, but nothing about them is used unless this passes, so the answer
+    for a token of another team, index or project never depends on what exists.
     """
-    token = Tokens(stores).from_request(request.headers.get("Authorization"))
+    token, extra = Tokens(stores).from_request_with(request.headers.get("Authorization"), also)
     why = token.why_not("read", team, index, project)
     if why:
         raise Forbidden(why)
-    return token
+    return token, extra
 
 
 def _negotiate(request: Request) -> tuple[str, str]:
@@ -273,16 +276,20 @@ def _simple(request: Request) -> Response:
             return _redirect(request, f"{SIMPLE}/{team}/{index}/")
 
     settings, stores = _services()
-    token = _authorize(request, stores, team, index, project)
-    fmt, content_type = _negotiate(request)
     if project is None:
+        token, _ = _authorize(request, stores, team, index)
+        fmt, content_type = _negotiate(request)
         return _project_list(request, settings, stores, token, team, index, fmt, content_type)
-    return _project_page(request, settings, stores, team, index, project, fmt, content_type)
+    _, (snap,) = _authorize(
+        request, stores, team, index, project, also=[Packages(stores).project_ref(team, index, project)]
+    )
+    fmt, content_type = _negotiate(request)
+    proj = snap.to_dict() if snap.exists else None
+    return _project_page(request, settings, stores, team, index, project, fmt, content_type, proj)
 
 
-def _project_page(request, settings, stores, team, index, project, fmt, content_type) -> Response:
+def _project_page(request, settings, stores, team, index, project, fmt, content_type, proj) -> Response:
     packages = Packages(stores)
-    proj = packages.project_doc(team, index, project)
     if proj is None:
         raise NotFound(f"No project {project!r} in {team}/{index}.")
     base = _file_base(settings, team, index, project)
@@ -454,10 +461,12 @@ def _download(request: Request, parts: list[str] | None = None, prefix: str = FI
     filename = name[: -len(METADATA_SUFFIX)] if want_metadata else name
 
     _, stores = _services()
-    _authorize(request, stores, team, index, project)
+    packages = Packages(stores)
+    also = [packages.file_ref(team, index, project, filename)] if filename else []
+    _, snaps = _authorize(request, stores, team, index, project, also=also)
     # Only a live record makes a blob servable: a blob without one (an interrupted upload)
     # or behind a deleted record is never served.
-    rec = Packages(stores).file(team, index, project, filename) if filename else None
+    rec = FileRecord(**snaps[0].to_dict()) if snaps and snaps[0].exists else None
     if rec is None or rec.deleted_at is not None or (want_metadata and not rec.metadata_sha256):
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
     return _serve_blob(request, stores, rec, want_metadata)

@@ -153,13 +153,29 @@ class Tokens:
 
     def authenticate(self, raw: str | None) -> Token:
         """The token a request presented, or Unauthorized."""
+        return self.authenticate_with(raw)[0]
+
+    def authenticate_with(self, raw: str | None, also=()) -> tuple[Token, list]:
+        """Like authenticate, and fetch the documents ``also`` in the same round trip.
+
+        The hot path (a Simple API page) needs the token and one project document; one
+        batched read instead of two in a row saves a Firestore round trip per request.
+        The extra snapshots are returned only once the token is valid, so a caller can't
+        answer from them for a request that fails authentication.
+        """
         if not raw:
             raise Unauthorized("Authentication required: use __token__ and a Bale API token.")
         m = _TOKEN.match(raw.strip())
         if not m:
             raise Unauthorized("Invalid token: a Bale token starts with 'bale_'.")
         token_id, secret = m.groups()
-        snap = self._ref(token_id).get()
+        ref = self._ref(token_id)
+        if also:
+            by_path = {s.reference.path: s for s in self.db.get_all([ref, *also])}
+            snap = by_path[ref.path]
+            extra = [by_path[r.path] for r in also]
+        else:
+            snap, extra = ref.get(), []
         if not snap.exists or not hmac.compare_digest(
             snap.get("secret_sha256"), _hash(secret)
         ):
@@ -175,7 +191,7 @@ class Tokens:
                 self._ref(token_id).update({"last_used_at": t})
             except Exception:  # noqa: BLE001 - bookkeeping must never fail a request
                 pass
-        return token
+        return token, extra
 
     def list(self, team: str, *, include_revoked: bool = True) -> list[Token]:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -202,10 +218,14 @@ class Tokens:
     def from_request(self, authorization: str | None) -> Token:
         """The token an HTTP request carries (Basic ``__token__:…`` or Bearer), or Unauthorized
         with the ``WWW-Authenticate`` challenge on which pip and uv ask their keyring or the user."""
+        return self.from_request_with(authorization)[0]
+
+    def from_request_with(self, authorization: str | None, also=()) -> tuple[Token, list]:
+        """from_request, fetching the documents ``also`` in the same round trip."""
         from .auth import token_from_header
 
         try:
-            return self.authenticate(token_from_header(authorization))
+            return self.authenticate_with(token_from_header(authorization), also)
         except Unauthorized as exc:
             exc.headers["WWW-Authenticate"] = REALM
             raise
