@@ -66,7 +66,16 @@ def handle(request: Request) -> Response:
     why = token.why_not("upload", team, index)
     if why:
         raise BaleError(why, status=403)
-    Tenancy(stores).require_index(team, index)
+    tenancy = Tenancy(stores)
+    tenancy.require_index(team, index)
+    if token.kind == "api" and "@" in token.created_by and not tenancy.can_write(team, index, token.created_by):
+        # A person's token carries their rights: once an admin revokes their write access to
+        # this index, or removes them from the team, their upload tokens stop working too.
+        raise BaleError(
+            f"This token was created by {token.created_by}, who no longer has write access to "
+            f"{team}/{index}.",
+            status=403,
+        )
 
     length = request.content_length
     if length is not None and length > settings.max_upload_bytes:

@@ -97,7 +97,7 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
         make_wheel(dist, "widgets", "1.1", description=README, summary="Widgets for every occasion"),
         make_wheel(dist, "gadgets", "0.3"),
     ]
-    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="ci@example.com"), *wheels).returncode == 0
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="cli"), *wheels).returncode == 0
 
     # Signed out: a team page sends us to sign in; a wrong password is said so, on the page.
     page.goto(f"{stack.url}/teams/acme/")

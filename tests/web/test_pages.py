@@ -24,8 +24,11 @@ print("hi")
 
 
 @pytest.fixture
-def published(stack, tmp_path):
+def published(stack, tmp_path, tenancy):
     """acme/main with hello-world 1.0 (wheel + sdist), 2.0rc1 and zeta-tools 0.1, via uv publish."""
+    # A person's token works only while they may write to the index.
+    tenancy.set_member("acme", "ci@example.com", "member")
+    tenancy.set_writer("acme", "main", "ci@example.com", True)
     files = [
         make_wheel(tmp_path, "Hello.World", "1.0", description=README, summary="Says hello"),
         make_sdist(tmp_path, "Hello.World", "1.0", description=README, summary="Says hello"),

@@ -82,12 +82,13 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
         settings, Identity(settings, require_verified_email=app.config["REQUIRE_VERIFIED_EMAIL"])
     )
 
-    from . import admin, auth, projects, teams
+    from . import admin, auth, mytokens, projects, teams
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(teams.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(mytokens.bp)
 
     _register_errors(app)
     _register_headers(app)

@@ -157,6 +157,9 @@ def _tokens_page(team: str, *, created=None, secret=None, status=200):
             created=created,
             secret=secret,
             now=now(),
+            heading=f"API tokens of {team}",
+            create_endpoint="admin.create_token",
+            revoke_endpoint="admin.revoke_token",
         ),
         status,
     )

@@ -1,0 +1,98 @@
+"""A member's own API tokens: read tokens for any index of the team, upload tokens where the
+member has write access (team admins grant it per index; admins may write everywhere).
+
+The upload API re-checks that write access on every upload, so revoking a member's access
+or removing them from the team disables the upload tokens they made.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, render_template, request
+
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound
+from bale.tenancy import now
+
+from .admin import EXPIRIES, _attempt, _index_names, _names
+from .services import current_user, services, team_member
+
+bp = Blueprint("mytokens", __name__, url_prefix="/teams/<team>/tokens")
+
+
+def _page(team: str, *, created=None, secret=None, status=200):
+    me = current_user().email
+    tenancy = services().tenancy
+    indexes = _index_names(team)
+    mine = [t for t in services().tokens.list(team) if t.created_by == me and t.kind == "api"]
+    return (
+        render_template(
+            "admin/tokens.html",
+            tokens=mine,
+            indexes=indexes,
+            writable=[i for i in indexes if tenancy.can_write(team, i, me)],
+            expiries=EXPIRIES,
+            created=created,
+            secret=secret,
+            now=now(),
+            heading=f"Your API tokens for {team}",
+            create_endpoint="mytokens.create",
+            revoke_endpoint="mytokens.revoke",
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@team_member
+def mine(team: str):
+    return _page(team)
+
+
+@bp.post("/")
+@team_member
+def create(team: str):
+    from bale.tokens import parse_duration
+
+    me = current_user().email
+    form = request.form
+    index = form.get("index") or ""
+    permission = form.get("permission") or ""
+    expiry = form.get("expires") or "30d"
+    try:
+        if expiry not in EXPIRIES:
+            raise BadRequest(f"Unknown expiry {expiry!r}.")
+        if permission == "upload" and not services().tenancy.can_write(team, index, me):
+            raise Forbidden(
+                f"You may not upload to {team}/{index}: ask a team admin for write access, "
+                "or create a read token."
+            )
+        secret, token = services().tokens.create(
+            team,
+            index,
+            permission,
+            projects=_names(form.get("projects", "")) or None,
+            expires_in=None if expiry == "never" else parse_duration(expiry),
+            created_by=me,
+            description=(form.get("description") or "").strip()[:200],
+        )
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+        return _page(team, status=exc.status)
+    services().tenancy.audit(team, me, "create-token", f"{token.id} {permission} on {index}, own token")
+    return _page(team, created=token, secret=secret)
+
+
+@bp.post("/<token_id>/revoke")
+@team_member
+def revoke(team: str, token_id: str):
+    me = current_user().email
+
+    def revoke_own():
+        token = services().tokens.get(token_id)
+        if token.team != team or token.created_by != me:
+            raise NotFound(f"You have no token {token_id} in {team}.")
+        services().tokens.revoke(team, token_id)
+        services().tenancy.audit(team, me, "revoke-token", f"{token_id}, own token")
+
+    return _attempt(revoke_own, ok=f"Revoked token {token_id}.", endpoint=".mine", team=team)
