@@ -105,6 +105,30 @@ def cmd_yank(args, yanked: bool) -> int:
     return 0
 
 
+def cmd_delete(args) -> int:
+    from .errors import BadRequest
+    from .packages import Packages
+    from .tenancy import Tenancy
+
+    what = args.filename or f"every file of {args.project} {args.version}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BadRequest(f"Deleting {what} cannot be undone and its filenames can never be used again; pass --yes to confirm.")
+        answer = input(f"Delete {what} from {args.team}/{args.index}? This cannot be undone. Type the version to confirm: ")
+        if answer.strip() != args.version:
+            print("Not deleted.", file=sys.stderr)
+            return 1
+    stores = _admin_services()
+    Tenancy(stores).require_index(args.team, args.index)
+    gone = Packages(stores).delete(
+        args.team, args.index, args.project, args.version, filename=args.filename, actor="bale admin"
+    )
+    for rec in gone:
+        print(f"Deleted {rec.filename}")
+    print(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {args.project} {args.version} from {args.team}/{args.index}")
+    return 0
+
+
 def cmd_add_publisher(args) -> int:
     from .publishers import Publishers
 
@@ -222,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
         if yanked:
             a.add_argument("--reason", help="shown to installers (PEP 592)")
         a.set_defaults(func=lambda args, y=yanked: cmd_yank(args, y))
+
+    a = asub.add_parser(
+        "delete",
+        help="delete every file of a version, or one file (for good: the filenames can never be used again)",
+    )
+    a.add_argument("team")
+    a.add_argument("index")
+    a.add_argument("project")
+    a.add_argument("version")
+    a.add_argument("--filename", help="only this file of the version")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    a.set_defaults(func=cmd_delete)
     return p
 
 

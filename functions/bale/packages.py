@@ -68,6 +68,7 @@ class FileRecord:
     yanked: bool = False
     yanked_reason: str | None = None
     deleted_at: dt.datetime | None = None
+    deleted_by: str | None = None
     chunk: int = 0
 
     @property
@@ -234,6 +235,67 @@ class Packages:
             return len(matches)
 
         return txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+
+    def delete(
+        self, team: str, index: str, project: str, version: str, *, filename: str | None = None, actor: str
+    ) -> list[FileRecord]:
+        """Delete every file of a version (or the one named file of it); returns what was deleted.
+
+        One transaction takes the files off the project page and turns their
+        records into tombstones (``deleted_at``, ``deleted_by``), so the
+        filenames can never be used again; the serial moves, so every cached
+        page is rebuilt. The bytes are removed afterwards: if that fails they
+        stay unreferenced, and a blob without a live record is never served.
+        """
+        import logging
+
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        from packaging.version import InvalidVersion, Version
+
+        project = validate_project(project)
+        try:
+            want = Version(version)
+        except InvalidVersion:
+            raise BadRequest(f"Invalid version {version!r}.") from None
+        p_ref = self.project_ref(team, index, project)
+        files = p_ref.collection("files")
+
+        @firestore.transactional
+        def txn(tx) -> list[FileRecord]:
+            if not p_ref.get(transaction=tx).exists:
+                raise NotFound(f"No project {project!r} in {team}/{index}.")
+            matches = [
+                s
+                for s in files.where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+                if Version(s.get("version")) == want and (filename is None or s.id == filename)
+            ]
+            if not matches:
+                what = f"file {filename!r} of" if filename else "files for"
+                raise NotFound(f"No {what} {project} {version} in {team}/{index}.")
+            names = {s.id for s in matches}
+            chunk_ids = sorted({s.get("chunk") for s in matches})
+            chunks = {k: self.chunk_ref(team, index, project, k).get(transaction=tx).to_dict() or {} for k in chunk_ids}
+            when = now()
+            for k, chunk in chunks.items():
+                chunk["files"] = [e for e in chunk.get("files", []) if e["f"] not in names]
+                tx.set(self.chunk_ref(team, index, project, k), chunk)
+            for s in matches:
+                tx.update(s.reference, {"deleted_at": when, "deleted_by": actor})
+            tx.update(
+                p_ref,
+                {"serial": firestore.Increment(1), "file_count": firestore.Increment(-len(matches)), "updated_at": when},
+            )
+            return [FileRecord(**{**s.to_dict(), "deleted_at": when}) for s in matches]
+
+        gone = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        for rec in gone:
+            for path in (rec.blob_path, rec.metadata_path):
+                try:
+                    self.stores.blobs.delete(path)
+                except Exception:  # noqa: BLE001 - the record is a tombstone already; the bytes are unreachable
+                    logging.getLogger(__name__).warning("could not delete blob %s", path, exc_info=True)
+        return sorted(gone, key=lambda r: r.filename)
 
     # -- reads ------------------------------------------------------------
     def project_doc(self, team: str, index: str, project: str) -> dict | None:

@@ -179,12 +179,13 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
         # The record comes last and in one transaction: until it commits nothing is served.
         result = Packages(stores).commit(team, index, record)
     except BaseException:
-        # Unless a racing identical upload now references these bytes, remove what we wrote.
+        # Unless a racing identical upload now references these bytes, remove what we wrote
+        # (a tombstone with the same hash references nothing: its bytes were deleted).
         try:
             kept = Packages(stores).file(team, index, record.project, record.filename)
         except Exception:  # noqa: BLE001
             kept = None
-        if kept is not None and kept.sha256 == record.sha256:
+        if kept is not None and kept.deleted_at is None and kept.sha256 == record.sha256:
             created = []
         for path, gen in created:
             try:

@@ -234,3 +234,32 @@ def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
 
     page = follow(alice, alice.post("/teams/acme/admin/yank", {**form, "version": "9.9"}))
     assert "No files for widgets 9.9" in text(page)
+
+
+def test_delete_from_the_project_page_needs_the_version_typed(alice, stack, tenancy, tmp_path):
+    from bale.packages import Packages
+
+    files = [make_wheel(tmp_path, "widgets", "1.0"), make_sdist(tmp_path, "widgets", "1.0"), make_wheel(tmp_path, "widgets", "2.0")]
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files).returncode == 0
+    project = "/teams/acme/indexes/main/projects/widgets/"
+    page = text(alice.get(project))
+    assert 'action="/teams/acme/admin/delete"' in page and "Delete 1.0" in page
+    live = lambda: sorted(f.filename for f in Packages(stack.stores).files("acme", "main", "widgets") if f.deleted_at is None)
+    assert len(live()) == 3
+
+    form = {"index": "main", "project": "widgets", "version": "1.0", "filename": "", "confirm": "2.0"}
+    page = text(follow(alice, alice.post("/teams/acme/admin/delete", form)))
+    assert "Nothing deleted: type the version (1.0) to confirm." in page
+    assert len(live()) == 3
+
+    page = text(follow(alice, alice.post("/teams/acme/admin/delete", {**form, "confirm": "1.0", "filename": "widgets-1.0.tar.gz"})))
+    assert "Deleted 1 file of widgets 1.0." in page
+    assert live() == ["widgets-1.0-py3-none-any.whl", "widgets-2.0-py3-none-any.whl"]
+    assert (ADMIN, "delete", "main/widgets 1.0: widgets-1.0.tar.gz") in audit(tenancy)
+
+    page = text(follow(alice, alice.post("/teams/acme/admin/delete", {**form, "confirm": "1.0"})))
+    assert "Deleted 1 file of widgets 1.0." in page and "Delete 1.0" not in page and "Delete 2.0" in page
+    assert live() == ["widgets-2.0-py3-none-any.whl"]
+    gone = Packages(stack.stores).file("acme", "main", "widgets", "widgets-1.0-py3-none-any.whl")
+    assert gone.deleted_by == ADMIN
+    assert not stack.stores.blobs.exists(gone.blob_path)

@@ -29,6 +29,7 @@ POSTS = {
     },
     "admin.remove_publisher": {},
     "admin.yank": {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "x"},
+    "admin.delete": {"index": "main", "project": "widgets", "version": "1.0", "confirm": "1.0"},
 }
 GETS = {"admin.overview", "admin.members", "admin.access", "admin.tokens", "admin.publishers"}
 

@@ -307,3 +307,38 @@ def yank(team: str):
         return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
     except BadRequest:
         return _back(".overview", team)
+
+
+# -- deleting --------------------------------------------------------------------------------
+
+
+@bp.post("/delete")
+@team_admin
+def delete(team: str):
+    """Delete a version's files (or one file) for good, once the admin typed the version."""
+    form = request.form
+    index, project, version = form.get("index") or "", form.get("project") or "", form.get("version") or ""
+    filename = (form.get("filename") or "").strip() or None
+    gone = []
+
+    def change():
+        validate_index(index)
+        services().tenancy.require_index(team, index)
+        if (form.get("confirm") or "").strip() != version:
+            raise BadRequest(f"Nothing deleted: type the version ({version}) to confirm.")
+        gone.extend(services().packages.delete(team, index, project, version, filename=filename, actor=_actor()))
+        detail = f"{index}/{project} {version}: " + ", ".join(r.filename for r in gone)
+        services().tenancy.audit(team, _actor(), "delete", detail)
+
+    try:
+        change()
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}.", "ok")
+    try:
+        return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
+    except BadRequest:
+        return _back(".overview", team)

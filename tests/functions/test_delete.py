@@ -1,0 +1,126 @@
+"""Deleting files for good: `bale admin delete`, then what uploaders and installers see."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from clients import twine_upload, uv_publish
+from factories import make_sdist, make_wheel
+
+BALE = str(Path(sys.executable).parent / "bale")
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def bale(*args, stdin=None):
+    return subprocess.run(
+        [BALE, "admin", *args], capture_output=True, text=True, timeout=120, env=os.environ.copy(), stdin=stdin
+    )
+
+
+def get(stack, path, token, accept=JSON):
+    req = urllib.request.Request(stack.url + path, headers={"Authorization": f"Bearer {token}", "Accept": accept})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def published(stack, tmp_path):
+    files = [
+        make_wheel(tmp_path, "Widgets", "1.0"),
+        make_sdist(tmp_path, "Widgets", "1.0"),
+        make_wheel(tmp_path, "Widgets", "2.0"),
+    ]
+    r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files)
+    assert r.returncode == 0, r.stderr
+    return {f.name: f for f in files}
+
+
+def page(stack, token) -> dict:
+    status, body = get(stack, "/simple/acme/main/widgets/", token)
+    assert status == 200
+    return json.loads(body)
+
+
+def test_delete_a_version_for_good(stack, published):
+    read = stack.token("read")
+    before = page(stack, read)
+    assert before["versions"] == ["1.0", "2.0"]
+    urls = {f["filename"]: f["url"] for f in before["files"]}
+    blobs_before = set(stack.stores.blobs.list("acme/main/widgets/"))
+    assert len(blobs_before) == 6  # three files, three METADATA
+
+    # Without --yes and without a terminal, nothing happens.
+    r = bale("delete", "acme", "main", "widgets", "1.0", stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and "pass --yes to confirm" in r.stderr
+    assert page(stack, read) == before
+
+    r = bale("delete", "acme", "main", "Widgets", "1.0", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "Deleted 2 files of Widgets 1.0 from acme/main" in r.stdout
+    assert "Deleted widgets-1.0.tar.gz" in r.stdout
+
+    after = page(stack, read)
+    assert after["versions"] == ["2.0"]
+    assert [f["filename"] for f in after["files"]] == ["widgets-2.0-py3-none-any.whl"]
+    # The bytes are gone from storage, and their URLs answer 404.
+    left = set(stack.stores.blobs.list("acme/main/widgets/"))
+    assert len(left) == 2 and all("/widgets-2.0-py3-none-any.whl" in p for p in left)
+    for name in ("widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz"):
+        assert get(stack, urllib.parse.urlsplit(urls[name]).path, read)[0] == 404
+        assert get(stack, urllib.parse.urlsplit(urls[name]).path + ".metadata", read)[0] == 404
+    # The records stay as tombstones that say who deleted them.
+    from bale.packages import Packages
+
+    recs = {r.filename: r for r in Packages(stack.stores).files("acme", "main", "widgets")}
+    assert recs["widgets-1.0.tar.gz"].deleted_by == "bale admin" and recs["widgets-1.0.tar.gz"].deleted_at
+    assert recs["widgets-2.0-py3-none-any.whl"].deleted_at is None
+    assert Packages(stack.stores).project_doc("acme", "main", "widgets")["file_count"] == 1
+
+    # The same bytes cannot come back under the same name, with either client.
+    r = twine_upload(f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0.tar.gz"])
+    assert r.returncode != 0
+    assert "was used by a deleted file and cannot be reused" in " ".join((r.stdout + r.stderr).split())
+    r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0-py3-none-any.whl"])
+    assert r.returncode != 0 and "was used by a deleted file" in r.stderr
+    assert page(stack, read) == after
+    assert set(stack.stores.blobs.list("acme/main/widgets/")) == left  # the refused uploads left nothing
+
+
+def test_delete_one_file_of_a_version(stack, published):
+    read = stack.token("read")
+    r = bale("delete", "acme", "main", "widgets", "1.0", "--filename", "widgets-1.0.tar.gz", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "Deleted 1 file of widgets 1.0" in r.stdout
+    names = sorted(f["filename"] for f in page(stack, read)["files"])
+    assert names == ["widgets-1.0-py3-none-any.whl", "widgets-2.0-py3-none-any.whl"]
+    assert page(stack, read)["versions"] == ["1.0", "2.0"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["acme", "main", "widgets", "9.9"], "No files for widgets 9.9 in acme/main"),
+        (["acme", "main", "widgets", "1.0", "--filename", "nope.whl"], "No file 'nope.whl' of widgets 1.0"),
+        (["acme", "main", "gadgets", "1.0"], "No project 'gadgets' in acme/main"),
+        (["acme", "main", "widgets", "not a version"], "Invalid version 'not a version'"),
+        (["acme", "nope", "widgets", "1.0"], "No index acme/nope"),
+    ],
+)
+def test_delete_refuses_what_is_not_there(stack, published, args, message):
+    read = stack.token("read")
+    before = page(stack, read)
+    r = bale("delete", *args, "--yes")
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert page(stack, read) == before
+    assert len(stack.stores.blobs.list("acme/main/widgets/")) == 6
