@@ -120,7 +120,8 @@ def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, parsed: ParsedF
         raise BadRequest(f"{parsed.filename}: {what} cannot be read ({exc}).") from None
 
 
-def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> bytes:
+def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> tuple[bytes, set[str]]:
+    """The wheel's METADATA, and the paths under its ``.dist-info/licenses/`` (PEP 639)."""
     zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "wheel")
     with zf:
         candidates = [i for i in infos if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)]
@@ -135,18 +136,30 @@ def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int
             raise BadRequest(
                 f"{parsed.filename}: its .dist-info directory {dist_info!r} does not match the filename."
             )
-        return _read_zip_member(zf, candidates[0], parsed, "METADATA")
+        licenses = f"{dist_info}.dist-info/licenses/"
+        present = {i.filename[len(licenses):] for i in infos if i.filename.startswith(licenses) and not i.is_dir()}
+        return _read_zip_member(zf, candidates[0], parsed, "METADATA"), present
 
 
-def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> bytes:
+def _under(root: str, names) -> set[str]:
+    """The paths of the files below an sdist's top-level directory, relative to it."""
+    prefix = root + "/"
+    return {n[len(prefix):] for n in names if n.startswith(prefix)}
+
+
+def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> tuple[bytes, set[str]]:
+    """The sdist's PKG-INFO, and the paths of the files beside it (for License-File)."""
     if parsed.archive == "zip":
         zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "zip sdist")
         with zf:
             pkg = [i for i in infos if re.fullmatch(r"[^/]+/PKG-INFO", i.filename)]
             if len(pkg) != 1:
                 raise BadRequest(f"{parsed.filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(pkg)}).")
-            return _read_zip_member(zf, pkg[0], parsed, "PKG-INFO")
+            root = pkg[0].filename.split("/")[0]
+            return _read_zip_member(zf, pkg[0], parsed, "PKG-INFO"), _under(root, (i.filename for i in infos if not i.is_dir()))
     found: list[bytes] = []
+    roots: list[str] = []
+    names: list[str] = []
     total = 0
     try:
         # Stream mode ("r|gz") reads the archive once, front to back, counting what it expands to
@@ -157,14 +170,18 @@ def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int
                 _check_sizes(total, size, max_uncompressed, max_ratio, parsed.filename)
                 if member.name.startswith("/") or ".." in member.name.split("/"):
                     raise BadRequest(f"{parsed.filename} contains an unsafe path {member.name!r}.")
-                if member.isfile() and re.fullmatch(r"(\./)?[^/]+/PKG-INFO", member.name):
+                name = member.name.removeprefix("./")
+                if member.isfile():
+                    names.append(name)
+                if member.isfile() and re.fullmatch(r"[^/]+/PKG-INFO", name):
                     extracted = tf.extractfile(member)
                     found.append(_read_limited(extracted, MAX_METADATA, "PKG-INFO"))
+                    roots.append(name.split("/")[0])
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         raise BadRequest(f"{parsed.filename} is not a valid .tar.gz archive ({exc}).") from None
     if len(found) != 1:
         raise BadRequest(f"{parsed.filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(found)}).")
-    return found[0]
+    return found[0], _under(roots[0], names)
 
 
 def parse_metadata(raw: bytes, filename: str) -> Metadata:
@@ -172,6 +189,9 @@ def parse_metadata(raw: bytes, filename: str) -> Metadata:
         return Metadata.from_email(raw, validate=True)
     except ExceptionGroup as group:
         problems = "; ".join(str(e) for e in group.exceptions)
+        if "license-file introduced in metadata version 2.4" in problems:
+            # setuptools before 77 wrote License-File under Metadata-Version 2.1/2.2.
+            problems += " (setuptools older than 77 writes this: build with setuptools>=77)"
         raise BadRequest(f"{filename} has invalid metadata: {problems}") from None
     except InvalidMetadata as exc:
         raise BadRequest(f"{filename} has invalid metadata: {exc}") from None
@@ -184,9 +204,9 @@ def inspect(fh, parsed: ParsedFilename, *, size: int, max_uncompressed: int, max
     fh.seek(0)
     try:
         if parsed.packagetype == "bdist_wheel":
-            raw = _wheel_metadata(fh, parsed, size, max_uncompressed, max_ratio)
+            raw, present = _wheel_metadata(fh, parsed, size, max_uncompressed, max_ratio)
         else:
-            raw = _sdist_metadata(fh, parsed, size, max_uncompressed, max_ratio)
+            raw, present = _sdist_metadata(fh, parsed, size, max_uncompressed, max_ratio)
     finally:
         fh.seek(0)
     meta = parse_metadata(raw, parsed.filename)
@@ -199,7 +219,20 @@ def inspect(fh, parsed: ParsedFilename, *, size: int, max_uncompressed: int, max
             f"{parsed.filename}: the version in its metadata ({meta.version}) does not match the filename "
             f"({parsed.version})."
         )
+    _check_license_files(meta, present, parsed)
     return Distribution(meta, raw)
+
+
+def _check_license_files(meta: Metadata, present: set[str], parsed: ParsedFilename) -> None:
+    """Every License-File must be in the archive (PEP 639): below ``.dist-info/licenses/`` in a
+    wheel, beside PKG-INFO in an sdist. (``packaging`` already refuses the field before 2.4.)"""
+    where = ".dist-info/licenses/" if parsed.packagetype == "bdist_wheel" else "the sdist's top-level directory"
+    for path in meta.license_files or []:
+        if path not in present:
+            raise BadRequest(
+                f"{parsed.filename}: License-File {path!r} is named in its metadata but is not in "
+                f"{where} of the archive."
+            )
 
 
 def check_form_agrees(form, dist: Distribution) -> None:

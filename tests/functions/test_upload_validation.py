@@ -43,6 +43,10 @@ def _meta(text):
     return _wheel(metadata=text)
 
 
+# Metadata 2.4 naming a license file (PEP 639), which the archive must then hold.
+LICENSED = "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nLicense-Expression: MIT\nLicense-File: LICENSE\n"
+
+
 CASES = [
     Case("no-action", lambda: (GOOD, wheel_bytes("demo", "1.0"), {":action": "submit"}), 400, "Unsupported :action"),
     Case("bad-protocol", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"protocol_version": "2"}), 400, "protocol_version"),
@@ -78,6 +82,13 @@ CASES = [
     Case("unsafe-member", lambda: (GOOD, zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "../evil.py": b""}), {}), 400, "unsafe path"),
     Case("zip-bomb", _wheel(extra_files={"demo/zeros.bin": b"\0" * (64 * 1024 * 1024)}), 400, "decompression bomb"),
     Case("sdist-no-pkg-info", lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/setup.py": b""}), {}), 400, "exactly one top-level PKG-INFO"),
+    Case("license-file-missing-from-wheel", _meta(LICENSED), 400, "License-File 'LICENSE' is named in its metadata but is not in .dist-info/licenses/"),
+    Case("license-file-at-wheel-root", _wheel(metadata=LICENSED, extra_files={"LICENSE": b"MIT"}), 400, "License-File 'LICENSE'"),
+    Case("license-file-missing-from-sdist", lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/PKG-INFO": LICENSED.encode()}), {}), 400,
+         "License-File 'LICENSE' is named in its metadata but is not in the sdist's top-level directory"),
+    # What setuptools < 77 wrote: License-File under Metadata-Version 2.1 (PyPI refuses it too).
+    Case("license-file-before-2.4", _meta("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-File: LICENSE\n"), 400,
+         "license-file introduced in metadata version 2.4, not 2.1 (setuptools older than 77"),
     Case("filetype-unknown", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"filetype": "bdist_egg"}), 400, "Unsupported filetype"),
 ]
 
@@ -122,6 +133,16 @@ def test_private_classifiers_allowed(stack):
         data = wheel_bytes(name, "1.0", classifiers=[classifier, "Programming Language :: Python :: 3"])
         r = post(stack, *form_for(wheel_name(name, "1.0"), data), token=token)
         assert r.status_code == 200, r.text
+
+
+def test_license_files_where_pep_639_puts_them_are_accepted(stack):
+    token = stack.token()
+    wheel = wheel_bytes("demo", "1.0", metadata=LICENSED, extra_files={"demo-1.0.dist-info/licenses/LICENSE": b"MIT"})
+    assert post(stack, *form_for(GOOD, wheel), token=token).status_code == 200
+    sdist = _tar({"./demo-1.0/PKG-INFO": LICENSED.encode(), "./demo-1.0/LICENSE": b"MIT"})
+    r = post(stack, *form_for("demo-1.0.tar.gz", sdist), token=token)
+    assert r.status_code == 200, r.text
+
 
 
 def test_namespace_comes_from_settings():
