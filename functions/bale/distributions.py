@@ -105,10 +105,17 @@ def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_
         raise BadRequest(f"{parsed.filename} is not a valid {kind}: the zip archive cannot be read ({exc}).") from None
     infos = zf.infolist()
     _check_sizes(sum(i.file_size for i in infos), size, max_uncompressed, max_ratio, parsed.filename)
+    seen: set[str] = set()
     for i in infos:
         if i.filename.startswith("/") or ".." in i.filename.split("/"):
             zf.close()
             raise BadRequest(f"{parsed.filename} contains an unsafe path {i.filename!r}.")
+        # Two entries under one name: tools disagree on which one counts (a "zip confusion"),
+        # so what was checked here might not be what an installer unpacks.
+        if i.filename in seen:
+            zf.close()
+            raise BadRequest(f"{parsed.filename} contains more than one entry named {i.filename!r}.")
+        seen.add(i.filename)
     return zf, infos
 
 

@@ -89,8 +89,20 @@ CASES = [
     # What setuptools < 77 wrote: License-File under Metadata-Version 2.1 (PyPI refuses it too).
     Case("license-file-before-2.4", _meta("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-File: LICENSE\n"), 400,
          "license-file introduced in metadata version 2.4, not 2.1 (setuptools older than 77"),
+    Case("duplicate-zip-entry", lambda: (GOOD, _dup_zip(), {}), 400, "contains more than one entry named 'demo/__init__.py'"),
     Case("filetype-unknown", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"filetype": "bdist_egg"}), 400, "Unsupported filetype"),
 ]
+
+
+def _dup_zip() -> bytes:
+    """A valid wheel with a second, different entry under an existing name."""
+    import warnings
+
+    buf = io.BytesIO(wheel_bytes("demo", "1.0"))
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "a") as zf:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        zf.writestr("demo/__init__.py", b"import os; os.system('evil')\n")
+    return buf.getvalue()
 
 
 def _tar(entries: dict[str, bytes]) -> bytes:
