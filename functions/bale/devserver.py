@@ -82,6 +82,19 @@ class Server:
         self.httpd.server_close()
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether the server could bind there (checked before the emulators start)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def run(
     *,
     port: int = 8000,
@@ -97,6 +110,9 @@ def run(
     if bool(certfile) != bool(keyfile):
         echo("error: --certfile and --keyfile go together.")
         return 2
+    if not _port_free(host, port):
+        echo(f"error: {host}:{port} is already in use; stop what holds it or pick another port with --port.")
+        return 1
     data = Path(data_dir).resolve() if data_dir else None
     logs = (data / "logs") if data else Path("/tmp/bale-logs")
 

@@ -120,3 +120,16 @@ def test_dev_explains_missing_gcloud(tmp_path):
     r = subprocess.run([BALE, "dev", "--no-auth", "--port", str(_free_port())], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1
     assert "Google Cloud CLI" in r.stdout
+
+
+def test_dev_says_when_its_port_is_taken_before_starting_anything(tmp_path):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = subprocess.run([BALE, "dev", "--no-auth", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert f"127.0.0.1:{port} is already in use" in r.stdout
+    assert "Starting" not in r.stdout  # no emulator was started for nothing
