@@ -484,8 +484,19 @@ def _serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata
         resp = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
         resp.autocorrect_location_header = False
         return resp
+    if want_metadata:
+        # METADATA is small (4 MiB at most): one GET, whole.
+        try:
+            data = stores.blobs.read(path)
+        except BlobMissing:
+            log.error("record without its METADATA: %s", path)
+            raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
+        resp = Response(b"" if request.method == "HEAD" else data, status=200, headers=headers)
+        resp.headers["Content-Type"] = METADATA_TYPE
+        resp.headers["Content-Length"] = str(len(data))
+        return resp
     try:
-        chunks, size = stores.blobs.open(path)
+        chunks, size = stores.blobs.open(path, size=rec.size)
     except BlobMissing:
         log.error("record without its blob: %s", path)
         raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
@@ -496,6 +507,6 @@ def _serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata
         body = chunks
     # Streamed chunk by chunk (1 MiB each): memory stays flat whatever the file's size.
     resp = Response(body, status=200, headers=headers, direct_passthrough=True)
-    resp.headers["Content-Type"] = METADATA_TYPE if want_metadata else FILE_TYPE
+    resp.headers["Content-Type"] = FILE_TYPE
     resp.headers["Content-Length"] = str(size)
     return resp

@@ -37,8 +37,9 @@ class BlobStore(Protocol):
     def delete(self, path: str, *, generation: int | None = None) -> None:
         """Remove an object (only that generation, when given); missing is fine."""
 
-    def open(self, path: str) -> tuple[Iterator[bytes], int]:
-        """Stream an object in chunks; return (chunks, size)."""
+    def open(self, path: str, *, size: int | None = None) -> tuple[Iterator[bytes], int]:
+        """Stream an object in chunks; return (chunks, size). With the size known (from the
+        file's record), no metadata request is made. Raises BlobMissing before any chunk."""
 
     def read(self, path: str) -> bytes:
         """Read a small object whole (METADATA files)."""
@@ -139,21 +140,38 @@ class GCSBlobStore:
         except (exceptions.NotFound, exceptions.PreconditionFailed):
             pass
 
-    def open(self, path):
+    def open(self, path, *, size=None):
         from google.api_core import exceptions
 
         blob = self.bucket.blob(path)
-        try:
-            blob.reload()
-        except exceptions.NotFound:
-            raise BlobMissing(path) from None
-        size = blob.size
+        if size is None:
+            try:
+                blob.reload()
+            except exceptions.NotFound:
+                raise BlobMissing(path) from None
+            size = blob.size
+        # Ranged GETs, one chunk each; the first is fetched now so that a missing object is a
+        # 404 before any byte is sent, and a file of one chunk or less costs one request.
+        # Paths are content-addressed and written once, so the ranges all read the same bytes.
+        def fetch(start: int) -> bytes:
+            end = min(start + self.CHUNK, size) - 1
+            try:
+                return blob.download_as_bytes(start=start, end=end, checksum=None)
+            except exceptions.NotFound:
+                raise BlobMissing(path) from None
+
+        first = fetch(0) if size else b""
 
         def chunks() -> Iterator[bytes]:
-            # Pinned to the generation just reloaded (BlobReader takes no ``generation`` kwarg).
-            with blob.open("rb", chunk_size=self.CHUNK, if_generation_match=blob.generation) as fh:
-                while data := fh.read(self.CHUNK):
-                    yield data
+            if first:
+                yield first
+            pos = len(first)
+            while pos < size:
+                data = fetch(pos)
+                if not data:
+                    raise BlobMissing(f"{path} ended at {pos} of {size} bytes")
+                pos += len(data)
+                yield data
 
         return chunks(), size
 

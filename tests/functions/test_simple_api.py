@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import html.parser
 import io
+import os
 import re
 import urllib.parse
 import zipfile
@@ -289,6 +290,24 @@ def test_head_has_headers_and_no_body(stack, demo):
     h = get(stack, f"/files/acme/main/demo/{wheel}", token, method="HEAD")
     assert h.status_code == 200 and h.content == b""
     assert int(h.headers["Content-Length"]) == len(demo[wheel])
+    g = get(stack, f"/files/acme/main/demo/{wheel}.metadata", token)
+    h = get(stack, f"/files/acme/main/demo/{wheel}.metadata", token, method="HEAD")
+    assert h.status_code == 200 and h.content == b"" and g.content.startswith(b"Metadata-Version")
+    assert int(h.headers["Content-Length"]) == len(g.content)
+
+
+def test_record_whose_bytes_vanished_is_a_404_not_a_500(stack, demo):
+    from bale.packages import Packages
+
+    token = stack.token("read")
+    wheel = wheel_name("Demo", "1.0")
+    rec = Packages(stack.stores).file("acme", "main", "demo", wheel)
+    stack.stores.blobs.delete(rec.blob_path)
+    stack.stores.blobs.delete(rec.metadata_path)
+    for suffix in ("", ".metadata"):
+        r = get(stack, f"/simple/acme/main/demo/{wheel}{suffix}", token)
+        assert r.status_code == 404, (suffix, r.status_code)
+        assert f"No file '{wheel}{suffix}'" in r.text
 
 
 # -- caching: ETag, 304 -------------------------------------------------------------------------
@@ -487,6 +506,36 @@ def test_downloads_are_streamed_in_chunks(stack):
     chunks = list(resp.response)
     assert len(chunks) >= 4 and max(map(len, chunks)) <= GCSBlobStore.CHUNK
     assert b"".join(chunks) == data
+
+
+def test_downloads_cost_one_storage_request_per_chunk(stack):
+    """Counted at the storage client's HTTP session: the file's record knows its size, so there
+    is no metadata request, and a file of one chunk (most wheels) is one GET."""
+    from bale.stores import GCSBlobStore, get_stores
+
+    token = stack.token()
+    small = publish_wheel(stack, token, "small", "1.0")
+    big = publish_wheel(stack, token, "big", "1.0", payload=os.urandom(2 * GCSBlobStore.CHUNK + 5))
+    session = get_stores().blobs.bucket.client._http  # what the serving app's storage calls go through
+    calls = []
+    original = session.request
+
+    def counting(method, url, *a, **kw):
+        calls.append((method, url.split("?")[0].rsplit("/", 1)[-1]))
+        return original(method, url, *a, **kw)
+
+    session.request = counting
+    try:
+        for name, data, expected in (("small", small, 1), ("big", big, 3)):
+            for suffix, want in (("", expected), (".metadata", 1)):
+                calls.clear()
+                r = get(stack, f"/simple/acme/main/{name}/{wheel_name(name, '1.0')}{suffix}", token)
+                assert r.status_code == 200
+                if not suffix:
+                    assert r.content == data
+                assert len(calls) == want, (name, suffix, calls)
+    finally:
+        del session.request
 
 
 def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
