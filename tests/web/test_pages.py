@@ -189,3 +189,39 @@ def test_every_form_carries_a_csrf_token(sign_in, published, acme):
                 assert 'name="csrf_token"' in form, (url, form[:200])
                 checked += 1
     assert checked >= 10
+
+
+def test_index_page_uv_project_snippet_works_as_shown(sign_in, stack, published, bob_member, tmp_path):
+    """Paste the page's pyproject.toml and environment snippets into a project: uv locks from Bale."""
+    import sys
+
+    from clients import BIN, run
+
+    page = text(sign_in("bob@example.com").get("/teams/acme/indexes/main/"))
+    toml = htmllib.unescape(re.search(r'<code id="uv-project-snippet">(.*?)</code>', page, re.S).group(1))
+    env_lines = htmllib.unescape(re.search(r'<code id="uv-env-snippet">(.*?)</code>', page, re.S).group(1))
+    assert 'name = "acme-main"' in toml and "export UV_INDEX_ACME_MAIN_PASSWORD=" in env_lines
+    # The test client's host is "localhost"; the registry itself runs at stack.url.
+    toml = toml.replace("http://localhost", stack.url)
+    values = {"$BALE_TOKEN": stack.token("read"), "$BALE_UPLOAD_TOKEN": stack.token()}
+    env = {"UV_CACHE_DIR": str(tmp_path / "cache"), "UV_PYTHON_DOWNLOADS": "never", "HOME": str(tmp_path)}
+    for line in env_lines.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = values.get(value.strip('"'), value.strip('"'))
+
+    root = tmp_path / "proj"
+    (root / "src" / "proj").mkdir(parents=True)
+    (root / "src" / "proj" / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.11"\ndependencies = ["zeta-tools"]\n\n'
+        + toml
+        + '\n\n[build-system]\nrequires = ["uv_build>=0.8"]\nbuild-backend = "uv_build"\n'
+    )
+    py = ["--python", sys.executable]
+    r = run([BIN / "uv", "lock", *py], env=env, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert f'source = {{ registry = "{stack.url}/simple/acme/main/" }}' in (root / "uv.lock").read_text()
+    assert run([BIN / "uv", "build", "--no-build-isolation", "--offline", *py], env=env, cwd=root).returncode == 0
+    r = run([BIN / "uv", "publish", "--index", "acme-main"], env=env, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "Uploading proj-0.1-py3-none-any.whl" in r.stderr

@@ -97,6 +97,9 @@ def index(team: str, index: str):
         projects=projects,
         q=q,
         index_url=index_url(team, index),
+        upload_url=index_url(team, index).replace("/simple/", "/v1/upload/", 1),
+        uv_name=f"{team}-{index}",
+        uv_env=f"{team}_{index}".upper().replace("-", "_"),
     )
 
 
