@@ -101,8 +101,20 @@ resource "google_firestore_database" "default" {
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
   deletion_policy         = "ABANDON"
+  # Any moment of the last 7 days can be read back (and exported) after a bad write.
+  point_in_time_recovery_enablement = var.firestore_point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
 
   depends_on = [google_project_service.apis]
+}
+
+# A daily backup of every record (files live in the bucket, which soft delete protects).
+resource "google_firestore_backup_schedule" "daily" {
+  count = var.firestore_backup_retention_days > 0 ? 1 : 0
+
+  database  = google_firestore_database.default.name
+  retention = "${var.firestore_backup_retention_days * 86400}s"
+
+  daily_recurrence {}
 }
 
 # The team page shows its audit log newest first (team == X, order by at descending).
@@ -198,6 +210,12 @@ resource "google_storage_bucket" "files" {
 
   versioning {
     enabled = var.bucket_versioning
+  }
+
+  # A deleted object (an admin's `bale admin delete`, or a mistake with IAM) can be restored
+  # for this long.
+  soft_delete_policy {
+    retention_duration_seconds = var.bucket_soft_delete_days * 86400
   }
 
   depends_on = [google_project_service.apis]

@@ -43,6 +43,34 @@ variable "bucket_versioning" {
   default     = false
 }
 
+variable "bucket_soft_delete_days" {
+  type        = number
+  description = "Days a deleted object in the package bucket stays restorable (Cloud Storage soft delete; 0 turns it off, at most 90)."
+  default     = 30
+
+  validation {
+    condition     = var.bucket_soft_delete_days == 0 || (var.bucket_soft_delete_days >= 7 && var.bucket_soft_delete_days <= 90)
+    error_message = "bucket_soft_delete_days must be 0 or between 7 and 90."
+  }
+}
+
+variable "firestore_point_in_time_recovery" {
+  type        = bool
+  description = "Keep 7 days of Firestore point-in-time recovery, so any moment of the last week can be read back after a bad write."
+  default     = true
+}
+
+variable "firestore_backup_retention_days" {
+  type        = number
+  description = "Days each daily Firestore backup is kept (at most 7 for daily backups; 0 turns the schedule off)."
+  default     = 7
+
+  validation {
+    condition     = var.firestore_backup_retention_days >= 0 && var.firestore_backup_retention_days <= 7
+    error_message = "firestore_backup_retention_days must be between 0 and 7."
+  }
+}
+
 variable "dashboard_image" {
   type        = string
   description = "Container image of the dashboard (built from the repository's Dockerfile). The default is Google's placeholder so the first apply succeeds before any image has been pushed."

@@ -319,6 +319,24 @@ def test_firestore_ttl_on_oidc_jti(tf: Config) -> None:
     assert database["type"] == "FIRESTORE_NATIVE"
 
 
+def test_nothing_uploaded_can_be_lost_for_good_by_one_mistake(tf: Config) -> None:
+    """Records: delete protection, point-in-time recovery and daily backups. Files: soft delete,
+    and the bucket survives `terraform destroy`."""
+    (database,) = tf.resources["google_firestore_database"].values()
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    assert "POINT_IN_TIME_RECOVERY_ENABLED" in database["point_in_time_recovery_enablement"]
+    assert tf.variables["firestore_point_in_time_recovery"]["default"] is True
+    (schedule,) = tf.resources["google_firestore_backup_schedule"].values()
+    assert "google_firestore_database.default.name" in schedule["database"]
+    assert "daily_recurrence" in schedule
+    assert 1 <= tf.variables["firestore_backup_retention_days"]["default"] <= 7
+    files = tf.resources["google_storage_bucket"]["files"]
+    assert files["force_destroy"] is False
+    policy = _block(files, "soft_delete_policy")
+    assert "var.bucket_soft_delete_days" in policy["retention_duration_seconds"]
+    assert 7 <= tf.variables["bucket_soft_delete_days"]["default"] <= 90
+
+
 def test_firestore_rules_file_is_deployed(tf: Config) -> None:
     (ruleset,) = tf.resources["google_firebaserules_ruleset"].values()
     (files,) = _block(ruleset, "source")["files"]
