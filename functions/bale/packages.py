@@ -174,19 +174,28 @@ class Packages:
         try:
             batch.commit()
         except exceptions.AlreadyExists:
-            old = f_ref.get().to_dict() or {}
-            if old.get("deleted_at"):
-                raise BadRequest(
-                    f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
-                    "publish a new version."
-                ) from None
-            if old.get("sha256") == rec.sha256:
-                return CommitResult.EXISTS
-            raise BadRequest(
-                f"File already exists: {rec.filename!r} was uploaded with different content; "
-                "files cannot be replaced, publish a new version."
-            ) from None
+            return self.already_there(f_ref.get().to_dict() or {}, rec)
         return CommitResult.CREATED
+
+    def precheck(self, team: str, index: str, rec: FileRecord) -> str | None:
+        """Before any byte is stored: EXISTS for an identical re-upload (a retry), BadRequest for
+        a taken or deleted filename, None for a new file. ``commit`` decides races."""
+        snap = self.file_ref(team, index, rec.project, rec.filename).get()
+        return self.already_there(snap.to_dict(), rec) if snap.exists else None
+
+    @staticmethod
+    def already_there(old: dict, rec: FileRecord) -> str:
+        if old.get("deleted_at"):
+            raise BadRequest(
+                f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
+                "publish a new version."
+            )
+        if old.get("sha256") == rec.sha256:
+            return CommitResult.EXISTS
+        raise BadRequest(
+            f"File already exists: {rec.filename!r} was uploaded with different content; "
+            "files cannot be replaced, publish a new version."
+        )
 
     def set_yanked(
         self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None

@@ -155,6 +155,9 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
     import io
 
     blobs = stores.blobs
+    # A retry of a stored file, or a taken name: answered without writing anything.
+    if Packages(stores).precheck(team, index, record) == CommitResult.EXISTS:
+        return _stored(record, team, index, CommitResult.EXISTS)
     created: list[tuple[str, int]] = []
     try:
         # Create-only writes to a path named by the content's hash: a stored file can never be
@@ -193,6 +196,10 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
             except Exception:  # noqa: BLE001 - an orphan is never served; log it and go on
                 log.warning("could not delete orphan blob %s", path, exc_info=True)
         raise
+    return _stored(record, team, index, result)
+
+
+def _stored(record: FileRecord, team: str, index: str, result: str) -> Response:
     if result == CommitResult.EXISTS:
         msg = f"{record.filename} already exists with the same content; nothing to do."
     else:

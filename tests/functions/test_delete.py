@@ -124,3 +124,24 @@ def test_delete_refuses_what_is_not_there(stack, published, args, message):
     assert r.returncode == 1 and message in r.stderr, r.stderr
     assert page(stack, read) == before
     assert len(stack.stores.blobs.list("acme/main/widgets/")) == 6
+
+
+def test_deletion_racing_a_reupload_leaves_no_blob(stack, published, monkeypatch):
+    """The upload's early check passes, then an admin deletes the file before the upload commits:
+    the commit meets the tombstone, the upload is refused, and the bytes it wrote are removed."""
+    from bale.packages import Packages
+
+    real_precheck = Packages.precheck
+
+    def precheck_then_delete(self, team, index, rec):
+        outcome = real_precheck(self, team, index, rec)
+        if rec.filename == "widgets-1.0.tar.gz":
+            Packages(stack.stores).delete(team, index, "widgets", "1.0", filename=rec.filename, actor="racer")
+            return None  # what the check saw: the live file, with other bytes
+        return outcome
+
+    monkeypatch.setattr(Packages, "precheck", precheck_then_delete)
+    r = twine_upload(f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0.tar.gz"])
+    assert r.returncode != 0 and "was used by a deleted file" in " ".join((r.stdout + r.stderr).split())
+    left = stack.stores.blobs.list("acme/main/widgets/")
+    assert not [p for p in left if "widgets-1.0.tar.gz" in p], left

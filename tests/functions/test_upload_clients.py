@@ -77,3 +77,22 @@ def test_uv_publish_check_url_skips_what_is_there(stack, tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"File {whl.name} already exists, skipping" in r.stderr
     assert f"Uploading {sdist.name}" in r.stderr
+
+
+def test_a_retry_of_a_stored_file_writes_nothing(stack, tmp_path):
+    """An identical re-upload is answered from the file's record: no storage request at all."""
+    from bale.stores import get_stores
+
+    whl = make_wheel(tmp_path, "retried", "1.0", payload=b"x" * 100_000)
+    token = stack.token()
+    assert uv_publish(upload_url(stack), token, whl).returncode == 0
+    session = get_stores().blobs.bucket.client._http
+    calls = []
+    original = session.request
+    session.request = lambda method, url, *a, **kw: calls.append(method) or original(method, url, *a, **kw)
+    try:
+        r = twine_upload(upload_url(stack), token, whl)
+    finally:
+        del session.request
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert calls == []
