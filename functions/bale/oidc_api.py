@@ -86,6 +86,8 @@ def _route(request: Request) -> Response:
                 "team": rec.team,
                 "index": rec.index,
                 "projects": rec.projects,
+                # Every index the token may upload to (one, unless the workload is enrolled in several).
+                "grants": [{"team": t, "index": i, "projects": ps} for t, i, ps in rec.scopes()],
             }
         )
     token = service.burn(body["token"].strip())

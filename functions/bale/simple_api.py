@@ -311,11 +311,12 @@ def _project_page(request, settings, stores, team, index, project, fmt, content_
 
 def _project_list(request, settings, stores, token: Token, team, index, fmt, content_type) -> Response:
     packages = Packages(stores)
-    if token.projects is None:
+    limited = token.projects_for(team, index)
+    if limited is None:
         projects = packages.projects(team, index)
     else:
         # A token limited to some projects sees only those (and costs only their reads).
-        refs = [packages.project_ref(team, index, p) for p in token.projects]
+        refs = [packages.project_ref(team, index, p) for p in limited]
         snaps = stores.db.get_all(refs, field_paths=["name", "normalized", "serial"])
         projects = sorted((s.to_dict() for s in snaps if s.exists), key=lambda d: d["normalized"])
     # Every change to a project bumps its serial by one, so the sum only ever grows.

@@ -51,6 +51,23 @@ class Token:
     created_by: str = ""
     description: str = ""
     publisher: str | None = None
+    #: A Trusted Publishing token whose workflow is enrolled in several indexes carries one
+    #: grant per index, ``{"team", "index", "projects"}``; ``team``/``index``/``projects``
+    #: then repeat the first. None for every other token.
+    grants: list[dict] | None = None
+
+    def scopes(self) -> list[tuple[str, str, list[str] | None]]:
+        """(team, index, projects or None for all) for each index the token is good for."""
+        if self.grants:
+            return [(g["team"], g["index"], g.get("projects")) for g in self.grants]
+        return [(self.team, self.index, self.projects)]
+
+    def projects_for(self, team: str, index: str) -> list[str] | None:
+        """The projects the token is limited to in that index (None: all of them)."""
+        for t, i, projects in self.scopes():
+            if (t, i) == (team, index):
+                return projects
+        return []
 
     @property
     def label(self) -> str:
@@ -64,15 +81,18 @@ class Token:
 
     def why_not(self, permission: str, team: str, index: str, project: str | None = None) -> str | None:
         """None if allowed, else a sentence saying what is missing."""
-        if (self.team, self.index) != (team, index):
-            return f"This token is for {self.team}/{self.index}, not {team}/{index}."
+        scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
+        if scope is None:
+            where = ", ".join(f"{t}/{i}" for t, i, _ in self.scopes())
+            return f"This token is for {where}, not {team}/{index}."
         if permission == "upload" and self.permission != "upload":
             return f"This token can only read {team}/{index}; uploading needs an upload token."
-        if project is not None and self.projects is not None:
-            if canonicalize_name(project) not in self.projects:
+        projects = scope[2]
+        if project is not None and projects is not None:
+            if canonicalize_name(project) not in projects:
                 return (
                     f"This token may not {permission} project {project!r}; "
-                    f"it is limited to {', '.join(self.projects)}."
+                    f"it is limited to {', '.join(projects)}."
                 )
         return None
 
@@ -113,13 +133,23 @@ class Tokens:
         kind: str = "api",
         publisher: str | None = None,
         check_index: bool = True,
+        grants: list[tuple[str, str, list[str]]] | None = None,
     ) -> tuple[str, Token]:
-        """Create a token; returns the secret string (shown once) and its record."""
+        """Create a token; returns the secret string (shown once) and its record.
+
+        ``grants`` (Trusted Publishing only) makes one token good for several indexes, each
+        with its own projects; ``team``, ``index`` and ``projects`` are then ignored."""
+        if grants:
+            grants = [(validate_team(t), validate_index(i), sorted({validate_project(p) for p in ps})) for t, i, ps in grants]
+            if any(not ps for _, _, ps in grants):
+                raise BadRequest("Every grant of a token must name its projects.")
+            team, index, projects = grants[0]
         team, index = validate_team(team), validate_index(index)
         if permission not in PERMISSIONS:
             raise BadRequest(f"Unknown permission {permission!r}; use read or upload.")
         if check_index:
-            Tenancy(self.stores).require_index(team, index)
+            for t, i in {(t, i) for t, i, _ in grants} if grants else {(team, index)}:
+                Tenancy(self.stores).require_index(t, i)
         norm = sorted({validate_project(p) for p in projects}) if projects else None
         token_id = secrets.token_hex(8)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -136,6 +166,7 @@ class Tokens:
             created_by=created_by,
             description=description,
             publisher=publisher,
+            grants=[{"team": t, "index": i, "projects": ps} for t, i, ps in grants] if grants and len(grants) > 1 else None,
         )
         data = dataclasses.asdict(record)
         del data["id"]

@@ -18,10 +18,11 @@ The exchange, cheapest refusal first:
    publishers' index and projects, kind ``oidc``, expiring after ``minted_token_ttl``.
 
 Several matching publishers in one index mint one token for the union of their projects.
-Matches in several indexes are ambiguous for uv, which cannot say where it is going to
-upload: the request may name ``team`` and ``index`` (the bale-oidc action does), otherwise
-it is refused with 422 naming the indexes. Minting for "the first" instead would hand out a
-token for an index the upload is probably not aimed at, and let whoever enrolled first win.
+A workload enrolled in several indexes (perhaps of several teams: any team may enroll any
+repository for its own projects) gets one token with a grant per index, each for exactly the
+projects enrolled there: uv cannot say where it is about to upload, and refusing such a
+mint, or picking one index, would let one team's enrollment break another team's publishing.
+The request may still name ``team`` and ``index`` (the bale-oidc action does) to narrow it.
 """
 
 from __future__ import annotations
@@ -285,44 +286,53 @@ class TrustedPublishing:
             # Each sentence names the claim and the enrolled value, never the team, index or
             # projects: the caller proved only that it runs as this workload.
             raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in mismatches])
-        indexes = sorted({(p.team, p.index) for p in matched})
-        if len(indexes) > 1:
-            names = ", ".join(f"{t}/{i}" for t, i in indexes)
-            raise PublishingError(
-                "ambiguous-publisher",
-                f"{who} is enrolled as a publisher in several indexes ({names}) and a token is for one "
-                "index. Name the team and index in the mint-token request (the bale-oidc action's "
-                "inputs), or enroll a distinct workflow or environment per index.",
-            )
         spend(self.stores, provider.issuer(self.settings), claims, raw)
+        # Each publisher stands alone from here on: one whose pinned owner differs, or whose
+        # index is gone, is left out without costing the others their grant.
+        tenancy = Tenancy(self.stores)
+        kept, refusals = [], []
         for pub in matched:
             why = publishers.pin(pub, claims)
             if why:
-                raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in why])
-        team, index = indexes[0]
-        projects = sorted({p for pub in matched for p in pub.projects})
-        if not projects:  # never mint an unscoped token: None would mean every project
-            raise PublishingError("invalid-publisher", f"{who}: the publisher lists no projects.")
-        label = ", ".join(pub.label for pub in matched)
+                refusals += why
+            elif not tenancy.index_exists(pub.team, pub.index):
+                refusals.append(f"the index this publisher was enrolled for no longer exists ({pub.id})")
+            elif not pub.projects:  # never mint an unscoped token: None would mean every project
+                refusals.append(f"the publisher lists no projects ({pub.id})")
+            else:
+                kept.append(pub)
+        if not kept:
+            raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in refusals])
+        matched = kept
+        # One grant per index the workload is enrolled in, each for exactly the projects its
+        # publishers list there (several publishers of one index: the union of theirs).
+        grants: dict[tuple[str, str], set[str]] = {}
+        for pub in matched:
+            grants.setdefault((pub.team, pub.index), set()).update(pub.projects)
+        label = ", ".join(sorted({pub.label for pub in matched}))
         run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
+        (team, index), *_ = sorted(grants)
         try:
             secret, record = Tokens(self.stores).create(
                 team,
                 index,
                 "upload",
-                projects=projects,
                 expires_in=dt.timedelta(seconds=self.settings.minted_token_ttl),
                 created_by=f"oidc:{provider.name}",
                 description=f"Trusted Publishing ({', '.join(p.id for p in matched)}) {run}".strip(),
                 kind="oidc",
                 publisher=label,
+                grants=[(t, i, sorted(ps)) for (t, i), ps in sorted(grants.items())],
+                check_index=False,  # checked above, publisher by publisher
             )
-        except BaleError as exc:  # the index was deleted after enrollment
+        except BaleError as exc:
             raise PublishingError("invalid-publisher", f"{who}: {exc.message}") from None
-        Tenancy(self.stores).audit(
-            team, f"trusted publisher {label}", "mint-token",
-            f"token {record.id} for {index}: {', '.join(projects)} {run}".strip(),
-        )
+        # Each team's log tells of its own grant only.
+        for (t, i), ps in sorted(grants.items()):
+            Tenancy(self.stores).audit(
+                t, f"trusted publisher {label}", "mint-token",
+                f"token {record.id} for {i}: {', '.join(sorted(ps))} {run}".strip(),
+            )
         return Minted(token=secret, record=record, publishers=matched)
 
     def burn(self, raw: str) -> Token:

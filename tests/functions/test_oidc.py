@@ -133,16 +133,67 @@ def test_publishers_in_one_index_mint_for_all_their_projects(stack, github):
     assert r.json()["projects"] == ["cog", PROJECT, "sprocket-extra"]
 
 
-def test_several_indexes_are_ambiguous_unless_the_request_names_one(stack, github, tenancy):
+def test_a_workload_in_several_indexes_gets_one_grant_per_index(stack, github, tenancy, tmp_path):
+    """uv cannot say where it will upload, so the token is good for each index the workload is
+    enrolled in, for exactly the projects enrolled there; naming an index narrows it."""
     issuer, _ = github
     tenancy.create_index("acme", "staging")
-    add(stack, index="staging")
-    text = refused(mint(stack, issuer.sign()), "ambiguous-publisher", "acme/main", "acme/staging")
-    assert "several indexes" in text
+    add(stack, index="staging", projects=["cog"])
+    r = mint(stack, issuer.sign())
+    assert r.status_code == 200, r.text
+    assert r.json()["grants"] == [
+        {"team": "acme", "index": "main", "projects": [PROJECT]},
+        {"team": "acme", "index": "staging", "projects": ["cog"]},
+    ]
+    token = r.json()["token"]
+    assert upload(stack, token, tmp_path, PROJECT).returncode == 0
+    whl = make_wheel(tmp_path, "cog", "1.0")
+    assert uv_publish(f"{stack.url}/v1/upload/acme/staging/", token, whl).returncode == 0
+    # Each grant keeps its own projects.
+    r2 = uv_publish(f"{stack.url}/v1/upload/acme/main/", token, whl)
+    assert r2.returncode != 0 and "may not upload project 'cog'" in r2.stderr
+    r2 = uv_publish(f"{stack.url}/v1/upload/acme/staging/", token, make_wheel(tmp_path, PROJECT, "2.0"))
+    assert r2.returncode != 0 and f"may not upload project '{PROJECT}'" in r2.stderr
+
     r = mint(stack, issuer.sign(), team="acme", index="staging")
     assert r.status_code == 200, r.text
-    assert r.json()["index"] == "staging"
+    assert r.json()["index"] == "staging" and len(r.json()["grants"]) == 1
     refused(mint(stack, issuer.sign(), team="acme", index="nope"), "invalid-publisher", "acme/nope")
+
+
+def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(stack, github, tenancy, tmp_path):
+    """Any team may enroll any repository for its own projects. globex enrolling acme's
+    workflow (even with a wrong pinned owner, or for an index it then deletes) must neither
+    stop acme's publishing nor give globex anything of acme's."""
+    from bale.publishers import Publishers
+
+    issuer, _ = github
+    tenancy.create_team("globex", "gina@example.com")
+    add(stack, team="globex", projects=["gizmo"])
+    tenancy.create_index("globex", "doomed")
+    add(stack, team="globex", index="doomed", projects=["gadget"])
+    tenancy.create_index("globex", "pinned")
+    wrong = add(stack, team="globex", index="pinned", projects=["gear"])
+    Publishers(stack.stores)._col().document(wrong.id).update({"repository_owner_id": "666"})
+    tenancy.index_ref("globex", "doomed").delete()  # there is no index deletion yet: by hand
+
+    r = mint(stack, issuer.sign())
+    assert r.status_code == 200, r.text
+    assert r.json()["grants"] == [
+        {"team": "acme", "index": "main", "projects": [PROJECT]},
+        {"team": "globex", "index": "main", "projects": ["gizmo"]},
+    ]
+    token = r.json()["token"]
+    assert upload(stack, token, tmp_path, PROJECT).returncode == 0  # acme's publishing works
+    r2 = uv_publish(f"{stack.url}/v1/upload/acme/main/", token, make_wheel(tmp_path, "gizmo", "1.0"))
+    assert r2.returncode != 0 and "may not upload project 'gizmo'" in r2.stderr
+    r2 = uv_publish(f"{stack.url}/v1/upload/globex/main/", token, make_wheel(tmp_path, PROJECT, "3.0"))
+    assert r2.returncode != 0 and f"may not upload project '{PROJECT}'" in r2.stderr
+    # Each team's audit log shows its own grant only.
+    acme_log = [e["detail"] for e in tenancy.audit_log("acme") if e["action"] == "mint-token"]
+    globex_log = [e["detail"] for e in tenancy.audit_log("globex") if e["action"] == "mint-token"]
+    assert acme_log and all("gizmo" not in d for d in acme_log) and PROJECT in acme_log[0]
+    assert globex_log and all(PROJECT not in d for d in globex_log) and "gizmo" in globex_log[0]
 
 
 # -- refusals: the workload -------------------------------------------------------------
