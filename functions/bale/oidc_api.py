@@ -95,6 +95,12 @@ def _route(request: Request) -> Response:
 
 
 def handle(request: Request) -> Response:
+    from .http import harden
+
+    return harden(_handle(request))
+
+
+def _handle(request: Request) -> Response:
     try:
         return _route(request)
     except PublishingError as exc:

@@ -673,3 +673,27 @@ def test_10k_file_project_costs_a_bounded_number_of_reads(stack):
     yanked = [f for f in doc["files"] if f["yanked"]]
     assert len(yanked) == len(range(0, n, 97)) and yanked[0]["yanked"] == "broken build, use the next release"
     assert len(parse_html(warm_html.text).anchors) == n
+
+
+def test_api_responses_cannot_be_sniffed_scripted_or_framed(stack, demo):
+    """The functions share the dashboard's origin and serve uploaded bytes: every answer, good
+    or bad, from each function, carries nosniff and a sandboxing Content-Security-Policy."""
+    token = stack.token("read")
+    wheel = wheel_name("Demo", "1.0")
+    responses = [
+        get(stack, "/simple/acme/main/", token),
+        get(stack, "/simple/acme/main/demo/", token),
+        get(stack, f"/simple/acme/main/demo/{wheel}", token),
+        get(stack, f"/simple/acme/main/demo/{wheel}.metadata", token),
+        get(stack, "/simple/acme/main/nope/", token),
+        requests.get(f"{stack.url}/simple/acme/main/", timeout=10),  # 401
+        requests.post(f"{stack.url}/v1/upload/acme/main/", timeout=10),  # 401
+        requests.get(f"{stack.url}/v1/upload/acme/main/", timeout=10),  # 405
+        requests.get(f"{stack.url}/_/oidc/audience", timeout=10),
+        requests.post(f"{stack.url}/_/oidc/mint-token", data=b"junk", timeout=10),  # 422
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 404, 401, 401, 405, 200, 422]
+    for r in responses:
+        assert r.headers["X-Content-Type-Options"] == "nosniff", r.url
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"], r.url
+        assert "sandbox" in r.headers["Content-Security-Policy"], r.url
