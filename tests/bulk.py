@@ -95,6 +95,16 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
         for ref, data in writes[start : start + BATCH]:
             batch.set(ref, data)
         batch.commit()
+    # And into the index's catalog, as the upload that creates a project does.
+    from google.cloud import firestore
+
+    from bale.packages import catalog_chunk_of
+
+    k = catalog_chunk_of(project)
+    batch = stores.db.batch()
+    batch.set(packages.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion([{"n": project, "name": name}])}, merge=True)
+    batch.update(packages.index_ref(team, index), {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)})
+    batch.commit()
     return records
 
 

@@ -9,6 +9,10 @@ Firestore layout, under ``teams/{team}/indexes/{index}``::
     projects/{normalized}/pages/{k:05d}    {files: [entry, ...]}: the Simple API page, split over
                                            CHUNKS documents by a hash of the filename; the
                                            upload's batch adds its entry
+    catalog/{k:02d}                        {projects: [{n, name}, ...]}: the index's project list,
+                                           split over CATALOG_CHUNKS documents by a hash of the
+                                           name; the upload that creates a project adds it (the
+                                           index document keeps catalog_chunks and catalog_serial)
 
 A page entry is compact (see :func:`page_entry`, about 250 bytes), so a project
 of 10,000 files is 16 chunks of about 160 KB, far under Firestore's 1 MiB
@@ -36,11 +40,21 @@ from .tenancy import now
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
 CHUNKS = 16
+#: An index's project list is split over this many documents, by a hash of the project name
+#: (about 20,000 projects each fit under Firestore's 1 MiB document limit).
+CATALOG_CHUNKS = 8
+#: The index document's ``catalog`` field: its catalog lists every project. Indexes made
+#: before the catalog existed lack it and are backfilled on their first listing.
+CATALOG_VERSION = 1
 MAX_TXN_ATTEMPTS = 30
 
 
 def chunk_of(filename: str) -> int:
     return zlib.crc32(filename.encode()) % CHUNKS
+
+
+def catalog_chunk_of(project: str) -> int:
+    return zlib.crc32(project.encode()) % CATALOG_CHUNKS
 
 
 def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -> str:
@@ -127,8 +141,11 @@ class Packages:
     def chunk_ref(self, team: str, index: str, project: str, k: int):
         return self.project_ref(team, index, project).collection("pages").document(f"{k:05d}")
 
+    def catalog_ref(self, team: str, index: str, k: int):
+        return self.index_ref(team, index).collection("catalog").document(f"{k:02d}")
+
     # -- writes -------------------------------------------------------------
-    def commit(self, team: str, index: str, rec: FileRecord) -> str:
+    def commit(self, team: str, index: str, rec: FileRecord, *, new_project: bool = False) -> str:
         """Record an uploaded file, atomically with its project page.
 
         Called after the blob is stored: a crash in between leaves an
@@ -141,6 +158,11 @@ class Packages:
         array-union transform and the project's serial is incremented
         server-side. Having no reads means no read locks, so uploads to one
         project do not contend the way a read-modify-write transaction would.
+
+        ``new_project`` (the project had no document when the upload looked) also adds the
+        project to the index's catalog, in the same batch: the first commit of a project
+        always saw it missing, so every project is in the catalog; two racing first uploads
+        both add it, and the catalog's reader drops the repeat.
 
         Returns CommitResult.CREATED, or EXISTS when the same file was there.
         Raises BadRequest when the filename is taken by other content.
@@ -171,17 +193,33 @@ class Packages:
             },
             merge=True,
         )
+        if new_project:
+            k = catalog_chunk_of(project)
+            batch.set(
+                self.catalog_ref(team, index, k),
+                {"projects": firestore.ArrayUnion([{"n": project, "name": rec.name}])},
+                merge=True,
+            )
+            batch.update(
+                self.index_ref(team, index),
+                {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
+            )
         try:
             batch.commit()
         except exceptions.AlreadyExists:
             return self.already_there(f_ref.get().to_dict() or {}, rec)
         return CommitResult.CREATED
 
-    def precheck(self, team: str, index: str, rec: FileRecord) -> str | None:
-        """Before any byte is stored: EXISTS for an identical re-upload (a retry), BadRequest for
-        a taken or deleted filename, None for a new file. ``commit`` decides races."""
-        snap = self.file_ref(team, index, rec.project, rec.filename).get()
-        return self.already_there(snap.to_dict(), rec) if snap.exists else None
+    def precheck(self, team: str, index: str, rec: FileRecord) -> tuple[str | None, bool]:
+        """Before any byte is stored, in one round trip: (EXISTS for an identical re-upload (a
+        retry), None for a new file; whether the project exists). BadRequest for a filename
+        taken by other bytes or by a deleted file. ``commit`` decides races."""
+        f_ref = self.file_ref(team, index, rec.project, rec.filename)
+        p_ref = self.project_ref(team, index, rec.project)
+        snaps = {s.reference.path: s for s in self.db.get_all([f_ref, p_ref])}
+        f_snap, p_snap = snaps[f_ref.path], snaps[p_ref.path]
+        outcome = self.already_there(f_snap.to_dict(), rec) if f_snap.exists else None
+        return outcome, p_snap.exists
 
     @staticmethod
     def already_there(old: dict, rec: FileRecord) -> str:
@@ -323,6 +361,39 @@ class Packages:
             for ref in refs:
                 files.extend((by_id.get(ref.id) or {}).get("files", []))
         return Page(name=proj["name"], normalized=proj["normalized"], serial=proj["serial"], files=files)
+
+    def catalog(self, team: str, index: str, index_doc: dict) -> list[dict]:
+        """The index's projects as ``{name, normalized}``, sorted: a bounded number of reads
+        (the catalog's chunks) whatever the number of projects."""
+        if index_doc.get("catalog") != CATALOG_VERSION:
+            return self.backfill_catalog(team, index)
+        refs = [self.catalog_ref(team, index, k) for k in sorted(index_doc.get("catalog_chunks", []))]
+        seen: dict[str, str] = {}
+        for snap in self.db.get_all(refs) if refs else []:
+            for e in (snap.to_dict() or {}).get("projects", []):
+                seen.setdefault(e["n"], e["name"])
+        return [{"name": name, "normalized": n} for n, name in sorted(seen.items())]
+
+    def backfill_catalog(self, team: str, index: str) -> list[dict]:
+        """Build the catalog of an index made before it existed (reads every project once).
+
+        Array unions only, so a project an upload creates meanwhile (and adds itself) is kept.
+        """
+        from google.cloud import firestore
+
+        projects = [{"name": p["name"], "normalized": p["normalized"]} for p in self.projects(team, index)]
+        by_chunk: dict[int, list[dict]] = {}
+        for p in projects:
+            by_chunk.setdefault(catalog_chunk_of(p["normalized"]), []).append({"n": p["normalized"], "name": p["name"]})
+        batch = self.db.batch()
+        for k, entries in by_chunk.items():
+            batch.set(self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True)
+        batch.update(
+            self.index_ref(team, index),
+            {"catalog": CATALOG_VERSION, "catalog_chunks": firestore.ArrayUnion(sorted(by_chunk))},
+        )
+        batch.commit()
+        return projects
 
     def projects(self, team: str, index: str) -> list[dict]:
         q = self.index_ref(team, index).collection("projects").select(["name", "normalized", "serial", "updated_at", "file_count"])

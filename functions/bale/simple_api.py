@@ -277,9 +277,9 @@ def _simple(request: Request) -> Response:
 
     settings, stores = _services()
     if project is None:
-        token, _ = _authorize(request, stores, team, index)
+        token, (index_snap,) = _authorize(request, stores, team, index, also=[Packages(stores).index_ref(team, index)])
         fmt, content_type = _negotiate(request)
-        return _project_list(request, settings, stores, token, team, index, fmt, content_type)
+        return _project_list(request, settings, stores, token, team, index, fmt, content_type, index_snap)
     _, (snap,) = _authorize(
         request, stores, team, index, project, also=[Packages(stores).project_ref(team, index, project)]
     )
@@ -309,18 +309,22 @@ def _project_page(request, settings, stores, team, index, project, fmt, content_
     )
 
 
-def _project_list(request, settings, stores, token: Token, team, index, fmt, content_type) -> Response:
+def _project_list(request, settings, stores, token: Token, team, index, fmt, content_type, index_snap) -> Response:
     packages = Packages(stores)
+    if not index_snap.exists:
+        raise NotFound(f"No index {team}/{index}.")
+    index_doc = index_snap.to_dict()
     limited = token.projects_for(team, index)
     if limited is None:
-        projects = packages.projects(team, index)
+        # The catalog: a bounded number of reads, however many projects the index holds.
+        projects = packages.catalog(team, index, index_doc)
     else:
         # A token limited to some projects sees only those (and costs only their reads).
         refs = [packages.project_ref(team, index, p) for p in limited]
-        snaps = stores.db.get_all(refs, field_paths=["name", "normalized", "serial"])
+        snaps = stores.db.get_all(refs, field_paths=["name", "normalized"])
         projects = sorted((s.to_dict() for s in snaps if s.exists), key=lambda d: d["normalized"])
-    # Every change to a project bumps its serial by one, so the sum only ever grows.
-    serial = sum(int(p.get("serial") or 0) for p in projects)
+    # Moves whenever a project is added to the index (the list's only change).
+    serial = int(index_doc.get("catalog_serial") or 0)
     if fmt == "json":
         body = _json(
             {

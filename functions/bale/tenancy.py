@@ -53,7 +53,7 @@ class Tenancy:
         batch = self.db.batch()
         batch.create(self.team_ref(team), {"name": team, "created_at": at})
         batch.create(
-            self.index_ref(team, "main"), {"name": "main", "created_at": at, "writers": []}
+            self.index_ref(team, "main"), self._new_index("main", at)
         )
         batch.create(
             self.team_ref(team).collection("members").document(admin_email),
@@ -64,6 +64,13 @@ class Tenancy:
         except exceptions.AlreadyExists:
             raise Conflict(f"Team {team!r} already exists.") from None
         self.audit(team, actor, "create-team", f"admin {admin_email}")
+
+    @staticmethod
+    def _new_index(name: str, at) -> dict:
+        from .packages import CATALOG_VERSION
+
+        # An empty index's catalog (its project list) is complete: uploads keep it so.
+        return {"name": name, "created_at": at, "writers": [], "catalog": CATALOG_VERSION, "catalog_chunks": []}
 
     def get_team(self, team: str) -> dict:
         snap = self.team_ref(team).get()
@@ -78,9 +85,7 @@ class Tenancy:
         index = validate_index(index)
         self.get_team(team)
         try:
-            self.index_ref(team, index).create(
-                {"name": index, "created_at": now(), "writers": []}
-            )
+            self.index_ref(team, index).create(self._new_index(index, now()))
         except exceptions.AlreadyExists:
             raise Conflict(f"Index {team}/{index} already exists.") from None
         self.audit(team, actor, "create-index", index)

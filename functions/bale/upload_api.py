@@ -156,7 +156,8 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
 
     blobs = stores.blobs
     # A retry of a stored file, or a taken name: answered without writing anything.
-    if Packages(stores).precheck(team, index, record) == CommitResult.EXISTS:
+    outcome, project_exists = Packages(stores).precheck(team, index, record)
+    if outcome == CommitResult.EXISTS:
         return _stored(record, team, index, CommitResult.EXISTS)
     created: list[tuple[str, int]] = []
     try:
@@ -180,7 +181,7 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
         except BlobExists:
             pass
         # The record comes last and in one transaction: until it commits nothing is served.
-        result = Packages(stores).commit(team, index, record)
+        result = Packages(stores).commit(team, index, record, new_project=not project_exists)
     except BaseException:
         # Unless a racing identical upload now references these bytes, remove what we wrote
         # (a tombstone with the same hash references nothing: its bytes were deleted).

@@ -43,6 +43,7 @@ COLLECTIONS = [
     "teams/acme/indexes/main/projects",
     "teams/acme/indexes/main/projects/foo/files",
     "teams/acme/indexes/main/projects/foo/pages",
+    "teams/acme/indexes/main/catalog",
     "tokens",
     "publishers",
     "oidc_jti",

@@ -163,9 +163,9 @@ def test_json_project_list(stack, demo):
     publish_wheel(stack, token, "Another.Thing", "0.1")
     r = get(stack, "/simple/acme/main/", token, JSON_V1)
     assert r.status_code == 200 and r.headers["Content-Type"] == JSON_V1
-    # Serials: demo has 5 files, another-thing 1; the list's serial is their sum.
+    # The list's serial counts the projects added to the index: demo, then another-thing.
     assert r.json() == {
-        "meta": {"api-version": "1.1", "_last-serial": 6},
+        "meta": {"api-version": "1.1", "_last-serial": 2},
         "projects": [{"name": "Another.Thing"}, {"name": "Demo"}],
     }
     page = parse_html(get(stack, "/simple/acme/main/", token).text)
@@ -697,3 +697,36 @@ def test_api_responses_cannot_be_sniffed_scripted_or_framed(stack, demo):
         assert r.headers["X-Content-Type-Options"] == "nosniff", r.url
         assert "default-src 'none'" in r.headers["Content-Security-Policy"], r.url
         assert "sandbox" in r.headers["Content-Security-Policy"], r.url
+
+
+def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
+    """The list comes from the index's catalog: the same few reads for 300 projects as for 3.
+    An index without a catalog (made before it existed) is listed from its projects once, and
+    its catalog written on the way."""
+    from bale.packages import CATALOG_CHUNKS, Packages
+
+    from bulk import bulk_project
+
+    for i in range(300):
+        bulk_project(stack.stores, f"Proj-{i:03d}", 1)
+    token = stack.token("read")
+    with FirestoreReads(server_db()) as reads:
+        r = get(stack, "/simple/acme/main/", token, JSON_V1)
+        listed = reads.reset()
+    assert r.status_code == 200
+    names = [p["name"] for p in r.json()["projects"]]
+    assert names == [f"Proj-{i:03d}" for i in range(300)]
+    assert listed <= 2 + CATALOG_CHUNKS, listed  # token + index document + catalog chunks
+
+    # An index from before the catalog: no flag, no catalog documents.
+    packages = Packages(stack.stores)
+    for k in range(CATALOG_CHUNKS):
+        packages.catalog_ref("acme", "main", k).delete()
+    packages.index_ref("acme", "main").update({"catalog": None, "catalog_chunks": []})
+    with FirestoreReads(server_db()) as reads:
+        again = get(stack, "/simple/acme/main/", token, JSON_V1)
+        backfill_reads = reads.reset()
+        third = get(stack, "/simple/acme/main/", token, JSON_V1)
+        after = reads.reset()
+    assert [p["name"] for p in again.json()["projects"]] == names == [p["name"] for p in third.json()["projects"]]
+    assert backfill_reads >= 300 and after <= 2 + CATALOG_CHUNKS

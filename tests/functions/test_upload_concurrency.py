@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
+import requests
+
 from factories import wheel_bytes, wheel_name
 from uploads import form_for, post
 
@@ -49,3 +51,23 @@ def test_concurrent_same_filename_exactly_one_wins(stack):
     # The losers removed their blobs: only the winner's file and its METADATA remain.
     assert sorted(stack.stores.blobs.list()) == sorted([rec.blob_path, rec.metadata_path])
     assert len(Packages(stack.stores).page("acme", "main", "contested").files) == 1
+
+
+def test_concurrent_first_uploads_of_new_projects_all_reach_the_list(stack):
+    """Each upload that creates a project adds it to the index's catalog in its own batch."""
+    token = stack.token()
+    names = [f"fresh-{i:02d}" for i in range(24)]
+    wheels = {name: wheel_bytes(name, "1.0") for name in names}  # the same bytes for both uploads
+
+    def upload(name):
+        return post(stack, *form_for(wheel_name(name, "1.0"), wheels[name]), token=token)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(upload, names + names))  # each project twice: racing first uploads
+    assert [r.status_code for r in results] == [200] * len(results), [r.text for r in results if r.status_code != 200]
+    listed = requests.get(
+        f"{stack.url}/simple/acme/main/",
+        headers={"Authorization": f"Bearer {stack.token('read')}", "Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=30,
+    ).json()
+    assert [p["name"] for p in listed["projects"]] == names
