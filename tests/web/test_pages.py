@@ -225,3 +225,28 @@ def test_index_page_uv_project_snippet_works_as_shown(sign_in, stack, published,
     r = run([BIN / "uv", "publish", "--index", "acme-main"], env=env, cwd=root)
     assert r.returncode == 0, r.stderr
     assert "Uploading proj-0.1-py3-none-any.whl" in r.stderr
+
+
+def test_index_page_is_paged_and_its_reads_bounded(sign_in, stack, bob_member, dash_settings):
+    """250 projects: 100 a page, the filter searches all of them, and a page costs the catalog
+    plus its own projects' documents, not one read per project in the index."""
+    from bulk import FirestoreReads, bulk_project
+
+    for i in range(250):
+        bulk_project(stack.stores, f"Lib-{i:03d}", 1)
+    b = sign_in("bob@example.com")
+    b.get("/teams/acme/indexes/main/")  # sign-in and session reads out of the way
+    from bale.stores import get_stores
+
+    with FirestoreReads(get_stores(dash_settings).db) as reads:  # the dashboard's own client
+        first = text(b.get("/teams/acme/indexes/main/"))
+        n = reads.reset()
+    assert "Lib-000" in first and "Lib-099" in first and "Lib-100" not in first
+    assert "Page 1 of 3 (250 projects)" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    assert 100 < n < 130, n  # session, membership, index, 8 catalog chunks, 100 projects: never 250
+    last = text(b.get("/teams/acme/indexes/main/?page=3"))
+    assert "Lib-249" in last and "Lib-199" not in last and 'rel="next"' not in last
+    assert "Lib-249" in text(b.get("/teams/acme/indexes/main/?page=99"))  # clamped to the last page
+    found = text(b.get("/teams/acme/indexes/main/?q=lib-24"))
+    assert [f"Lib-24{i}" in found for i in range(10)] == [True] * 10 and "Lib-239" not in found
+    assert "Page 1 of" not in found  # 10 matches: one page, no pager

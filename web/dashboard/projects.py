@@ -16,6 +16,9 @@ from .services import services, team_member
 
 bp = Blueprint("projects", __name__, url_prefix="/teams/<team>/indexes/<index>")
 
+#: Projects per page of an index's listing.
+PAGE_SIZE = 100
+
 
 def _index(team: str, index: str) -> dict:
     try:
@@ -85,16 +88,31 @@ def index_url(team: str, index: str) -> str:
 @team_member
 def index(team: str, index: str):
     meta = _index(team, index)
-    projects = services().packages.projects(team, index)
+    packages = services().packages
+    # Names from the catalog (a few reads whatever the index's size), filtered and paged here;
+    # then one batched read of the shown page's project documents, for their counts and dates.
+    names = packages.catalog(team, index, meta)
     q = (request.args.get("q") or "").strip()
     if q:
         needle = canonicalize_name(q)
-        projects = [p for p in projects if needle in p["normalized"] or q.lower() in p["name"].lower()]
+        names = [p for p in names if needle in p["normalized"] or q.lower() in p["name"].lower()]
+    pages = max(1, -(-len(names) // PAGE_SIZE))
+    try:
+        page = min(max(1, int(request.args.get("page") or 1)), pages)
+    except ValueError:
+        page = 1
+    shown = names[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    refs = [packages.project_ref(team, index, p["normalized"]) for p in shown]
+    docs = {s.id: s.to_dict() for s in services().stores.db.get_all(refs) if s.exists} if refs else {}
+    projects = [{**p, **docs.get(p["normalized"], {}), "name": p["name"]} for p in shown]
     return render_template(
         "projects/index.html",
         index=index,
         meta=meta,
         projects=projects,
+        total=len(names),
+        page=page,
+        pages=pages,
         q=q,
         index_url=index_url(team, index),
         upload_url=index_url(team, index).replace("/simple/", "/v1/upload/", 1),
