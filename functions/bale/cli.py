@@ -123,9 +123,24 @@ def cmd_delete(args) -> int:
     gone = Packages(stores).delete(
         args.team, args.index, args.project, args.version, filename=args.filename, actor="bale admin"
     )
+    Tenancy(stores).audit(
+        args.team, "bale admin", "delete",
+        f"{args.index}/{gone[0].project} {args.version}: " + ", ".join(r.filename for r in gone),
+    )
     for rec in gone:
         print(f"Deleted {rec.filename}")
     print(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {args.project} {args.version} from {args.team}/{args.index}")
+    return 0
+
+
+def cmd_rebuild_catalog(args) -> int:
+    from .packages import Packages
+    from .tenancy import Tenancy
+
+    stores = _admin_services()
+    Tenancy(stores).require_index(args.team, args.index)
+    projects = Packages(stores).backfill_catalog(args.team, args.index)
+    print(f"The catalog of {args.team}/{args.index} lists its {len(projects)} project{'s' if len(projects) != 1 else ''}.")
     return 0
 
 
@@ -258,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--filename", help="only this file of the version")
     a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     a.set_defaults(func=cmd_delete)
+
+    a = asub.add_parser(
+        "rebuild-catalog",
+        help="re-list every project of an index in its catalog (the Simple API's project list); always safe",
+    )
+    a.add_argument("team")
+    a.add_argument("index")
+    a.set_defaults(func=cmd_rebuild_catalog)
     return p
 
 

@@ -178,7 +178,7 @@ def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int
                 if member.name.startswith("/") or ".." in member.name.split("/"):
                     raise BadRequest(f"{parsed.filename} contains an unsafe path {member.name!r}.")
                 name = member.name.removeprefix("./")
-                if member.isfile():
+                if member.isfile() or member.islnk() or member.issym():
                     names.append(name)
                 if member.isfile() and re.fullmatch(r"[^/]+/PKG-INFO", name):
                     extracted = tf.extractfile(member)

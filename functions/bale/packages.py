@@ -145,7 +145,7 @@ class Packages:
         return self.index_ref(team, index).collection("catalog").document(f"{k:02d}")
 
     # -- writes -------------------------------------------------------------
-    def commit(self, team: str, index: str, rec: FileRecord, *, new_project: bool = False) -> str:
+    def commit(self, team: str, index: str, rec: FileRecord, *, new_project: bool) -> str:
         """Record an uploaded file, atomically with its project page.
 
         Called after the blob is stored: a crash in between leaves an
@@ -377,7 +377,8 @@ class Packages:
     def backfill_catalog(self, team: str, index: str) -> list[dict]:
         """Build the catalog of an index made before it existed (reads every project once).
 
-        Array unions only, so a project an upload creates meanwhile (and adds itself) is kept.
+        Array unions only, so a project an upload creates meanwhile (and adds itself) is kept,
+        and running it again (``bale admin rebuild-catalog``) is always safe.
         """
         from google.cloud import firestore
 
@@ -390,7 +391,11 @@ class Packages:
             batch.set(self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True)
         batch.update(
             self.index_ref(team, index),
-            {"catalog": CATALOG_VERSION, "catalog_chunks": firestore.ArrayUnion(sorted(by_chunk))},
+            {
+                "catalog": CATALOG_VERSION,
+                "catalog_chunks": firestore.ArrayUnion(sorted(by_chunk)),
+                "catalog_serial": firestore.Increment(len(projects)),
+            },
         )
         batch.commit()
         return projects

@@ -500,16 +500,18 @@ def _serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata
         resp.headers["Content-Type"] = METADATA_TYPE
         resp.headers["Content-Length"] = str(len(data))
         return resp
-    try:
-        chunks, size = stores.blobs.open(path, size=rec.size)
-    except BlobMissing:
-        log.error("record without its blob: %s", path)
-        raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
     if request.method == "HEAD":
-        chunks.close()
-        body = None
+        # The headers only: the record has the size; one metadata request says the bytes exist.
+        if not stores.blobs.exists(path):
+            log.error("record without its blob: %s", path)
+            raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.")
+        body, size = None, rec.size
     else:
-        body = chunks
+        try:
+            body, size = stores.blobs.open(path, size=rec.size)
+        except BlobMissing:
+            log.error("record without its blob: %s", path)
+            raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
     # Streamed chunk by chunk (1 MiB each): memory stays flat whatever the file's size.
     resp = Response(body, status=200, headers=headers, direct_passthrough=True)
     resp.headers["Content-Type"] = FILE_TYPE

@@ -8,7 +8,13 @@ comparison is constant-time.
 
     tokens/{id}  {team, index, permission, projects|None, secret_sha256, kind,
                   created_at, created_by, expires_at|None, revoked_at|None,
-                  last_used_at|None, description}
+                  last_used_at|None, description, publisher|None,
+                  grants|None, teams|None, revoked_teams|None}
+
+``grants`` only on a Trusted Publishing token whose workload is enrolled in several indexes:
+one ``{team, index, projects, publisher, description}`` per index. Each team sees and revokes
+only its own grants (``teams`` lists them for queries; ``revoked_teams`` maps a team that
+revoked its grants to when); ``team``/``index``/``projects`` repeat the first grant.
 """
 
 from __future__ import annotations
@@ -55,6 +61,36 @@ class Token:
     #: grant per index, ``{"team", "index", "projects"}``; ``team``/``index``/``projects``
     #: then repeat the first. None for every other token.
     grants: list[dict] | None = None
+    teams: list[str] | None = None
+    revoked_teams: dict | None = None
+
+    def view_for(self, team: str) -> "Token":
+        """What ``team`` may see of this token: for a token granted to several teams, its own
+        grants only (their indexes, projects, publishers), never the others'."""
+        if not self.teams or len(set(self.teams)) < 2:
+            return self
+        mine = [g for g in self.grants or [] if g["team"] == team]
+        revoked = (self.revoked_teams or {}).get(team) or self.revoked_at
+        first = mine[0] if mine else {}
+        return dataclasses.replace(
+            self,
+            team=team,
+            index=", ".join(g["index"] for g in mine) or "",
+            projects=sorted({p for g in mine for p in g.get("projects") or []}),
+            description=first.get("description", ""),
+            publisher=first.get("publisher"),
+            grants=mine,
+            teams=[team],
+            revoked_teams=None,
+            revoked_at=revoked,
+        )
+
+    def label_for(self, team: str) -> str:
+        """Who acted, as ``team`` records it (its own publishers' names only)."""
+        for g in self.grants or []:
+            if g["team"] == team and g.get("publisher"):
+                return f"trusted publisher {g['publisher']}"
+        return self.label
 
     def scopes(self) -> list[tuple[str, str, list[str] | None]]:
         """(team, index, projects or None for all) for each index the token is good for."""
@@ -133,22 +169,28 @@ class Tokens:
         kind: str = "api",
         publisher: str | None = None,
         check_index: bool = True,
-        grants: list[tuple[str, str, list[str]]] | None = None,
+        grants: list[dict] | None = None,
     ) -> tuple[str, Token]:
         """Create a token; returns the secret string (shown once) and its record.
 
-        ``grants`` (Trusted Publishing only) makes one token good for several indexes, each
-        with its own projects; ``team``, ``index`` and ``projects`` are then ignored."""
+        ``grants`` (Trusted Publishing only) makes one token good for several indexes: each a
+        ``{team, index, projects, publisher, description}``; ``team``, ``index``,
+        ``projects``, ``publisher`` and ``description`` then come from the first."""
         if grants:
-            grants = [(validate_team(t), validate_index(i), sorted({validate_project(p) for p in ps})) for t, i, ps in grants]
-            if any(not ps for _, _, ps in grants):
+            grants = [
+                {**g, "team": validate_team(g["team"]), "index": validate_index(g["index"]),
+                 "projects": sorted({validate_project(p) for p in g["projects"]})}
+                for g in grants
+            ]
+            if any(not g["projects"] for g in grants):
                 raise BadRequest("Every grant of a token must name its projects.")
-            team, index, projects = grants[0]
+            team, index, projects = grants[0]["team"], grants[0]["index"], grants[0]["projects"]
+            publisher, description = grants[0].get("publisher"), grants[0].get("description", "")
         team, index = validate_team(team), validate_index(index)
         if permission not in PERMISSIONS:
             raise BadRequest(f"Unknown permission {permission!r}; use read or upload.")
         if check_index:
-            for t, i in {(t, i) for t, i, _ in grants} if grants else {(team, index)}:
+            for t, i in {(g["team"], g["index"]) for g in grants} if grants else {(team, index)}:
                 Tenancy(self.stores).require_index(t, i)
         norm = sorted({validate_project(p) for p in projects}) if projects else None
         token_id = secrets.token_hex(8)
@@ -166,7 +208,8 @@ class Tokens:
             created_by=created_by,
             description=description,
             publisher=publisher,
-            grants=[{"team": t, "index": i, "projects": ps} for t, i, ps in grants] if grants and len(grants) > 1 else None,
+            grants=grants if grants and len(grants) > 1 else None,
+            teams=sorted({g["team"] for g in grants}) if grants and len(grants) > 1 else None,
         )
         data = dataclasses.asdict(record)
         del data["id"]
@@ -225,10 +268,19 @@ class Tokens:
         return token, extra
 
     def list(self, team: str, *, include_revoked: bool = True) -> list[Token]:
+        """The team's tokens, each as the team may see it (see Token.view_for)."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        q = self.db.collection("tokens").where(filter=FieldFilter("team", "==", team))
-        tokens = [self._from_snapshot(s) for s in q.stream()]
+        col = self.db.collection("tokens")
+        found = {}
+        for q in (col.where(filter=FieldFilter("team", "==", team)),
+                  col.where(filter=FieldFilter("teams", "array_contains", team))):
+            for snap in q.stream():
+                token = self._from_snapshot(snap)
+                if token.teams and team not in token.teams:
+                    continue  # listed under its first team, which has since revoked its grant
+                found[snap.id] = token.view_for(team)
+        tokens = list(found.values())
         if not include_revoked:
             tokens = [t for t in tokens if t.revoked_at is None]
         return sorted(tokens, key=lambda t: t.created_at or now(), reverse=True)
@@ -239,12 +291,44 @@ class Tokens:
             raise NotFound(f"No token {token_id}.")
         return self._from_snapshot(snap)
 
+    def revoke_everywhere(self, token_id: str) -> None:
+        """Revoke the whole token, all grants (its holder burning it)."""
+        self._ref(token_id).update({"revoked_at": now()})
+
     def revoke(self, team: str, token_id: str) -> None:
-        token = self.get(token_id)
-        if token.team != team:
-            raise NotFound(f"No token {token_id} in team {team}.")
-        if token.revoked_at is None:
-            self._ref(token_id).update({"revoked_at": now()})
+        """Revoke a team's token. A token granted to several teams loses only this team's grants
+        (in a transaction, so two teams revoking at once both take effect); the whole token
+        is revoked when no grant is left."""
+        from google.cloud import firestore
+
+        ref = self._ref(token_id)
+
+        @firestore.transactional
+        def txn(tx):
+            snap = ref.get(transaction=tx)
+            token = self._from_snapshot(snap) if snap.exists else None
+            shared = bool(token and token.teams and len(set(token.teams)) > 1)
+            if token is None or (team not in token.teams if shared else token.team != team):
+                raise NotFound(f"No token {token_id} in team {team}.")
+            if not shared:
+                if token.revoked_at is None:
+                    tx.update(ref, {"revoked_at": now()})
+                return
+            left = [g for g in token.grants or [] if g["team"] != team]
+            revoked = {**(token.revoked_teams or {}), team: now()}
+            if not left:
+                tx.update(ref, {"revoked_at": now(), "grants": [], "revoked_teams": revoked})
+                return
+            first = left[0]
+            tx.update(ref, {
+                "grants": left,
+                "revoked_teams": revoked,
+                # The first grant is what code outside the grants (listing by team) reads.
+                "team": first["team"], "index": first["index"], "projects": first["projects"],
+                "publisher": first.get("publisher"), "description": first.get("description", ""),
+            })
+
+        txn(self.db.transaction())
 
     def from_request(self, authorization: str | None) -> Token:
         """The token an HTTP request carries (Basic ``__token__:…`` or Bearer), or Unauthorized

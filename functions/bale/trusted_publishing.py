@@ -306,32 +306,42 @@ class TrustedPublishing:
         matched = kept
         # One grant per index the workload is enrolled in, each for exactly the projects its
         # publishers list there (several publishers of one index: the union of theirs).
-        grants: dict[tuple[str, str], set[str]] = {}
+        by_index: dict[tuple[str, str], list[Publisher]] = {}
         for pub in matched:
-            grants.setdefault((pub.team, pub.index), set()).update(pub.projects)
-        label = ", ".join(sorted({pub.label for pub in matched}))
-        run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
-        (team, index), *_ = sorted(grants)
+            by_index.setdefault((pub.team, pub.index), []).append(pub)
+        teams = {t for t, _ in by_index}
+        # The run (id, ref, sha) is told only when every grant is one team's: a team that
+        # enrolled someone else's workflow learns nothing of its runs, nor of other teams.
+        run = ""
+        if len(teams) == 1:
+            run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
+        grants = []
+        for (t, i), pubs in sorted(by_index.items()):
+            grants.append({
+                "team": t,
+                "index": i,
+                "projects": sorted({p for pub in pubs for p in pub.projects}),
+                "publisher": ", ".join(sorted({pub.label for pub in pubs})),
+                "description": f"Trusted Publishing ({', '.join(pub.id for pub in pubs)}) {run}".strip(),
+            })
         try:
             secret, record = Tokens(self.stores).create(
-                team,
-                index,
+                grants[0]["team"],
+                grants[0]["index"],
                 "upload",
                 expires_in=dt.timedelta(seconds=self.settings.minted_token_ttl),
                 created_by=f"oidc:{provider.name}",
-                description=f"Trusted Publishing ({', '.join(p.id for p in matched)}) {run}".strip(),
                 kind="oidc",
-                publisher=label,
-                grants=[(t, i, sorted(ps)) for (t, i), ps in sorted(grants.items())],
+                grants=grants,
                 check_index=False,  # checked above, publisher by publisher
             )
         except BaleError as exc:
             raise PublishingError("invalid-publisher", f"{who}: {exc.message}") from None
-        # Each team's log tells of its own grant only.
-        for (t, i), ps in sorted(grants.items()):
+        # Each team's log tells of its own grants only.
+        for g in grants:
             Tenancy(self.stores).audit(
-                t, f"trusted publisher {label}", "mint-token",
-                f"token {record.id} for {i}: {', '.join(sorted(ps))} {run}".strip(),
+                g["team"], f"trusted publisher {g['publisher']}", "mint-token",
+                f"token {record.id} for {g['index']}: {', '.join(g['projects'])} {run}".strip(),
             )
         return Minted(token=secret, record=record, publishers=matched)
 
@@ -347,5 +357,5 @@ class TrustedPublishing:
                 "Only tokens minted by Trusted Publishing can be burned; revoke an API token "
                 "with `bale admin revoke-token` or in the dashboard."
             )
-        tokens.revoke(token.team, token.id)
+        tokens.revoke_everywhere(token.id)
         return token

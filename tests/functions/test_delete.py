@@ -69,6 +69,10 @@ def test_delete_a_version_for_good(stack, published):
     assert r.returncode == 0, r.stderr
     assert "Deleted 2 files of Widgets 1.0 from acme/main" in r.stdout
     assert "Deleted widgets-1.0.tar.gz" in r.stdout
+    from bale.tenancy import Tenancy
+
+    log = [(e["actor"], e["action"], e["detail"]) for e in Tenancy(stack.stores).audit_log("acme")]
+    assert ("bale admin", "delete", "main/widgets 1.0: widgets-1.0-py3-none-any.whl, widgets-1.0.tar.gz") in log
 
     after = page(stack, read)
     assert after["versions"] == ["2.0"]
@@ -145,3 +149,24 @@ def test_deletion_racing_a_reupload_leaves_no_blob(stack, published, monkeypatch
     assert r.returncode != 0 and "was used by a deleted file" in " ".join((r.stdout + r.stderr).split())
     left = stack.stores.blobs.list("acme/main/widgets/")
     assert not [p for p in left if "widgets-1.0.tar.gz" in p], left
+
+
+def test_rebuild_catalog_relists_every_project(stack, published, tmp_path):
+    """`bale admin rebuild-catalog` re-lists what a catalog lost (say, a project created by an
+    older upload function during a rolling deploy); running it on a complete one changes nothing."""
+    from bale.packages import CATALOG_CHUNKS, Packages
+
+    read = stack.token("read")
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "Gadgets", "0.1")).returncode == 0
+    packages = Packages(stack.stores)
+    for k in range(CATALOG_CHUNKS):
+        packages.catalog_ref("acme", "main", k).delete()
+    status, body = get(stack, "/simple/acme/main/", read)
+    assert json.loads(body)["projects"] == []  # the catalog lost them
+    for _ in range(2):
+        r = bale("rebuild-catalog", "acme", "main")
+        assert r.returncode == 0, r.stderr
+        assert "The catalog of acme/main lists its 2 projects." in r.stdout
+        status, body = get(stack, "/simple/acme/main/", read)
+        assert [p["name"] for p in json.loads(body)["projects"]] == ["Gadgets", "Widgets"]
+    assert bale("rebuild-catalog", "acme", "nope").returncode == 1

@@ -189,11 +189,41 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     assert r2.returncode != 0 and "may not upload project 'gizmo'" in r2.stderr
     r2 = uv_publish(f"{stack.url}/v1/upload/globex/main/", token, make_wheel(tmp_path, PROJECT, "3.0"))
     assert r2.returncode != 0 and f"may not upload project '{PROJECT}'" in r2.stderr
-    # Each team's audit log shows its own grant only.
+    # Each team's audit log shows its own grant only, and no team learns of the run.
     acme_log = [e["detail"] for e in tenancy.audit_log("acme") if e["action"] == "mint-token"]
     globex_log = [e["detail"] for e in tenancy.audit_log("globex") if e["action"] == "mint-token"]
     assert acme_log and all("gizmo" not in d for d in acme_log) and PROJECT in acme_log[0]
     assert globex_log and all(PROJECT not in d for d in globex_log) and "gizmo" in globex_log[0]
+    assert not [d for d in acme_log + globex_log if "run_id=" in d or "sha=" in d]
+
+    # Each team lists the token as its own grant, with its own publishers only.
+    from bale.tokens import Tokens
+
+    tokens = Tokens(stack.stores)
+    token_id = token.split("_")[1]
+    (mine,) = [t for t in tokens.list("acme") if t.id == token_id]
+    (theirs,) = [t for t in tokens.list("globex") if t.id == token_id]
+    acme_pub = [p.id for p in Publishers(stack.stores).list("acme")]
+    globex_pubs = [p.id for p in Publishers(stack.stores).list("globex")]
+    assert (mine.index, mine.projects) == ("main", [PROJECT]) and (theirs.index, theirs.projects) == ("main", ["gizmo"])
+    assert not [g for g in globex_pubs if g in mine.description] and acme_pub[0] in mine.description
+    assert not [a for a in acme_pub if a in theirs.description]
+    # The file acme received names acme's publisher, not globex's.
+    from bale.packages import Packages
+
+    (rec,) = Packages(stack.stores).files("acme", "main", PROJECT)
+    assert rec.uploaded_by == f"trusted publisher {mine.publisher}"
+
+    # globex revokes: its grant goes, acme's stays.
+    tokens.revoke("globex", token_id)
+    assert [t.revoked_at is not None for t in tokens.list("globex") if t.id == token_id] == [True]
+    assert [t.revoked_at is None for t in tokens.list("acme") if t.id == token_id] == [True]
+    assert upload(stack, token, tmp_path, PROJECT, "4.0").returncode == 0
+    r2 = uv_publish(f"{stack.url}/v1/upload/globex/main/", token, make_wheel(tmp_path, "gizmo", "1.0"))
+    assert r2.returncode != 0 and "This token is for acme/main, not globex/main" in r2.stderr
+    # Burning (the holder, at the end of its job) revokes it everywhere.
+    assert burn(stack, token).status_code == 200
+    assert upload(stack, token, tmp_path, PROJECT, "5.0").returncode != 0
 
 
 # -- refusals: the workload -------------------------------------------------------------

@@ -534,6 +534,9 @@ def test_downloads_cost_one_storage_request_per_chunk(stack):
                 if not suffix:
                     assert r.content == data
                 assert len(calls) == want, (name, suffix, calls)
+        calls.clear()  # HEAD: the headers only, one metadata request whatever the size
+        r = get(stack, f"/simple/acme/main/big/{wheel_name('big', '1.0')}", token, method="HEAD")
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(big) and len(calls) == 1
     finally:
         del session.request
 

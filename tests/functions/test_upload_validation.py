@@ -154,6 +154,21 @@ def test_license_files_where_pep_639_puts_them_are_accepted(stack):
     sdist = _tar({"./demo-1.0/PKG-INFO": LICENSED.encode(), "./demo-1.0/LICENSE": b"MIT"})
     r = post(stack, *form_for("demo-1.0.tar.gz", sdist), token=token)
     assert r.status_code == 200, r.text
+    # A license file stored as a link in the tarball counts too.
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        meta = LICENSED.replace("1.0", "1.1").encode()
+        for name, data in (("demo-1.1/PKG-INFO", meta), ("demo-1.1/COPYING", b"MIT")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("demo-1.1/LICENSE")
+        link.type, link.linkname = tarfile.SYMTYPE, "COPYING"
+        tf.addfile(link)
+    r = post(stack, *form_for("demo-1.1.tar.gz", buf.getvalue()), token=token)
+    assert r.status_code == 200, r.text
 
 
 
