@@ -78,18 +78,18 @@ def _route(request: Request) -> Response:
     if endpoint == "mint-token":
         minted = service.mint(body["token"].strip(), team=body.get("team") or None, index=body.get("index") or None)
         rec = minted.record
-        return _json(
-            {
-                "success": True,
-                "token": minted.token,
-                "expires": int(rec.expires_at.timestamp()) if rec.expires_at else None,
-                "team": rec.team,
-                "index": rec.index,
-                "projects": rec.projects,
-                # Every index the token may upload to (one, unless the workload is enrolled in several).
-                "grants": [{"team": t, "index": i, "projects": ps} for t, i, ps in rec.scopes()],
-            }
-        )
+        answer = {
+            "success": True,
+            "token": minted.token,
+            "expires": int(rec.expires_at.timestamp()) if rec.expires_at else None,
+        }
+        scopes = rec.scopes()
+        if len(scopes) == 1:
+            # Where it may upload, when that is one index (always, when the request names one).
+            # Several: not told, since CI logs can be public and the other grants may be other
+            # teams' (their indexes and projects are theirs to tell).
+            answer.update(team=rec.team, index=rec.index, projects=rec.projects)
+        return _json(answer)
     token = service.burn(body["token"].strip())
     return _json({"success": True, "burned": token.id})
 

@@ -37,6 +37,9 @@ from .stores import Stores
 from .tenancy import Tenancy, now
 
 # GitHub: owner is 1-39 alphanumerics or single hyphens; repository names allow . _ -.
+#: Projects one publisher may list. It bounds what a minted token carries: every team that
+#: enrolls a workflow adds its grants to the one token that workflow gets.
+MAX_PROJECTS = 100
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _WORKFLOW = re.compile(r"^[A-Za-z0-9._-]+\.ya?ml$")
 # GitLab: group/subgroup/.../project.
@@ -398,6 +401,11 @@ class Publishers:
         if not projects:
             raise BadRequest("Name at least one project the publisher may upload (--project NAME).")
         norm = sorted({validate_project(p) for p in projects})
+        if len(norm) > MAX_PROJECTS:
+            raise BadRequest(
+                f"A publisher may list at most {MAX_PROJECTS} projects ({len(norm)} given); "
+                "enroll the workflow again for the rest."
+            )
         record = prov.enroll(
             {
                 "repository": repository,

@@ -67,9 +67,10 @@ class Token:
     def view_for(self, team: str) -> "Token":
         """What ``team`` may see of this token: for a token granted to several teams, its own
         grants only (their indexes, projects, publishers), never the others'."""
-        if not self.teams or len(set(self.teams)) < 2:
+        if not self.grants and not self.revoked_teams:
             return self
         mine = [g for g in self.grants or [] if g["team"] == team]
+        shared = len(set(self.teams or [team])) > 1
         revoked = (self.revoked_teams or {}).get(team) or self.revoked_at
         first = mine[0] if mine else {}
         return dataclasses.replace(
@@ -78,17 +79,19 @@ class Token:
             index=", ".join(g["index"] for g in mine) or "",
             projects=sorted({p for g in mine for p in g.get("projects") or []}),
             description=first.get("description", ""),
-            publisher=first.get("publisher"),
+            publisher=", ".join(dict.fromkeys(g["publisher"] for g in mine if g.get("publisher"))) or None,
             grants=mine,
             teams=[team],
             revoked_teams=None,
             revoked_at=revoked,
+            # When it was last used says when other teams' uploads ran: not theirs to see.
+            last_used_at=None if shared else self.last_used_at,
         )
 
-    def label_for(self, team: str) -> str:
-        """Who acted, as ``team`` records it (its own publishers' names only)."""
+    def label_for(self, team: str, index: str) -> str:
+        """Who acted, as ``team/index`` records it (the publishers of that grant only)."""
         for g in self.grants or []:
-            if g["team"] == team and g.get("publisher"):
+            if (g["team"], g["index"]) == (team, index) and g.get("publisher"):
                 return f"trusted publisher {g['publisher']}"
         return self.label
 
@@ -119,8 +122,9 @@ class Token:
         """None if allowed, else a sentence saying what is missing."""
         scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
         if scope is None:
-            where = ", ".join(f"{t}/{i}" for t, i, _ in self.scopes())
-            return f"This token is for {where}, not {team}/{index}."
+            if len(self.scopes()) > 1:  # other teams' grants are not the caller's to read
+                return f"This token is not for {team}/{index}."
+            return f"This token is for {self.team}/{self.index}, not {team}/{index}."
         if permission == "upload" and self.permission != "upload":
             return f"This token can only read {team}/{index}; uploading needs an upload token."
         projects = scope[2]
@@ -277,8 +281,6 @@ class Tokens:
                   col.where(filter=FieldFilter("teams", "array_contains", team))):
             for snap in q.stream():
                 token = self._from_snapshot(snap)
-                if token.teams and team not in token.teams:
-                    continue  # listed under its first team, which has since revoked its grant
                 found[snap.id] = token.view_for(team)
         tokens = list(found.values())
         if not include_revoked:
@@ -314,6 +316,8 @@ class Tokens:
                 if token.revoked_at is None:
                     tx.update(ref, {"revoked_at": now()})
                 return
+            if team in (token.revoked_teams or {}):
+                return  # revoked here already
             left = [g for g in token.grants or [] if g["team"] != team]
             revoked = {**(token.revoked_teams or {}), team: now()}
             if not left:

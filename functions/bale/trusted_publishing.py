@@ -59,6 +59,10 @@ LEEWAY = 30
 DISCOVERY_TTL = 3600.0
 #: How long a JWKS is cached; an unknown kid refetches it, at most once per cooldown.
 JWKS_LIFESPAN = 300.0
+#: Indexes one team's publishers may add to one minted token. With MAX_PROJECTS per
+#: publisher this bounds the token document (and the mint's work) per enrolling team, so no
+#: team can make another team's workflow's mint fail by enrolling it over and over.
+MAX_INDEXES_PER_TEAM = 5
 JWKS_REFRESH_COOLDOWN = 10.0
 HTTP_TIMEOUT = 10.0
 
@@ -286,6 +290,19 @@ class TrustedPublishing:
             # Each sentence names the claim and the enrolled value, never the team, index or
             # projects: the caller proved only that it runs as this workload.
             raise PublishingError("invalid-publisher", [f"{who}: {m}" for m in mismatches])
+        # Bounded work and a bounded token whatever other teams enroll: a team's first
+        # MAX_INDEXES_PER_TEAM indexes (by name) count, the rest are left out.
+        per_team: dict[str, set[str]] = {}
+        bounded = []
+        for pub in sorted(matched, key=lambda p: (p.team, p.index, p.id)):
+            indexes = per_team.setdefault(pub.team, set())
+            if pub.index in indexes or len(indexes) < MAX_INDEXES_PER_TEAM:
+                indexes.add(pub.index)
+                bounded.append(pub)
+            else:
+                log.warning("mint for %s: publisher %s of %s/%s left out (over %d indexes)",
+                            who, pub.id, pub.team, pub.index, MAX_INDEXES_PER_TEAM)
+        matched = bounded
         spend(self.stores, provider.issuer(self.settings), claims, raw)
         # Each publisher stands alone from here on: one whose pinned owner differs, or whose
         # index is gone, is left out without costing the others their grant.
@@ -309,12 +326,10 @@ class TrustedPublishing:
         by_index: dict[tuple[str, str], list[Publisher]] = {}
         for pub in matched:
             by_index.setdefault((pub.team, pub.index), []).append(pub)
-        teams = {t for t, _ in by_index}
-        # The run (id, ref, sha) is told only when every grant is one team's: a team that
-        # enrolled someone else's workflow learns nothing of its runs, nor of other teams.
-        run = ""
-        if len(teams) == 1:
-            run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
+        # The run (id, ref, sha) is the workload's, and every team that enrolled the workload
+        # is told of it: leaving it out when another team also enrolled it would let that team
+        # erase it from yours.
+        run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
         grants = []
         for (t, i), pubs in sorted(by_index.items()):
             grants.append({

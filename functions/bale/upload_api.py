@@ -145,7 +145,7 @@ def handle(request: Request) -> Response:
         metadata_sha256=hashlib.sha256(dist.raw_metadata).hexdigest(),
         requires_python=str(meta.requires_python) if meta.requires_python else None,
         upload_time=now(),
-        uploaded_by=token.label_for(team),
+        uploaded_by=token.label_for(team, index),
         metadata=distributions.summary(meta),
     )
     return _store(stores, team, index, record, fh, dist.raw_metadata)
