@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .errors import BaleError
+from .names import validate_project
 
 
 def _admin_services():
@@ -130,6 +131,48 @@ def cmd_delete(args) -> int:
     for rec in gone:
         print(f"Deleted {rec.filename}")
     print(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {args.project} {args.version} from {args.team}/{args.index}")
+    return 0
+
+
+def cmd_list_projects(args) -> int:
+    from .packages import Packages
+    from .tenancy import Tenancy
+
+    stores = _admin_services()
+    index_doc = Tenancy(stores).require_index(args.team, args.index)
+    packages = Packages(stores)
+    names = packages.catalog(args.team, args.index, index_doc)
+    refs = [packages.project_ref(args.team, args.index, p["normalized"]) for p in names]
+    docs = {s.id: s.to_dict() for s in stores.db.get_all(refs) if s.exists} if refs else {}
+    print(f"{'PROJECT':40}  {'FILES':>6}  UPDATED")
+    for p in names:
+        d = docs.get(p["normalized"], {})
+        updated = d["updated_at"].isoformat(timespec="minutes") if d.get("updated_at") else "-"
+        print(f"{p['name']:40}  {d.get('file_count', 0):>6}  {updated}")
+    return 0
+
+
+def cmd_list_files(args) -> int:
+    from packaging.version import Version
+
+    from .errors import NotFound
+    from .packages import Packages
+    from .tenancy import Tenancy
+
+    stores = _admin_services()
+    Tenancy(stores).require_index(args.team, args.index)
+    packages = Packages(stores)
+    project = validate_project(args.project)
+    if packages.project_doc(args.team, args.index, project) is None:
+        raise NotFound(f"No project {project!r} in {args.team}/{args.index}.")
+    files = sorted(packages.files(args.team, args.index, project), key=lambda f: (Version(f.version), f.filename))
+    print(f"{'VERSION':12}  {'FILE':60}  {'SIZE':>10}  {'SHA256':12}  {'UPLOADED':16}  {'BY':30}  STATE")
+    for f in files:
+        state = "deleted" if f.deleted_at else ("yanked" + (f": {f.yanked_reason}" if f.yanked_reason else "") if f.yanked else "available")
+        print(
+            f"{f.version:12}  {f.filename:60}  {f.size:>10}  {f.sha256[:12]:12}  "
+            f"{f.upload_time.isoformat(timespec='minutes'):16}  {f.uploaded_by:30}  {state}"
+        )
     return 0
 
 
@@ -273,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--filename", help="only this file of the version")
     a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     a.set_defaults(func=cmd_delete)
+
+    a = asub.add_parser("list-projects", help="list an index's projects with their file counts")
+    a.add_argument("team")
+    a.add_argument("index")
+    a.set_defaults(func=cmd_list_projects)
+
+    a = asub.add_parser("list-files", help="list a project's files: version, size, hash, uploader, state")
+    a.add_argument("team")
+    a.add_argument("index")
+    a.add_argument("project")
+    a.set_defaults(func=cmd_list_files)
 
     a = asub.add_parser(
         "rebuild-catalog",

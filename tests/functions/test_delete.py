@@ -170,3 +170,24 @@ def test_rebuild_catalog_relists_every_project(stack, published, tmp_path):
         status, body = get(stack, "/simple/acme/main/", read)
         assert [p["name"] for p in json.loads(body)["projects"]] == ["Gadgets", "Widgets"]
     assert bale("rebuild-catalog", "acme", "nope").returncode == 1
+
+
+def test_list_projects_and_files_show_what_is_there(stack, published):
+    r = bale("list-projects", "acme", "main")
+    assert r.returncode == 0, r.stderr
+    (row,) = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert row[:2] == ["Widgets", "3"]
+
+    assert bale("yank", "acme", "main", "widgets", "2.0", "--reason", "bad build").returncode == 0
+    assert bale("delete", "acme", "main", "widgets", "1.0", "--filename", "widgets-1.0.tar.gz", "--yes").returncode == 0
+    r = bale("list-files", "acme", "main", "Widgets")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[1]: line for line in r.stdout.splitlines()[1:]}
+    assert list(rows) == ["widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz", "widgets-2.0-py3-none-any.whl"]
+    assert rows["widgets-1.0-py3-none-any.whl"].endswith("available")
+    assert rows["widgets-1.0.tar.gz"].endswith("deleted")
+    assert rows["widgets-2.0-py3-none-any.whl"].endswith("yanked: bad build")
+    assert bale("list-projects", "acme", "main").stdout.splitlines()[1].split()[1] == "2"  # live files
+
+    r = bale("list-files", "acme", "main", "gadgets")
+    assert r.returncode == 1 and "No project 'gadgets' in acme/main" in r.stderr
