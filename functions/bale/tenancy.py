@@ -185,15 +185,18 @@ class Tenancy:
         self.index_ref(team, index).update({"writers": op([email])})
         self.audit(team, actor, "grant-write" if allowed else "revoke-write", f"{index}: {email}")
 
-    def can_write(self, team: str, index: str, email: str) -> bool:
-        """Admins write everywhere in their team; members where they were granted."""
+    def can_write(self, team: str, index: str, email: str, index_doc: dict | None = None) -> bool:
+        """Admins write everywhere in their team; members where they were granted. The index's
+        document may be given when the caller has read it already."""
         role = self.role_of(team, email)
         if role == "admin":
             return True
         if role is None:
             return False
-        snap = self.index_ref(team, index).get()
-        return snap.exists and email.lower() in (snap.get("writers") or [])
+        if index_doc is None:
+            snap = self.index_ref(team, index).get()
+            index_doc = snap.to_dict() if snap.exists else {}
+        return email.lower() in (index_doc.get("writers") or [])
 
     # -- audit ------------------------------------------------------------
     def audit(self, team: str, actor: str, action: str, detail: str = "") -> None:

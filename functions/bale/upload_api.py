@@ -61,14 +61,22 @@ def handle(request: Request) -> Response:
     team, index = _route(request)
     stores = get_stores(settings)
 
-    token = Tokens(stores).from_request(request.headers.get("Authorization"))
+    tenancy = Tenancy(stores)
+    # The token and the index in one round trip; nothing about the index is used (or told)
+    # unless the token may upload there.
+    token, (index_snap,) = Tokens(stores).from_request_with(
+        request.headers.get("Authorization"), also=[tenancy.index_ref(team, index)]
+    )
     # A token for another team says nothing about this one: same answer either way.
     why = token.why_not("upload", team, index)
     if why:
         raise BaleError(why, status=403)
-    tenancy = Tenancy(stores)
-    tenancy.require_index(team, index)
-    if token.kind == "api" and "@" in token.created_by and not tenancy.can_write(team, index, token.created_by):
+    if not index_snap.exists:
+        raise NotFound(f"No index {team}/{index}.")
+    index_doc = index_snap.to_dict()
+    if token.kind == "api" and "@" in token.created_by and not tenancy.can_write(
+        team, index, token.created_by, index_doc
+    ):
         # A person's token carries their rights: once an admin revokes their write access to
         # this index, or removes them from the team, their upload tokens stop working too.
         raise BaleError(

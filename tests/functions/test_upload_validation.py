@@ -284,3 +284,20 @@ def test_sdist_zip_and_metadata_stored_beside_file(stack):
     assert rec.packagetype == "sdist"
     assert stack.stores.blobs.read(rec.metadata_path) == pkg_info.encode()
     assert rec.metadata_sha256 == hashlib.sha256(pkg_info.encode()).hexdigest()
+
+
+def test_upload_to_an_index_that_is_gone_is_a_404_and_other_teams_learn_nothing(stack, tenancy):
+    from bale.tenancy import Tenancy
+
+    tenancy.create_index("acme", "old")
+    token = stack.token(index="old")
+    Tenancy(stack.stores).index_ref("acme", "old").delete()  # removed after the token was made
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=token, path="/v1/upload/acme/old/")
+    assert r.status_code == 404 and "No index acme/old" in r.text
+    # A token of acme/main asking about acme/old (gone) or acme/nope (never was): one answer.
+    main = stack.token()
+    answers = [post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=main, path=f"/v1/upload/acme/{i}/")
+               for i in ("old", "nope")]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].text.replace("old", "X") == answers[1].text.replace("nope", "X")
+    assert_nothing_stored(stack)
