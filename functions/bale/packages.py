@@ -235,38 +235,42 @@ class Packages:
             "files cannot be replaced, publish a new version."
         )
 
-    def set_yanked(
-        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None
-    ) -> int:
-        """Yank or unyank every file of a version; returns how many files changed."""
-        from google.cloud import firestore
+    def _version_files(self, tx, team: str, index: str, project: str, version: str, filename: str | None = None):
+        """In a transaction: the live file records of a version (or its one named file), read
+        with their page chunks. NotFound names what is missing."""
         from google.cloud.firestore_v1.base_query import FieldFilter
         from packaging.version import InvalidVersion, Version
 
-        project = validate_project(project)
         try:
             want = Version(version)
         except InvalidVersion:
             raise BadRequest(f"Invalid version {version!r}.") from None
         p_ref = self.project_ref(team, index, project)
-        files = p_ref.collection("files")
+        if not p_ref.get(transaction=tx).exists:
+            raise NotFound(f"No project {project!r} in {team}/{index}.")
+        live = p_ref.collection("files").where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+        matches = [s for s in live if Version(s.get("version")) == want and filename in (None, s.id)]
+        if not matches:
+            what = f"file {filename!r} of" if filename else "files for"
+            raise NotFound(f"No {what} {project} {version} in {team}/{index}.")
+        chunks = {
+            k: self.chunk_ref(team, index, project, k).get(transaction=tx).to_dict() or {"files": []}
+            for k in sorted({s.get("chunk") for s in matches})
+        }
+        return matches, chunks
+
+    def set_yanked(
+        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None
+    ) -> int:
+        """Yank or unyank every file of a version; returns how many files changed."""
+        from google.cloud import firestore
+
+        project = validate_project(project)
+        p_ref = self.project_ref(team, index, project)
 
         @firestore.transactional
         def txn(tx) -> int:
-            if not p_ref.get(transaction=tx).exists:
-                raise NotFound(f"No project {project!r} in {team}/{index}.")
-            matches = [
-                s
-                for s in files.where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
-                if Version(s.get("version")) == want
-            ]
-            if not matches:
-                raise NotFound(f"No files for {project} {version} in {team}/{index}.")
-            chunks = {}
-            for s in matches:
-                k = s.get("chunk")
-                if k not in chunks:
-                    chunks[k] = self.chunk_ref(team, index, project, k).get(transaction=tx).to_dict()
+            matches, chunks = self._version_files(tx, team, index, project, version)
             names = {s.id for s in matches}
             for k, chunk in chunks.items():
                 for e in chunk["files"]:
@@ -297,32 +301,14 @@ class Packages:
         import logging
 
         from google.cloud import firestore
-        from google.cloud.firestore_v1.base_query import FieldFilter
-        from packaging.version import InvalidVersion, Version
 
         project = validate_project(project)
-        try:
-            want = Version(version)
-        except InvalidVersion:
-            raise BadRequest(f"Invalid version {version!r}.") from None
         p_ref = self.project_ref(team, index, project)
-        files = p_ref.collection("files")
 
         @firestore.transactional
         def txn(tx) -> list[FileRecord]:
-            if not p_ref.get(transaction=tx).exists:
-                raise NotFound(f"No project {project!r} in {team}/{index}.")
-            matches = [
-                s
-                for s in files.where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
-                if Version(s.get("version")) == want and (filename is None or s.id == filename)
-            ]
-            if not matches:
-                what = f"file {filename!r} of" if filename else "files for"
-                raise NotFound(f"No {what} {project} {version} in {team}/{index}.")
+            matches, chunks = self._version_files(tx, team, index, project, version, filename)
             names = {s.id for s in matches}
-            chunk_ids = sorted({s.get("chunk") for s in matches})
-            chunks = {k: self.chunk_ref(team, index, project, k).get(transaction=tx).to_dict() or {} for k in chunk_ids}
             when = now()
             for k, chunk in chunks.items():
                 chunk["files"] = [e for e in chunk.get("files", []) if e["f"] not in names]

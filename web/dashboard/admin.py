@@ -295,6 +295,13 @@ def yank(team: str):
             detail += f": {reason}"
         services().tenancy.audit(team, _actor(), "yank" if yanked else "unyank", detail)
 
+    return _release_change(
+        team, index, project, change, lambda: f"{'Yanked' if yanked else 'Unyanked'} {project} {version}."
+    )
+
+
+def _release_change(team: str, index: str, project: str, change, ok):
+    """Run a change to a release; flash ``ok()`` or the refusal; back to the project's page."""
     try:
         change()
     except BaleError as exc:
@@ -302,7 +309,7 @@ def yank(team: str):
             raise
         flash(exc.message, "error")
     else:
-        flash(f"{'Yanked' if yanked else 'Unyanked'} {project} {version}.", "ok")
+        flash(ok(), "ok")
     try:
         return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
     except BadRequest:
@@ -330,15 +337,6 @@ def delete(team: str):
         detail = f"{index}/{project} {version}: " + ", ".join(r.filename for r in gone)
         services().tenancy.audit(team, _actor(), "delete", detail)
 
-    try:
-        change()
-    except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
-    else:
-        flash(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}.", "ok")
-    try:
-        return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
-    except BadRequest:
-        return _back(".overview", team)
+    return _release_change(
+        team, index, project, change, lambda: f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}."
+    )
