@@ -171,30 +171,35 @@ def tokens(team: str):
     return _tokens_page(team)
 
 
-@bp.post("/tokens")
-@team_admin
-def create_token(team: str):
+def token_from_form(team: str, created_by: str, check=None):
+    """Create the token the tokens form asks for: (secret, token, expiry choice). ``check``
+    (index, permission) may refuse first, with a BaleError; so does everything else."""
     from bale.tokens import parse_duration
 
     form = request.form
-    index = form.get("index") or ""
-    permission = form.get("permission") or ""
-    projects = _names(form.get("projects", ""))
+    index, permission = form.get("index") or "", form.get("permission") or ""
     expiry = form.get("expires") or "30d"
-    description = (form.get("description") or "").strip()[:200]
+    if expiry not in EXPIRIES:
+        raise BadRequest(f"Unknown expiry {expiry!r}.")
+    if check:
+        check(index, permission)
+    secret, token = services().tokens.create(
+        team,
+        index,
+        permission,
+        projects=_names(form.get("projects", "")) or None,
+        expires_in=None if expiry == "never" else parse_duration(expiry),
+        created_by=created_by,
+        description=(form.get("description") or "").strip()[:200],
+    )
+    return secret, token, expiry
+
+
+@bp.post("/tokens")
+@team_admin
+def create_token(team: str):
     try:
-        if expiry not in EXPIRIES:
-            raise BadRequest(f"Unknown expiry {expiry!r}.")
-        expires_in = None if expiry == "never" else parse_duration(expiry)
-        secret, token = services().tokens.create(
-            team,
-            index,
-            permission,
-            projects=projects or None,
-            expires_in=expires_in,
-            created_by=_actor(),
-            description=description,
-        )
+        secret, token, expiry = token_from_form(team, _actor())
     except BaleError as exc:
         if exc.status >= 500:
             raise
@@ -202,7 +207,8 @@ def create_token(team: str):
         return _tokens_page(team, status=exc.status)
     scope = ", ".join(token.projects) if token.projects else "all projects"
     services().tenancy.audit(
-        team, _actor(), "create-token", f"{token.id} {permission} on {index} ({scope}), expires {EXPIRIES[expiry]}"
+        team, _actor(), "create-token",
+        f"{token.id} {token.permission} on {token.index} ({scope}), expires {EXPIRIES[expiry]}",
     )
     # Shown in this response only: it is not stored anywhere it could be shown again.
     return _tokens_page(team, created=token, secret=secret)

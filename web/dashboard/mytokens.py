@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, render_template, request
 
-from bale.errors import BadRequest, BaleError, Forbidden, NotFound
+from bale.errors import BaleError, Forbidden, NotFound
 from bale.tenancy import now
 
-from .admin import EXPIRIES, _attempt, _index_names, _names
+from .admin import EXPIRIES, _attempt, _index_names, token_from_form
 from .services import current_user, services, team_member
 
 bp = Blueprint("mytokens", __name__, url_prefix="/teams/<team>/tokens")
@@ -50,36 +50,23 @@ def mine(team: str):
 @bp.post("/")
 @team_member
 def create(team: str):
-    from bale.tokens import parse_duration
-
     me = current_user().email
-    form = request.form
-    index = form.get("index") or ""
-    permission = form.get("permission") or ""
-    expiry = form.get("expires") or "30d"
-    try:
-        if expiry not in EXPIRIES:
-            raise BadRequest(f"Unknown expiry {expiry!r}.")
+
+    def may_create(index: str, permission: str) -> None:
         if permission == "upload" and not services().tenancy.can_write(team, index, me):
             raise Forbidden(
                 f"You may not upload to {team}/{index}: ask a team admin for write access, "
                 "or create a read token."
             )
-        secret, token = services().tokens.create(
-            team,
-            index,
-            permission,
-            projects=_names(form.get("projects", "")) or None,
-            expires_in=None if expiry == "never" else parse_duration(expiry),
-            created_by=me,
-            description=(form.get("description") or "").strip()[:200],
-        )
+
+    try:
+        secret, token, _ = token_from_form(team, me, check=may_create)
     except BaleError as exc:
         if exc.status >= 500:
             raise
         flash(exc.message, "error")
         return _page(team, status=exc.status)
-    services().tenancy.audit(team, me, "create-token", f"{token.id} {permission} on {index}, own token")
+    services().tenancy.audit(team, me, "create-token", f"{token.id} {token.permission} on {token.index}, own token")
     return _page(team, created=token, secret=secret)
 
 
