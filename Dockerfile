@@ -13,7 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY functions/bale functions/bale
 COPY web/dashboard web/dashboard
-RUN pip install . gunicorn
+RUN pip install ".[dashboard]" gunicorn
 
 USER nobody
 # One process with threads: the app is I/O-bound (Firestore, Firebase Auth) and Cloud

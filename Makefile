@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test clean
+.PHONY: setup dev test unit requirements check-requirements clean
 
 # Everything the stack and the tests need, installed into ./.venv (and node_modules for
 # firebase-tools when package.json is there). Re-runs are cheap: pip skips what is installed.
@@ -24,6 +24,23 @@ dev: setup
 test: setup
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The fast tier: pure logic, no Java, gcloud, emulators or network; seconds, not minutes.
+unit: $(BIN)/bale
+	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+
+# functions/requirements.txt is what Cloud Functions installs: pyproject.toml's runtime
+# dependencies, pinned with hashes. Existing pins are kept unless pyproject.toml moved past them.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make requirements" --quiet
+
+requirements: $(BIN)/bale
+	$(UV_COMPILE) -o functions/requirements.txt
+
+check-requirements: $(BIN)/bale
+	@tmp=$$(mktemp) && cp functions/requirements.txt $$tmp && $(UV_COMPILE) -o $$tmp && \
+	if diff -u functions/requirements.txt $$tmp; then echo "functions/requirements.txt matches pyproject.toml"; \
+	else echo "functions/requirements.txt drifted from pyproject.toml: run make requirements"; rm -f $$tmp; exit 1; fi; rm -f $$tmp
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

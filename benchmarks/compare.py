@@ -21,7 +21,7 @@ How each registry runs:
   emulator, fake-gcs-server), so the load generator does not share its GIL. Its pages are
   bulk-written into Firestore in Bale's own layout (tests/bulk.bulk_project); the 30
   wheels go through the upload API. The reads are counted afterwards in a short pass
-  with the same app served in this process (bale.devserver.Server) on the same emulator.
+  with the same app served in this process (bale_tools.devserver.Server) on the same emulator.
 * pypiserver: `pypi-server run -a . -P .` (no auth) over a directory holding one small
   file per filename plus the 30 wheels; with its [cache] extra (directory listing and
   digests cached) and waitress, which its "auto" server picks when installed.
@@ -260,9 +260,9 @@ class Bale(Registry):
         # This process talks to the same emulators (bulk writes, tokens, the reads pass).
         os.environ.update(self.exports)
         from bale.settings import get_settings
-        from bale.stores import get_stores
-        from bale.tenancy import Tenancy
-        from bale.tokens import Tokens
+        from bale.store.backends import get_stores
+        from bale.tenancy.service import Tenancy
+        from bale.tokens.service import Tokens
 
         get_settings.cache_clear()
         self.stores = get_stores(get_settings())
@@ -320,9 +320,9 @@ class Bale(Registry):
 
     def count_reads(self, sizes: list[int], warm: int, install: bool) -> dict:
         """The same app in this process on the same emulator; Firestore reads counted at the RPC layer."""
-        from bale import simple_api
+        from bale.api.simple import views as simple_api
         from bale.settings import get_settings
-        from bale.stores import get_stores
+        from bale.store.backends import get_stores
         from bulk import FirestoreReads
 
         port = free_port()
@@ -336,12 +336,12 @@ class Bale(Registry):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log on our console
 
         try:
-            from bale.devserver import build_app
+            from bale_tools.devserver import build_app
 
             inner = build_app(settings)
         except Exception as exc:  # noqa: BLE001 - the simple function alone is enough here
             import functions_framework
-            from bale.devserver import MAIN_PY
+            from bale_tools.devserver import MAIN_PY
 
             log(f"  (in-process pass serves the simple function alone: the full app did not build: {exc})")
             inner = functions_framework.create_app(target="simple", source=str(MAIN_PY))
@@ -373,7 +373,7 @@ class Bale(Registry):
 
             return timed()
 
-        from bale.devserver import Server
+        from bale_tools.devserver import Server
 
         server = Server(app, host=HOST, port=port).start()
         out = {"pages": {}, "install": None}

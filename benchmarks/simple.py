@@ -115,7 +115,7 @@ def main() -> int:
     counts = QUICK if args.quick else FULL
     logs = Path(tempfile.mkdtemp(prefix="bale-bench-"))
 
-    from bale.emulators import FirestoreEmulator, GCSEmulator
+    from bale_tools.emulators import FirestoreEmulator, GCSEmulator
 
     print(f"Starting the emulators (logs in {logs})…", file=sys.stderr)
     with FirestoreEmulator(log_dir=logs) as fs, GCSEmulator(log_dir=logs) as gcs:
@@ -132,12 +132,12 @@ def main() -> int:
 
 
 def run(sizes, counts, args) -> int:
-    from bale import simple_api
-    from bale.devserver import Server, build_app
+    from bale.api.simple import views as simple_api
+    from bale_tools.devserver import Server, build_app
     from bale.settings import get_settings
-    from bale.stores import get_stores
-    from bale.tenancy import Tenancy
-    from bale.tokens import Tokens
+    from bale.store.backends import get_stores
+    from bale.tenancy.service import Tenancy
+    from bale.tokens.service import Tokens
     from bulk import FirestoreReads, bulk_project
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request

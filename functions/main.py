@@ -12,7 +12,7 @@ import functions_framework
 @functions_framework.http
 def upload(request):
     """POST /v1/upload/{team}/{index}/ (PyPI's legacy upload API)."""
-    from bale import upload_api
+    from bale.api import upload as upload_api
 
     return upload_api.handle(request)
 
@@ -20,7 +20,7 @@ def upload(request):
 @functions_framework.http
 def simple(request):
     """GET /simple/{team}/{index}/[{project}/] and /files/... downloads."""
-    from bale import simple_api
+    from bale.api.simple import views as simple_api
 
     return simple_api.handle(request)
 
@@ -28,6 +28,6 @@ def simple(request):
 @functions_framework.http
 def oidc(request):
     """/_/oidc/audience, /_/oidc/mint-token, /_/oidc/burn-token (Trusted Publishing)."""
-    from bale import oidc_api
+    from bale.api import oidc as oidc_api
 
     return oidc_api.handle(request)

@@ -1,7 +1,7 @@
 """Test and benchmark helpers: big projects written in bulk, and a Firestore read counter.
 
 ``bulk_project`` writes what thousands of uploads would leave behind (file records, page
-chunks, the project document) in the layout of :mod:`bale.packages`, but with Firestore
+chunks, the project document) in the layout of :mod:`bale.packages.service`, but with Firestore
 batches of at most 500 writes instead of one transaction per file, so a 10,000-file project
 takes seconds. For tests and benchmarks only: uploads go through ``Packages.commit``.
 
@@ -24,7 +24,7 @@ BATCH = 500
 
 def bulk_records(name: str, n: int, *, team: str = "acme", index: str = "main", yank_every: int = 0):
     """n realistic FileRecords of project ``name`` (long platform-wheel filenames)."""
-    from bale.packages import FileRecord, blob_path, chunk_of
+    from bale.packages.service import FileRecord, blob_path, chunk_of
 
     project = canonicalize_name(name)
     mod = project.replace("-", "_")
@@ -63,7 +63,7 @@ def bulk_records(name: str, n: int, *, team: str = "acme", index: str = "main", 
 
 def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = "main", yank_every: int = 0):
     """Write an n-file project straight into Firestore; returns its records."""
-    from bale.packages import Packages, page_entry
+    from bale.packages.service import Packages, page_entry
 
     packages = Packages(stores)
     records = bulk_records(name, n, team=team, index=index, yank_every=yank_every)
@@ -98,7 +98,7 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
     # And into the index's catalog, as the upload that creates a project does.
     from google.cloud import firestore
 
-    from bale.packages import catalog_chunk_of
+    from bale.packages.service import catalog_chunk_of
 
     k = catalog_chunk_of(project)
     batch = stores.db.batch()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 @pytest.fixture(scope="session")
 def emulators(tmp_path_factory):
-    from bale.emulators import FirestoreEmulator, GCSEmulator
+    from bale_tools.emulators import FirestoreEmulator, GCSEmulator
 
     logs = tmp_path_factory.mktemp("emulator-logs")
     fs = FirestoreEmulator(log_dir=logs)
@@ -72,14 +72,14 @@ def _clean(request):
         fs, gcs = request.getfixturevalue("emulators")
         fs.clear(PROJECT)
         gcs.clear(BUCKET)
-        from bale import simple_api
+        from bale.api.simple import views as simple_api
 
         simple_api.clear_caches()
 
 
 @pytest.fixture
 def stores(settings):
-    from bale.stores import Stores
+    from bale.store.backends import Stores
 
     s = Stores(settings)
     s.blobs.ensure_bucket()
@@ -88,14 +88,14 @@ def stores(settings):
 
 @pytest.fixture
 def tenancy(stores):
-    from bale.tenancy import Tenancy
+    from bale.tenancy.service import Tenancy
 
     return Tenancy(stores)
 
 
 @pytest.fixture
 def tokens(stores):
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     return Tokens(stores)
 
@@ -113,7 +113,7 @@ class Stack:
     stores: object
 
     def token(self, permission="upload", team="acme", index="main", projects=None, **kw) -> str:
-        from bale.tokens import Tokens
+        from bale.tokens.service import Tokens
 
         secret, _ = Tokens(self.stores).create(team, index, permission, projects=projects, **kw)
         return secret
@@ -122,7 +122,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def _server(base_settings):
     """The registry over real HTTP for the whole session (settings are read per request)."""
-    from bale.devserver import Server, build_app
+    from bale_tools.devserver import Server, build_app
 
     server = Server(build_app(base_settings)).start()
     os.environ["BALE_BASE_URL"] = server.url
@@ -138,7 +138,7 @@ def stack(_server, base_settings, stores, acme):
 @pytest.fixture(scope="session")
 def _oidc_issuer_server():
     """Local OIDC issuers (GitHub, GitLab, Google shaped) over HTTP for the session."""
-    from bale.devserver import Server
+    from bale_tools.devserver import Server
     from oidc_issuer import Issuers
 
     holder = {}
@@ -153,7 +153,7 @@ def _oidc_issuer_server():
 def oidc_issuers(_oidc_issuer_server, emulators):
     """Point the running functions at the local issuers (settings come from the environment)."""
     from bale import settings as settings_mod
-    from bale import trusted_publishing
+    from bale.publishing import trusted as trusted_publishing
 
     issuers = _oidc_issuer_server
     issuers.reset()

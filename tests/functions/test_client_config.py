@@ -147,7 +147,7 @@ password = {stack.token()}
     r = run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", "--config-file", pypirc,
              "-r", "bale", *files])
     assert r.returncode == 0, r.stdout + r.stderr
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     stored = Packages(stack.stores).files("acme", "main", "acme-tool")
     assert sorted(f.filename for f in stored) == sorted(f.name for f in files)

@@ -69,7 +69,7 @@ def test_delete_a_version_for_good(stack, published):
     assert r.returncode == 0, r.stderr
     assert "Deleted 2 files of Widgets 1.0 from acme/main" in r.stdout
     assert "Deleted widgets-1.0.tar.gz" in r.stdout
-    from bale.tenancy import Tenancy
+    from bale.tenancy.service import Tenancy
 
     log = [(e["actor"], e["action"], e["detail"]) for e in Tenancy(stack.stores).audit_log("acme")]
     assert ("bale admin", "delete", "main/widgets 1.0: widgets-1.0-py3-none-any.whl, widgets-1.0.tar.gz") in log
@@ -84,7 +84,7 @@ def test_delete_a_version_for_good(stack, published):
         assert get(stack, urllib.parse.urlsplit(urls[name]).path, read)[0] == 404
         assert get(stack, urllib.parse.urlsplit(urls[name]).path + ".metadata", read)[0] == 404
     # The records stay as tombstones that say who deleted them.
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     recs = {r.filename: r for r in Packages(stack.stores).files("acme", "main", "widgets")}
     assert recs["widgets-1.0.tar.gz"].deleted_by == "bale admin" and recs["widgets-1.0.tar.gz"].deleted_at
@@ -133,7 +133,7 @@ def test_delete_refuses_what_is_not_there(stack, published, args, message):
 def test_deletion_racing_a_reupload_leaves_no_blob(stack, published, monkeypatch):
     """The upload's early check passes, then an admin deletes the file before the upload commits:
     the commit meets the tombstone, the upload is refused, and the bytes it wrote are removed."""
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     real_precheck = Packages.precheck
 
@@ -154,7 +154,7 @@ def test_deletion_racing_a_reupload_leaves_no_blob(stack, published, monkeypatch
 def test_rebuild_catalog_relists_every_project(stack, published, tmp_path):
     """`bale admin rebuild-catalog` re-lists what a catalog lost (say, a project created by an
     older upload function during a rolling deploy); running it on a complete one changes nothing."""
-    from bale.packages import CATALOG_CHUNKS, Packages
+    from bale.packages.service import CATALOG_CHUNKS, Packages
 
     read = stack.token("read")
     assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "Gadgets", "0.1")).returncode == 0

@@ -190,7 +190,7 @@ def test_yanked_version_is_skipped_unless_pinned(stack, published, venv, client_
 
 
 def test_pip_skips_yanked_version_unless_pinned(stack, published, tmp_path, client_env):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     Packages(stack.stores).set_yanked("acme", "main", "lib", "1.1", True, "broken import")
     url = index_url(stack, stack.token("read"))

@@ -43,7 +43,7 @@ def refused(resp: requests.Response, code: str, *needles: str) -> str:
 
 
 def add(stack, provider="github", projects=(PROJECT,), index="main", team="acme", **fields):
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     if provider == "github":
         fields = {"repository": REPO, "workflow": "publish.yml"} | fields
@@ -57,7 +57,7 @@ def github(stack, oidc_issuers):
 
 
 def scopes(stack, token):
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     return Tokens(stack.stores).authenticate(token).scopes()
 
@@ -88,9 +88,9 @@ def test_malformed_requests(stack, oidc_issuers):
 # -- the happy path ------------------------------------------------------------------
 @pytest.mark.e2e
 def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path):
-    from bale.publishers import Publishers
-    from bale.tenancy import Tenancy
-    from bale.tokens import Tokens
+    from bale.publishing.publishers import Publishers
+    from bale.tenancy.service import Tenancy
+    from bale.tokens.service import Tokens
 
     issuer, pub = github
     assert pub.repository_owner_id is None
@@ -124,7 +124,7 @@ def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path)
 
 
 def test_burn_refuses_api_tokens(stack):
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     api = stack.token()
     refused(burn(stack, api), "invalid-token", "Only tokens minted by Trusted Publishing")
@@ -170,7 +170,7 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     """Any team may enroll any repository for its own projects. globex enrolling acme's
     workflow (even with a wrong pinned owner, or for an index it then deletes) must neither
     stop acme's publishing nor give globex anything of acme's."""
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     issuer, _ = github
     tenancy.create_team("globex", "gina@example.com")
@@ -203,7 +203,7 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     assert all("run_id=" in d for d in acme_log + globex_log)
 
     # Each team lists the token as its own grant, with its own publishers only.
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     tokens = Tokens(stack.stores)
     token_id = token.split("_")[1]
@@ -215,7 +215,7 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     assert not [g for g in globex_pubs if g in mine.description] and acme_pub[0] in mine.description
     assert not [a for a in acme_pub if a in theirs.description]
     # The file acme received names acme's publisher, not globex's.
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     (rec,) = Packages(stack.stores).files("acme", "main", PROJECT)
     assert rec.uploaded_by == f"trusted publisher {mine.publisher}"
@@ -281,7 +281,7 @@ def test_an_enrolled_owner_id_is_checked_from_the_start(stack, oidc_issuers):
 
 
 def test_a_removed_publisher_mints_nothing(stack, github):
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     issuer, pub = github
     Publishers(stack.stores).remove("acme", pub.id)
@@ -372,7 +372,7 @@ def test_replayed_jti_is_refused(stack, github):
 
 
 def test_rotated_key_is_fetched_on_unknown_kid(stack, github, monkeypatch):
-    from bale import trusted_publishing
+    from bale.publishing import trusted as trusted_publishing
 
     monkeypatch.setattr(trusted_publishing, "JWKS_REFRESH_COOLDOWN", 0.0)
     issuer, _ = github
@@ -463,7 +463,7 @@ def test_enrollment_validates_other_providers(stack):
 
 def test_enrollment_records_and_scopes_by_team(stack, tenancy):
     from bale.errors import Conflict, NotFound
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     pub = add(stack, projects=["Sprocket", "cog"], environment="release")
     assert (pub.projects, pub.repository_owner_id, pub.created_by) == (["cog", "sprocket"], None, "cli")
@@ -480,8 +480,8 @@ def test_enrollment_records_and_scopes_by_team(stack, tenancy):
 
 
 def test_cli_add_list_remove_publisher(stack, capsys):
-    from bale.cli import main
-    from bale.publishers import Publishers
+    from bale_tools.cli import main
+    from bale.publishing.publishers import Publishers
 
     assert main([
         "admin", "add-publisher", "acme", "--index", "main", "--provider", "github",
@@ -521,8 +521,8 @@ def test_what_other_teams_enroll_is_bounded(stack, github, tenancy):
     its token, and a publisher lists at most MAX_PROJECTS projects: the token stays small and
     the mint fast, so no team can make another team's mint fail."""
     from bale.errors import BadRequest
-    from bale.publishers import MAX_PROJECTS
-    from bale.trusted_publishing import MAX_INDEXES_PER_TEAM
+    from bale.publishing.publishers import MAX_PROJECTS
+    from bale.publishing.trusted import MAX_INDEXES_PER_TEAM
 
     issuer, _ = github
     tenancy.create_team("globex", "gina@example.com")

@@ -92,7 +92,7 @@ def parse_html(text: str) -> Links:
 
 def server_db():
     """The Firestore client the served functions use (same process: bale dev's dispatcher)."""
-    from bale import simple_api
+    from bale.api.simple import views as simple_api
 
     return simple_api._services()[1].db
 
@@ -297,7 +297,7 @@ def test_head_has_headers_and_no_body(stack, demo):
 
 
 def test_record_whose_bytes_vanished_is_a_404_not_a_500(stack, demo):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token("read")
     wheel = wheel_name("Demo", "1.0")
@@ -364,7 +364,7 @@ def test_pages_are_gzipped_for_clients_that_accept_it(stack, demo):
 
 # -- auth ---------------------------------------------------------------------------------------
 def test_credentials_required(stack, demo):
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     read = stack.token("read")
     wheel = wheel_name("Demo", "1.0")
@@ -461,8 +461,8 @@ def test_downloads_headers_and_bytes(stack, demo):
 
 
 def test_blob_without_live_record_is_never_served(stack, demo):
-    from bale.packages import Packages, blob_path
-    from bale.tenancy import now
+    from bale.packages.service import Packages, blob_path
+    from bale.clock import now
 
     token = stack.token("read")
     # A blob an interrupted upload left behind: bytes in GCS, no record.
@@ -484,7 +484,7 @@ def test_blob_without_live_record_is_never_served(stack, demo):
 def _call(path, token, method="GET"):
     """Call the handler in-process, to look at the response object itself."""
     import flask
-    from bale import simple_api
+    from bale.api.simple import views as simple_api
 
     app = flask.Flask("t")
     with app.test_request_context(path, method=method, headers={"Authorization": f"Bearer {token}"}):
@@ -494,7 +494,7 @@ def _call(path, token, method="GET"):
 def test_downloads_are_streamed_in_chunks(stack):
     import os
 
-    from bale.stores import GCSBlobStore
+    from bale.store.backends import GCSBlobStore
 
     token = stack.token()
     payload = os.urandom(3 * 1024 * 1024 + 17)  # incompressible: the wheel stays > 3 MiB
@@ -511,7 +511,7 @@ def test_downloads_are_streamed_in_chunks(stack):
 def test_downloads_cost_one_storage_request_per_chunk(stack):
     """Counted at the storage client's HTTP session: the file's record knows its size, so there
     is no metadata request, and a file of one chunk (most wheels) is one GET."""
-    from bale.stores import GCSBlobStore, get_stores
+    from bale.store.backends import GCSBlobStore, get_stores
 
     token = stack.token()
     small = publish_wheel(stack, token, "small", "1.0")
@@ -542,9 +542,9 @@ def test_downloads_cost_one_storage_request_per_chunk(stack):
 
 
 def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
-    from bale import simple_api
-    from bale.packages import Packages
-    from bale.stores import GCSBlobStore, Stores
+    from bale.api.simple import views as simple_api
+    from bale.packages.service import Packages
+    from bale.store.backends import GCSBlobStore, Stores
 
     class SigningBlobs(GCSBlobStore):
         """GCS with signing credentials, as in production (the emulator cannot sign)."""
@@ -568,7 +568,7 @@ def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
 
 # -- yank ---------------------------------------------------------------------------------------
 def test_yank_and_unyank_show_on_both_formats(stack, demo):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token("read")
     packages = Packages(stack.stores)
@@ -624,8 +624,8 @@ def doc_size(ref, data: dict) -> int:
 
 
 def test_10k_file_project_costs_a_bounded_number_of_reads(stack):
-    from bale import simple_api
-    from bale.packages import CHUNKS, Packages
+    from bale.api.simple import views as simple_api
+    from bale.packages.service import CHUNKS, Packages
 
     n = 10_000
     records = bulk_project(stack.stores, "Huge.Project", n, yank_every=97)
@@ -706,7 +706,7 @@ def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
     """The list comes from the index's catalog: the same few reads for 300 projects as for 3.
     An index without a catalog (made before it existed) is listed from its projects once, and
     its catalog written on the way."""
-    from bale.packages import CATALOG_CHUNKS, Packages
+    from bale.packages.service import CATALOG_CHUNKS, Packages
 
     from bulk import bulk_project
 

@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from bale.auth import token_from_header
+from bale.tokens.credentials import token_from_header
 from bale.errors import BadRequest, Conflict, Unauthorized
-from bale.tokens import parse_duration
+from bale.tokens.service import parse_duration
 
 
 def test_create_team_makes_main_index_and_admin(tenancy):

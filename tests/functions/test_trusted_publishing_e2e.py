@@ -89,7 +89,7 @@ def tls_files(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def _tls_server(base_settings, tls_files):
-    from bale.devserver import Server, build_app
+    from bale_tools.devserver import Server, build_app
 
     server = Server(
         build_app(base_settings), certfile=tls_files / "cert.pem", keyfile=tls_files / "key.pem"
@@ -116,9 +116,9 @@ def uv_trusted_publish(url: str, issuer, tls_files, *files, extra_env=None):
 
 
 def test_uv_publishes_with_trusted_publishing(https_stack, stack, oidc_issuers, tls_files, tmp_path):
-    from bale.packages import Packages
-    from bale.publishers import Publishers
-    from bale.tokens import Tokens
+    from bale.packages.service import Packages
+    from bale.publishing.publishers import Publishers
+    from bale.tokens.service import Tokens
 
     Publishers(stack.stores).add("acme", "main", "github", ["gizmo"], repository=REPO, workflow="publish.yml")
     issuer = oidc_issuers.github
@@ -142,7 +142,7 @@ def test_uv_publishes_with_trusted_publishing(https_stack, stack, oidc_issuers, 
 
 
 def test_uv_shows_which_claim_did_not_match(https_stack, stack, oidc_issuers, tls_files, tmp_path):
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     Publishers(stack.stores).add("acme", "main", "github", ["gizmo"], repository=REPO, workflow="release.yml")
     whl = make_wheel(tmp_path, "gizmo", "1.0")
@@ -153,9 +153,9 @@ def test_uv_shows_which_claim_did_not_match(https_stack, stack, oidc_issuers, tl
 
 
 def test_uv_cannot_publish_a_project_outside_the_publisher(https_stack, stack, oidc_issuers, tls_files, tmp_path):
-    from bale.packages import Packages
-    from bale.publishers import Publishers
-    from bale.tokens import Tokens
+    from bale.packages.service import Packages
+    from bale.publishing.publishers import Publishers
+    from bale.tokens.service import Tokens
 
     Publishers(stack.stores).add("acme", "main", "github", ["gizmo"], repository=REPO, workflow="publish.yml")
     whl = make_wheel(tmp_path, "doohickey", "1.0")
@@ -170,9 +170,9 @@ def test_uv_cannot_publish_a_project_outside_the_publisher(https_stack, stack, o
 
 def test_bale_oidc_action_mints_for_twine(stack, oidc_issuers, tmp_path):
     """The composite action's script, run as a GitHub runner would, then twine with its output."""
-    from bale.packages import Packages
-    from bale.publishers import Publishers
-    from bale.tenancy import Tenancy
+    from bale.packages.service import Packages
+    from bale.publishing.publishers import Publishers
+    from bale.tenancy.service import Tenancy
 
     tenancy = Tenancy(stack.stores)
     tenancy.create_index("acme", "staging")
@@ -213,9 +213,9 @@ def test_bale_oidc_action_mints_for_twine(stack, oidc_issuers, tmp_path):
 
 def test_uv_publishes_from_gitlab(https_stack, stack, oidc_issuers, tls_files, tmp_path):
     """On GitLab, uv reads the ID token from <AUDIENCE>_ID_TOKEN (the job's `id_tokens:`)."""
-    from bale.packages import Packages
-    from bale.publishers import Publishers
-    from bale.tokens import Tokens
+    from bale.packages.service import Packages
+    from bale.publishing.publishers import Publishers
+    from bale.tokens.service import Tokens
 
     Publishers(stack.stores).add("acme", "main", "gitlab", ["gizmo"], repository="acme-group/widgets")
     whl = make_wheel(tmp_path, "gizmo", "1.0")

@@ -13,7 +13,7 @@ def upload_url(stack, team="acme", index="main"):
 
 
 def test_uv_publish_wheel_and_sdist(stack, tmp_path):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     whl = make_wheel(tmp_path, "Hello.World", "1.0")
     sdist = make_sdist(tmp_path, "Hello.World", "1.0")
@@ -81,7 +81,7 @@ def test_uv_publish_check_url_skips_what_is_there(stack, tmp_path):
 
 def test_a_retry_of_a_stored_file_writes_nothing(stack, tmp_path):
     """An identical re-upload is answered from the file's record: no storage request at all."""
-    from bale.stores import get_stores
+    from bale.store.backends import get_stores
 
     whl = make_wheel(tmp_path, "retried", "1.0", payload=b"x" * 100_000)
     token = stack.token()

@@ -12,7 +12,7 @@ from uploads import form_for, post
 
 
 def test_concurrent_distinct_uploads_all_land(stack):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token()
     versions = [f"1.0.{i}" for i in range(24)]
@@ -31,7 +31,7 @@ def test_concurrent_distinct_uploads_all_land(stack):
 
 
 def test_concurrent_same_filename_exactly_one_wins(stack):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token()
     contents = [wheel_bytes("contested", "1.0", payload=f"# variant {i}\n".encode()) for i in range(12)]

@@ -118,7 +118,7 @@ def _tar(entries: dict[str, bytes]) -> bytes:
 
 
 def assert_nothing_stored(stack):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     assert Packages(stack.stores).projects("acme", "main") == []
     assert stack.stores.blobs.list() == []
@@ -173,7 +173,7 @@ def test_license_files_where_pep_639_puts_them_are_accepted(stack):
 
 
 def test_namespace_comes_from_settings():
-    from bale.distributions import check_classifiers
+    from bale.packages.distributions import check_classifiers
     from bale.errors import BadRequest
 
     check_classifiers(["Private :: corp :: acme"], team="acme", namespace="corp")
@@ -202,7 +202,7 @@ def test_bearer_token_is_accepted(stack):
     ],
 )
 def test_token_scope_is_403_naming_what_is_missing(stack, scope, path, message):
-    from bale.tenancy import Tenancy
+    from bale.tenancy.service import Tenancy
 
     Tenancy(stack.stores).create_index("acme", "staging")
     r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=stack.token(**scope), path=path)
@@ -250,7 +250,7 @@ def test_same_file_twice_is_200_and_different_content_is_400(stack):
     r = post(stack, *form_for(GOOD, other), token=token)
     assert r.status_code == 400 and "File already exists" in r.text
     # The first upload's bytes are untouched, and the refused content left no blob.
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     rec = Packages(stack.stores).file("acme", "main", "demo", GOOD)
     assert rec.sha256 == hashlib.sha256(first).hexdigest()
@@ -259,8 +259,8 @@ def test_same_file_twice_is_200_and_different_content_is_400(stack):
 
 
 def test_deleted_filename_cannot_be_reused(stack):
-    from bale.packages import Packages
-    from bale.tenancy import now
+    from bale.packages.service import Packages
+    from bale.clock import now
 
     token = stack.token()
     data = wheel_bytes("demo", "1.0")
@@ -278,7 +278,7 @@ def test_sdist_zip_and_metadata_stored_beside_file(stack):
     data = zip_of({"oldstyle-0.9/PKG-INFO": pkg_info.encode(), "oldstyle-0.9/setup.py": b""})
     r = post(stack, *form_for("oldstyle-0.9.zip", data), token=token)
     assert r.status_code == 200, r.text
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     rec = Packages(stack.stores).file("acme", "main", "oldstyle", "oldstyle-0.9.zip")
     assert rec.packagetype == "sdist"
@@ -287,7 +287,7 @@ def test_sdist_zip_and_metadata_stored_beside_file(stack):
 
 
 def test_upload_to_an_index_that_is_gone_is_a_404_and_other_teams_learn_nothing(stack, tenancy):
-    from bale.tenancy import Tenancy
+    from bale.tenancy.service import Tenancy
 
     tenancy.create_index("acme", "old")
     token = stack.token(index="old")

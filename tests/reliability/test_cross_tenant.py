@@ -71,7 +71,7 @@ def _leaks(body: bytes, data: bytes) -> list[str]:
 @pytest.mark.parametrize("kind", ["read", "upload", "scoped"])
 @pytest.mark.parametrize("method,path,accept", ENDPOINTS, ids=[f"{m} {p} {a or ''}" for m, p, a in ENDPOINTS])
 def test_foreign_token_gets_nothing(stack, acme_data, globex_tokens, kind, method, path, accept):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = globex_tokens[kind]
     headers = {"Authorization": f"Bearer {token}"}
@@ -111,7 +111,7 @@ def test_name_redirect_depends_on_the_url_alone(stack, acme_data, globex_tokens)
 
 def test_foreign_minted_token_cannot_be_burned_into_acme(stack, acme_data, globex_tokens):
     """burn-token only accepts Trusted Publishing tokens; an API token is refused, not revoked."""
-    from bale.tokens import Tokens
+    from bale.tokens.service import Tokens
 
     acme_token = stack.token("read")
     r = requests.post(f"{stack.url}/_/oidc/burn-token", data=json.dumps({"token": acme_token}),

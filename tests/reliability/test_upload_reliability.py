@@ -26,7 +26,7 @@ def _auth(token):
 
 def test_ten_clients_fifty_uploads_each_all_listed(stack):
     """10 clients x 50 concurrent distinct uploads to one project -> all 500 listed."""
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token()
     bodies = {}
@@ -56,7 +56,7 @@ def test_ten_clients_fifty_uploads_each_all_listed(stack):
 
 def test_twenty_racing_uploads_of_one_filename(stack):
     """20 concurrent uploads of one filename with different content -> exactly one stored, no orphan."""
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token()
     contents = [wheel_bytes("contested", "2.0", payload=f"# {i}\n".encode()) for i in range(20)]
@@ -150,7 +150,7 @@ def flaky_storage(stack, emulators, monkeypatch):
 
 
 def test_storage_fault_mid_upload_is_clean_5xx_then_retry_succeeds(stack, flaky_storage):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     token = stack.token()
     data = wheel_bytes("faulty", "1.0", payload=os.urandom(600_000))

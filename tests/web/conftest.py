@@ -19,7 +19,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def auth_emulator(tmp_path_factory, base_settings):
-    from bale.emulators import AuthEmulator
+    from bale_tools.emulators import AuthEmulator
 
     work = tmp_path_factory.mktemp("auth-emulator")
     emu = AuthEmulator(project=base_settings.project, workdir=work, log_dir=work / "logs")
@@ -153,7 +153,7 @@ def _server(dash_settings):
     Overrides the root ``_server`` for tests/web, so ``stack`` serves this one.
     """
     from bale import settings as settings_mod
-    from bale.devserver import Server, build_app
+    from bale_tools.devserver import Server, build_app
 
     server = Server(build_app(dash_settings)).start()
     previous = os.environ.get("BALE_BASE_URL")
@@ -172,7 +172,7 @@ def _server(dash_settings):
 @pytest.fixture(scope="session")
 def _fake_google_server():
     """Google's OAuth endpoints, faked over HTTP for the session (see fake_google.py)."""
-    from bale.devserver import Server
+    from bale_tools.devserver import Server
     from fake_google import FakeGoogle
 
     fake = FakeGoogle()

@@ -174,7 +174,7 @@ def test_another_teams_token_cannot_be_revoked(alice, tokens, tenancy):
 
 
 def test_add_and_delete_github_publisher(alice, stores, tenancy):
-    from bale.publishers import PROVIDERS, Publishers
+    from bale.publishing.publishers import PROVIDERS, Publishers
 
     form = {
         "index": "main",
@@ -201,7 +201,7 @@ def test_add_and_delete_github_publisher(alice, stores, tenancy):
 
 
 def test_invalid_publisher_is_reported(alice, stores):
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     form = {"index": "main", "projects": "widgets", "provider": "github",
             "github-repository": "octo-org/widgets", "github-workflow": ".github/workflows/publish.yml"}
@@ -214,7 +214,7 @@ def test_invalid_publisher_is_reported(alice, stores):
 
 
 def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     files = [make_wheel(tmp_path, "widgets", "1.0"), make_sdist(tmp_path, "widgets", "1.0")]
     assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files).returncode == 0
@@ -237,7 +237,7 @@ def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
 
 
 def test_delete_from_the_project_page_needs_the_version_typed(alice, stack, tenancy, tmp_path):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     files = [make_wheel(tmp_path, "widgets", "1.0"), make_sdist(tmp_path, "widgets", "1.0"), make_wheel(tmp_path, "widgets", "2.0")]
     assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files).returncode == 0

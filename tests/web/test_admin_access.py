@@ -55,7 +55,7 @@ def snapshot(db) -> dict:
 def world(stack, tenancy, tokens, stores, tmp_path):
     """acme: alice and carol admins, bob a member, a token, a publisher, a published wheel.
     globex: eve's team (she is an admin, elsewhere)."""
-    from bale.publishers import Publishers
+    from bale.publishing.publishers import Publishers
 
     tenancy.set_member("acme", "carol@example.com", "admin")
     tenancy.set_member("acme", "bob@example.com", "member")

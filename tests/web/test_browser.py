@@ -162,8 +162,8 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
 
 
 def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, oidc_issuers, tmp_path):
-    from bale.packages import Packages
-    from bale.publishers import PROVIDERS, Publishers
+    from bale.packages.service import Packages
+    from bale.publishing.publishers import PROVIDERS, Publishers
 
     accounts.sign_up("alice@example.com", PASSWORD)
     sign_in_ui(page, stack.url, "alice@example.com", next_path="/teams/acme/admin/publishers")
@@ -207,7 +207,7 @@ def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, o
 
 def test_unverified_address_is_sent_a_link_before_it_can_sign_in(dash_settings, auth_emulator, page, acme):
     """As in production: Bale trusts an address only once its owner proved it."""
-    from bale.devserver import Server
+    from bale_tools.devserver import Server
     from dashboard import create_app
 
     server = Server(create_app(dash_settings, config={"REQUIRE_VERIFIED_EMAIL": True})).start()
@@ -244,7 +244,7 @@ def test_unverified_address_is_sent_a_link_before_it_can_sign_in(dash_settings, 
 
 def test_sign_in_with_google(google_settings, google, tenancy, page, acme):
     """The Google button is a plain link; the browser goes to (fake) Google and back, signed in."""
-    from bale.devserver import Server
+    from bale_tools.devserver import Server
     from dashboard import create_app
 
     tenancy.set_member("acme", "gina@example.com", "member")

@@ -129,7 +129,7 @@ def test_next_is_never_off_site(gbrowser, google):
 
 def test_sign_in_with_google_over_http(google_settings, google, tenancy, acme):
     """The same flow through a real HTTP server and a real cookie jar, following every redirect."""
-    from bale.devserver import Server
+    from bale_tools.devserver import Server
     from dashboard import create_app
 
     tenancy.set_member("acme", "gina@example.com", "member")
@@ -202,7 +202,7 @@ def test_token_endpoint_error_is_explained(gbrowser, google, acme):
 
 
 def test_token_endpoint_unreachable(gapp, gbrowser, google, acme):
-    from bale.emulators import free_port
+    from bale_tools.emulators import free_port
 
     settings = gapp.extensions["bale"].settings
     gapp.extensions["bale"].settings = dataclasses.replace(

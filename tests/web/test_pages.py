@@ -103,7 +103,7 @@ def test_index_lists_projects_with_a_filter(sign_in, published, bob_member):
 
 
 def test_project_page_shows_versions_files_and_install_snippet(sign_in, stack, published, bob_member):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     b = sign_in("bob@example.com")
     r = b.get("/teams/acme/indexes/main/projects/hello-world/")
@@ -157,7 +157,7 @@ def test_project_description_is_rendered_and_sanitized(sign_in, published, acme)
 
 
 def test_yanked_state_is_shown(sign_in, stack, published, bob_member):
-    from bale.packages import Packages
+    from bale.packages.service import Packages
 
     Packages(stack.stores).set_yanked("acme", "main", "hello-world", "1.0", True, "broken build")
     page = text(sign_in("bob@example.com").get("/teams/acme/indexes/main/projects/hello-world/"))
@@ -236,7 +236,7 @@ def test_index_page_is_paged_and_its_reads_bounded(sign_in, stack, bob_member, d
         bulk_project(stack.stores, f"Lib-{i:03d}", 1)
     b = sign_in("bob@example.com")
     b.get("/teams/acme/indexes/main/")  # sign-in and session reads out of the way
-    from bale.stores import get_stores
+    from bale.store.backends import get_stores
 
     with FirestoreReads(get_stores(dash_settings).db) as reads:  # the dashboard's own client
         first = text(b.get("/teams/acme/indexes/main/"))

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from bale.errors import BadRequest, BaleError
 from bale.names import validate_index, validate_project
-from bale.tenancy import now
+from bale.clock import now
 
 from .services import current_user, services, team_admin
 
@@ -174,7 +174,7 @@ def tokens(team: str):
 def token_from_form(team: str, created_by: str, check=None):
     """Create the token the tokens form asks for: (secret, token, expiry choice). ``check``
     (index, permission) may refuse first, with a BaleError; so does everything else."""
-    from bale.tokens import parse_duration
+    from bale.tokens.service import parse_duration
 
     form = request.form
     index, permission = form.get("index") or "", form.get("permission") or ""
@@ -238,7 +238,7 @@ def _publisher_service():
 @team_admin
 def publishers(team: str):
     pubs = _publisher_service().list(team)
-    from bale.publishers import PROVIDERS
+    from bale.publishing.publishers import PROVIDERS
 
     return render_template(
         "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, render_template, request
 
 from bale.errors import BaleError, Forbidden, NotFound
-from bale.tenancy import now
+from bale.clock import now
 
 from .admin import EXPIRIES, _attempt, _index_names, token_from_form
 from .services import current_user, services, team_member

@@ -14,7 +14,7 @@ from flask import current_app, g, redirect, request, url_for
 from bale.errors import BadRequest, Forbidden, NotFound
 from bale.names import validate_team
 from bale.settings import Settings
-from bale.stores import get_stores
+from bale.store.backends import get_stores
 
 from .identity import Identity, User
 
@@ -32,19 +32,19 @@ class Services:
 
     @property
     def tenancy(self):
-        from bale.tenancy import Tenancy
+        from bale.tenancy.service import Tenancy
 
         return Tenancy(self.stores)
 
     @property
     def tokens(self):
-        from bale.tokens import Tokens
+        from bale.tokens.service import Tokens
 
         return Tokens(self.stores)
 
     @property
     def packages(self):
-        from bale.packages import Packages
+        from bale.packages.service import Packages
 
         return Packages(self.stores)
 
@@ -52,7 +52,7 @@ class Services:
     def publishers(self):
         """The Trusted Publishing service, or None where this build has none."""
         try:
-            from bale.publishers import Publishers
+            from bale.publishing.publishers import Publishers
         except ImportError:
             return None
         return Publishers(self.stores)

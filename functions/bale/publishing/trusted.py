@@ -41,12 +41,13 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from .errors import BaleError, Unauthorized
-from .publishers import PROVIDERS, Provider, Publisher, Publishers
-from .settings import Settings
-from .stores import Stores
-from .tenancy import Tenancy, now
-from .tokens import Token, Tokens
+from bale.errors import BaleError, Unauthorized
+from bale.publishing.publishers import PROVIDERS, Provider, Publisher, Publishers
+from bale.settings import Settings
+from bale.store.backends import Stores
+from bale.tenancy.service import Tenancy
+from bale.clock import now
+from bale.tokens.service import Token, Tokens
 
 log = logging.getLogger("bale.oidc")
 

@@ -18,17 +18,11 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from .emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
-from .settings import Settings
+from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
+from bale.routes import ROUTES, target_for
+from bale.settings import Settings
 
-ROUTES = (
-    ("/v1/upload", "upload"),
-    ("/simple", "simple"),
-    ("/files", "simple"),
-    ("/_/oidc", "oidc"),
-)
-
-MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
+MAIN_PY = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
 
 def build_app(settings: Settings):
@@ -44,10 +38,9 @@ def build_app(settings: Settings):
     dashboard = create_app(settings)
 
     def dispatch(environ, start_response):
-        path = environ.get("PATH_INFO", "") or "/"
-        for prefix, target in ROUTES:
-            if path == prefix or path.startswith(prefix + "/"):
-                return targets[target](environ, start_response)
+        target = target_for(environ.get("PATH_INFO", "") or "/")
+        if target is not None:
+            return targets[target](environ, start_response)
         return dashboard(environ, start_response)
 
     return dispatch
@@ -168,10 +161,10 @@ def run(
         )
         env["BALE_BASE_URL"] = base
         os.environ["BALE_BASE_URL"] = base
-        from . import settings as settings_mod
+        from bale import settings as settings_mod
 
         settings_mod.get_settings.cache_clear()
-        from .stores import get_stores
+        from bale.store.backends import get_stores
 
         get_stores(settings).blobs.ensure_bucket()
         server = Server(build_app(settings), host=host, port=port, certfile=certfile, keyfile=keyfile)

@@ -16,7 +16,7 @@ The hot path is a project page. Its cost in Firestore is two document reads
 whatever the number of files: the token and the project document, whose
 ``serial`` says whether the page this instance rendered earlier is still
 current. Only when it is not (a cold instance, or a new upload or yank) are the
-page's chunks read, all in one ``get_all`` (see :mod:`bale.packages`), and the
+page's chunks read, all in one ``get_all`` (see :mod:`bale.packages.service`), and the
 page rendered (and gzipped) once in both formats. Responses carry a strong
 ``ETag`` (a hash of the representation) so clients revalidate with
 ``If-None-Match`` and get 304, and ``Cache-Control: private``: a page is only
@@ -41,14 +41,14 @@ import threading
 from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
-from .distributions import check_filename
-from .errors import BadRequest, BaleError, Forbidden, NotFound
-from .http import plain_errors, route_parts
-from .names import validate_index, validate_project, validate_team
-from .packages import FileRecord, Packages
-from .settings import Settings, get_settings
-from .stores import BlobMissing, Stores, get_stores
-from .tokens import Token, Tokens
+from bale.packages.distributions import check_filename
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound
+from bale.api.http import plain_errors, route_parts
+from bale.names import validate_index, validate_project, validate_team
+from bale.packages.service import FileRecord, Packages
+from bale.settings import Settings, get_settings
+from bale.store.backends import BlobMissing, Stores, get_stores
+from bale.tokens.service import Token, Tokens
 
 log = logging.getLogger("bale.simple")
 

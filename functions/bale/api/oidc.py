@@ -6,7 +6,7 @@
 
 Errors are JSON in PyPI's shape, ``{"message", "errors": [{"code", "description"}]}``,
 422 for a refused token; uv prints the body, so descriptions say which claim did not match.
-The work is in :mod:`bale.trusted_publishing`.
+The work is in :mod:`bale.publishing.trusted`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import logging
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
-from .errors import BaleError
-from .http import route_parts
-from .settings import get_settings
-from .stores import get_stores
-from .trusted_publishing import PublishingError, TrustedPublishing
+from bale.errors import BaleError
+from bale.api.http import route_parts
+from bale.settings import get_settings
+from bale.store.backends import get_stores
+from bale.publishing.trusted import PublishingError, TrustedPublishing
 
 log = logging.getLogger("bale.oidc")
 
@@ -95,7 +95,7 @@ def _route(request: Request) -> Response:
 
 
 def handle(request: Request) -> Response:
-    from .http import harden
+    from bale.api.http import harden
 
     return harden(_handle(request))
 

@@ -29,10 +29,11 @@ import secrets
 
 from packaging.utils import canonicalize_name
 
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized
-from .names import validate_index, validate_project, validate_team
-from .stores import Stores
-from .tenancy import Tenancy, now
+from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bale.names import validate_index, validate_project, validate_team
+from bale.store.backends import Stores
+from bale.tenancy.service import Tenancy
+from bale.clock import now
 
 PREFIX = "bale_"
 REALM = 'Basic realm="bale"'
@@ -341,7 +342,7 @@ class Tokens:
 
     def from_request_with(self, authorization: str | None, also=()) -> tuple[Token, list]:
         """from_request, fetching the documents ``also`` in the same round trip."""
-        from .auth import token_from_header
+        from bale.tokens.credentials import token_from_header
 
         try:
             return self.authenticate_with(token_from_header(authorization), also)

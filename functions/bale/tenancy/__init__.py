@@ -1,0 +1,1 @@
+"""Teams, their indexes, members and write access (``service.py``)."""
