@@ -401,7 +401,7 @@ def test_google_client_secret_comes_from_secret_manager(tf: Config) -> None:
     # The secret's value never appears anywhere else in the configuration.
     for path in TF_DIR.glob("*.tf"):
         uses = path.read_text().count("var.google_oauth_client_secret")
-        expected = {"main.tf": 2}.get(path.name, 0)  # the secret version and the precondition
+        expected = {"dashboard.tf": 2}.get(path.name, 0)  # the secret version and the precondition
         assert uses == expected, path.name
 
 
@@ -434,6 +434,16 @@ def test_providers_are_version_pinned(tf: Config) -> None:
         # `~> X.Y` or an explicit upper bound: a new major release never slips in.
         assert re.fullmatch(r"~>\s*\d+\.\d+(\.\d+)?", version) or "<" in version, (name, version)
     assert any(b.get("required_version") for b in tf.terraform)
+
+
+def test_configuration_is_split_by_concern() -> None:
+    """main.tf was one 700-line file; each concern now has a short file of its own."""
+    for name in ("main.tf", "apis.tf", "firestore.tf", "storage.tf", "iam.tf", "functions.tf",
+                 "dashboard.tf", "load_balancer.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (TF_DIR / name).is_file(), name
+    for path in TF_DIR.glob("*.tf"):
+        lines = path.read_text().count("\n")
+        assert lines <= 200, f"{path.name} has {lines} lines: split it by concern"
 
 
 def _tf_files() -> list[Path]:

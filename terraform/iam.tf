@@ -1,0 +1,97 @@
+# Service accounts, one per function plus the dashboard's and the build's, and their roles:
+# who may do what, in one place. (Secret access is granted next to the secrets in dashboard.tf.)
+
+resource "google_service_account" "function" {
+  for_each = local.functions
+
+  account_id   = "bale-${each.key}"
+  display_name = "Bale ${each.key} function"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "dashboard" {
+  account_id   = "bale-dashboard"
+  display_name = "Bale dashboard"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Builds the functions' containers instead of the default compute service account,
+# which new projects no longer grant the roles a build needs.
+resource "google_service_account" "build" {
+  account_id   = "bale-build"
+  display_name = "Bale function builds"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "build" {
+  project = var.project_id
+  role    = "roles/cloudbuild.builds.builder"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# upload: writes projects, files and pages.
+resource "google_project_iam_member" "upload_datastore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function["upload"].member
+}
+
+# upload: creates blobs, reads them back and deletes the blob of an upload whose
+# Firestore commit failed. objectUser is the smallest predefined role with delete.
+resource "google_storage_bucket_iam_member" "upload_objects" {
+  bucket = google_storage_bucket.files.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["upload"].member
+}
+
+# simple: reads pages and records a token's last use, so it writes too.
+resource "google_project_iam_member" "simple_datastore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function["simple"].member
+}
+
+resource "google_storage_bucket_iam_member" "simple_objects" {
+  bucket = google_storage_bucket.files.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["simple"].member
+}
+
+# simple: signs download URLs with its own identity (IAM signBlob), as a function has
+# no private key of its own.
+resource "google_service_account_iam_member" "simple_signs_as_itself" {
+  service_account_id = google_service_account.function["simple"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.function["simple"].member
+}
+
+# oidc: records used jti values and writes minted tokens.
+resource "google_project_iam_member" "oidc_datastore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function["oidc"].member
+}
+
+# dashboard: manages teams, members, indexes, tokens and trusted publishers.
+resource "google_project_iam_member" "dashboard_datastore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.dashboard.member
+}
+
+# dashboard: signs people in with Firebase Auth. firebase-admin's create_session_cookie
+# calls the Identity Toolkit API (projects.createSessionCookie, permission
+# firebaseauth.users.createSession), and the revocation checks of verify_id_token and
+# verify_session_cookie read the account (firebaseauth.users.get). No predefined role
+# narrower than firebaseauth.admin holds createSession, and Firebase Auth permissions
+# exist only at project level. Both calls authenticate with the service account's OAuth
+# token and nothing is signed locally (verification uses Google's public certificates),
+# so unlike the simple function it needs no iam.serviceAccountTokenCreator on itself.
+resource "google_project_iam_member" "dashboard_firebase_auth" {
+  project = var.project_id
+  role    = "roles/firebaseauth.admin"
+  member  = google_service_account.dashboard.member
+}
