@@ -26,10 +26,44 @@ resource "google_service_account" "build" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_project_iam_member" "build" {
+# The build's roles, each as narrow as the build allows. The predefined
+# roles/cloudbuild.builds.builder would be simpler but holds project-wide
+# storage.objects.create/update/delete: a build could overwrite or delete every package.
+# What a build of a gen2 function needs instead (Cloud Functions' "user-specified build
+# service account" documentation): write its logs, push the image to the repository the
+# functions name (functions.tf), read the source.
+resource "google_project_iam_member" "build_logs" {
   project = var.project_id
-  role    = "roles/cloudbuild.builds.builder"
-  member  = "serviceAccount:${google_service_account.build.email}"
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_images" {
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_storage_bucket_iam_member" "build_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+# Cloud Functions copies the source into buckets of its own (gcf-v2-sources-NUMBER-REGION)
+# that it creates on first deploy, so they cannot be named here: a condition limits the
+# read to them.
+resource "google_project_iam_member" "build_function_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "gcf-sources-only"
+    description = "Only the buckets Cloud Functions stages function source in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
+  }
 }
 
 # upload: writes projects, files and pages.
@@ -94,4 +128,22 @@ resource "google_project_iam_member" "dashboard_firebase_auth" {
   project = var.project_id
   role    = "roles/firebaseauth.admin"
   member  = google_service_account.dashboard.member
+}
+
+# dashboard: "delete for good" removes the file's bytes (Packages.delete deletes the blob and
+# its .metadata by name). It never reads, lists or writes objects: file pages come from
+# Firestore. No predefined role holds storage.objects.delete alone (objectUser, the smallest,
+# would also let it read and overwrite every package), so a custom role does, granted on the
+# package bucket only.
+resource "google_project_iam_custom_role" "object_deleter" {
+  role_id     = "baleObjectDeleter"
+  title       = "Bale object deleter"
+  description = "Delete objects, nothing else. Granted to the Bale dashboard on the package bucket."
+  permissions = ["storage.objects.delete"]
+}
+
+resource "google_storage_bucket_iam_member" "dashboard_objects" {
+  bucket = google_storage_bucket.files.name
+  role   = google_project_iam_custom_role.object_deleter.name
+  member = google_service_account.dashboard.member
 }
