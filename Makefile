@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test unit requirements check-requirements clean
+.PHONY: setup dev test unit lint lint-terraform requirements check-requirements clean
 
 # Everything the stack and the tests need, installed into ./.venv (and node_modules for
 # firebase-tools when package.json is there). Re-runs are cheap: pip skips what is installed.
@@ -41,6 +41,16 @@ check-requirements: $(BIN)/bale
 	@tmp=$$(mktemp) && cp functions/requirements.txt $$tmp && $(UV_COMPILE) -o $$tmp && \
 	if diff -u functions/requirements.txt $$tmp; then echo "functions/requirements.txt matches pyproject.toml"; \
 	else echo "functions/requirements.txt drifted from pyproject.toml: run make requirements"; rm -f $$tmp; exit 1; fi; rm -f $$tmp
+
+# checkov over terraform/, offline (--skip-download: no policy download from the vendor's
+# platform). It runs from uv's tool cache, pinned, so it never touches .venv's packages; the
+# first run fetches it from PyPI. Exits non-zero on any failed check; accepted findings are
+# skipped next to their resource with a `#checkov:skip=ID:reason` comment.
+# Needs only uv (`make setup` puts one in .venv; one on PATH does too), not the project's venv.
+CHECKOV_VERSION ?= 3.3.30
+UV ?= $(if $(wildcard $(BIN)/uv),$(BIN)/uv,uv)
+lint-terraform:
+	$(UV) tool run --from 'checkov==$(CHECKOV_VERSION)' checkov -d terraform --skip-download --compact --quiet
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

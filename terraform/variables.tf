@@ -54,6 +54,17 @@ variable "bucket_soft_delete_days" {
   }
 }
 
+variable "access_log_retention_days" {
+  type        = number
+  description = "Days the hourly usage logs of the package and source buckets are kept in the access-log bucket (<project_id>-bale-access-logs) before Cloud Storage deletes them."
+  default     = 400
+
+  validation {
+    condition     = var.access_log_retention_days >= 1
+    error_message = "access_log_retention_days must be at least 1."
+  }
+}
+
 variable "firestore_point_in_time_recovery" {
   type        = bool
   description = "Keep 7 days of Firestore point-in-time recovery, so any moment of the last week can be read back after a bad write."

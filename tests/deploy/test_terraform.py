@@ -372,6 +372,79 @@ def test_dashboard_may_use_firebase_auth(tf: Config) -> None:
     assert [sa for role, sa in grants if role == "roles/firebaseauth.admin"] == [dashboard_sa]
 
 
+def _bucket_grants(tf: Config, bucket: str) -> dict[tuple[str, str, str | None], set[str]]:
+    """Roles granted on one bucket, by the service account they are granted to."""
+    grants: dict[tuple[str, str, str | None], set[str]] = {}
+    for grant in tf.resources.get("google_storage_bucket_iam_member", {}).values():
+        on_bucket = grant["bucket"] == f"${{google_storage_bucket.{bucket}.name}}"
+        if not on_bucket or "google_service_account" not in grant["member"]:
+            continue
+        grants.setdefault(tf.ref(grant["member"]), set()).add(grant["role"])
+    return grants
+
+
+def _permissions(tf: Config, role: str) -> set[str]:
+    """The permissions of a custom role defined here; a predefined role is returned as its name."""
+    m = re.fullmatch(r"\$\{google_project_iam_custom_role\.(\w+)\.(name|id)\}", role)
+    if not m:
+        return {role}
+    return set(tf.body("google_project_iam_custom_role", m.group(1))["permissions"])
+
+
+def test_dashboard_may_delete_package_files_and_nothing_more(tf: Config) -> None:
+    """"Delete for good" removes the bytes (Packages.delete deletes by name, nothing else)."""
+    template = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
+    dashboard_sa = tf.ref(template["service_account"])
+    roles = _bucket_grants(tf, "files").get(dashboard_sa, set())
+    assert roles, "the dashboard cannot delete package files: their bytes would stay"
+    (role,) = roles
+    assert _permissions(tf, role) == {"storage.objects.delete"}, role
+    # ...and no project-wide storage role reaches the bucket another way.
+    project_roles = [
+        g["role"] for g in tf.resources["google_project_iam_member"].values() if tf.ref(g["member"]) == dashboard_sa
+    ]
+    assert not [r for r in project_roles if "storage" in r], project_roles
+
+
+def test_package_bucket_access_by_service_account(tf: Config) -> None:
+    """Who may touch package files, and how: read (simple), create/read/delete (upload), delete (dashboard)."""
+    by_name = {sa[1:]: roles for sa, roles in _bucket_grants(tf, "files").items()}
+    assert by_name == {
+        ("function", "upload"): {"roles/storage.objectUser"},
+        ("function", "simple"): {"roles/storage.objectViewer"},
+        ("dashboard", None): {"${google_project_iam_custom_role.object_deleter.name}"},
+    }
+
+
+def test_build_account_has_no_project_wide_write_to_storage(tf: Config) -> None:
+    """roles/cloudbuild.builds.builder could overwrite or delete every package; the build gets narrow roles."""
+    build = ("google_service_account", "build", None)
+    project = [g for g in tf.resources["google_project_iam_member"].values() if tf.ref(g["member"]) == build]
+    assert {g["role"] for g in project} == {"roles/logging.logWriter", "roles/storage.objectViewer"}
+    (viewer,) = [g for g in project if g["role"] == "roles/storage.objectViewer"]
+    assert "gcf-v2-sources-" in _block(viewer, "condition")["expression"]
+    assert _bucket_grants(tf, "source")[build] == {"roles/storage.objectViewer"}
+    assert build not in _bucket_grants(tf, "files")
+    writer = tf.resources["google_artifact_registry_repository_iam_member"]["build_images"]
+    assert writer["role"] == "roles/artifactregistry.writer"
+    assert "google_artifact_registry_repository.functions" in writer["repository"]
+    for name, key, each_value, body in _functions(tf):
+        build_config = _block(body, "build_config")
+        assert build_config["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+
+
+def test_bucket_access_is_logged(tf: Config) -> None:
+    buckets = tf.resources["google_storage_bucket"]
+    for name in ("files", "source"):
+        assert _block(buckets[name], "logging")["log_bucket"] == "${google_storage_bucket.access_logs.name}", name
+    logs = buckets["access_logs"]
+    (rule,) = logs["lifecycle_rule"]
+    assert _block(rule, "condition")["age"] == "${var.access_log_retention_days}"
+    writer = tf.resources["google_storage_bucket_iam_member"]["access_logs_writer"]
+    assert writer["member"] == "group:cloud-storage-analytics@google.com"
+    assert writer["role"] == "roles/storage.objectCreator"
+
+
 def test_dashboard_sign_in_settings(tf: Config) -> None:
     env = tf.locals["dashboard_env"]
     assert env["BALE_FIREBASE_API_KEY"] == "${var.firebase_api_key}"
@@ -401,7 +474,7 @@ def test_google_client_secret_comes_from_secret_manager(tf: Config) -> None:
     # The secret's value never appears anywhere else in the configuration.
     for path in TF_DIR.glob("*.tf"):
         uses = path.read_text().count("var.google_oauth_client_secret")
-        expected = {"main.tf": 2}.get(path.name, 0)  # the secret version and the precondition
+        expected = {"dashboard.tf": 2}.get(path.name, 0)  # the secret version and the precondition
         assert uses == expected, path.name
 
 
@@ -434,6 +507,16 @@ def test_providers_are_version_pinned(tf: Config) -> None:
         # `~> X.Y` or an explicit upper bound: a new major release never slips in.
         assert re.fullmatch(r"~>\s*\d+\.\d+(\.\d+)?", version) or "<" in version, (name, version)
     assert any(b.get("required_version") for b in tf.terraform)
+
+
+def test_configuration_is_split_by_concern() -> None:
+    """main.tf was one 700-line file; each concern now has a short file of its own."""
+    for name in ("main.tf", "apis.tf", "firestore.tf", "storage.tf", "iam.tf", "functions.tf",
+                 "dashboard.tf", "load_balancer.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (TF_DIR / name).is_file(), name
+    for path in TF_DIR.glob("*.tf"):
+        lines = path.read_text().count("\n")
+        assert lines <= 200, f"{path.name} has {lines} lines: split it by concern"
 
 
 def _tf_files() -> list[Path]:

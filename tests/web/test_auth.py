@@ -85,6 +85,47 @@ def test_sign_out_ends_the_session(sign_in, acme):
     assert b.get("/teams/acme/").status_code == 302
 
 
+def _replay(app, cookie: str):
+    """A different client (the attacker's) presenting a copied session cookie."""
+    other = app.test_client()
+    other.set_cookie("__session", cookie)
+    return other
+
+
+def _at_a_second_boundary() -> None:
+    """Sleep to just after the clock's next whole second.
+
+    Firebase's revocation check compares whole seconds: a cookie issued (iat) in the same
+    second as revoke_refresh_tokens is not refused by it. Starting right after a boundary
+    makes the sign-in and the sign-out below fall in one second (each takes a few
+    milliseconds against the emulator), the case the server must handle itself.
+    """
+    time.sleep(1.02 - time.time() % 1)
+
+
+def test_sign_out_revokes_a_copied_session_cookie(app, sign_in, acme):
+    _at_a_second_boundary()
+    b = sign_in("alice@example.com")
+    copied = b.client.get_cookie("__session").value
+    assert _replay(app, copied).get("/teams/acme/").status_code == 200  # the copy works...
+    b.get("/")
+    assert b.post("/signout").status_code == 303
+    r = _replay(app, copied).get("/teams/acme/")  # ...until its owner signs out
+    assert r.status_code == 302
+    assert r.headers["Location"] == "/signin?next=/teams/acme/"
+
+
+def test_sign_out_signs_out_every_browser_and_sign_in_works_again(app, sign_in, acme):
+    """Firebase revokes per account, not per cookie: signing out ends every session."""
+    _at_a_second_boundary()
+    laptop, phone = sign_in("alice@example.com"), sign_in("alice@example.com")
+    laptop.get("/")
+    assert laptop.post("/signout").status_code == 303
+    assert phone.get("/teams/acme/").status_code == 302
+    again = sign_in("alice@example.com")  # a fresh sign-in right after is not caught by it
+    assert again.get("/teams/acme/").status_code == 200
+
+
 def test_deleted_account_loses_its_session(sign_in, auth_emulator, acme):
     b = sign_in("alice@example.com")
     assert b.get("/teams/acme/").status_code == 200

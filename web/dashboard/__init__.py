@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
     ``settings.firebase_api_key``) or ``REQUIRE_VERIFIED_EMAIL``.
     """
     settings = settings or get_settings()
+    _refuse_insecure_defaults(settings)
     app = Flask(__name__)
     secure = settings.base_url.startswith("https://") or not settings.using_emulators
     app.config.update(
@@ -94,6 +95,24 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
     _register_headers(app)
     _register_filters(app)
     return app
+
+
+class InsecureConfiguration(RuntimeError):
+    """The dashboard was asked to start in production with a development default."""
+
+
+def _refuse_insecure_defaults(settings: Settings) -> None:
+    # The session cookie is signed with the secret key; anyone who knows it (the default
+    # is in this repository) can forge a session. Only the local stack may use it.
+    if settings.using_emulators:
+        return
+    if not settings.secret_key or settings.secret_key == Settings.secret_key:
+        raise InsecureConfiguration(
+            "BALE_SECRET_KEY is not set: the dashboard refuses to start outside the emulators "
+            "with the development secret key, which would let anyone forge a session cookie. "
+            "Set BALE_SECRET_KEY to a long random value (Terraform keeps one in Secret Manager "
+            "as bale-session-secret), or set FIRESTORE_EMULATOR_HOST for local development."
+        )
 
 
 def _register_errors(app: Flask) -> None:

@@ -9,6 +9,9 @@ that cookie on every request.
 "Sign in with Google" is a server-side OAuth code flow (``google_oauth.py``):
 ``GET /auth/google`` leaves for Google, ``GET /auth/google/callback`` comes back,
 and ends in the same session as email sign-in.
+
+Sign-out revokes the session on the server as well as dropping the cookie, so a
+copied cookie is refused from then on (``Identity.end_session``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
-from bale.errors import BadRequest, BaleError, NotFound, Unauthorized
+from bale.errors import BadRequest, BaleError, NotFound, Unauthorized, Unavailable
 
 from . import google_oauth
 from .services import current_user, services
@@ -158,5 +161,15 @@ def google_callback():
 
 @bp.post("/signout")
 def signout():
+    cookie = session.get("firebase")
+    # This browser is signed out whatever happens next: the person asked to leave it.
     session.clear()
+    try:
+        services().identity.end_session(cookie)
+    except Unavailable as exc:
+        message = (
+            "You are signed out of this browser, but Bale could not end your session on the "
+            f"server ({exc.message}). Sign in and sign out again once it is back."
+        )
+        return render_template("errors/error.html", status=503, message=message), 503
     return redirect(url_for("auth.signin"), code=303)

@@ -5,7 +5,9 @@ The browser signs in with Firebase Auth (the Identity Toolkit REST API, see
 verifies it with ``firebase-admin`` and exchanges it for a Firebase *session
 cookie* (up to two weeks, revocable), which it keeps inside the Flask session.
 Every request verifies that cookie again, with a revocation check, so a user
-disabled or signed out everywhere in Firebase loses access at once.
+disabled or signed out everywhere in Firebase loses access at once. Signing out
+revokes the person's sessions on the server (:meth:`Identity.end_session`), so a
+copy of the cookie taken before sign-out is refused afterwards.
 
 With the Auth emulator (``settings.auth_emulator_host``) firebase-admin accepts
 the emulator's unsigned tokens and needs no credentials; in production it uses
@@ -104,6 +106,37 @@ class Identity:
         except exceptions.FirebaseError as exc:
             raise Unavailable(f"Firebase Auth is unavailable: {exc}") from exc
         return cookie, user
+
+    def end_session(self, cookie: str | None) -> None:
+        """Revoke the sessions of the person a session cookie belongs to, on the server.
+
+        Clearing the browser's cookie is not enough: a copy of it (malware, a shared
+        machine, a proxy log) would stay valid for the rest of its five days. Firebase
+        revokes per account, not per cookie, so this signs the person out of every
+        browser. A cookie that is already invalid has nothing left to revoke.
+        """
+        from firebase_admin import auth, exceptions
+
+        if not cookie:
+            return
+        try:
+            claims = auth.verify_session_cookie(cookie, app=self.app, check_revoked=False)
+        except (exceptions.InvalidArgumentError, ValueError):
+            return  # expired or not ours: no session to end
+        # The revocation check refuses a cookie only if it was issued (iat, whole seconds)
+        # *before* tokensValidAfterTime, which revoke_refresh_tokens sets to the current
+        # whole second. A cookie issued in the same second as the revocation would
+        # survive it, so wait for the next second first (only ever after a sign-in less
+        # than a second old; our clock and Google's are both NTP-synchronised).
+        wait = claims.get("iat", 0) + 1 - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            auth.revoke_refresh_tokens(claims["uid"], app=self.app)
+        except exceptions.NotFoundError:
+            return  # the account is gone, and its sessions with it
+        except exceptions.FirebaseError as exc:
+            raise Unavailable(f"Firebase Auth is unavailable: {exc}") from exc
 
     def user_from_session(self, cookie: str | None) -> User | None:
         """The user a session cookie belongs to, or None if it is missing, expired or revoked."""
