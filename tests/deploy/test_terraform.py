@@ -20,19 +20,17 @@ from typing import Any
 import hcl2
 import pytest
 
+from bale.routes import ROUTES as BALE_ROUTES
+
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
 RULES = ROOT / "firestore.rules"
 
 ENTRY_POINTS = {"upload", "simple", "oidc"}
-# Public path -> entry point of the function that must serve it (DESIGN.md's shape).
-ROUTES = {
-    "/v1/upload/*": "upload",
-    "/simple/*": "simple",
-    "/files/*": "simple",
-    "/_/oidc/*": "oidc",
-}
+# Public path -> entry point of the function that must serve it: the route map `bale dev`
+# dispatches by (bale.routes), so production and the local stack cannot drift apart.
+ROUTES = {f"{prefix}/*": target for prefix, target in BALE_ROUTES}
 FUNCTION_ENV = {
     "GOOGLE_CLOUD_PROJECT",
     "BALE_BUCKET",
@@ -278,6 +276,10 @@ def test_paths_route_to_the_right_function(tf: Config) -> None:
             routed[path] = _entry_point(tf, name, key)
     for path, entry_point in ROUTES.items():
         assert routed.get(path) == entry_point, f"{path} goes to {routed.get(path)!r}"
+    # Nothing else goes to a function: every routed path lies under a prefix of the map.
+    for path, entry_point in routed.items():
+        prefix = path.removesuffix("/*")
+        assert (prefix, entry_point) in BALE_ROUTES, f"{path} -> {entry_point} is not in bale.routes"
     for default in (url_map["default_service"], matcher["default_service"]):
         assert _backend_target(tf, default) == ("google_cloud_run_v2_service", "dashboard", None)
 
