@@ -101,7 +101,7 @@ def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path)
     minted = body["token"]
 
     record = Tokens(stack.stores).get(minted.split("_")[1])
-    assert (record.kind, record.permission, record.projects) == ("oidc", "upload", [PROJECT])
+    assert (record.kind, record.permission, record.projects) == ("oidc", "publish", [PROJECT])
     assert record.publisher == f"github:{REPO}:publish.yml"
     lifetime = record.expires_at - record.created_at
     assert lifetime == dt.timedelta(seconds=stack.settings.minted_token_ttl) == dt.timedelta(minutes=15)
