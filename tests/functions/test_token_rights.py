@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from factories import wheel_bytes, wheel_name
+from faults import DeletesFail
 from uploads import form_for, post
 
 BOB = "bob@example.com"
@@ -254,22 +255,6 @@ def test_services_audit_each_change_once(stack, tenancy, tokens, published):
 
 
 # -- a failed blob delete is reported ----------------------------------------------------------
-
-
-class DeletesFail:
-    """Cloud Storage refusing deletes (as it did without storage.objects.delete): a fault
-    injected at the GCS client, every other call passes through to fake-gcs-server."""
-
-    def __init__(self, blobs):
-        self._blobs = blobs
-
-    def __getattr__(self, name):
-        return getattr(self._blobs, name)
-
-    def delete(self, path, *, generation=None):
-        from google.api_core import exceptions
-
-        raise exceptions.Forbidden(f"DELETE {path}: caller does not have storage.objects.delete access")
 
 
 def test_a_failed_blob_delete_is_reported_and_audited(stack, tenancy, published, monkeypatch):
