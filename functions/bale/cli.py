@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import BaleError
-from .names import validate_project
+from bale.errors import BaleError
+from bale.names import validate_project
 
 
 def _admin_services():
-    from .settings import get_settings
-    from .stores import get_stores
+    from bale.settings import get_settings
+    from bale.stores import get_stores
 
     return get_stores(get_settings())
 
 
 def cmd_dev(args) -> int:
-    from .devserver import run
-    from .settings import get_settings
+    from bale.devserver import run
+    from bale.settings import get_settings
 
     return run(
         port=args.port,
@@ -32,7 +32,7 @@ def cmd_dev(args) -> int:
 
 
 def cmd_create_team(args) -> int:
-    from .tenancy import Tenancy
+    from bale.tenancy import Tenancy
 
     Tenancy(_admin_services()).create_team(args.team, args.admin)
     print(f"Created team {args.team} with index {args.team}/main; admin: {args.admin}")
@@ -40,7 +40,7 @@ def cmd_create_team(args) -> int:
 
 
 def cmd_create_index(args) -> int:
-    from .tenancy import Tenancy
+    from bale.tenancy import Tenancy
 
     Tenancy(_admin_services()).create_index(args.team, args.index)
     print(f"Created index {args.team}/{args.index}")
@@ -48,7 +48,7 @@ def cmd_create_index(args) -> int:
 
 
 def cmd_create_token(args) -> int:
-    from .tokens import Tokens, parse_duration
+    from bale.tokens import Tokens, parse_duration
 
     expires = parse_duration(args.expires_in) if args.expires_in else None
     secret, tok = Tokens(_admin_services()).create(
@@ -70,7 +70,7 @@ def cmd_create_token(args) -> int:
 
 
 def cmd_list_tokens(args) -> int:
-    from .tokens import Tokens
+    from bale.tokens import Tokens
 
     rows = Tokens(_admin_services()).list(args.team)
     print(f"{'ID':16}  {'INDEX':12}  {'PERM':6}  {'PROJECTS':20}  {'EXPIRES':20}  {'LAST USED':20}  STATE")
@@ -85,7 +85,7 @@ def cmd_list_tokens(args) -> int:
 
 
 def cmd_revoke_token(args) -> int:
-    from .tokens import Tokens
+    from bale.tokens import Tokens
 
     Tokens(_admin_services()).revoke(args.team, args.token_id)
     print(f"Revoked token {args.token_id}")
@@ -93,8 +93,8 @@ def cmd_revoke_token(args) -> int:
 
 
 def cmd_yank(args, yanked: bool) -> int:
-    from .packages import Packages
-    from .tenancy import Tenancy
+    from bale.packages import Packages
+    from bale.tenancy import Tenancy
 
     stores = _admin_services()
     Tenancy(stores).require_index(args.team, args.index)
@@ -107,9 +107,9 @@ def cmd_yank(args, yanked: bool) -> int:
 
 
 def cmd_delete(args) -> int:
-    from .errors import BadRequest
-    from .packages import Packages
-    from .tenancy import Tenancy
+    from bale.errors import BadRequest
+    from bale.packages import Packages
+    from bale.tenancy import Tenancy
 
     what = args.filename or f"every file of {args.project} {args.version}"
     if not args.yes:
@@ -135,8 +135,8 @@ def cmd_delete(args) -> int:
 
 
 def cmd_list_projects(args) -> int:
-    from .packages import Packages
-    from .tenancy import Tenancy
+    from bale.packages import Packages
+    from bale.tenancy import Tenancy
 
     stores = _admin_services()
     index_doc = Tenancy(stores).require_index(args.team, args.index)
@@ -155,9 +155,9 @@ def cmd_list_projects(args) -> int:
 def cmd_list_files(args) -> int:
     from packaging.version import Version
 
-    from .errors import NotFound
-    from .packages import Packages
-    from .tenancy import Tenancy
+    from bale.errors import NotFound
+    from bale.packages import Packages
+    from bale.tenancy import Tenancy
 
     stores = _admin_services()
     Tenancy(stores).require_index(args.team, args.index)
@@ -177,8 +177,8 @@ def cmd_list_files(args) -> int:
 
 
 def cmd_rebuild_catalog(args) -> int:
-    from .packages import Packages
-    from .tenancy import Tenancy
+    from bale.packages import Packages
+    from bale.tenancy import Tenancy
 
     stores = _admin_services()
     Tenancy(stores).require_index(args.team, args.index)
@@ -188,7 +188,7 @@ def cmd_rebuild_catalog(args) -> int:
 
 
 def cmd_add_publisher(args) -> int:
-    from .publishers import Publishers
+    from bale.publishers import Publishers
 
     pub = Publishers(_admin_services()).add(
         args.team,
@@ -208,7 +208,7 @@ def cmd_add_publisher(args) -> int:
 
 
 def cmd_list_publishers(args) -> int:
-    from .publishers import Publishers
+    from bale.publishers import Publishers
 
     rows = Publishers(_admin_services()).list(args.team, args.index)
     print(f"{'ID':16}  {'INDEX':12}  {'PUBLISHER':50}  PROJECTS")
@@ -218,7 +218,7 @@ def cmd_list_publishers(args) -> int:
 
 
 def cmd_remove_publisher(args) -> int:
-    from .publishers import Publishers
+    from bale.publishers import Publishers
 
     pub = Publishers(_admin_services()).remove(args.team, args.publisher_id, actor="cli")
     print(f"Removed trusted publisher {pub.id} ({pub.label})")

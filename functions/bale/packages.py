@@ -33,10 +33,10 @@ import datetime as dt
 import zlib
 from typing import Any
 
-from .errors import BadRequest, NotFound
-from .names import validate_project
-from .stores import Stores
-from .tenancy import now
+from bale.errors import BadRequest, NotFound
+from bale.names import validate_project
+from bale.stores import Stores
+from bale.tenancy import now
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
 CHUNKS = 16
@@ -275,7 +275,7 @@ class Packages:
     ) -> int:
         """Yank or unyank every file of a version; returns how many files changed. Recorded
         once in the team's audit log, as ``actor``'s doing."""
-        from .tenancy import Tenancy
+        from bale.tenancy import Tenancy
 
         from google.cloud import firestore
 
@@ -323,7 +323,7 @@ class Packages:
 
         from google.cloud import firestore
 
-        from .tenancy import Tenancy
+        from bale.tenancy import Tenancy
 
         project = validate_project(project)
         p_ref = self.project_ref(team, index, project)
