@@ -101,7 +101,7 @@ def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path)
     minted = body["token"]
 
     record = Tokens(stack.stores).get(minted.split("_")[1])
-    assert (record.kind, record.permission, record.projects) == ("oidc", "upload", [PROJECT])
+    assert (record.kind, record.permission, record.projects) == ("oidc", "publish", [PROJECT])
     assert record.publisher == f"github:{REPO}:publish.yml"
     lifetime = record.expires_at - record.created_at
     assert lifetime == dt.timedelta(seconds=stack.settings.minted_token_ttl) == dt.timedelta(minutes=15)
@@ -121,6 +121,35 @@ def test_github_mint_is_scoped_short_lived_and_burnable(stack, github, tmp_path)
     again = upload(stack, minted, tmp_path, version="2.0")
     assert again.returncode != 0 and "401" in again.stderr
     refused(burn(stack, minted), "invalid-token", "revoked")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["minted", "minted-before-publish"])
+def test_trusted_publishing_tokens_only_publish(stack, github, tmp_path, legacy):
+    """A CI job's token uploads and nothing else: every read route refuses it with a 403 that
+    says so (tokens minted as ``upload`` before the ``publish`` permission, too)."""
+    from bale.tokens.service import Tokens
+
+    issuer, _ = github
+    if legacy:
+        minted, _ = Tokens(stack.stores).create(
+            "acme", "main", "upload", projects=[PROJECT], created_by="oidc:github", kind="oidc",
+            publisher=f"github:{REPO}:publish.yml", check_index=False,
+        )
+    else:
+        minted = mint(stack, issuer.sign()).json()["token"]
+    ok = upload(stack, minted, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    whl = f"{PROJECT}-1.0-py3-none-any.whl"
+    for path in (
+        "/simple/acme/main/", f"/simple/acme/main/{PROJECT}/", f"/simple/acme/main/{PROJECT}/{whl}",
+        f"/simple/acme/main/{PROJECT}/{whl}.metadata", f"/files/acme/main/{PROJECT}/{whl}",
+    ):
+        r = requests.get(stack.url + path, headers={"Authorization": f"Bearer {minted}"}, timeout=30)
+        assert r.status_code == 403, (path, r.status_code)
+        assert "Trusted Publishing token can only upload to acme/main; it cannot list, read or download" in r.text
+    # The bytes are there for a read token.
+    r = requests.get(stack.url + f"/simple/acme/main/{PROJECT}/{whl}", auth=("__token__", stack.token("read")), timeout=30)
+    assert r.status_code == 200
 
 
 def test_burn_refuses_api_tokens(stack):

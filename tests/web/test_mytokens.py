@@ -64,8 +64,12 @@ def test_member_tokens_follow_write_access(stack, sign_in, tenancy, tokens):
     assert upload(stack, upload_token, "1.2").status_code == 200
     tenancy.remove_member("acme", BOB)
     assert upload(stack, upload_token, "1.3").status_code == 403
+    # The tokens are Bob's own: out of the team, he reads nothing with them either.
+    assert tokens.authenticate(read_token).owner == BOB
+    r = requests.get(f"{stack.url}/simple/acme/main/", headers={"Authorization": f"Bearer {read_token}"}, timeout=30)
+    assert r.status_code == 403 and "belongs to bob@example.com, who is no longer a member of acme" in r.text
     log = [(e["actor"], e["action"]) for e in tenancy.audit_log("acme")]
-    assert (BOB, "create-token") in log
+    assert log.count((BOB, "create-token")) == 2  # read and upload, once each
 
 
 def test_members_see_and_revoke_only_their_own_tokens(stack, sign_in, tenancy, tokens):

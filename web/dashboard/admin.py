@@ -1,9 +1,9 @@
 """Team administration: members, write access, API tokens, trusted publishers, yanking, indexes.
 
 Every view here is wrapped in :func:`team_admin`, so the server refuses non-admins on
-every method, whatever the page showed them. Every change is recorded in the team's
-audit log with the signed-in email as the actor: Tenancy and the publisher service
-record their own changes; token and yank changes are recorded here.
+every method, whatever the page showed them. Every change is recorded once in the team's
+audit log with the signed-in email as the actor, by the service that makes it (the views
+pass ``actor``; they never write audit entries themselves, so the CLI's changes land the same way).
 """
 
 from __future__ import annotations
@@ -173,7 +173,10 @@ def tokens(team: str):
 
 def token_from_form(team: str, created_by: str, check=None):
     """Create the token the tokens form asks for: (secret, token, expiry choice). ``check``
-    (index, permission) may refuse first, with a BaleError; so does everything else."""
+    (index, permission) may refuse first, with a BaleError; so does everything else.
+
+    The token is ``created_by``'s own (its owner): it carries their rights as they are at
+    each request, and stops working if they leave the team."""
     from bale.tokens.service import parse_duration
 
     form = request.form
@@ -190,6 +193,8 @@ def token_from_form(team: str, created_by: str, check=None):
         projects=_names(form.get("projects", "")) or None,
         expires_in=None if expiry == "never" else parse_duration(expiry),
         created_by=created_by,
+        owner=created_by,
+        actor=created_by,
         description=(form.get("description") or "").strip()[:200],
     )
     return secret, token, expiry
@@ -205,11 +210,6 @@ def create_token(team: str):
             raise
         flash(exc.message, "error")
         return _tokens_page(team, status=exc.status)
-    scope = ", ".join(token.projects) if token.projects else "all projects"
-    services().tenancy.audit(
-        team, _actor(), "create-token",
-        f"{token.id} {token.permission} on {token.index} ({scope}), expires {EXPIRIES[expiry]}",
-    )
     # Shown in this response only: it is not stored anywhere it could be shown again.
     return _tokens_page(team, created=token, secret=secret)
 
@@ -218,8 +218,7 @@ def create_token(team: str):
 @team_admin
 def revoke_token(team: str, token_id: str):
     def revoke():
-        services().tokens.revoke(team, token_id)
-        services().tenancy.audit(team, _actor(), "revoke-token", token_id)
+        services().tokens.revoke(team, token_id, actor=_actor())
 
     return _attempt(revoke, ok=f"Revoked token {token_id}.", endpoint=".tokens", team=team)
 
@@ -295,19 +294,16 @@ def yank(team: str):
     def change():
         validate_index(index)
         services().tenancy.require_index(team, index)
-        n = services().packages.set_yanked(team, index, project, version, yanked, reason)
-        detail = f"{index}/{project} {version} ({n} file{'s' if n != 1 else ''})"
-        if yanked and reason:
-            detail += f": {reason}"
-        services().tenancy.audit(team, _actor(), "yank" if yanked else "unyank", detail)
+        services().packages.set_yanked(team, index, project, version, yanked, reason, actor=_actor())
 
     return _release_change(
         team, index, project, change, lambda: f"{'Yanked' if yanked else 'Unyanked'} {project} {version}."
     )
 
 
-def _release_change(team: str, index: str, project: str, change, ok):
-    """Run a change to a release; flash ``ok()`` or the refusal; back to the project's page."""
+def _release_change(team: str, index: str, project: str, change, ok, warning=None):
+    """Run a change to a release; flash ``ok()`` (and ``warning()``, if it says anything) or the
+    refusal; back to the project's page."""
     try:
         change()
     except BaleError as exc:
@@ -316,6 +312,8 @@ def _release_change(team: str, index: str, project: str, change, ok):
         flash(exc.message, "error")
     else:
         flash(ok(), "ok")
+        if warning and (said := warning()):
+            flash(said, "error")
     try:
         return _back("projects.project", team, index=validate_index(index), project=validate_project(project))
     except BadRequest:
@@ -333,16 +331,28 @@ def delete(team: str):
     index, project, version = form.get("index") or "", form.get("project") or "", form.get("version") or ""
     filename = (form.get("filename") or "").strip() or None
     gone = []
+    failed = []
 
     def change():
         validate_index(index)
         services().tenancy.require_index(team, index)
         if (form.get("confirm") or "").strip() != version:
             raise BadRequest(f"Nothing deleted: type the version ({version}) to confirm.")
-        gone.extend(services().packages.delete(team, index, project, version, filename=filename, actor=_actor()))
-        detail = f"{index}/{project} {version}: " + ", ".join(r.filename for r in gone)
-        services().tenancy.audit(team, _actor(), "delete", detail)
+        deleted = services().packages.delete(team, index, project, version, filename=filename, actor=_actor())
+        gone.extend(deleted)
+        failed.extend(deleted.failed_blobs)
+
+    def warning():
+        if failed:
+            return (
+                f"The files are deleted (never served again), but {len(failed)} of their stored "
+                f"object{'s' if len(failed) != 1 else ''} could not be removed from storage: "
+                f"{', '.join(failed)}. Check the storage permissions; the audit log lists them."
+            )
+        return None
 
     return _release_change(
-        team, index, project, change, lambda: f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}."
+        team, index, project, change,
+        lambda: f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}.",
+        warning,
     )

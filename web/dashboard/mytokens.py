@@ -1,8 +1,9 @@
 """A member's own API tokens: read tokens for any index of the team, upload tokens where the
 member has write access (team admins grant it per index; admins may write everywhere).
 
-The upload API re-checks that write access on every upload, so revoking a member's access
-or removing them from the team disables the upload tokens they made.
+A member's tokens are theirs (``owner``): every request re-checks the member's rights as they
+are then, so removing them from the team stops all their tokens, and revoking their write
+access stops their upload tokens uploading.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _page(team: str, *, created=None, secret=None, status=200):
     me = current_user().email
     tenancy = services().tenancy
     indexes = _index_names(team)
-    mine = [t for t in services().tokens.list(team) if t.created_by == me and t.kind == "api"]
+    mine = [t for t in services().tokens.list(team) if t.person == me]
     return (
         render_template(
             "admin/tokens.html",
@@ -66,7 +67,6 @@ def create(team: str):
             raise
         flash(exc.message, "error")
         return _page(team, status=exc.status)
-    services().tenancy.audit(team, me, "create-token", f"{token.id} {token.permission} on {token.index}, own token")
     return _page(team, created=token, secret=secret)
 
 
@@ -77,9 +77,8 @@ def revoke(team: str, token_id: str):
 
     def revoke_own():
         token = services().tokens.get(token_id)
-        if token.team != team or token.created_by != me:
+        if token.team != team or token.person != me:
             raise NotFound(f"You have no token {token_id} in {team}.")
-        services().tokens.revoke(team, token_id)
-        services().tenancy.audit(team, me, "revoke-token", f"{token_id}, own token")
+        services().tokens.revoke(team, token_id, actor=me)
 
     return _attempt(revoke_own, ok=f"Revoked token {token_id}.", endpoint=".mine", team=team)

@@ -63,10 +63,11 @@ def handle(request: Request) -> Response:
     stores = get_stores(settings)
 
     tenancy = Tenancy(stores)
-    # The token and the index in one round trip; nothing about the index is used (or told)
-    # unless the token may upload there.
-    token, (index_snap,) = Tokens(stores).from_request_with(
-        request.headers.get("Authorization"), also=[tenancy.index_ref(team, index)]
+    tokens = Tokens(stores)
+    # The token, the index and (for a person's token) the team's roster in one round trip;
+    # nothing about the index is used (or told) unless the token may upload there.
+    token, (index_snap,) = tokens.from_request_with(
+        request.headers.get("Authorization"), also=[tenancy.index_ref(team, index)], team=team
     )
     # A token for another team says nothing about this one: same answer either way.
     why = token.why_not("upload", team, index)
@@ -75,16 +76,11 @@ def handle(request: Request) -> Response:
     if not index_snap.exists:
         raise NotFound(f"No index {team}/{index}.")
     index_doc = index_snap.to_dict()
-    if token.kind == "api" and "@" in token.created_by and not tenancy.can_write(
-        team, index, token.created_by, index_doc
-    ):
-        # A person's token carries their rights: once an admin revokes their write access to
-        # this index, or removes them from the team, their upload tokens stop working too.
-        raise BaleError(
-            f"This token was created by {token.created_by}, who no longer has write access to "
-            f"{team}/{index}.",
-            status=403,
-        )
+    # A person's token carries their rights as they are now: removed from the team, or no
+    # longer an admin or a writer of this index, and their tokens stop uploading.
+    why = tokens.owner_refusal(token, "upload", team, index, writers=index_doc.get("writers"))
+    if why:
+        raise BaleError(why, status=403)
 
     length = request.content_length
     if length is not None and length > settings.max_upload_bytes:

@@ -37,6 +37,7 @@ from bale.errors import BadRequest, NotFound
 from bale.names import validate_project
 from bale.store.backends import Stores
 from bale.clock import now
+from bale.tenancy.audit import AuditLog
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
 CHUNKS = 16
@@ -116,6 +117,16 @@ class Page:
     normalized: str
     serial: int
     files: list[dict]
+
+
+class Deleted(list):
+    """What :meth:`Packages.delete` deleted: its FileRecords, sorted by filename, and in
+    ``failed_blobs`` the storage paths it could not remove (unreachable, never served, but
+    still stored: the admin should know)."""
+
+    def __init__(self, records=(), failed_blobs=()):
+        super().__init__(records)
+        self.failed_blobs: list[str] = list(failed_blobs)
 
 
 class CommitResult:
@@ -260,9 +271,12 @@ class Packages:
         return matches, chunks
 
     def set_yanked(
-        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None
+        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None,
+        *, actor: str = "cli",
     ) -> int:
-        """Yank or unyank every file of a version; returns how many files changed."""
+        """Yank or unyank every file of a version; returns how many files changed. Recorded
+        once in the team's audit log, as ``actor``'s doing."""
+
         from google.cloud import firestore
 
         project = validate_project(project)
@@ -285,22 +299,30 @@ class Packages:
             tx.update(p_ref, {"serial": firestore.Increment(1), "updated_at": now()})
             return len(matches)
 
-        return txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        n = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        detail = f"{index}/{project} {version} ({n} file{'s' if n != 1 else ''})"
+        if yanked and reason:
+            detail += f": {reason}"
+        AuditLog(self.stores).record(team, actor, "yank" if yanked else "unyank", detail)
+        return n
 
     def delete(
         self, team: str, index: str, project: str, version: str, *, filename: str | None = None, actor: str
-    ) -> list[FileRecord]:
+    ) -> Deleted:
         """Delete every file of a version (or the one named file of it); returns what was deleted.
 
         One transaction takes the files off the project page and turns their
         records into tombstones (``deleted_at``, ``deleted_by``), so the
         filenames can never be used again; the serial moves, so every cached
         page is rebuilt. The bytes are removed afterwards: if that fails they
-        stay unreferenced, and a blob without a live record is never served.
+        stay unreferenced, and a blob without a live record is never served, but
+        they are still stored, so the result's ``failed_blobs`` and the audit entry
+        (one, as ``actor``'s doing) name them.
         """
         import logging
 
         from google.cloud import firestore
+
 
         project = validate_project(project)
         p_ref = self.project_ref(team, index, project)
@@ -321,14 +343,20 @@ class Packages:
             )
             return [FileRecord(**{**s.to_dict(), "deleted_at": when}) for s in matches]
 
-        gone = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        gone = sorted(txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS)), key=lambda r: r.filename)
+        failed = []
         for rec in gone:
             for path in (rec.blob_path, rec.metadata_path):
                 try:
                     self.stores.blobs.delete(path)
-                except Exception:  # noqa: BLE001 - the record is a tombstone already; the bytes are unreachable
+                except Exception:  # noqa: BLE001 - the record is a tombstone already; report, don't fail
                     logging.getLogger(__name__).warning("could not delete blob %s", path, exc_info=True)
-        return sorted(gone, key=lambda r: r.filename)
+                    failed.append(path)
+        detail = f"{index}/{project} {version}: " + ", ".join(r.filename for r in gone)
+        if failed:
+            detail += f"; could not remove from storage: {', '.join(failed)}"
+        AuditLog(self.stores).record(team, actor, "delete", detail)
+        return Deleted(gone, failed)
 
     # -- reads ------------------------------------------------------------
     def project_doc(self, team: str, index: str, project: str) -> dict | None:

@@ -14,8 +14,9 @@ The exchange, cheapest refusal first:
    every claim matches (the refusal says which claim did not);
 5. spend the token: its ``jti`` becomes a create-only ``oidc_jti`` document, so a token
    mints once (Terraform sets a TTL policy on ``expires_at``);
-6. pin the owner's immutable ID on first use, then mint an upload token for the
-   publishers' index and projects, kind ``oidc``, expiring after ``minted_token_ttl``.
+6. pin the owner's immutable ID on first use, then mint a ``publish`` (upload only, no reads)
+   token for the publishers' index and projects, kind ``oidc``, expiring after
+   ``minted_token_ttl``.
 
 Several matching publishers in one index mint one token for the union of their projects.
 A workload enrolled in several indexes (perhaps of several teams: any team may enroll any
@@ -375,7 +376,7 @@ class TrustedPublishing:
             secret, record = Tokens(self.stores).create(
                 grants[0]["team"],
                 grants[0]["index"],
-                "upload",
+                "publish",  # upload only: a publishing job never needs to read the index
                 expires_in=dt.timedelta(seconds=self.settings.minted_token_ttl),
                 created_by=f"oidc:{provider.name}",
                 kind="oidc",

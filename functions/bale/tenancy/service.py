@@ -2,10 +2,20 @@
 
 Firestore layout::
 
-    teams/{team}                              {name, created_at}
+    teams/{team}                              {name, created_at, roster, members: [email],
+                                               admins: [email]}
     teams/{team}/members/{email}              {email, role, added_at}
     teams/{team}/indexes/{index}              {name, created_at, writers: [email]}
     audit/{auto}                              {team, actor, action, detail, at}
+
+The members collection is the record of who is in a team. The team document repeats it as a
+roster (``members``: every member, ``admins``: the admins among them, ``roster``: its format)
+so that a request, which knows the team from its URL before it has read its token, can fetch
+the current rights of the token's owner in the same batched read as the token (see
+:mod:`bale.tokens`). Every change to members rewrites the roster in the same transaction. A
+team made before the roster existed lacks ``roster``: its first member change builds it from
+the members collection (in that transaction), and until then, or ``bale admin``'s
+:meth:`Tenancy.backfill_roster`, a request falls back to one extra read of the collection.
 """
 
 from __future__ import annotations
@@ -15,16 +25,44 @@ import datetime as dt
 
 from bale.errors import BadRequest, Conflict, NotFound
 from bale.names import validate_email, validate_index, validate_team
-from bale.store.backends import Stores
 from bale.clock import now
+from bale.store.backends import Stores
+from bale.tenancy.audit import AuditLog
 
 ROLES = ("admin", "member")
+#: The team document's ``roster`` field: its ``members``/``admins`` lists are maintained.
+ROSTER_VERSION = 1
 
 
 @dataclasses.dataclass
 class Member:
     email: str
     role: str
+
+
+def _roster(roles: dict[str, str]) -> dict:
+    """The team document's roster fields for ``{email: role}``."""
+    return {
+        "roster": ROSTER_VERSION,
+        "members": sorted(roles),
+        "admins": sorted(e for e, r in roles.items() if r == "admin"),
+    }
+
+
+def roster_role(team_doc: dict | None, email: str) -> str | None:
+    """A person's role as the team document's roster says; None for a non-member. Only for a
+    document with a roster (``has_roster``)."""
+    email = email.lower()
+    doc = team_doc or {}
+    if email in (doc.get("admins") or []):
+        return "admin"
+    if email in (doc.get("members") or []):
+        return "member"
+    return None
+
+
+def has_roster(team_doc: dict | None) -> bool:
+    return bool(team_doc) and team_doc.get("roster") == ROSTER_VERSION
 
 
 class Tenancy:
@@ -48,7 +86,7 @@ class Tenancy:
         admin_email = validate_email(admin_email)
         at = now()
         batch = self.db.batch()
-        batch.create(self.team_ref(team), {"name": team, "created_at": at})
+        batch.create(self.team_ref(team), {"name": team, "created_at": at, **_roster({admin_email: "admin"})})
         batch.create(
             self.index_ref(team, "main"), self._new_index("main", at)
         )
@@ -131,6 +169,7 @@ class Tenancy:
 
         @firestore.transactional
         def txn(tx):
+            roles = self._roles_in(tx, team)
             current = members.document(email).get(transaction=tx)
             if current.exists and current.get("role") == "admin" and role != "admin":
                 self._check_not_last_admin(tx, team, email)
@@ -138,27 +177,71 @@ class Tenancy:
             if not current.exists:
                 data["added_at"] = now()
             tx.set(members.document(email), data, merge=True)
+            # The roster changes with the member, so the next request sees the new role.
+            tx.update(self.team_ref(team), _roster({**roles, email: role}))
 
         txn(self.db.transaction())
         self.audit(team, actor, "set-member", f"{email} as {role}")
 
     def remove_member(self, team: str, email: str, *, actor: str = "cli") -> None:
+        """Remove a member; in the same transaction, the roster forgets them and every index of
+        the team drops their write access (re-adding them later grants none)."""
         from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
 
         email = email.lower()
         members = self.team_ref(team).collection("members")
+        indexes = self.team_ref(team).collection("indexes")
 
         @firestore.transactional
         def txn(tx):
             current = members.document(email).get(transaction=tx)
             if not current.exists:
                 raise NotFound(f"{email} is not a member of {team}.")
+            roles = self._roles_in(tx, team)
             if current.get("role") == "admin":
                 self._check_not_last_admin(tx, team, email)
+            granted = indexes.where(filter=FieldFilter("writers", "array_contains", email)).get(transaction=tx)
             tx.delete(members.document(email))
+            roles.pop(email, None)
+            tx.update(self.team_ref(team), _roster(roles))
+            for snap in granted:
+                tx.update(snap.reference, {"writers": firestore.ArrayRemove([email])})
 
         txn(self.db.transaction())
         self.audit(team, actor, "remove-member", email)
+
+    def _roles_in(self, tx, team: str) -> dict[str, str]:
+        """In a transaction: ``{email: role}`` of the team, from its roster, or from the members
+        collection for a team made before the roster (the caller then writes the roster)."""
+        snap = self.team_ref(team).get(transaction=tx)
+        if not snap.exists:
+            raise NotFound(f"No team {team!r}.")
+        doc = snap.to_dict()
+        if has_roster(doc):
+            return {e: roster_role(doc, e) for e in doc.get("members") or []}
+        return {s.get("email"): s.get("role") for s in self.team_ref(team).collection("members").get(transaction=tx)}
+
+    def backfill_roster(self, team: str) -> dict[str, str]:
+        """Write the roster of a team made before it existed (safe to run again); returns it."""
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def txn(tx):
+            roles = self._roles_in(tx, team)
+            tx.update(self.team_ref(team), _roster(roles))
+            return roles
+
+        return txn(self.db.transaction())
+
+    def role_from(self, team: str, email: str, team_doc: dict | None) -> str | None:
+        """A person's current role, from the team document already read (its roster); for a
+        team without a roster yet, from the members collection (one more read)."""
+        if has_roster(team_doc):
+            return roster_role(team_doc, email)
+        if not team_doc:
+            return None
+        return self.role_of(team, email)
 
     def _check_not_last_admin(self, tx, team: str, email: str) -> None:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -197,18 +280,9 @@ class Tenancy:
 
     # -- audit ------------------------------------------------------------
     def audit(self, team: str, actor: str, action: str, detail: str = "") -> None:
-        self.db.collection("audit").add(
-            {"team": team, "actor": actor, "action": action, "detail": detail, "at": now()}
-        )
+        """Record a change in the team's audit log (see :mod:`bale.tenancy.audit`)."""
+        AuditLog(self.stores).record(team, actor, action, detail)
 
     def audit_log(self, team: str, limit: int = 50) -> list[dict]:
-        from google.cloud import firestore
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        q = (
-            self.db.collection("audit")
-            .where(filter=FieldFilter("team", "==", team))
-            .order_by("at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
-        )
-        return [s.to_dict() for s in q.stream()]
+        """The team's newest audit entries, newest first."""
+        return AuditLog(self.stores).entries(team, limit)

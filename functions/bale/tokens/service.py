@@ -7,9 +7,20 @@ entropy, so a fast hash is enough (no password stretching is needed), and the
 comparison is constant-time.
 
     tokens/{id}  {team, index, permission, projects|None, secret_sha256, kind,
-                  created_at, created_by, expires_at|None, revoked_at|None,
+                  created_at, created_by, owner|None, expires_at|None, revoked_at|None,
                   last_used_at|None, description, publisher|None,
                   grants|None, teams|None, revoked_teams|None}
+
+Permissions: ``read`` (pages and files), ``upload`` (that and uploads), ``publish`` (uploads
+only: what Trusted Publishing mints; a CI job that publishes never needs to read).
+
+A person's token (``owner``; before that field, an ``api`` token whose ``created_by`` is an
+email) carries the person's rights as they are at each request, not as they were when it was
+made: reads need the owner still to be a member of the token's team, uploads that they are an
+admin or a writer of the index. Their role comes from the team document's roster (see
+:mod:`bale.tenancy`), fetched in the same batched read as the token, so the check costs no
+extra round trip. The token's ID says whether that fetch is needed: ``p…`` (a person's) or
+``t…`` (not); older IDs are all hex, and fetch it too.
 
 ``grants`` only on a Trusted Publishing token whose workload is enrolled in several indexes:
 one ``{team, index, projects, publisher, description}`` per index. Each team sees and revokes
@@ -30,14 +41,17 @@ import secrets
 from packaging.utils import canonicalize_name
 
 from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from bale.names import validate_index, validate_project, validate_team
+from bale.names import validate_email, validate_index, validate_project, validate_team
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
 from bale.clock import now
 
 PREFIX = "bale_"
 REALM = 'Basic realm="bale"'
-PERMISSIONS = ("read", "upload")
+PERMISSIONS = ("read", "upload", "publish")
+#: First character of a token ID: a person's token (its owner's rights are checked per request)
+#: or not. IDs from before are hex, so neither.
+PERSON_ID, TEAM_ID = "p", "t"
 _TOKEN = re.compile(r"^bale_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 # Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
 LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
@@ -56,6 +70,8 @@ class Token:
     last_used_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
     created_by: str = ""
+    #: The person whose current rights the token carries (None: a team or CI token).
+    owner: str | None = None
     description: str = ""
     publisher: str | None = None
     #: A Trusted Publishing token whose workflow is enrolled in several indexes carries one
@@ -110,6 +126,21 @@ class Token:
         return []
 
     @property
+    def person(self) -> str | None:
+        """The person whose rights the token carries: its owner, or for a token made before
+        ``owner`` existed, the email that created an API token."""
+        if self.owner:
+            return self.owner
+        if self.kind == "api" and "@" in (self.created_by or ""):
+            return self.created_by.lower()
+        return None
+
+    @property
+    def upload_only(self) -> bool:
+        """A ``publish`` token, or one Trusted Publishing minted (before ``publish``, as upload)."""
+        return self.permission == "publish" or self.kind == "oidc"
+
+    @property
     def label(self) -> str:
         """Who acted, for records: the token's creator or publisher."""
         if self.publisher:
@@ -126,8 +157,14 @@ class Token:
             if len(self.scopes()) > 1:  # other teams' grants are not the caller's to read
                 return f"This token is not for {team}/{index}."
             return f"This token is for {self.team}/{self.index}, not {team}/{index}."
-        if permission == "upload" and self.permission != "upload":
+        if permission == "upload" and self.permission not in ("upload", "publish"):
             return f"This token can only read {team}/{index}; uploading needs an upload token."
+        if permission == "read" and self.upload_only:
+            what = "A Trusted Publishing token" if self.kind == "oidc" else "This token"
+            return (
+                f"{what} can only upload to {team}/{index}; it cannot list, read or download "
+                "packages. Use a read token to install."
+            )
         projects = scope[2]
         if project is not None and projects is not None:
             if canonicalize_name(project) not in projects:
@@ -147,6 +184,18 @@ def parse_duration(text: str) -> dt.timedelta:
     if n <= 0:
         raise BadRequest("A duration must be positive.")
     return dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n})
+
+
+def _in(expires_in: dt.timedelta | None) -> str:
+    """'in 7 days', 'in 12 hours', 'never' (for audit records)."""
+    if not expires_in:
+        return "never"
+    secs = int(expires_in.total_seconds())
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if secs % n == 0:
+            k = secs // n
+            return f"in {k} {unit}{'s' if k != 1 else ''}"
+    return f"in {secs} seconds"
 
 
 def _hash(secret: str) -> str:
@@ -175,8 +224,16 @@ class Tokens:
         publisher: str | None = None,
         check_index: bool = True,
         grants: list[dict] | None = None,
+        owner: str | None = None,
+        actor: str | None = None,
     ) -> tuple[str, Token]:
         """Create a token; returns the secret string (shown once) and its record.
+
+        ``owner`` makes it a person's token: it carries that person's rights as they are at
+        each request (the person must be a member of the team now). ``actor`` (default
+        ``created_by``) is who the team's audit log names; the creation is recorded there
+        once, except for a minted Trusted Publishing token (``kind="oidc"``), whose mint
+        records each team's grant itself.
 
         ``grants`` (Trusted Publishing only) makes one token good for several indexes: each a
         ``{team, index, projects, publisher, description}``; ``team``, ``index``,
@@ -193,12 +250,20 @@ class Tokens:
             publisher, description = grants[0].get("publisher"), grants[0].get("description", "")
         team, index = validate_team(team), validate_index(index)
         if permission not in PERMISSIONS:
-            raise BadRequest(f"Unknown permission {permission!r}; use read or upload.")
+            raise BadRequest(f"Unknown permission {permission!r}; use read, upload or publish.")
+        tenancy = Tenancy(self.stores)
+        if owner is not None:
+            owner = validate_email(owner)
+            if grants:
+                raise BadRequest("A token for several indexes cannot be a person's.")
+            if tenancy.role_of(team, owner) is None:
+                raise BadRequest(f"{owner} is not a member of {team}; a person's token is for a member.")
         if check_index:
             for t, i in {(g["team"], g["index"]) for g in grants} if grants else {(team, index)}:
                 Tenancy(self.stores).require_index(t, i)
         norm = sorted({validate_project(p) for p in projects}) if projects else None
-        token_id = secrets.token_hex(8)
+        is_person = bool(owner) or (kind == "api" and "@" in (created_by or ""))
+        token_id = (PERSON_ID if is_person else TEAM_ID) + secrets.token_hex(8)[1:]
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         created = now()
         record = Token(
@@ -211,6 +276,7 @@ class Tokens:
             expires_at=created + expires_in if expires_in else None,
             created_at=created,
             created_by=created_by,
+            owner=owner,
             description=description,
             publisher=publisher,
             grants=grants if grants and len(grants) > 1 else None,
@@ -223,6 +289,10 @@ class Tokens:
             # A TTL policy on purge_at removes dead tokens a while after they expire.
             data["purge_at"] = record.expires_at + dt.timedelta(days=30)
         self._ref(token_id).create(data)
+        if kind != "oidc":
+            scope = ", ".join(norm) if norm else "all projects"
+            detail = f"{token_id} {permission} on {index} ({scope}), expires {_in(expires_in)}"
+            tenancy.audit(team, actor or created_by, "create-token", detail + (f", for {owner}" if owner else ""))
         return f"{PREFIX}{token_id}_{secret}", record
 
     def _from_snapshot(self, snap) -> Token:
@@ -234,13 +304,17 @@ class Tokens:
         """The token a request presented, or Unauthorized."""
         return self.authenticate_with(raw)[0]
 
-    def authenticate_with(self, raw: str | None, also=()) -> tuple[Token, list]:
+    def authenticate_with(self, raw: str | None, also=(), *, team: str | None = None) -> tuple[Token, list]:
         """Like authenticate, and fetch the documents ``also`` in the same round trip.
 
         The hot path (a Simple API page) needs the token and one project document; one
         batched read instead of two in a row saves a Firestore round trip per request.
         The extra snapshots are returned only once the token is valid, so a caller can't
         answer from them for a request that fails authentication.
+
+        ``team``, the team the request is for, adds that team's document (its roster) to the
+        same read when the token may be a person's, so :meth:`owner_refusal` can then check
+        the owner's current rights without another round trip.
         """
         if not raw:
             raise Unauthorized("Authentication required: use __token__ and a Bale API token.")
@@ -249,8 +323,12 @@ class Tokens:
             raise Unauthorized("Invalid token: a Bale token starts with 'bale_'.")
         token_id, secret = m.groups()
         ref = self._ref(token_id)
-        if also:
-            by_path = {s.reference.path: s for s in self.db.get_all([ref, *also])}
+        roster_ref = None
+        if team is not None and not token_id.startswith(TEAM_ID):
+            roster_ref = Tenancy(self.stores).team_ref(team)
+        refs = [ref, *also, *([roster_ref] if roster_ref is not None else [])]
+        if len(refs) > 1:
+            by_path = {s.reference.path: s for s in self.db.get_all(refs)}
             snap = by_path[ref.path]
             extra = [by_path[r.path] for r in also]
         else:
@@ -265,6 +343,9 @@ class Tokens:
             raise Unauthorized("Invalid or revoked token.")
         if token.expires_at is not None and token.expires_at <= t:
             raise Unauthorized("This token has expired.")
+        if roster_ref is not None:
+            roster = by_path[roster_ref.path]
+            token._roster = (team, roster.to_dict() if roster.exists else None)
         if token.last_used_at is None or t - token.last_used_at > LAST_USED_GRANULARITY:
             try:
                 self._ref(token_id).update({"last_used_at": t})
@@ -298,10 +379,35 @@ class Tokens:
         """Revoke the whole token, all grants (its holder burning it)."""
         self._ref(token_id).update({"revoked_at": now()})
 
-    def revoke(self, team: str, token_id: str) -> None:
-        """Revoke a team's token. A token granted to several teams loses only this team's grants
-        (in a transaction, so two teams revoking at once both take effect); the whole token
-        is revoked when no grant is left."""
+    def owner_refusal(self, token: Token, permission: str, team: str, index: str, writers=None) -> str | None:
+        """None if the token's owner (a person's token) may still ``permission`` in
+        ``team/index`` (``writers``: the index's, for an upload), else why not. Tokens that
+        are no person's: always None. Call after ``why_not`` passed (the token is for this team).
+
+        Uses the roster authenticate_with fetched for ``team``; only a token authenticated
+        without it (or a team from before the roster) costs a read here."""
+        person = token.person
+        if person is None:
+            return None
+        tenancy = Tenancy(self.stores)
+        fetched = getattr(token, "_roster", None)
+        if fetched is not None and fetched[0] == team:
+            team_doc = fetched[1]
+        else:
+            snap = tenancy.team_ref(team).get()
+            team_doc = snap.to_dict() if snap.exists else None
+        role = tenancy.role_from(team, person, team_doc)
+        if role is None:
+            return f"This token belongs to {person}, who is no longer a member of {team}."
+        if permission in ("upload", "publish") and role != "admin" and person not in (writers or []):
+            return f"This token belongs to {person}, who no longer has write access to {team}/{index}."
+        return None
+
+    def revoke(self, team: str, token_id: str, *, actor: str = "cli") -> None:
+        """Revoke a team's token, recorded in the team's audit log as ``actor``'s doing. A
+        token granted to several teams loses only this team's grants (in a transaction, so
+        two teams revoking at once both take effect); the whole token is revoked when no
+        grant is left."""
         from google.cloud import firestore
 
         ref = self._ref(token_id)
@@ -316,14 +422,15 @@ class Tokens:
             if not shared:
                 if token.revoked_at is None:
                     tx.update(ref, {"revoked_at": now()})
-                return
+                    return True
+                return False
             if team in (token.revoked_teams or {}):
-                return  # revoked here already
+                return False  # revoked here already
             left = [g for g in token.grants or [] if g["team"] != team]
             revoked = {**(token.revoked_teams or {}), team: now()}
             if not left:
                 tx.update(ref, {"revoked_at": now(), "grants": [], "revoked_teams": revoked})
-                return
+                return True
             first = left[0]
             tx.update(ref, {
                 "grants": left,
@@ -332,20 +439,23 @@ class Tokens:
                 "team": first["team"], "index": first["index"], "projects": first["projects"],
                 "publisher": first.get("publisher"), "description": first.get("description", ""),
             })
+            return True
 
-        txn(self.db.transaction())
+        if txn(self.db.transaction()):
+            Tenancy(self.stores).audit(team, actor, "revoke-token", token_id)
 
     def from_request(self, authorization: str | None) -> Token:
         """The token an HTTP request carries (Basic ``__token__:…`` or Bearer), or Unauthorized
         with the ``WWW-Authenticate`` challenge on which pip and uv ask their keyring or the user."""
         return self.from_request_with(authorization)[0]
 
-    def from_request_with(self, authorization: str | None, also=()) -> tuple[Token, list]:
-        """from_request, fetching the documents ``also`` in the same round trip."""
+    def from_request_with(self, authorization: str | None, also=(), *, team: str | None = None) -> tuple[Token, list]:
+        """from_request, fetching the documents ``also`` (and ``team``'s roster) in the same
+        round trip."""
         from bale.tokens.credentials import token_from_header
 
         try:
-            return self.authenticate_with(token_from_header(authorization), also)
+            return self.authenticate_with(token_from_header(authorization), also, team=team)
         except Unauthorized as exc:
             exc.headers["WWW-Authenticate"] = REALM
             raise

@@ -199,11 +199,17 @@ def _authorize(
     """The request's token, if it may read ``team/index`` (and ``project``); else 401/403.
 
     The documents ``also`` (the project, or a file record) are fetched in the same round
-    trip as the token, but nothing about them is used unless this passes, so the answer
+    trip as the token (and, for a person's token, the team's roster), but nothing about them is used unless this passes, so the answer
     for a token of another team, index or project never depends on what exists.
     """
-    token, extra = Tokens(stores).from_request_with(request.headers.get("Authorization"), also)
+    tokens = Tokens(stores)
+    token, extra = tokens.from_request_with(request.headers.get("Authorization"), also, team=team)
     why = token.why_not("read", team, index, project)
+    if why:
+        raise Forbidden(why)
+    # A person's token reads only while its owner is a member of the team (the roster came in
+    # the same round trip as the token).
+    why = tokens.owner_refusal(token, "read", team, index)
     if why:
         raise Forbidden(why)
     return token, extra
