@@ -182,7 +182,7 @@ def _plural(n: int, word: str) -> str:
 
 # -- bale ------------------------------------------------------------------
 
-@click.group(cls=Bale, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("bale", cls=Bale, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Bale, a private Python package registry."""
 
