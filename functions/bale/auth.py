@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from .errors import Unauthorized
+from bale.errors import Unauthorized
 
 
 def token_from_header(authorization: str | None) -> str | None:

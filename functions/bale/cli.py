@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from .errors import BaleError, NotFound
-from .names import validate_project
-from .publishers import PROVIDERS
-from .tenancy import ROLES
-from .tokens import PERMISSIONS, parse_duration
+from bale.errors import BaleError, NotFound
+from bale.names import validate_project
+from bale.publishers import PROVIDERS
+from bale.tenancy import ROLES
+from bale.tokens import PERMISSIONS, parse_duration
 
 #: Who the audit log and tombstones name for what `bale admin` does. A fixed label, not
 #: ``cli:$USER``: the local user name is unauthenticated (anyone can set $USER, and it is
@@ -93,8 +93,8 @@ class Admin:
     @property
     def stores(self):
         if self._stores is None:
-            from .settings import get_settings
-            from .stores import get_stores
+            from bale.settings import get_settings
+            from bale.stores import get_stores
 
             settings = get_settings()
             _check_emulators(settings)
@@ -103,25 +103,25 @@ class Admin:
 
     @property
     def tenancy(self):
-        from .tenancy import Tenancy
+        from bale.tenancy import Tenancy
 
         return Tenancy(self.stores)
 
     @property
     def tokens(self):
-        from .tokens import Tokens
+        from bale.tokens import Tokens
 
         return Tokens(self.stores)
 
     @property
     def packages(self):
-        from .packages import Packages
+        from bale.packages import Packages
 
         return Packages(self.stores)
 
     @property
     def publishers(self):
-        from .publishers import Publishers
+        from bale.publishers import Publishers
 
         return Publishers(self.stores)
 
@@ -197,8 +197,8 @@ def cli() -> None:
 @click.pass_context
 def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
     """Run the whole registry locally over the Google emulators."""
-    from .devserver import run
-    from .settings import get_settings
+    from bale.devserver import run
+    from bale.settings import get_settings
 
     ctx.exit(run(
         port=port, host=host, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
@@ -315,7 +315,7 @@ def list_members(a: Admin, team) -> None:
 @pass_admin
 def add_member(a: Admin, team, email, role) -> None:
     """Add a person to a team."""
-    from .errors import Conflict
+    from bale.errors import Conflict
 
     tenancy = a.tenancy
     tenancy.get_team(team)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from .emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
-from .settings import Settings
+from bale.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
+from bale.settings import Settings
 
 ROUTES = (
     ("/v1/upload", "upload"),
@@ -168,10 +168,10 @@ def run(
         )
         env["BALE_BASE_URL"] = base
         os.environ["BALE_BASE_URL"] = base
-        from . import settings as settings_mod
+        from bale import settings as settings_mod
 
         settings_mod.get_settings.cache_clear()
-        from .stores import get_stores
+        from bale.stores import get_stores
 
         get_stores(settings).blobs.ensure_bucket()
         server = Server(build_app(settings), host=host, port=port, certfile=certfile, keyfile=keyfile)

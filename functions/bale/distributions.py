@@ -24,7 +24,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from .errors import BadRequest
+from bale.errors import BadRequest
 
 normalize = canonicalize_name
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")

@@ -8,7 +8,7 @@ import re
 
 from flask import Request, Response
 
-from .errors import BaleError
+from bale.errors import BaleError
 
 log = logging.getLogger("bale")
 

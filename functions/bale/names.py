@@ -6,7 +6,7 @@ import re
 
 from packaging.utils import canonicalize_name
 
-from .errors import BadRequest
+from bale.errors import BadRequest
 
 # A DNS label, shorter: it ends up in URLs, bucket paths and classifiers.
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?$")

@@ -17,11 +17,11 @@ import logging
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
-from .errors import BaleError
-from .http import route_parts
-from .settings import get_settings
-from .stores import get_stores
-from .trusted_publishing import PublishingError, TrustedPublishing
+from bale.errors import BaleError
+from bale.http import route_parts
+from bale.settings import get_settings
+from bale.stores import get_stores
+from bale.trusted_publishing import PublishingError, TrustedPublishing
 
 log = logging.getLogger("bale.oidc")
 
@@ -95,7 +95,7 @@ def _route(request: Request) -> Response:
 
 
 def handle(request: Request) -> Response:
-    from .http import harden
+    from bale.http import harden
 
     return harden(_handle(request))
 

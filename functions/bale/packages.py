@@ -33,10 +33,10 @@ import datetime as dt
 import zlib
 from typing import Any
 
-from .errors import BadRequest, NotFound
-from .names import validate_project
-from .stores import Stores
-from .tenancy import now
+from bale.errors import BadRequest, NotFound
+from bale.names import validate_project
+from bale.stores import Stores
+from bale.tenancy import now
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
 CHUNKS = 16

@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import BadRequest, Conflict, NotFound
-from .names import validate_email, validate_index, validate_project, validate_team
-from .settings import Settings
-from .stores import Stores
-from .tenancy import Tenancy, now
+from bale.errors import BadRequest, Conflict, NotFound
+from bale.names import validate_email, validate_index, validate_project, validate_team
+from bale.settings import Settings
+from bale.stores import Stores
+from bale.tenancy import Tenancy, now
 
 # GitHub: owner is 1-39 alphanumerics or single hyphens; repository names allow . _ -.
 #: Projects one publisher may list. It bounds what a minted token carries: every team that

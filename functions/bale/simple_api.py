@@ -41,14 +41,14 @@ import threading
 from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
-from .distributions import check_filename
-from .errors import BadRequest, BaleError, Forbidden, NotFound
-from .http import plain_errors, route_parts
-from .names import validate_index, validate_project, validate_team
-from .packages import FileRecord, Packages
-from .settings import Settings, get_settings
-from .stores import BlobMissing, Stores, get_stores
-from .tokens import Token, Tokens
+from bale.distributions import check_filename
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound
+from bale.http import plain_errors, route_parts
+from bale.names import validate_index, validate_project, validate_team
+from bale.packages import FileRecord, Packages
+from bale.settings import Settings, get_settings
+from bale.stores import BlobMissing, Stores, get_stores
+from bale.tokens import Token, Tokens
 
 log = logging.getLogger("bale.simple")
 

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Protocol
 
-from .errors import Unavailable
-from .settings import Settings, get_settings
+from bale.errors import Unavailable
+from bale.settings import Settings, get_settings
 
 
 class BlobExists(Exception):

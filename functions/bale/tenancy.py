@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from .errors import BadRequest, Conflict, NotFound
-from .names import validate_email, validate_index, validate_team
-from .stores import Stores
+from bale.errors import BadRequest, Conflict, NotFound
+from bale.names import validate_email, validate_index, validate_team
+from bale.stores import Stores
 
 ROLES = ("admin", "member")
 
@@ -67,7 +67,7 @@ class Tenancy:
 
     @staticmethod
     def _new_index(name: str, at) -> dict:
-        from .packages import CATALOG_VERSION
+        from bale.packages import CATALOG_VERSION
 
         # An empty index's catalog (its project list) is complete: uploads keep it so.
         return {"name": name, "created_at": at, "writers": [], "catalog": CATALOG_VERSION, "catalog_chunks": []}

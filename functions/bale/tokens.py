@@ -29,10 +29,10 @@ import secrets
 
 from packaging.utils import canonicalize_name
 
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized
-from .names import validate_index, validate_project, validate_team
-from .stores import Stores
-from .tenancy import Tenancy, now
+from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bale.names import validate_index, validate_project, validate_team
+from bale.stores import Stores
+from bale.tenancy import Tenancy, now
 
 PREFIX = "bale_"
 REALM = 'Basic realm="bale"'
@@ -341,7 +341,7 @@ class Tokens:
 
     def from_request_with(self, authorization: str | None, also=()) -> tuple[Token, list]:
         """from_request, fetching the documents ``also`` in the same round trip."""
-        from .auth import token_from_header
+        from bale.auth import token_from_header
 
         try:
             return self.authenticate_with(token_from_header(authorization), also)

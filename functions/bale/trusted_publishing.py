@@ -41,12 +41,12 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from .errors import BaleError, Unauthorized
-from .publishers import PROVIDERS, Provider, Publisher, Publishers
-from .settings import Settings
-from .stores import Stores
-from .tenancy import Tenancy, now
-from .tokens import Token, Tokens
+from bale.errors import BaleError, Unauthorized
+from bale.publishers import PROVIDERS, Provider, Publisher, Publishers
+from bale.settings import Settings
+from bale.stores import Stores
+from bale.tenancy import Tenancy, now
+from bale.tokens import Token, Tokens
 
 log = logging.getLogger("bale.oidc")
 

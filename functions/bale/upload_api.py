@@ -15,15 +15,15 @@ import logging
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import distributions
-from .errors import BadRequest, BaleError, NotFound, TooLarge
-from .http import plain_errors, route_parts
-from .names import validate_index, validate_team
-from .packages import CommitResult, FileRecord, Packages, blob_path
-from .settings import get_settings
-from .stores import BlobExists, get_stores
-from .tenancy import Tenancy, now
-from .tokens import Tokens
+from bale import distributions
+from bale.errors import BadRequest, BaleError, NotFound, TooLarge
+from bale.http import plain_errors, route_parts
+from bale.names import validate_index, validate_team
+from bale.packages import CommitResult, FileRecord, Packages, blob_path
+from bale.settings import get_settings
+from bale.stores import BlobExists, get_stores
+from bale.tenancy import Tenancy, now
+from bale.tokens import Tokens
 
 log = logging.getLogger("bale.upload")
 
