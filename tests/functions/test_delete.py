@@ -72,7 +72,7 @@ def test_delete_a_version_for_good(stack, published):
     from bale.tenancy.service import Tenancy
 
     log = [(e["actor"], e["action"], e["detail"]) for e in Tenancy(stack.stores).audit_log("acme")]
-    assert ("bale admin", "delete", "main/widgets 1.0: widgets-1.0-py3-none-any.whl, widgets-1.0.tar.gz") in log
+    assert ("cli", "delete", "main/widgets 1.0: widgets-1.0-py3-none-any.whl, widgets-1.0.tar.gz") in log
 
     after = page(stack, read)
     assert after["versions"] == ["2.0"]
@@ -87,7 +87,7 @@ def test_delete_a_version_for_good(stack, published):
     from bale.packages.service import Packages
 
     recs = {r.filename: r for r in Packages(stack.stores).files("acme", "main", "widgets")}
-    assert recs["widgets-1.0.tar.gz"].deleted_by == "bale admin" and recs["widgets-1.0.tar.gz"].deleted_at
+    assert recs["widgets-1.0.tar.gz"].deleted_by == "cli" and recs["widgets-1.0.tar.gz"].deleted_at
     assert recs["widgets-2.0-py3-none-any.whl"].deleted_at is None
     assert Packages(stack.stores).project_doc("acme", "main", "widgets")["file_count"] == 1
 

@@ -1,350 +1,653 @@
-"""The ``bale`` command: ``bale dev`` and ``bale admin …``."""
+"""The ``bale`` command: ``bale dev`` and ``bale admin …``, on click.
+
+``bale admin`` groups its commands by noun (``bale admin token create``); every command
+also answers to the flat name the docs use (``bale admin create-token``), so both spellings
+run the same code. Choices (permissions, roles, providers) come from the services' own
+constants, so a new one shows up here without editing this file.
+
+Exit codes: 0 done; 1 the registry refused (a :class:`BaleError`, message on stderr) or a
+confirmation was declined; 2 bad usage, or no stack to talk to (what to set is printed).
+"""
 
 from __future__ import annotations
 
-import argparse
+import socket
 import sys
+from urllib.parse import urlsplit
 
-from bale.errors import BaleError
+import click
+
+from bale.errors import BaleError, NotFound
 from bale.names import validate_project
+from bale.publishing.publishers import PROVIDERS
+from bale.tenancy.service import ROLES
+from bale.tokens.service import PERMISSIONS, parse_duration
+
+#: Who the audit log and tombstones name for what `bale admin` does. A fixed label, not
+#: ``cli:$USER``: the local user name is unauthenticated (anyone can set $USER, and it is
+#: "root" or "runner" in containers and CI), so it would read as an identity the log can't
+#: vouch for. Whoever ran it is the Google principal holding database access, which Cloud
+#: Audit Logs record for real projects. "cli" is also what the services default to.
+ACTOR = "cli"
+
+#: How long to wait for a configured emulator to accept a connection. Without this check a
+#: Firestore call to a dead emulator retries for minutes before failing.
+PROBE_TIMEOUT = 2.0
+
+NO_STACK_HELP = """\
+Point `bale admin` at a stack:
+  - the local one: run `bale dev` in another shell and paste the export lines it prints:
+      export GOOGLE_CLOUD_PROJECT=demo-bale
+      export FIRESTORE_EMULATOR_HOST=127.0.0.1:PORT
+      export STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT
+      export BALE_BUCKET=bale-files
+  - a real project: with no *_EMULATOR_HOST variables set, sign in with application-default
+    credentials and name the project:
+      gcloud auth application-default login
+      export GOOGLE_CLOUD_PROJECT=your-project
+      export BALE_BUCKET=your-bucket"""
 
 
-def _admin_services():
-    from bale.settings import get_settings
-    from bale.store.backends import get_stores
+class NoStack(click.ClickException):
+    """No backend to talk to: no credentials, or a configured emulator that does not answer."""
 
-    return get_stores(get_settings())
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"{self.message}\n{NO_STACK_HELP}"
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 
-def cmd_dev(args) -> int:
+def _hostport(value: str) -> tuple[str, int]:
+    """host and port of ``127.0.0.1:8080`` or ``http://127.0.0.1:8080``."""
+    parts = urlsplit(value if "://" in value else f"//{value}")
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _check_emulators(settings) -> None:
+    for var, value in (
+        ("FIRESTORE_EMULATOR_HOST", settings.firestore_emulator_host),
+        ("STORAGE_EMULATOR_HOST", settings.storage_emulator_host),
+    ):
+        if not value:
+            continue
+        try:
+            socket.create_connection(_hostport(value), timeout=PROBE_TIMEOUT).close()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise NoStack(
+                f"nothing answers at {value} ({var}): {reason}. Is `bale dev` still running? "
+                f"Its export lines change each time it starts."
+            ) from None
+
+
+class Admin:
+    """What `bale admin` commands share: the services, opened on first use (so usage errors
+    and --help never touch the network) after checking that configured emulators answer."""
+
+    def __init__(self, stores=None):
+        self._stores = stores
+
+    @property
+    def stores(self):
+        if self._stores is None:
+            from bale.settings import get_settings
+            from bale.store.backends import get_stores
+
+            settings = get_settings()
+            _check_emulators(settings)
+            self._stores = get_stores(settings)
+        return self._stores
+
+    @property
+    def tenancy(self):
+        from bale.tenancy.service import Tenancy
+
+        return Tenancy(self.stores)
+
+    @property
+    def tokens(self):
+        from bale.tokens.service import Tokens
+
+        return Tokens(self.stores)
+
+    @property
+    def packages(self):
+        from bale.packages.service import Packages
+
+        return Packages(self.stores)
+
+    @property
+    def publishers(self):
+        from bale.publishing.publishers import Publishers
+
+        return Publishers(self.stores)
+
+
+class Bale(click.Group):
+    """The root group: maps the services' errors to messages and exit codes in one place."""
+
+    def invoke(self, ctx: click.Context):
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            return super().invoke(ctx)
+        except BaleError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(1)
+        except DefaultCredentialsError as exc:
+            raise NoStack(f"no Google Cloud credentials and no emulators configured ({exc}).") from None
+
+
+class AdminGroup(click.Group):
+    """Noun groups (``token create``) that also answer to the docs' flat names (``create-token``)."""
+
+    def __init__(self, *args, flat: dict[str, tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flat = flat
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.flat:
+            group, sub = self.flat[name]
+            return self.commands[group].commands[sub]
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)  # the nouns; format_commands adds the flat names
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_commands(ctx, formatter)
+        rows = [(name, f"= {' '.join(target)}") for name, target in sorted(self.flat.items())]
+        with formatter.section("The same commands by their flat names"):
+            formatter.write_dl(rows)
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value)
+        except BaleError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+# -- bale ------------------------------------------------------------------
+
+@click.group("bale", cls=Bale, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Bale, a private Python package registry."""
+
+
+@cli.command()
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--data-dir", help="Keep data here across restarts (default: in memory).")
+@click.option("--certfile", help="Serve HTTPS with this certificate (PEM).")
+@click.option("--keyfile", help="Private key for --certfile (PEM).")
+@click.option("--no-auth", is_flag=True, help="Don't start the Firebase Auth emulator.")
+@click.pass_context
+def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
+    """Run the whole registry locally over the Google emulators."""
     from bale_tools.devserver import run
     from bale.settings import get_settings
 
-    return run(
-        port=args.port,
-        host=args.host,
-        data_dir=args.data_dir,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-        with_auth=not args.no_auth,
-        settings=get_settings(),
-    )
+    ctx.exit(run(
+        port=port, host=host, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
+        with_auth=not no_auth, settings=get_settings(),
+    ))
 
 
-def cmd_create_team(args) -> int:
-    from bale.tenancy.service import Tenancy
+FLAT = {
+    "create-team": ("team", "create"),
+    "list-members": ("member", "list"),
+    "add-member": ("member", "add"),
+    "remove-member": ("member", "remove"),
+    "set-role": ("member", "set-role"),
+    "grant-write": ("member", "grant-write"),
+    "revoke-write": ("member", "revoke-write"),
+    "create-index": ("index", "create"),
+    "rebuild-catalog": ("index", "rebuild-catalog"),
+    "create-token": ("token", "create"),
+    "list-tokens": ("token", "list"),
+    "revoke-token": ("token", "revoke"),
+    "add-publisher": ("publisher", "add"),
+    "list-publishers": ("publisher", "list"),
+    "remove-publisher": ("publisher", "remove"),
+    "list-projects": ("project", "list"),
+    "list-files": ("project", "files"),
+    "yank": ("release", "yank"),
+    "unyank": ("release", "unyank"),
+    "delete": ("release", "delete"),
+}
 
-    Tenancy(_admin_services()).create_team(args.team, args.admin)
-    print(f"Created team {args.team} with index {args.team}/main; admin: {args.admin}")
-    return 0
+
+@cli.group(cls=AdminGroup, flat=FLAT)
+@click.pass_context
+def admin(ctx) -> None:
+    """Manage teams, members, indexes, tokens, publishers and releases.
+
+    Talks to the stack the environment names: the emulators `bale dev` prints, or a real
+    project with application-default credentials.
+    """
+    ctx.ensure_object(Admin)
 
 
-def cmd_create_index(args) -> int:
-    from bale.tenancy.service import Tenancy
-
-    Tenancy(_admin_services()).create_index(args.team, args.index)
-    print(f"Created index {args.team}/{args.index}")
-    return 0
+pass_admin = click.make_pass_decorator(Admin)
 
 
-def cmd_create_token(args) -> int:
-    from bale.tokens.service import Tokens, parse_duration
+@admin.group()
+def team() -> None:
+    """Teams."""
 
-    expires = parse_duration(args.expires_in) if args.expires_in else None
-    secret, tok = Tokens(_admin_services()).create(
-        args.team,
-        args.index,
-        args.permission,
-        projects=args.project or None,
-        expires_in=expires,
-        created_by="cli",
-        description=args.description or "",
+
+@admin.group()
+def member() -> None:
+    """A team's members, their roles and where they may upload."""
+
+
+@admin.group()
+def index() -> None:
+    """A team's indexes."""
+
+
+@admin.group()
+def token() -> None:
+    """API tokens."""
+
+
+@admin.group()
+def publisher() -> None:
+    """Trusted publishers (CI workflows that publish with OIDC)."""
+
+
+@admin.group()
+def project() -> None:
+    """What an index holds."""
+
+
+@admin.group()
+def release() -> None:
+    """Yank, unyank or delete a version."""
+
+
+# -- teams and members -------------------------------------------------------
+
+@team.command("create")
+@click.argument("team")
+@click.option("--admin", "admin_email", required=True, metavar="EMAIL", help="The team's first admin.")
+@pass_admin
+def create_team(a: Admin, team, admin_email) -> None:
+    """Create a team, its main index and its first admin."""
+    a.tenancy.create_team(team, admin_email, actor=ACTOR)
+    click.echo(f"Created team {team} with index {team}/main; admin: {admin_email}")
+
+
+@member.command("list")
+@click.argument("team")
+@pass_admin
+def list_members(a: Admin, team) -> None:
+    """List a team's members, their roles and the indexes they may upload to."""
+    tenancy = a.tenancy
+    tenancy.get_team(team)
+    writes: dict[str, list[str]] = {}
+    for ix in sorted(tenancy.list_indexes(team), key=lambda d: d["name"]):
+        for email in ix.get("writers") or []:
+            writes.setdefault(email, []).append(ix["name"])
+    click.echo(f"{'EMAIL':40}  {'ROLE':6}  UPLOADS TO")
+    for m in sorted(tenancy.members(team), key=lambda m: m.email):
+        where = "every index" if m.role == "admin" else (", ".join(writes.get(m.email, [])) or "-")
+        click.echo(f"{m.email:40}  {m.role:6}  {where}")
+
+
+@member.command("add")
+@click.argument("team")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="member", show_default=True)
+@pass_admin
+def add_member(a: Admin, team, email, role) -> None:
+    """Add a person to a team."""
+    from bale.errors import Conflict
+
+    tenancy = a.tenancy
+    tenancy.get_team(team)
+    current = tenancy.role_of(team, email)
+    if current is not None:
+        raise Conflict(f"{email} is already a member of {team} ({current}); change it with set-role.")
+    tenancy.set_member(team, email, role, actor=ACTOR)
+    click.echo(f"Added {email} to {team} as {role}")
+
+
+@member.command("remove")
+@click.argument("team")
+@click.argument("email")
+@pass_admin
+def remove_member(a: Admin, team, email) -> None:
+    """Remove a person from a team (never its last admin)."""
+    a.tenancy.remove_member(team, email, actor=ACTOR)
+    click.echo(f"Removed {email} from {team}")
+
+
+@member.command("set-role")
+@click.argument("team")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@pass_admin
+def set_role(a: Admin, team, email, role) -> None:
+    """Change a member's role (the last admin stays an admin)."""
+    tenancy = a.tenancy
+    tenancy.get_team(team)
+    if tenancy.role_of(team, email) is None:
+        raise NotFound(f"{email} is not a member of {team}; add them with add-member.")
+    tenancy.set_member(team, email, role, actor=ACTOR)
+    click.echo(f"{email} is now {role} of {team}")
+
+
+def _set_writer(a: Admin, team: str, index_name: str, email: str, allowed: bool) -> None:
+    tenancy = a.tenancy
+    tenancy.set_writer(team, index_name, email, allowed, actor=ACTOR)
+    role = tenancy.role_of(team, email)
+    if allowed:
+        click.echo(f"{email} may upload to {team}/{index_name}")
+    else:
+        click.echo(f"{email} may no longer upload to {team}/{index_name}")
+    # Write access is a member's; say when this change alone does not decide it.
+    if role is None and allowed:
+        click.echo(f"note: {email} is not a member of {team}: it takes effect once they are (add-member).", err=True)
+    elif role == "admin":
+        click.echo(f"note: {email} is an admin of {team} and uploads to every index regardless.", err=True)
+
+
+@member.command("grant-write")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.argument("email")
+@pass_admin
+def grant_write(a: Admin, team, index_name, email) -> None:
+    """Let a member upload to an index (admins upload everywhere)."""
+    _set_writer(a, team, index_name, email, True)
+
+
+@member.command("revoke-write")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.argument("email")
+@pass_admin
+def revoke_write(a: Admin, team, index_name, email) -> None:
+    """Take back a member's upload access to an index."""
+    _set_writer(a, team, index_name, email, False)
+
+
+@admin.command()
+@click.argument("team")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many entries, newest first.")
+@pass_admin
+def audit(a: Admin, team, limit) -> None:
+    """Show a team's audit log: time, actor, action, detail."""
+    tenancy = a.tenancy
+    tenancy.get_team(team)
+    click.echo(f"{'TIME (UTC)':20}  {'ACTOR':30}  {'ACTION':16}  DETAIL")
+    for e in tenancy.audit_log(team, limit):
+        at = e["at"].strftime("%Y-%m-%d %H:%M:%S") if e.get("at") else "-"
+        click.echo(f"{at:20}  {e.get('actor', ''):30}  {e.get('action', ''):16}  {e.get('detail', '')}")
+
+
+# -- indexes -----------------------------------------------------------------
+
+@index.command("create")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@pass_admin
+def create_index(a: Admin, team, index_name) -> None:
+    """Create another index in a team."""
+    a.tenancy.create_index(team, index_name, actor=ACTOR)
+    click.echo(f"Created index {team}/{index_name}")
+
+
+@index.command("rebuild-catalog")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@pass_admin
+def rebuild_catalog(a: Admin, team, index_name) -> None:
+    """Re-list every project of an index in its catalog (the Simple API's project list); always safe."""
+    a.tenancy.require_index(team, index_name)
+    projects = a.packages.backfill_catalog(team, index_name)
+    click.echo(f"The catalog of {team}/{index_name} lists its {_plural(len(projects), 'project')}.")
+
+
+# -- tokens ------------------------------------------------------------------
+
+@token.command("create")
+@click.argument("team")
+@click.option("--index", "index_name", required=True, metavar="INDEX")
+@click.option("--permission", required=True, type=click.Choice(PERMISSIONS))
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="Limit to this project (repeatable).")
+@click.option("--expires-in", type=Duration(), help="e.g. 30d, 12h, 15m.")
+@click.option("--description", default="", help="What the token is for.")
+@click.option("--owner", metavar="EMAIL",
+              help="A person's token: it carries that member's rights and stops when they lose them.")
+@pass_admin
+def create_token(a: Admin, team, index_name, permission, projects, expires_in, description, owner) -> None:
+    """Create an API token; the token is printed alone on the last line of stdout."""
+    # owner= and actor= are the token service's (the service writes the audit entry).
+    secret, tok = a.tokens.create(
+        team, index_name, permission,
+        projects=list(projects) or None, expires_in=expires_in, created_by=ACTOR,
+        description=description, owner=owner, actor=ACTOR,
     )
     scope = ", ".join(tok.projects) if tok.projects else "all projects"
     until = tok.expires_at.isoformat(timespec="seconds") if tok.expires_at else "never"
-    print(f"Token {tok.id}: {tok.permission} on {tok.team}/{tok.index} ({scope}); expires {until}.", file=sys.stderr)
-    print("It is shown only once:", file=sys.stderr)
+    whose = f" for {owner}" if owner else ""
+    click.echo(f"Token {tok.id}{whose}: {tok.permission} on {tok.team}/{tok.index} ({scope}); expires {until}.", err=True)
+    click.echo("It is shown only once:", err=True)
     sys.stderr.flush()
-    print(secret)
-    return 0
+    click.echo(secret)
 
 
-def cmd_list_tokens(args) -> int:
-    from bale.tokens.service import Tokens
-
-    rows = Tokens(_admin_services()).list(args.team)
-    print(f"{'ID':16}  {'INDEX':12}  {'PERM':6}  {'PROJECTS':20}  {'EXPIRES':20}  {'LAST USED':20}  STATE")
+@token.command("list")
+@click.argument("team")
+@pass_admin
+def list_tokens(a: Admin, team) -> None:
+    """List a team's tokens."""
+    rows = a.tokens.list(team)
+    click.echo(
+        f"{'ID':17}  {'INDEX':12}  {'PERM':7}  {'OWNER':24}  {'PROJECTS':20}  {'EXPIRES':20}  {'LAST USED':20}  STATE"
+    )
     for t in rows:
         state = "revoked" if t.revoked_at else "active"
-        print(
-            f"{t.id:16}  {t.index:12}  {t.permission:6}  {(','.join(t.projects) if t.projects else '*'):20}  "
+        # A person's token carries that person's rights; a team token (no owner) the team's.
+        owner = t.person or "-"
+        click.echo(
+            f"{t.id:17}  {t.index:12}  {t.permission:7}  {owner:24}  {(','.join(t.projects) if t.projects else '*'):20}  "
             f"{(t.expires_at.isoformat(timespec='minutes') if t.expires_at else 'never'):20}  "
             f"{(t.last_used_at.isoformat(timespec='minutes') if t.last_used_at else 'never'):20}  {state}"
         )
-    return 0
 
 
-def cmd_revoke_token(args) -> int:
-    from bale.tokens.service import Tokens
+@token.command("revoke")
+@click.argument("team")
+@click.argument("token_id")
+@pass_admin
+def revoke_token(a: Admin, team, token_id) -> None:
+    """Revoke a token by its ID."""
+    a.tokens.revoke(team, token_id, actor=ACTOR)
+    click.echo(f"Revoked token {token_id}")
 
-    Tokens(_admin_services()).revoke(args.team, args.token_id)
-    print(f"Revoked token {args.token_id}")
-    return 0
 
+# -- trusted publishers ------------------------------------------------------
 
-def cmd_yank(args, yanked: bool) -> int:
-    from bale.packages.service import Packages
-    from bale.tenancy.service import Tenancy
-
-    stores = _admin_services()
-    Tenancy(stores).require_index(args.team, args.index)
-    n = Packages(stores).set_yanked(
-        args.team, args.index, args.project, args.version, yanked, getattr(args, "reason", None)
+@publisher.command("add")
+@click.argument("team")
+@click.option("--index", "index_name", required=True, metavar="INDEX")
+@click.option("--provider", required=True, type=click.Choice(list(PROVIDERS)))
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="A project it may publish (repeatable).")
+@click.option("--repository", help="github: OWNER/REPO; gitlab: the project path, group/project.")
+@click.option("--workflow", metavar="FILE", help="github: workflow file name in .github/workflows/, e.g. publish.yml.")
+@click.option("--environment", metavar="ENV", help="github/gitlab: only this deployment environment.")
+@click.option("--ci-config-path", metavar="PATH", help="gitlab: the CI file (default .gitlab-ci.yml).")
+@click.option("--service-account", metavar="EMAIL", help="google: the service account's email.")
+@click.option("--subject", metavar="ID", help="google: the service account's unique ID (optional).")
+@pass_admin
+def add_publisher(a: Admin, team, index_name, provider, projects, repository, workflow, environment,
+                  ci_config_path, service_account, subject) -> None:
+    """Let a CI workflow publish projects of an index with its OIDC token (Trusted Publishing)."""
+    pub = a.publishers.add(
+        team, index_name, provider, list(projects),
+        repository=repository, workflow=workflow, environment=environment, ci_config_path=ci_config_path,
+        service_account=service_account, subject=subject, actor=ACTOR,
     )
-    word = "Yanked" if yanked else "Unyanked"
-    print(f"{word} {args.project} {args.version} in {args.team}/{args.index} ({n} file{'s' if n != 1 else ''})")
-    return 0
+    click.echo(f"Added trusted publisher {pub.id}: {pub.label} may publish {', '.join(pub.projects)} to {pub.team}/{pub.index}")
 
 
-def cmd_delete(args) -> int:
-    from bale.errors import BadRequest
-    from bale.packages.service import Packages
-    from bale.tenancy.service import Tenancy
-
-    what = args.filename or f"every file of {args.project} {args.version}"
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise BadRequest(f"Deleting {what} cannot be undone and its filenames can never be used again; pass --yes to confirm.")
-        answer = input(f"Delete {what} from {args.team}/{args.index}? This cannot be undone. Type the version to confirm: ")
-        if answer.strip() != args.version:
-            print("Not deleted.", file=sys.stderr)
-            return 1
-    stores = _admin_services()
-    Tenancy(stores).require_index(args.team, args.index)
-    gone = Packages(stores).delete(
-        args.team, args.index, args.project, args.version, filename=args.filename, actor="bale admin"
-    )
-    Tenancy(stores).audit(
-        args.team, "bale admin", "delete",
-        f"{args.index}/{gone[0].project} {args.version}: " + ", ".join(r.filename for r in gone),
-    )
-    for rec in gone:
-        print(f"Deleted {rec.filename}")
-    print(f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {args.project} {args.version} from {args.team}/{args.index}")
-    return 0
+@publisher.command("list")
+@click.argument("team")
+@click.option("--index", "index_name", metavar="INDEX", help="Only this index.")
+@pass_admin
+def list_publishers(a: Admin, team, index_name) -> None:
+    """List a team's trusted publishers."""
+    click.echo(f"{'ID':16}  {'INDEX':12}  {'PUBLISHER':50}  PROJECTS")
+    for p in a.publishers.list(team, index_name):
+        click.echo(f"{p.id:16}  {p.index:12}  {p.label:50}  {','.join(p.projects)}")
 
 
-def cmd_list_projects(args) -> int:
-    from bale.packages.service import Packages
-    from bale.tenancy.service import Tenancy
+@publisher.command("remove")
+@click.argument("team")
+@click.argument("publisher_id")
+@pass_admin
+def remove_publisher(a: Admin, team, publisher_id) -> None:
+    """Remove a trusted publisher by its ID."""
+    pub = a.publishers.remove(team, publisher_id, actor=ACTOR)
+    click.echo(f"Removed trusted publisher {pub.id} ({pub.label})")
 
-    stores = _admin_services()
-    index_doc = Tenancy(stores).require_index(args.team, args.index)
-    packages = Packages(stores)
-    names = packages.catalog(args.team, args.index, index_doc)
-    refs = [packages.project_ref(args.team, args.index, p["normalized"]) for p in names]
-    docs = {s.id: s.to_dict() for s in stores.db.get_all(refs) if s.exists} if refs else {}
-    print(f"{'PROJECT':40}  {'FILES':>6}  UPDATED")
+
+# -- projects and releases ---------------------------------------------------
+
+@project.command("list")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@pass_admin
+def list_projects(a: Admin, team, index_name) -> None:
+    """List an index's projects with their file counts."""
+    index_doc = a.tenancy.require_index(team, index_name)
+    packages = a.packages
+    names = packages.catalog(team, index_name, index_doc)
+    refs = [packages.project_ref(team, index_name, p["normalized"]) for p in names]
+    docs = {s.id: s.to_dict() for s in a.stores.db.get_all(refs) if s.exists} if refs else {}
+    click.echo(f"{'PROJECT':40}  {'FILES':>6}  UPDATED")
     for p in names:
         d = docs.get(p["normalized"], {})
         updated = d["updated_at"].isoformat(timespec="minutes") if d.get("updated_at") else "-"
-        print(f"{p['name']:40}  {d.get('file_count', 0):>6}  {updated}")
-    return 0
+        click.echo(f"{p['name']:40}  {d.get('file_count', 0):>6}  {updated}")
 
 
-def cmd_list_files(args) -> int:
+@project.command("files")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.argument("project_name", metavar="PROJECT")
+@pass_admin
+def list_files(a: Admin, team, index_name, project_name) -> None:
+    """List a project's files: version, size, hash, uploader, state."""
     from packaging.version import Version
 
-    from bale.errors import NotFound
-    from bale.packages.service import Packages
-    from bale.tenancy.service import Tenancy
-
-    stores = _admin_services()
-    Tenancy(stores).require_index(args.team, args.index)
-    packages = Packages(stores)
-    project = validate_project(args.project)
-    if packages.project_doc(args.team, args.index, project) is None:
-        raise NotFound(f"No project {project!r} in {args.team}/{args.index}.")
-    files = sorted(packages.files(args.team, args.index, project), key=lambda f: (Version(f.version), f.filename))
-    print(f"{'VERSION':12}  {'FILE':60}  {'SIZE':>10}  {'SHA256':12}  {'UPLOADED':16}  {'BY':30}  STATE")
+    a.tenancy.require_index(team, index_name)
+    packages = a.packages
+    name = validate_project(project_name)
+    if packages.project_doc(team, index_name, name) is None:
+        raise NotFound(f"No project {name!r} in {team}/{index_name}.")
+    files = sorted(packages.files(team, index_name, name), key=lambda f: (Version(f.version), f.filename))
+    click.echo(f"{'VERSION':12}  {'FILE':60}  {'SIZE':>10}  {'SHA256':12}  {'UPLOADED':16}  {'BY':30}  STATE")
     for f in files:
-        state = "deleted" if f.deleted_at else ("yanked" + (f": {f.yanked_reason}" if f.yanked_reason else "") if f.yanked else "available")
-        print(
+        if f.deleted_at:
+            state = "deleted"
+        elif f.yanked:
+            state = "yanked" + (f": {f.yanked_reason}" if f.yanked_reason else "")
+        else:
+            state = "available"
+        click.echo(
             f"{f.version:12}  {f.filename:60}  {f.size:>10}  {f.sha256[:12]:12}  "
             f"{f.upload_time.isoformat(timespec='minutes'):16}  {f.uploaded_by:30}  {state}"
         )
-    return 0
 
 
-def cmd_rebuild_catalog(args) -> int:
-    from bale.packages.service import Packages
-    from bale.tenancy.service import Tenancy
-
-    stores = _admin_services()
-    Tenancy(stores).require_index(args.team, args.index)
-    projects = Packages(stores).backfill_catalog(args.team, args.index)
-    print(f"The catalog of {args.team}/{args.index} lists its {len(projects)} project{'s' if len(projects) != 1 else ''}.")
-    return 0
+def _release_args(f):
+    for name, metavar in reversed((("team", "TEAM"), ("index_name", "INDEX"), ("project_name", "PROJECT"), ("version", "VERSION"))):
+        f = click.argument(name, metavar=metavar)(f)
+    return f
 
 
-def cmd_add_publisher(args) -> int:
-    from bale.publishing.publishers import Publishers
-
-    pub = Publishers(_admin_services()).add(
-        args.team,
-        args.index,
-        args.provider,
-        args.project or [],
-        repository=args.repository,
-        workflow=args.workflow,
-        environment=args.environment,
-        ci_config_path=args.ci_config_path,
-        service_account=args.service_account,
-        subject=args.subject,
-        actor="cli",
-    )
-    print(f"Added trusted publisher {pub.id}: {pub.label} may publish {', '.join(pub.projects)} to {pub.team}/{pub.index}")
-    return 0
+def _yank(a: Admin, team, index_name, project_name, version, yanked: bool, reason: str | None) -> None:
+    a.tenancy.require_index(team, index_name)
+    # actor= is the package service's (it writes the audit entry).
+    n = a.packages.set_yanked(team, index_name, project_name, version, yanked, reason, actor=ACTOR)
+    word = "Yanked" if yanked else "Unyanked"
+    click.echo(f"{word} {project_name} {version} in {team}/{index_name} ({_plural(n, 'file')})")
 
 
-def cmd_list_publishers(args) -> int:
-    from bale.publishing.publishers import Publishers
-
-    rows = Publishers(_admin_services()).list(args.team, args.index)
-    print(f"{'ID':16}  {'INDEX':12}  {'PUBLISHER':50}  PROJECTS")
-    for p in rows:
-        print(f"{p.id:16}  {p.index:12}  {p.label:50}  {','.join(p.projects)}")
-    return 0
-
-
-def cmd_remove_publisher(args) -> int:
-    from bale.publishing.publishers import Publishers
-
-    pub = Publishers(_admin_services()).remove(args.team, args.publisher_id, actor="cli")
-    print(f"Removed trusted publisher {pub.id} ({pub.label})")
-    return 0
+@release.command("yank")
+@_release_args
+@click.option("--reason", help="Shown to installers (PEP 592).")
+@pass_admin
+def yank(a: Admin, team, index_name, project_name, version, reason) -> None:
+    """Yank every file of a version: installers skip it unless pinned."""
+    _yank(a, team, index_name, project_name, version, True, reason)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bale", description="Bale, a private Python package registry.")
-    sub = p.add_subparsers(dest="command", required=True)
+@release.command("unyank")
+@_release_args
+@pass_admin
+def unyank(a: Admin, team, index_name, project_name, version) -> None:
+    """Unyank every file of a version."""
+    _yank(a, team, index_name, project_name, version, False, None)
 
-    dev = sub.add_parser("dev", help="run the whole registry locally over the Google emulators")
-    dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--data-dir", help="keep data here across restarts (default: in memory)")
-    dev.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
-    dev.add_argument("--keyfile", help="private key for --certfile (PEM)")
-    dev.add_argument("--no-auth", action="store_true", help="don't start the Firebase Auth emulator")
-    dev.set_defaults(func=cmd_dev)
 
-    admin = sub.add_parser("admin", help="manage teams, indexes and tokens")
-    asub = admin.add_subparsers(dest="admin_command", required=True)
-
-    a = asub.add_parser("create-team", help="create a team, its main index and its first admin")
-    a.add_argument("team")
-    a.add_argument("--admin", required=True, metavar="EMAIL")
-    a.set_defaults(func=cmd_create_team)
-
-    a = asub.add_parser("create-index", help="create another index in a team")
-    a.add_argument("team")
-    a.add_argument("index")
-    a.set_defaults(func=cmd_create_index)
-
-    a = asub.add_parser("create-token", help="create an API token (printed alone on the last line)")
-    a.add_argument("team")
-    a.add_argument("--index", required=True)
-    a.add_argument("--permission", required=True, choices=["read", "upload"])
-    a.add_argument("--project", action="append", metavar="NAME", help="limit to this project (repeatable)")
-    a.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 15m")
-    a.add_argument("--description", help="what the token is for")
-    a.set_defaults(func=cmd_create_token)
-
-    a = asub.add_parser("list-tokens", help="list a team's tokens")
-    a.add_argument("team")
-    a.set_defaults(func=cmd_list_tokens)
-
-    a = asub.add_parser("revoke-token", help="revoke a token by its ID")
-    a.add_argument("team")
-    a.add_argument("token_id")
-    a.set_defaults(func=cmd_revoke_token)
-
-    a = asub.add_parser(
-        "add-publisher",
-        help="let a CI workflow publish projects of an index with its OIDC token (Trusted Publishing)",
-    )
-    a.add_argument("team")
-    a.add_argument("--index", required=True)
-    a.add_argument("--provider", required=True, choices=["github", "gitlab", "google"])
-    a.add_argument("--project", action="append", metavar="NAME", help="a project it may publish (repeatable)")
-    a.add_argument("--repository", help="github: OWNER/REPO; gitlab: the project path, group/project")
-    a.add_argument("--workflow", metavar="FILE", help="github: workflow file name in .github/workflows/, e.g. publish.yml")
-    a.add_argument("--environment", metavar="ENV", help="github/gitlab: only this deployment environment")
-    a.add_argument("--ci-config-path", metavar="PATH", help="gitlab: the CI file (default .gitlab-ci.yml)")
-    a.add_argument("--service-account", metavar="EMAIL", help="google: the service account's email")
-    a.add_argument("--subject", metavar="ID", help="google: the service account's unique ID (optional)")
-    a.set_defaults(func=cmd_add_publisher)
-
-    a = asub.add_parser("list-publishers", help="list a team's trusted publishers")
-    a.add_argument("team")
-    a.add_argument("--index", help="only this index")
-    a.set_defaults(func=cmd_list_publishers)
-
-    a = asub.add_parser("remove-publisher", help="remove a trusted publisher by its ID")
-    a.add_argument("team")
-    a.add_argument("publisher_id")
-    a.set_defaults(func=cmd_remove_publisher)
-
-    for name, yanked in (("yank", True), ("unyank", False)):
-        a = asub.add_parser(name, help=f"{name} every file of a version")
-        a.add_argument("team")
-        a.add_argument("index")
-        a.add_argument("project")
-        a.add_argument("version")
-        if yanked:
-            a.add_argument("--reason", help="shown to installers (PEP 592)")
-        a.set_defaults(func=lambda args, y=yanked: cmd_yank(args, y))
-
-    a = asub.add_parser(
-        "delete",
-        help="delete every file of a version, or one file (for good: the filenames can never be used again)",
-    )
-    a.add_argument("team")
-    a.add_argument("index")
-    a.add_argument("project")
-    a.add_argument("version")
-    a.add_argument("--filename", help="only this file of the version")
-    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    a.set_defaults(func=cmd_delete)
-
-    a = asub.add_parser("list-projects", help="list an index's projects with their file counts")
-    a.add_argument("team")
-    a.add_argument("index")
-    a.set_defaults(func=cmd_list_projects)
-
-    a = asub.add_parser("list-files", help="list a project's files: version, size, hash, uploader, state")
-    a.add_argument("team")
-    a.add_argument("index")
-    a.add_argument("project")
-    a.set_defaults(func=cmd_list_files)
-
-    a = asub.add_parser(
-        "rebuild-catalog",
-        help="re-list every project of an index in its catalog (the Simple API's project list); always safe",
-    )
-    a.add_argument("team")
-    a.add_argument("index")
-    a.set_defaults(func=cmd_rebuild_catalog)
-    return p
+@release.command("delete")
+@_release_args
+@click.option("--filename", help="Only this file of the version.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_admin
+def delete(a: Admin, team, index_name, project_name, version, filename, yes) -> None:
+    """Delete every file of a version, or one file, for good: the filenames can never be used again."""
+    what = filename or f"every file of {project_name} {version}"
+    if not yes:
+        try:
+            sure = click.confirm(
+                f"Delete {what} from {team}/{index_name}? This cannot be undone and the filenames "
+                "can never be used again", default=False, err=True,
+            )
+        except click.Abort:  # no answer: stdin closed, as in a script
+            sure = False
+        if not sure:
+            click.echo(f"Not deleted. Deleting {what} cannot be undone; pass --yes to confirm.", err=True)
+            click.get_current_context().exit(1)
+    a.tenancy.require_index(team, index_name)
+    # The package service records the deletion (tombstones and audit entry) under this actor.
+    gone = a.packages.delete(team, index_name, project_name, version, filename=filename, actor=ACTOR)
+    for rec in gone:
+        click.echo(f"Deleted {rec.filename}")
+    click.echo(f"Deleted {_plural(len(gone), 'file')} of {project_name} {version} from {team}/{index_name}")
+    if gone.failed_blobs:
+        # The records are tombstones already (nothing serves these bytes), but storage keeps them.
+        click.echo("error: could not remove from storage (remove them by hand or retry): "
+                   + ", ".join(gone.failed_blobs), err=True)
+        click.get_current_context().exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The console script: run ``bale`` and return its exit code."""
     try:
-        return args.func(args)
-    except BaleError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        cli.main(args=argv, prog_name="bale")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
