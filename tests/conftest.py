@@ -138,15 +138,14 @@ def stack(_server, base_settings, stores, acme):
 @pytest.fixture(scope="session")
 def _oidc_issuer_server():
     """Local OIDC issuers (GitHub, GitLab, Google shaped) over HTTP for the session."""
-    from bale_tools.devserver import Server
-    from oidc_issuer import Issuers
+    from fakes.oidc_issuer import Issuers
+    from fakes.server import Server
 
     holder = {}
     server = Server(lambda environ, start_response: holder["issuers"].wsgi(environ, start_response))
-    holder["issuers"] = Issuers(f"http://127.0.0.1:{server.port}")
-    server.start()
-    yield holder["issuers"]
-    server.stop()
+    holder["issuers"] = Issuers(server.url)
+    with server:
+        yield holder["issuers"]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Trusted Publishing: the /_/oidc/ endpoints, the publisher service and its CLI.
 
-Tokens come from local issuers with real keys (tests/oidc_issuer.py); the registry verifies
+Tokens come from local issuers with real keys (tests/fakes/oidc_issuer.py); the registry verifies
 them through the issuers' discovery documents and JWKS, exactly as against GitHub.
 """
 

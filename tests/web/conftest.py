@@ -171,15 +171,14 @@ def _server(dash_settings):
 
 @pytest.fixture(scope="session")
 def _fake_google_server():
-    """Google's OAuth endpoints, faked over HTTP for the session (see fake_google.py)."""
-    from bale_tools.devserver import Server
-    from fake_google import FakeGoogle
+    """Google's OAuth endpoints, faked over HTTP for the session (see tests/fakes/google_oauth.py)."""
+    from fakes.google_oauth import FakeGoogle
+    from fakes.server import Server
 
     fake = FakeGoogle()
-    server = Server(fake.wsgi).start()
-    fake.url = server.url
-    yield fake
-    server.stop()
+    with Server(fake.wsgi) as server:
+        fake.url = server.url
+        yield fake
 
 
 @pytest.fixture
@@ -191,7 +190,7 @@ def google(_fake_google_server):
 @pytest.fixture
 def google_settings(dash_settings, google):
     """Dashboard settings with Google sign-in, against the fake Google."""
-    from fake_google import CLIENT_ID, CLIENT_SECRET
+    from fakes.google_oauth import CLIENT_ID, CLIENT_SECRET
 
     return dataclasses.replace(
         dash_settings,

@@ -1,6 +1,6 @@
 """Sign in with Google: the server-side OAuth code flow, end to end.
 
-A small local stand-in for Google's two OAuth endpoints (``fake_google.py``, over real HTTP)
+A small local stand-in for Google's two OAuth endpoints (``tests/fakes/google_oauth.py``, over real HTTP)
 sends the browser back with a code at once, and redeems it, checking the client secret, the
 redirect URI and the PKCE verifier, for an unsigned Google ID token, which the real Firebase
 Auth emulator accepts in ``accounts:signInWithIdp``. The dashboard then makes a real Firebase
@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from fake_google import CLIENT_ID, CLIENT_SECRET
+from fakes.google_oauth import CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture

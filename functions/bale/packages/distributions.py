@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 from bale.errors import BadRequest
 
 normalize = canonicalize_name
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z")  # \Z: "$" would let a trailing newline through
 MAX_FILENAME = 255
 MAX_METADATA = 4 * 1024 * 1024
 #: Most entries an archive may hold. Real sdists and wheels stay far below this (the largest on

@@ -1,0 +1,160 @@
+"""bale.tokens.service.Token: what a token may do, decided without Firestore.
+
+Tokens are built directly, as ``Tokens`` reads them back: project names already normalized.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bale.errors import BadRequest
+from bale.tokens.service import Token, parse_duration
+
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def token(permission="upload", team="acme", index="main", projects=None, **kw) -> Token:
+    return Token(id="0123456789abcdef", team=team, index=index, permission=permission, projects=projects, **kw)
+
+
+def test_an_index_wide_read_token_reads_every_project_and_uploads_nothing():
+    t = token("read")
+    assert t.can("read", "acme", "main")
+    assert t.can("read", "acme", "main", "anything")
+    assert not t.can("upload", "acme", "main", "anything")
+    assert t.why_not("upload", "acme", "main") == (
+        "This token can only read acme/main; uploading needs an upload token."
+    )
+
+
+def test_an_upload_token_also_reads():
+    t = token("upload")
+    assert t.can("upload", "acme", "main", "widgets") and t.can("read", "acme", "main", "widgets")
+
+
+@pytest.mark.parametrize("team, index", [("acme", "staging"), ("beta", "main"), ("beta", "staging")])
+def test_a_token_is_good_for_its_own_index_only(team, index):
+    t = token("upload")
+    assert not t.can("read", team, index)
+    assert t.why_not("read", team, index) == f"This token is for acme/main, not {team}/{index}."
+
+
+def test_a_project_limited_token():
+    t = token("upload", projects=["my-pkg", "widgets"])
+    # Names compare normalized (PEP 503), whatever spelling the request uses.
+    for spelling in ("my-pkg", "My_Pkg", "MY.PKG", "my__pkg"):
+        assert t.can("upload", "acme", "main", spelling), spelling
+    why = t.why_not("upload", "acme", "main", "gadgets")
+    assert why == "This token may not upload project 'gadgets'; it is limited to my-pkg, widgets."
+    assert t.why_not("read", "acme", "main", "gadgets").startswith("This token may not read project 'gadgets'")
+    # The index itself (its project list) is readable; the list shows only the token's projects.
+    assert t.can("read", "acme", "main")
+    assert t.projects_for("acme", "main") == ["my-pkg", "widgets"]
+
+
+def test_scopes_and_projects_for_a_plain_token():
+    assert token(projects=None).scopes() == [("acme", "main", None)]
+    assert token(projects=None).projects_for("acme", "main") is None  # None: every project
+    assert token(projects=["a"]).projects_for("acme", "main") == ["a"]
+    assert token(projects=None).projects_for("acme", "staging") == []  # nothing elsewhere
+    assert token(projects=None).projects_for("beta", "main") == []
+
+
+GRANTS = [
+    {"team": "acme", "index": "main", "projects": ["widgets"], "publisher": "github:o/r:p.yml",
+     "description": "acme's"},
+    {"team": "beta", "index": "prod", "projects": ["gadgets", "gizmos"], "publisher": "github:o/r:p.yml (environment x)",
+     "description": "beta's"},
+    {"team": "beta", "index": "test", "projects": ["gadgets"], "publisher": "github:o/r:p.yml (environment x)"},
+]
+
+
+def multi(**kw) -> Token:
+    """A Trusted Publishing token of a workflow enrolled by two teams (three indexes)."""
+    return token("upload", projects=["widgets"], kind="trusted", publisher="github:o/r:p.yml",
+                 description="acme's", grants=GRANTS, teams=["acme", "beta"], **kw)
+
+
+def test_a_multi_grant_token_is_good_for_each_grant_and_only_its_projects():
+    t = multi()
+    assert t.scopes() == [("acme", "main", ["widgets"]), ("beta", "prod", ["gadgets", "gizmos"]),
+                          ("beta", "test", ["gadgets"])]
+    assert t.can("upload", "acme", "main", "widgets")
+    assert t.can("upload", "beta", "prod", "gizmos")
+    assert t.can("upload", "beta", "test", "gadgets")
+    assert not t.can("upload", "acme", "main", "gadgets")  # beta's project, not in acme's grant
+    assert not t.can("upload", "beta", "test", "gizmos")
+    assert t.projects_for("beta", "prod") == ["gadgets", "gizmos"]
+    assert t.projects_for("acme", "staging") == []
+
+
+def test_a_multi_grant_token_does_not_tell_a_stranger_whose_it_is():
+    why = multi().why_not("upload", "gamma", "main")
+    assert why == "This token is not for gamma/main."
+    assert "acme" not in why and "beta" not in why
+
+
+def test_a_plain_token_is_its_own_view():
+    t = token(last_used_at=T0)
+    assert t.view_for("acme") is t
+
+
+def test_each_team_sees_only_its_grants_of_a_shared_token():
+    t = multi(last_used_at=T0)
+    beta = t.view_for("beta")
+    assert (beta.team, beta.index) == ("beta", "prod, test")
+    assert beta.projects == ["gadgets", "gizmos"]
+    assert beta.grants == GRANTS[1:]
+    assert beta.teams == ["beta"]
+    assert beta.description == "beta's"
+    assert beta.publisher == "github:o/r:p.yml (environment x)"  # one publisher, not repeated
+    assert beta.last_used_at is None  # when acme's uploads ran is not beta's to see
+    assert beta.revoked_at is None
+    acme = t.view_for("acme")
+    assert (acme.index, acme.projects, acme.description) == ("main", ["widgets"], "acme's")
+    assert "beta" not in repr(acme.grants)
+    # The original is untouched.
+    assert t.grants == GRANTS and t.last_used_at == T0
+
+
+def test_a_team_that_revoked_its_grants_sees_the_token_revoked_and_the_other_does_not():
+    t = multi(revoked_teams={"beta": T0})
+    assert t.view_for("beta").revoked_at == T0
+    assert t.view_for("acme").revoked_at is None
+
+
+def test_labels_name_the_publisher_of_the_grant_or_the_creator():
+    assert token(created_by="alice@example.com").label == "alice@example.com"
+    assert token().label == "token 0123456789abcdef"
+    t = multi()
+    assert t.label == "trusted publisher github:o/r:p.yml"
+    assert t.label_for("beta", "prod") == "trusted publisher github:o/r:p.yml (environment x)"
+    assert t.label_for("gamma", "main") == t.label
+
+
+@pytest.mark.parametrize(
+    "text, delta",
+    [
+        ("30d", dt.timedelta(days=30)),
+        ("12h", dt.timedelta(hours=12)),
+        ("15m", dt.timedelta(minutes=15)),
+        ("90s", dt.timedelta(seconds=90)),
+        ("2w", dt.timedelta(days=14)),
+        (" 7 d ", dt.timedelta(days=7)),
+    ],
+)
+def test_parse_duration(text, delta):
+    assert parse_duration(text) == delta
+
+
+@pytest.mark.parametrize("text", ["", None, "30", "d", "1.5h", "-1d", "10y", "30 days", "1d2h", "3D"])
+def test_parse_duration_refuses_the_rest(text):
+    with pytest.raises(BadRequest, match="Invalid duration"):
+        parse_duration(text)
+
+
+def test_parse_duration_must_be_positive():
+    with pytest.raises(BadRequest, match="positive"):
+        parse_duration("0d")
