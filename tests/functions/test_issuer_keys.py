@@ -17,7 +17,7 @@ from bale.publishing import trusted as tp
 @pytest.fixture
 def issuer():
     from bale_tools.devserver import Server
-    from oidc_issuer import Issuers
+    from fakes.oidc_issuer import Issuers
 
     holder: dict = {"hits": []}
 
