@@ -301,7 +301,7 @@ def load(
                         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                             conn.close()  # the server dropped an idle keep-alive connection: retry once
                             status, size, dt = one(conn)
-                    except Exception:  # noqa: BLE001 - count it, keep going
+                    except Exception:
                         conn.close()
                         with lock:
                             totals["errors"] += 1

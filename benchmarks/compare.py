@@ -339,8 +339,9 @@ class Bale(Registry):
             from bale_tools.devserver import build_app
 
             inner = build_app(settings)
-        except Exception as exc:  # noqa: BLE001 - the simple function alone is enough here
+        except Exception as exc:
             import functions_framework
+
             from bale_tools.devserver import MAIN_PY
 
             log(f"  (in-process pass serves the simple function alone: the full app did not build: {exc})")
@@ -857,7 +858,7 @@ def main() -> int:
 
     mode = dict(MODES["quick" if args.quick else "full"])
     if args.requests:
-        mode["requests"] = {n: args.requests for n in mode["requests"]}
+        mode["requests"] = dict.fromkeys(mode["requests"], args.requests)
     runs = args.install_runs or mode["install_runs"]
     sizes = [int(s) for s in args.sizes.split(",")]
     devpi_sizes = (

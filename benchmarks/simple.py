@@ -108,7 +108,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.load:
         url, token = args.load
-        print(json.dumps(load(url, token, args.requests, args.concurrency, ACCEPT[args.format], args.encoding)))
+        print(
+            json.dumps(load(url, token, args.requests, args.concurrency, ACCEPT[args.format], args.encoding))
+        )
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -133,11 +135,11 @@ def main() -> int:
 
 def run(sizes, counts, args) -> int:
     from bale.api.simple import views as simple_api
-    from bale_tools.devserver import Server, build_app
     from bale.settings import get_settings
     from bale.store.backends import get_stores
     from bale.tenancy.service import Tenancy
     from bale.tokens.service import Tokens
+    from bale_tools.devserver import Server, build_app
     from bulk import FirestoreReads, bulk_project
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
@@ -163,9 +165,15 @@ def run(sizes, counts, args) -> int:
                 reads.reset()
                 conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
                 t0 = time.perf_counter()
-                conn.request("GET", f"/simple/acme/main/proj-{n}/", headers={
-                    "Authorization": f"Bearer {token}", "Accept": ACCEPT[args.format], "Accept-Encoding": args.encoding,
-                })
+                conn.request(
+                    "GET",
+                    f"/simple/acme/main/proj-{n}/",
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Accept": ACCEPT[args.format],
+                        "Accept-Encoding": args.encoding,
+                    },
+                )
                 resp = conn.getresponse()
                 resp.read()
                 cold_ms = (time.perf_counter() - t0) * 1000
@@ -175,28 +183,51 @@ def run(sizes, counts, args) -> int:
 
                 total = args.requests or counts.get(n, 200)
                 out = subprocess.run(
-                    [sys.executable, __file__, "--load", url, token, "--requests", str(total),
-                     "--concurrency", str(args.concurrency), "--format", args.format, "--encoding", args.encoding],
-                    capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        url,
+                        token,
+                        "--requests",
+                        str(total),
+                        "--concurrency",
+                        str(args.concurrency),
+                        "--format",
+                        args.format,
+                        "--encoding",
+                        args.encoding,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 res = json.loads(out.stdout)
-                res.update(files=n, cold_ms=cold_ms, cold_reads=cold_reads, reads_per_req=reads.reset() / total)
+                res.update(
+                    files=n, cold_ms=cold_ms, cold_reads=cold_reads, reads_per_req=reads.reset() / total
+                )
                 rows.append(res)
                 print(f"  {n:,} files done", file=sys.stderr)
     finally:
         server.stop()
 
     print()
-    print(f"Simple API, warm cache: {args.format}, Accept-Encoding {args.encoding}, "
-          f"{args.concurrency} concurrent keep-alive clients, {os.cpu_count()} CPUs")
-    head = f"{'files':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'bytes/resp':>11} " \
-           f"{'reads/req':>9} {'cold ms':>8} {'cold reads':>10} {'errors':>6}"
+    print(
+        f"Simple API, warm cache: {args.format}, Accept-Encoding {args.encoding}, "
+        f"{args.concurrency} concurrent keep-alive clients, {os.cpu_count()} CPUs"
+    )
+    head = (
+        f"{'files':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'bytes/resp':>11} "
+        f"{'reads/req':>9} {'cold ms':>8} {'cold reads':>10} {'errors':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['files']:>7,} {r['requests']:>8} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['bytes']:>11,} {r['reads_per_req']:>9.2f} {r['cold_ms']:>8.0f} {r['cold_reads']:>10} "
-              f"{len(r['errors']):>6}")
+        print(
+            f"{r['files']:>7,} {r['requests']:>8} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['bytes']:>11,} {r['reads_per_req']:>9.2f} {r['cold_ms']:>8.0f} {r['cold_reads']:>10} "
+            f"{len(r['errors']):>6}"
+        )
     bad = [r for r in rows if r["errors"]]
     for r in bad:
         print(f"errors at {r['files']} files: {r['errors']}", file=sys.stderr)

@@ -69,7 +69,10 @@ def wheel(name: str, version: str, size: int) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr(f"{mod}/blob.bin", os.urandom(size))
         zf.writestr(f"{mod}-{version}.dist-info/METADATA", meta)
-        zf.writestr(f"{mod}-{version}.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            f"{mod}-{version}.dist-info/WHEEL",
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr(f"{mod}-{version}.dist-info/RECORD", b"")
     return buf.getvalue()
 
@@ -79,7 +82,11 @@ def start_dev(port: int) -> tuple[subprocess.Popen, dict]:
     env["BALE_MAX_UPLOAD_BYTES"] = str(512 * MiB)
     proc = subprocess.Popen(
         [str(BIN / "bale"), "dev", "--no-auth", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     out = []
     while True:
@@ -105,28 +112,48 @@ def main() -> int:
     proc, exports = start_dev(port)
     try:
         env = dict(os.environ, **exports)
-        subprocess.run([BIN / "bale", "admin", "create-team", "bench", "--admin", "b@example.com"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [BIN / "bale", "admin", "create-team", "bench", "--admin", "b@example.com"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         token = subprocess.run(
             [BIN / "bale", "admin", "create-token", "bench", "--index", "main", "--permission", "upload"],
-            env=env, check=True, capture_output=True, text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()[-1]
         auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
         url = f"http://127.0.0.1:{port}/v1/upload/bench/main/"
         session = requests.Session()
         idle = rss_kib(proc.pid)
         print(f"serving process (bale dev, pid {proc.pid}): idle RSS {idle / 1024:.1f} MiB")
-        print(f"{'size':>8}  {'MiB/s (median)':>14}  {'seconds':>8}  {'peak RSS MiB':>12}  {'growth over idle MiB':>20}")
+        print(
+            f"{'size':>8}  {'MiB/s (median)':>14}  {'seconds':>8}  {'peak RSS MiB':>12}  {'growth over idle MiB':>20}"
+        )
         n = 0
         for size in sizes:
             rates, secs, peaks = [], [], []
             for _ in range(args.repeat):
                 n += 1
                 data = wheel("benchpkg", f"1.0.{n}", size * MiB)
-                form = {":action": "file_upload", "protocol_version": "1", "sha256_digest": hashlib.sha256(data).hexdigest()}
+                form = {
+                    ":action": "file_upload",
+                    "protocol_version": "1",
+                    "sha256_digest": hashlib.sha256(data).hexdigest(),
+                }
                 sampler = Sampler(proc.pid)
                 sampler.start()
                 t0 = time.perf_counter()
-                r = session.post(url, data=form, files={"content": (f"benchpkg-1.0.{n}-py3-none-any.whl", data)}, headers={"Authorization": auth}, timeout=600)
+                r = session.post(
+                    url,
+                    data=form,
+                    files={"content": (f"benchpkg-1.0.{n}-py3-none-any.whl", data)},
+                    headers={"Authorization": auth},
+                    timeout=600,
+                )
                 dt = time.perf_counter() - t0
                 peak = sampler.stop()
                 if r.status_code != 200:
@@ -136,7 +163,9 @@ def main() -> int:
                 peaks.append(peak)
             rates.sort()
             secs.sort()
-            print(f"{size:>5} MiB  {rates[len(rates) // 2]:>14.1f}  {secs[len(secs) // 2]:>8.2f}  {max(peaks) / 1024:>12.1f}  {(max(peaks) - idle) / 1024:>20.1f}")
+            print(
+                f"{size:>5} MiB  {rates[len(rates) // 2]:>14.1f}  {secs[len(secs) // 2]:>8.2f}  {max(peaks) / 1024:>12.1f}  {(max(peaks) - idle) / 1024:>20.1f}"
+            )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

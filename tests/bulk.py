@@ -28,7 +28,7 @@ def bulk_records(name: str, n: int, *, team: str = "acme", index: str = "main", 
 
     project = canonicalize_name(name)
     mod = project.replace("-", "_")
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     records = []
     for i in range(n):
         version = f"{i // 100}.{i % 100}.0"
@@ -76,7 +76,7 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
         chunks.setdefault(rec.chunk, []).append(page_entry(rec))
     for k, entries in chunks.items():
         writes.append((packages.chunk_ref(team, index, project, k), {"files": entries}))
-    at = records[-1].upload_time if records else dt.datetime.now(dt.timezone.utc)
+    at = records[-1].upload_time if records else dt.datetime.now(dt.UTC)
     writes.append(
         (
             packages.project_ref(team, index, project),
@@ -102,8 +102,15 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
 
     k = catalog_chunk_of(project)
     batch = stores.db.batch()
-    batch.set(packages.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion([{"n": project, "name": name}])}, merge=True)
-    batch.update(packages.index_ref(team, index), {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)})
+    batch.set(
+        packages.catalog_ref(team, index, k),
+        {"projects": firestore.ArrayUnion([{"n": project, "name": name}])},
+        merge=True,
+    )
+    batch.update(
+        packages.index_ref(team, index),
+        {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
+    )
     batch.commit()
     return records
 
@@ -133,7 +140,7 @@ class FirestoreReads:
             n, self.count = self.count, 0
             return n
 
-    def __enter__(self) -> "FirestoreReads":
+    def __enter__(self) -> FirestoreReads:
         api = self.api
         orig_get = api.batch_get_documents
         orig_query = api.run_query

@@ -54,7 +54,9 @@ def wheel_bytes(
     dist_info = dist_info or f"{mod}-{version}.dist-info"
     files: dict[str, bytes] = {
         f"{mod}/__init__.py": (f'__version__ = "{version}"\n'.encode() + (payload or b"")),
-        f"{dist_info}/METADATA": (metadata if metadata is not None else metadata_text(name, version, **meta_kw)).encode(),
+        f"{dist_info}/METADATA": (
+            metadata if metadata is not None else metadata_text(name, version, **meta_kw)
+        ).encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bale-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     files.update(extra_files or {})
@@ -81,7 +83,9 @@ def make_wheel(directory: Path, name: str, version: str, **kw) -> Path:
     return path
 
 
-def sdist_bytes(name: str, version: str, *, metadata: str | None = None, payload: bytes = b"", **meta_kw) -> bytes:
+def sdist_bytes(
+    name: str, version: str, *, metadata: str | None = None, payload: bytes = b"", **meta_kw
+) -> bytes:
     base = f"{_module(name)}-{version}"
     pkg_info = (metadata if metadata is not None else metadata_text(name, version, **meta_kw)).encode()
     buf = io.BytesIO()

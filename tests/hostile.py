@@ -16,7 +16,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from factories import metadata_text, wheel_bytes, wheel_name
 
@@ -43,7 +43,16 @@ def _pad(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % BLOCK)
 
 
-def header(name: str, *, type=tarfile.REGTYPE, size: int = 0, linkname: str = "", fmt=tarfile.GNU_FORMAT, pax=None, **attrs) -> bytes:
+def header(
+    name: str,
+    *,
+    type=tarfile.REGTYPE,
+    size: int = 0,
+    linkname: str = "",
+    fmt=tarfile.GNU_FORMAT,
+    pax=None,
+    **attrs,
+) -> bytes:
     info = tarfile.TarInfo(name)
     info.type, info.size, info.linkname = type, size, linkname
     if pax:
@@ -113,6 +122,7 @@ def pax_header(records: bytes, name: str = "demo-1.0/././@PaxHeader") -> bytes:
 
 def _header_bomb(type: bytes, size: int) -> bytes:
     """An extended header that unpacks to ``size`` bytes, then a valid sdist."""
+
     def parts():
         yield raw_header(type, size)
         if type == tarfile.XHDTYPE:
@@ -126,6 +136,7 @@ def _header_bomb(type: bytes, size: int) -> bytes:
         yield member("demo-1.0/x.py", b"")
         yield from legit_members()
         yield END
+
     return gz_stream(parts())
 
 
@@ -145,11 +156,16 @@ def _many_members(n: int) -> bytes:
             if len(batch) == 2000 or i == n - 1:
                 yield b"".join(batch)
                 batch = []
+
     return gz_stream([*legit_members(), *headers(), END])
 
 
 def _sparse_pax_10() -> bytes:
-    pax = pax_record("GNU.sparse.major", "1") + pax_record("GNU.sparse.minor", "0") + pax_record("GNU.sparse.name", "demo-1.0/s")
+    pax = (
+        pax_record("GNU.sparse.major", "1")
+        + pax_record("GNU.sparse.minor", "0")
+        + pax_record("GNU.sparse.name", "demo-1.0/s")
+    )
     # The sparse map that tarfile would read block by block, and keep, before handing us the member.
     body = b"5000000\n" + b"0\n" * 1000
     return sdist(pax_header(pax), member("demo-1.0/GNUSparseFile.0/s", body))
@@ -173,37 +189,174 @@ def _nested(inner: bytes) -> bytes:
 
 
 SDIST_TRICKS = [
-    Trick("pax-header-bomb", SDIST, lambda: _header_bomb(tarfile.XHDTYPE, 200 * MB), "has a pax extended header of 209715200 bytes", big=True),
-    Trick("gnu-longname-bomb", SDIST, lambda: _header_bomb(tarfile.GNUTYPE_LONGNAME, 200 * MB), "has a GNU long name record of 209715200 bytes", big=True),
-    Trick("gnu-longlink-bomb", SDIST, lambda: _header_bomb(tarfile.GNUTYPE_LONGLINK, 200 * MB), "GNU long link name record of", big=True),
-    Trick("pax-header-just-over-limit", SDIST, lambda: _header_bomb(tarfile.XHDTYPE, 64 * 1024 + 1), "pax extended header of 65537 bytes"),
+    Trick(
+        "pax-header-bomb",
+        SDIST,
+        lambda: _header_bomb(tarfile.XHDTYPE, 200 * MB),
+        "has a pax extended header of 209715200 bytes",
+        big=True,
+    ),
+    Trick(
+        "gnu-longname-bomb",
+        SDIST,
+        lambda: _header_bomb(tarfile.GNUTYPE_LONGNAME, 200 * MB),
+        "has a GNU long name record of 209715200 bytes",
+        big=True,
+    ),
+    Trick(
+        "gnu-longlink-bomb",
+        SDIST,
+        lambda: _header_bomb(tarfile.GNUTYPE_LONGLINK, 200 * MB),
+        "GNU long link name record of",
+        big=True,
+    ),
+    Trick(
+        "pax-header-just-over-limit",
+        SDIST,
+        lambda: _header_bomb(tarfile.XHDTYPE, 64 * 1024 + 1),
+        "pax extended header of 65537 bytes",
+    ),
     Trick("extended-header-chain", SDIST, lambda: _chain(5000), "tar extended headers in a row"),
-    Trick("malformed-pax-record", SDIST, lambda: sdist(pax_header(b"12 abcdefgh\n"), member("demo-1.0/z")), "malformed pax extended header"),
+    Trick(
+        "malformed-pax-record",
+        SDIST,
+        lambda: sdist(pax_header(b"12 abcdefgh\n"), member("demo-1.0/z")),
+        "malformed pax extended header",
+    ),
     Trick("pax-size-lie", SDIST, _pax_size_lie, "unexpected end of data"),
-    Trick("member-data-bomb", SDIST, lambda: gz_stream([*legit_members(), header("demo-1.0/zeros", size=300 * MB), *repeat(b"\0", 300 * MB), END]), "looks like a decompression bomb", big=True),
-    Trick("zero-tail-bomb", SDIST, lambda: sdist(after=repeat(b"\0", 300 * MB)), "looks like a decompression bomb", big=True),
-    Trick("data-after-end", SDIST, lambda: sdist(after=[_pad(b"#!/bin/sh\nrm -rf ~\n")]), "bytes of data after the end of its tar archive"),
-    Trick("junk-instead-of-end", SDIST, lambda: gz_stream([*legit_members(), _pad(b"not a header"), END]), "a tar header is corrupt"),
+    Trick(
+        "member-data-bomb",
+        SDIST,
+        lambda: gz_stream(
+            [*legit_members(), header("demo-1.0/zeros", size=300 * MB), *repeat(b"\0", 300 * MB), END]
+        ),
+        "looks like a decompression bomb",
+        big=True,
+    ),
+    Trick(
+        "zero-tail-bomb",
+        SDIST,
+        lambda: sdist(after=repeat(b"\0", 300 * MB)),
+        "looks like a decompression bomb",
+        big=True,
+    ),
+    Trick(
+        "data-after-end",
+        SDIST,
+        lambda: sdist(after=[_pad(b"#!/bin/sh\nrm -rf ~\n")]),
+        "bytes of data after the end of its tar archive",
+    ),
+    Trick(
+        "junk-instead-of-end",
+        SDIST,
+        lambda: gz_stream([*legit_members(), _pad(b"not a header"), END]),
+        "a tar header is corrupt",
+    ),
     Trick("gnu-sparse-old", SDIST, _sparse_old, "contains a GNU sparse member"),
     Trick("gnu-sparse-pax-1.0", SDIST, _sparse_pax_10, "contains a GNU sparse member"),
-    Trick("gnu-sparse-pax-0.1", SDIST, lambda: sdist(pax_header(pax_record("GNU.sparse.map", "0,1," * 1000 + "0,1")), member("demo-1.0/s")), "contains a GNU sparse member"),
-    Trick("huge-member-count", SDIST, lambda: _many_members(100_001), "has more than 100000 members", big=True),
-    Trick("gzip-in-gzip", SDIST, lambda: _nested(gz_stream([*legit_members(), END])), "is compressed twice (gzip inside gzip)"),
-    Trick("bzip2-in-gzip", SDIST, lambda: _nested(bz2.compress(b"".join([*legit_members(), END]))), "is compressed twice (bzip2 inside gzip)"),
+    Trick(
+        "gnu-sparse-pax-0.1",
+        SDIST,
+        lambda: sdist(pax_header(pax_record("GNU.sparse.map", "0,1," * 1000 + "0,1")), member("demo-1.0/s")),
+        "contains a GNU sparse member",
+    ),
+    Trick(
+        "huge-member-count", SDIST, lambda: _many_members(100_001), "has more than 100000 members", big=True
+    ),
+    Trick(
+        "gzip-in-gzip",
+        SDIST,
+        lambda: _nested(gz_stream([*legit_members(), END])),
+        "is compressed twice (gzip inside gzip)",
+    ),
+    Trick(
+        "bzip2-in-gzip",
+        SDIST,
+        lambda: _nested(bz2.compress(b"".join([*legit_members(), END]))),
+        "is compressed twice (bzip2 inside gzip)",
+    ),
     Trick("plain-tar", SDIST, lambda: b"".join([*legit_members(), END]), "it is not gzip-compressed"),
-    Trick("absolute-name", SDIST, lambda: sdist(member("/etc/cron.d/evil", b"* * * * * root sh\n")), "unsafe path '/etc/cron.d/evil'"),
-    Trick("dotdot-name", SDIST, lambda: sdist(member("demo-1.0/../../evil.py")), "unsafe path 'demo-1.0/../../evil.py'"),
-    Trick("pax-absolute-name", SDIST, lambda: sdist(member("demo-1.0/ok", fmt=tarfile.PAX_FORMAT, pax={"path": "/etc/passwd"})), "unsafe path '/etc/passwd'"),
-    Trick("long-name", SDIST, lambda: sdist(member("demo-1.0/" + "a/" * 2500 + "x", fmt=tarfile.PAX_FORMAT)), "longer than 4096 characters"),
-    Trick("symlink-absolute", SDIST, lambda: sdist(header("demo-1.0/passwd", type=tarfile.SYMTYPE, linkname="/etc/passwd")), "symbolic link 'demo-1.0/passwd' to an absolute path '/etc/passwd'"),
-    Trick("symlink-escape", SDIST, lambda: sdist(header("demo-1.0/up", type=tarfile.SYMTYPE, linkname="../../..")), "symbolic link 'demo-1.0/up' to '../../..', which leads outside the archive"),
-    Trick("symlink-chain-escape", SDIST, lambda: sdist(header("demo-1.0/a", type=tarfile.SYMTYPE, linkname=".."), header("demo-1.0/b", type=tarfile.SYMTYPE, linkname="a/..")), "symbolic link 'demo-1.0/b' to 'a/..', which leads outside the archive"),
-    Trick("hardlink-absolute", SDIST, lambda: sdist(header("demo-1.0/passwd", type=tarfile.LNKTYPE, linkname="/etc/passwd")), "hard link 'demo-1.0/passwd' to '/etc/passwd', which leads outside the archive"),
-    Trick("hardlink-escape", SDIST, lambda: sdist(header("demo-1.0/passwd", type=tarfile.LNKTYPE, linkname="../../../etc/passwd")), "hard link 'demo-1.0/passwd' to '../../../etc/passwd', which leads outside the archive"),
-    Trick("hardlink-to-nothing", SDIST, lambda: sdist(header("demo-1.0/h", type=tarfile.LNKTYPE, linkname="etc/passwd")), "which is not a member before it in the archive"),
-    Trick("char-device", SDIST, lambda: sdist(header("demo-1.0/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3)), "contains a device file 'demo-1.0/null'"),
-    Trick("block-device", SDIST, lambda: sdist(header("demo-1.0/sda", type=tarfile.BLKTYPE, devmajor=8)), "contains a device file 'demo-1.0/sda'"),
-    Trick("fifo", SDIST, lambda: sdist(header("demo-1.0/pipe", type=tarfile.FIFOTYPE)), "contains a FIFO 'demo-1.0/pipe'"),
+    Trick(
+        "absolute-name",
+        SDIST,
+        lambda: sdist(member("/etc/cron.d/evil", b"* * * * * root sh\n")),
+        "unsafe path '/etc/cron.d/evil'",
+    ),
+    Trick(
+        "dotdot-name",
+        SDIST,
+        lambda: sdist(member("demo-1.0/../../evil.py")),
+        "unsafe path 'demo-1.0/../../evil.py'",
+    ),
+    Trick(
+        "pax-absolute-name",
+        SDIST,
+        lambda: sdist(member("demo-1.0/ok", fmt=tarfile.PAX_FORMAT, pax={"path": "/etc/passwd"})),
+        "unsafe path '/etc/passwd'",
+    ),
+    Trick(
+        "long-name",
+        SDIST,
+        lambda: sdist(member("demo-1.0/" + "a/" * 2500 + "x", fmt=tarfile.PAX_FORMAT)),
+        "longer than 4096 characters",
+    ),
+    Trick(
+        "symlink-absolute",
+        SDIST,
+        lambda: sdist(header("demo-1.0/passwd", type=tarfile.SYMTYPE, linkname="/etc/passwd")),
+        "symbolic link 'demo-1.0/passwd' to an absolute path '/etc/passwd'",
+    ),
+    Trick(
+        "symlink-escape",
+        SDIST,
+        lambda: sdist(header("demo-1.0/up", type=tarfile.SYMTYPE, linkname="../../..")),
+        "symbolic link 'demo-1.0/up' to '../../..', which leads outside the archive",
+    ),
+    Trick(
+        "symlink-chain-escape",
+        SDIST,
+        lambda: sdist(
+            header("demo-1.0/a", type=tarfile.SYMTYPE, linkname=".."),
+            header("demo-1.0/b", type=tarfile.SYMTYPE, linkname="a/.."),
+        ),
+        "symbolic link 'demo-1.0/b' to 'a/..', which leads outside the archive",
+    ),
+    Trick(
+        "hardlink-absolute",
+        SDIST,
+        lambda: sdist(header("demo-1.0/passwd", type=tarfile.LNKTYPE, linkname="/etc/passwd")),
+        "hard link 'demo-1.0/passwd' to '/etc/passwd', which leads outside the archive",
+    ),
+    Trick(
+        "hardlink-escape",
+        SDIST,
+        lambda: sdist(header("demo-1.0/passwd", type=tarfile.LNKTYPE, linkname="../../../etc/passwd")),
+        "hard link 'demo-1.0/passwd' to '../../../etc/passwd', which leads outside the archive",
+    ),
+    Trick(
+        "hardlink-to-nothing",
+        SDIST,
+        lambda: sdist(header("demo-1.0/h", type=tarfile.LNKTYPE, linkname="etc/passwd")),
+        "which is not a member before it in the archive",
+    ),
+    Trick(
+        "char-device",
+        SDIST,
+        lambda: sdist(header("demo-1.0/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3)),
+        "contains a device file 'demo-1.0/null'",
+    ),
+    Trick(
+        "block-device",
+        SDIST,
+        lambda: sdist(header("demo-1.0/sda", type=tarfile.BLKTYPE, devmajor=8)),
+        "contains a device file 'demo-1.0/sda'",
+    ),
+    Trick(
+        "fifo",
+        SDIST,
+        lambda: sdist(header("demo-1.0/pipe", type=tarfile.FIFOTYPE)),
+        "contains a FIFO 'demo-1.0/pipe'",
+    ),
 ]
 
 
@@ -237,22 +390,84 @@ def wheel_entries(**kw) -> list[Entry]:
         return [Entry(i.filename, zf.read(i)) for i in zf.infolist()]
 
 
-def build_zip(entries: list[Entry], *, prefix=b"", prefix_in_offsets=True, between=b"", before_cd=b"",
-              trailing=b"", comment=b"", count=None, extra_central: list[bytes] = (), zip64_end=None) -> bytes:
+def build_zip(
+    entries: list[Entry],
+    *,
+    prefix=b"",
+    prefix_in_offsets=True,
+    between=b"",
+    before_cd=b"",
+    trailing=b"",
+    comment=b"",
+    count=None,
+    extra_central: list[bytes] = (),
+    zip64_end=None,
+) -> bytes:
     out = bytearray(prefix)
     base = 0 if prefix_in_offsets else len(prefix)
     central = []
     for n, e in enumerate(entries):
         if n == 1:
             out += between
-        payload = e.payload if e.payload is not None else (deflate(e.data) if e.method == zipfile.ZIP_DEFLATED else e.data)
-        real = dict(name=e.name.encode(), flags=e.flags, method=e.method, crc=zlib.crc32(e.data), csize=len(payload), usize=len(e.data))
+        payload = (
+            e.payload
+            if e.payload is not None
+            else (deflate(e.data) if e.method == zipfile.ZIP_DEFLATED else e.data)
+        )
+        real = {
+            "name": e.name.encode(),
+            "flags": e.flags,
+            "method": e.method,
+            "crc": zlib.crc32(e.data),
+            "csize": len(payload),
+            "usize": len(e.data),
+        }
         loc = {**real, **({"crc": 0, "csize": 0, "usize": 0} if e.flags & 0x8 else {}), **e.local}
         cen = {**real, "offset": len(out) - base, "extra": b"", **e.central}
-        out += LOCAL.pack(b"PK\x03\x04", 20, 0, loc["flags"], loc["method"], 0, 0x21, loc["crc"], loc["csize"], loc["usize"], len(loc["name"]), len(loc.get("extra", b""))) + loc["name"] + loc.get("extra", b"")
+        out += (
+            LOCAL.pack(
+                b"PK\x03\x04",
+                20,
+                0,
+                loc["flags"],
+                loc["method"],
+                0,
+                0x21,
+                loc["crc"],
+                loc["csize"],
+                loc["usize"],
+                len(loc["name"]),
+                len(loc.get("extra", b"")),
+            )
+            + loc["name"]
+            + loc.get("extra", b"")
+        )
         out += payload + (e.descriptor or b"")
-        central.append(CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, cen["flags"], cen["method"], 0, 0x21, cen["crc"], cen["csize"], cen["usize"],
-                                    len(cen["name"]), len(cen["extra"]), 0, 0, 0, 0o644 << 16, cen["offset"]) + cen["name"] + cen["extra"])
+        central.append(
+            CENTRAL.pack(
+                b"PK\x01\x02",
+                20,
+                3,
+                20,
+                0,
+                cen["flags"],
+                cen["method"],
+                0,
+                0x21,
+                cen["crc"],
+                cen["csize"],
+                cen["usize"],
+                len(cen["name"]),
+                len(cen["extra"]),
+                0,
+                0,
+                0,
+                0o644 << 16,
+                cen["offset"],
+            )
+            + cen["name"]
+            + cen["extra"]
+        )
     out += before_cd
     central += list(extra_central)
     cd_offset = len(out) - base
@@ -261,7 +476,9 @@ def build_zip(entries: list[Entry], *, prefix=b"", prefix_in_offsets=True, betwe
     n = len(central) if count is None else count
     if zip64_end is not None:
         z = {"entries": n, "at": len(out) - base, **zip64_end}
-        out += struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, z["entries"], z["entries"], len(cd), cd_offset)
+        out += struct.pack(
+            "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, z["entries"], z["entries"], len(cd), cd_offset
+        )
         out += struct.pack("<4sLQL", b"PK\x06\x07", 0, z["at"], 1)
     out += EOCD.pack(b"PK\x05\x06", 0, 0, n, n, len(cd), cd_offset, len(comment)) + comment + trailing
     return bytes(out)
@@ -279,6 +496,7 @@ def _first(**fields):
     def change(entries):
         for k, v in fields.items():
             getattr(entries[0], k).update(v) if isinstance(v, dict) else setattr(entries[0], k, v)
+
     return change
 
 
@@ -308,8 +526,30 @@ def _overlapping_wheel() -> bytes:
         first = zf.infolist()[0]
     e = entries[0]
     payload = deflate(e.data)
-    alias = CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0, 0x21, zlib.crc32(e.data), len(payload), len(e.data),
-                         len(b"demo/alias.py"), 0, 0, 0, 0, 0, first.header_offset) + b"demo/alias.py"
+    alias = (
+        CENTRAL.pack(
+            b"PK\x01\x02",
+            20,
+            3,
+            20,
+            0,
+            0,
+            8,
+            0,
+            0x21,
+            zlib.crc32(e.data),
+            len(payload),
+            len(e.data),
+            len(b"demo/alias.py"),
+            0,
+            0,
+            0,
+            0,
+            0,
+            first.header_offset,
+        )
+        + b"demo/alias.py"
+    )
     return build_zip(entries, extra_central=[alias])
 
 
@@ -317,13 +557,18 @@ def _many_entries(n: int, claimed: int | None = None) -> bytes:
     """A central directory of ``n`` entries (all naming one local file) and an end record."""
     body = LOCAL.pack(b"PK\x03\x04", 20, 0, 0, 0, 0, 0x21, 0, 0, 0, 1, 0) + b"a"
     names = [b"%d" % i for i in range(n)]
-    cd = b"".join(CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0x21, 0, 0, 0, len(nm), 0, 0, 0, 0, 0, 0) + nm for nm in names)
+    cd = b"".join(
+        CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0x21, 0, 0, 0, len(nm), 0, 0, 0, 0, 0, 0) + nm
+        for nm in names
+    )
     c = n if claimed is None else claimed
     if c <= 0xFFFF:
         return body + cd + EOCD.pack(b"PK\x05\x06", 0, 0, c, c, len(cd), len(body), 0)
     z64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, c, c, len(cd), len(body))
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(body) + len(cd), 1)
-    return body + cd + z64 + locator + EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return (
+        body + cd + z64 + locator + EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    )
 
 
 def _zip64(**lie) -> bytes:
@@ -337,39 +582,161 @@ def _multi_disk() -> bytes:
 
 
 WHEEL_TRICKS = [
-    Trick("local-name-mismatch", WHEEL, lambda: wheel(change=_first(local={"name": b"demo/evil_.py"})), "does not match its central directory entry: name 'demo/evil_.py'"),
-    Trick("local-crc-mismatch", WHEEL, lambda: wheel(change=_first(local={"crc": 1234})), "does not match its central directory entry: CRC and sizes"),
-    Trick("local-size-mismatch", WHEEL, lambda: wheel(change=_first(local={"usize": 99999})), "does not match its central directory entry: CRC and sizes"),
-    Trick("local-method-mismatch", WHEEL, lambda: wheel(change=_first(local={"method": 0})), "compression method 0 (central: 8)"),
-    Trick("local-flags-mismatch", WHEEL, lambda: wheel(change=_first(local={"flags": 0x800})), "flags 0x800 (central: 0x0)"),
-    Trick("crc-mismatch", WHEEL, lambda: wheel(change=_bad_crc_data), "Bad CRC-32 for file 'demo/__init__.py'"),
-    Trick("data-before-first-entry", WHEEL, lambda: wheel(prefix=b"#!/bin/sh\nexec evil\n"), "20 bytes of data before its first entry"),
-    Trick("prepended-data-unadjusted", WHEEL, lambda: wheel(prefix=b"MZ" + b"\0" * 62, prefix_in_offsets=False), "has data outside its zip entries"),
-    Trick("data-between-entries", WHEEL, lambda: wheel(between=b"hidden payload"), "14 bytes of data between its entries"),
-    Trick("data-before-central-directory", WHEEL, lambda: wheel(before_cd=b"hidden"), "6 bytes of data between its last entry and its central directory"),
-    Trick("trailing-junk", WHEEL, lambda: wheel(comment=b"ok", trailing=b"PK junk after the comment"), "25 bytes of data after the end of its zip archive"),
+    Trick(
+        "local-name-mismatch",
+        WHEEL,
+        lambda: wheel(change=_first(local={"name": b"demo/evil_.py"})),
+        "does not match its central directory entry: name 'demo/evil_.py'",
+    ),
+    Trick(
+        "local-crc-mismatch",
+        WHEEL,
+        lambda: wheel(change=_first(local={"crc": 1234})),
+        "does not match its central directory entry: CRC and sizes",
+    ),
+    Trick(
+        "local-size-mismatch",
+        WHEEL,
+        lambda: wheel(change=_first(local={"usize": 99999})),
+        "does not match its central directory entry: CRC and sizes",
+    ),
+    Trick(
+        "local-method-mismatch",
+        WHEEL,
+        lambda: wheel(change=_first(local={"method": 0})),
+        "compression method 0 (central: 8)",
+    ),
+    Trick(
+        "local-flags-mismatch",
+        WHEEL,
+        lambda: wheel(change=_first(local={"flags": 0x800})),
+        "flags 0x800 (central: 0x0)",
+    ),
+    Trick(
+        "crc-mismatch", WHEEL, lambda: wheel(change=_bad_crc_data), "Bad CRC-32 for file 'demo/__init__.py'"
+    ),
+    Trick(
+        "data-before-first-entry",
+        WHEEL,
+        lambda: wheel(prefix=b"#!/bin/sh\nexec evil\n"),
+        "20 bytes of data before its first entry",
+    ),
+    Trick(
+        "prepended-data-unadjusted",
+        WHEEL,
+        lambda: wheel(prefix=b"MZ" + b"\0" * 62, prefix_in_offsets=False),
+        "has data outside its zip entries",
+    ),
+    Trick(
+        "data-between-entries",
+        WHEEL,
+        lambda: wheel(between=b"hidden payload"),
+        "14 bytes of data between its entries",
+    ),
+    Trick(
+        "data-before-central-directory",
+        WHEEL,
+        lambda: wheel(before_cd=b"hidden"),
+        "6 bytes of data between its last entry and its central directory",
+    ),
+    Trick(
+        "trailing-junk",
+        WHEEL,
+        lambda: wheel(comment=b"ok", trailing=b"PK junk after the comment"),
+        "25 bytes of data after the end of its zip archive",
+    ),
     Trick("overlapping-entries", WHEEL, _overlapping_wheel, "has overlapping entries"),
-    Trick("eocd-count-lie", WHEEL, lambda: wheel(count=2), "its end-of-central-directory record says 2 entries but its central directory holds 4"),
-    Trick("zip64-size-lie", WHEEL, lambda: wheel(change=_zip64_size_lie), "does not match its central directory entry: CRC and sizes"),
-    Trick("zip64-locator-lie", WHEEL, lambda: _zip64(at=0), "zip64 end-of-central-directory locator points to the wrong place"),
-    Trick("zip64-count-lie", WHEEL, lambda: _zip64(entries=7), "says 7 entries but its central directory holds 4"),
+    Trick(
+        "eocd-count-lie",
+        WHEEL,
+        lambda: wheel(count=2),
+        "its end-of-central-directory record says 2 entries but its central directory holds 4",
+    ),
+    Trick(
+        "zip64-size-lie",
+        WHEEL,
+        lambda: wheel(change=_zip64_size_lie),
+        "does not match its central directory entry: CRC and sizes",
+    ),
+    Trick(
+        "zip64-locator-lie",
+        WHEEL,
+        lambda: _zip64(at=0),
+        "zip64 end-of-central-directory locator points to the wrong place",
+    ),
+    Trick(
+        "zip64-count-lie",
+        WHEEL,
+        lambda: _zip64(entries=7),
+        "says 7 entries but its central directory holds 4",
+    ),
     Trick("multi-disk", WHEEL, _multi_disk, "multi-disk zip archives are not supported"),
-    Trick("huge-entry-count", WHEEL, lambda: _many_entries(100_001), "has 100001 entries; the limit is 100000", big=True),
-    Trick("huge-central-directory-count-lie", WHEEL, lambda: _many_entries(100_001, claimed=3), "has more than 100000 entries", big=True),
-    Trick("descriptor-lie", WHEEL, lambda: wheel(change=lambda es: _descriptor(es, honest=False)), "the data descriptor of 'demo/__init__.py' does not match"),
-    Trick("encrypted-entry", WHEEL, lambda: wheel(change=_first(flags=0x1)), "'demo/__init__.py' is encrypted"),
-    Trick("unknown-compression", WHEEL, lambda: wheel(change=_first(method=99, payload=b"??")), "uses compression method 99"),
-    Trick("duplicate-name", WHEEL, lambda: wheel(change=lambda es: es.append(Entry("demo/__init__.py", b"import os\n"))), "contains more than one entry named 'demo/__init__.py'"),
-    Trick("absolute-entry", WHEEL, lambda: wheel(change=lambda es: es.append(Entry("/etc/evil.py", b""))), "unsafe path '/etc/evil.py'"),
-    Trick("backslash-dotdot-entry", WHEEL, lambda: wheel(change=lambda es: es.append(Entry("..\\evil.py", b""))), "unsafe path '..\\\\evil.py'"),
-    Trick("nul-in-entry-name", WHEEL, lambda: wheel(change=lambda es: es.append(Entry("demo/a.py\0.txt", b""))), "unsafe path 'demo/a.py\\x00.txt'"),
-    Trick("declared-zip-bomb", WHEEL, lambda: wheel_bytes("demo", "1.0", extra_files={"demo/zeros.bin": b"\0" * (64 * MB)}), "looks like a decompression bomb", big=True),
+    Trick(
+        "huge-entry-count",
+        WHEEL,
+        lambda: _many_entries(100_001),
+        "has 100001 entries; the limit is 100000",
+        big=True,
+    ),
+    Trick(
+        "huge-central-directory-count-lie",
+        WHEEL,
+        lambda: _many_entries(100_001, claimed=3),
+        "has more than 100000 entries",
+        big=True,
+    ),
+    Trick(
+        "descriptor-lie",
+        WHEEL,
+        lambda: wheel(change=lambda es: _descriptor(es, honest=False)),
+        "the data descriptor of 'demo/__init__.py' does not match",
+    ),
+    Trick(
+        "encrypted-entry", WHEEL, lambda: wheel(change=_first(flags=0x1)), "'demo/__init__.py' is encrypted"
+    ),
+    Trick(
+        "unknown-compression",
+        WHEEL,
+        lambda: wheel(change=_first(method=99, payload=b"??")),
+        "uses compression method 99",
+    ),
+    Trick(
+        "duplicate-name",
+        WHEEL,
+        lambda: wheel(change=lambda es: es.append(Entry("demo/__init__.py", b"import os\n"))),
+        "contains more than one entry named 'demo/__init__.py'",
+    ),
+    Trick(
+        "absolute-entry",
+        WHEEL,
+        lambda: wheel(change=lambda es: es.append(Entry("/etc/evil.py", b""))),
+        "unsafe path '/etc/evil.py'",
+    ),
+    Trick(
+        "backslash-dotdot-entry",
+        WHEEL,
+        lambda: wheel(change=lambda es: es.append(Entry("..\\evil.py", b""))),
+        "unsafe path '..\\\\evil.py'",
+    ),
+    Trick(
+        "nul-in-entry-name",
+        WHEEL,
+        lambda: wheel(change=lambda es: es.append(Entry("demo/a.py\0.txt", b""))),
+        "unsafe path 'demo/a.py\\x00.txt'",
+    ),
+    Trick(
+        "declared-zip-bomb",
+        WHEEL,
+        lambda: wheel_bytes("demo", "1.0", extra_files={"demo/zeros.bin": b"\0" * (64 * MB)}),
+        "looks like a decompression bomb",
+        big=True,
+    ),
 ]
 
 TRICKS = SDIST_TRICKS + WHEEL_TRICKS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(trick_id: str) -> bytes:
     return next(t for t in TRICKS if t.id == trick_id).build()
 
@@ -393,7 +760,10 @@ class _Unseekable(io.RawIOBase):
 def wheel_with_descriptors() -> bytes:
     """A wheel as zipfile writes it to a pipe: every entry with a data descriptor (flag bit 3)."""
     sink = _Unseekable()
-    with zipfile.ZipFile(io.BytesIO(wheel_bytes("demo", "1.0"))) as src, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+    with (
+        zipfile.ZipFile(io.BytesIO(wheel_bytes("demo", "1.0"))) as src,
+        zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf,
+    ):
         for i in src.infolist():
             zf.writestr(i.filename, src.read(i))
     return bytes(sink.buf)
@@ -402,7 +772,10 @@ def wheel_with_descriptors() -> bytes:
 def wheel_zip64() -> bytes:
     """zipfile's force_zip64: local headers carry their sizes in a zip64 extra field."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(wheel_bytes("demo", "1.0"))) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    with (
+        zipfile.ZipFile(io.BytesIO(wheel_bytes("demo", "1.0"))) as src,
+        zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf,
+    ):
         for i in src.infolist():
             with zf.open(i.filename, "w", force_zip64=True) as w:
                 w.write(src.read(i))

@@ -7,4 +7,4 @@ import datetime as dt
 
 def now() -> dt.datetime:
     """The current time in UTC."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -266,9 +266,7 @@ def test_owner_requests_bypass_the_rules(locked: Emulator) -> None:
     assert [d["name"].rsplit("/", 1)[1] for d in listed.json()["documents"]] == ["doc1"]
 
 
-def test_python_server_client_bypasses_the_rules(
-    locked: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_python_server_client_bypasses_the_rules(locked: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from google.cloud import firestore
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", locked.host)

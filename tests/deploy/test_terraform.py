@@ -55,9 +55,7 @@ def _clean(value: Any) -> Any:
     """
     if isinstance(value, dict):
         return {
-            _clean(k): _clean(v)
-            for k, v in value.items()
-            if not (k.startswith("__") and k.endswith("__"))
+            _clean(k): _clean(v) for k, v in value.items() if not (k.startswith("__") and k.endswith("__"))
         }
     if isinstance(value, list):
         return [_clean(v) for v in value]
@@ -191,7 +189,7 @@ def test_functions_use_python311_and_the_functions_directory(tf: Config) -> None
     (archive,) = tf.data["archive_file"].values()
     assert archive["source_dir"] == "${path.module}/../functions"
     assert (ROOT / "functions").is_dir()
-    for name, key, each_value, body in _functions(tf):
+    for name, key, _each_value, body in _functions(tf):
         build = _block(body, "build_config")
         assert build["runtime"] == "python311", (name, key)
         storage = _block(_block(build, "source"), "storage_source")
@@ -201,7 +199,7 @@ def test_functions_use_python311_and_the_functions_directory(tf: Config) -> None
 
 def test_each_function_has_its_own_service_account(tf: Config) -> None:
     accounts = []
-    for name, key, each_value, body in _functions(tf):
+    for _name, key, each_value, body in _functions(tf):
         service = _block(body, "service_config")
         expr = tf.resolve(service["service_account_email"], key, each_value)
         kind, sa_name, sa_key = tf.ref(expr)
@@ -213,15 +211,15 @@ def test_each_function_has_its_own_service_account(tf: Config) -> None:
 
 
 def test_functions_get_their_settings_from_the_environment(tf: Config) -> None:
-    assert FUNCTION_ENV <= set(tf.locals["common_env"])
-    for name, key, each_value, body in _functions(tf):
+    assert set(tf.locals["common_env"]) >= FUNCTION_ENV
+    for _name, key, _each_value, body in _functions(tf):
         env = _block(body, "service_config")["environment_variables"]
         assert "local.common_env" in env, (key, env)
     assert "BALE_MAX_UPLOAD_BYTES" in tf.locals["functions"]["upload"]["env"]
 
 
 def test_functions_only_reachable_through_the_load_balancer(tf: Config) -> None:
-    for name, key, _, body in _functions(tf):
+    for _name, _key, _, body in _functions(tf):
         assert _block(body, "service_config")["ingress_settings"] == "ALLOW_INTERNAL_AND_GCLB"
     dashboard = tf.body("google_cloud_run_v2_service", "dashboard")
     assert dashboard["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
@@ -394,7 +392,7 @@ def _permissions(tf: Config, role: str) -> set[str]:
 
 
 def test_dashboard_may_delete_package_files_and_nothing_more(tf: Config) -> None:
-    """"Delete for good" removes the bytes (Packages.delete deletes by name, nothing else)."""
+    """ "Delete for good" removes the bytes (Packages.delete deletes by name, nothing else)."""
     template = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
     dashboard_sa = tf.ref(template["service_account"])
     roles = _bucket_grants(tf, "files").get(dashboard_sa, set())
@@ -403,7 +401,9 @@ def test_dashboard_may_delete_package_files_and_nothing_more(tf: Config) -> None
     assert _permissions(tf, role) == {"storage.objects.delete"}, role
     # ...and no project-wide storage role reaches the bucket another way.
     project_roles = [
-        g["role"] for g in tf.resources["google_project_iam_member"].values() if tf.ref(g["member"]) == dashboard_sa
+        g["role"]
+        for g in tf.resources["google_project_iam_member"].values()
+        if tf.ref(g["member"]) == dashboard_sa
     ]
     assert not [r for r in project_roles if "storage" in r], project_roles
 
@@ -430,7 +430,7 @@ def test_build_account_has_no_project_wide_write_to_storage(tf: Config) -> None:
     writer = tf.resources["google_artifact_registry_repository_iam_member"]["build_images"]
     assert writer["role"] == "roles/artifactregistry.writer"
     assert "google_artifact_registry_repository.functions" in writer["repository"]
-    for name, key, each_value, body in _functions(tf):
+    for _name, _key, _each_value, body in _functions(tf):
         build_config = _block(body, "build_config")
         assert build_config["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
 
@@ -438,7 +438,9 @@ def test_build_account_has_no_project_wide_write_to_storage(tf: Config) -> None:
 def test_bucket_access_is_logged(tf: Config) -> None:
     buckets = tf.resources["google_storage_bucket"]
     for name in ("files", "source"):
-        assert _block(buckets[name], "logging")["log_bucket"] == "${google_storage_bucket.access_logs.name}", name
+        assert (
+            _block(buckets[name], "logging")["log_bucket"] == "${google_storage_bucket.access_logs.name}"
+        ), name
     logs = buckets["access_logs"]
     (rule,) = logs["lifecycle_rule"]
     assert _block(rule, "condition")["age"] == "${var.access_log_retention_days}"
@@ -513,8 +515,19 @@ def test_providers_are_version_pinned(tf: Config) -> None:
 
 def test_configuration_is_split_by_concern() -> None:
     """main.tf was one 700-line file; each concern now has a short file of its own."""
-    for name in ("main.tf", "apis.tf", "firestore.tf", "storage.tf", "iam.tf", "functions.tf",
-                 "dashboard.tf", "load_balancer.tf", "variables.tf", "outputs.tf", "versions.tf"):
+    for name in (
+        "main.tf",
+        "apis.tf",
+        "firestore.tf",
+        "storage.tf",
+        "iam.tf",
+        "functions.tf",
+        "dashboard.tf",
+        "load_balancer.tf",
+        "variables.tf",
+        "outputs.tf",
+        "versions.tf",
+    ):
         assert (TF_DIR / name).is_file(), name
     for path in TF_DIR.glob("*.tf"):
         lines = path.read_text().count("\n")

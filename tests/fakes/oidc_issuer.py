@@ -42,7 +42,11 @@ class Issuer:
         self.add_key("key-1")
 
     def add_key(self, kid: str, *, publish: bool = True, kind: str = "rsa"):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+        key = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if kind == "rsa"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         self.keys[kid] = key
         if publish:
             self.published.append(kid)
@@ -73,7 +77,14 @@ class Issuer:
         """A realistic claim set for this issuer; overrides win (None removes a claim)."""
         opts = {**self.overrides, **overrides}
         t = int(time.time())
-        base = {"iss": self.url, "aud": AUDIENCE, "iat": t, "nbf": t - 5, "exp": t + 300, "jti": str(uuid.uuid4())}
+        base = {
+            "iss": self.url,
+            "aud": AUDIENCE,
+            "iat": t,
+            "nbf": t - 5,
+            "exp": t + 300,
+            "jti": str(uuid.uuid4()),
+        }
         base |= getattr(self, f"_{self.name}_claims")(opts)
         base |= {k: v for k, v in opts.items() if k not in PSEUDO_CLAIMS}
         return {k: v for k, v in base.items() if v is not None}
@@ -136,8 +147,15 @@ class Issuer:
             "nbf": None,
         }
 
-    def sign(self, claims: dict | None = None, *, kid: str = "key-1", alg: str | None = None,
-             key: Any = None, headers: dict | None = None) -> str:
+    def sign(
+        self,
+        claims: dict | None = None,
+        *,
+        kid: str = "key-1",
+        alg: str | None = None,
+        key: Any = None,
+        headers: dict | None = None,
+    ) -> str:
         """Sign claims (default: self.claims()) with one of this issuer's keys."""
         claims = self.claims() if claims is None else claims
         key = key if key is not None else self.keys[kid]

@@ -20,9 +20,11 @@ class Server:
         self.host = host
         self.port = self.httpd.server_port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"fake-server:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name=f"fake-server:{self.port}", daemon=True
+        )
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._thread.start()
         return self
 
@@ -32,7 +34,7 @@ class Server:
             self._thread.join(timeout=10)
         self.httpd.server_close()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc) -> None:

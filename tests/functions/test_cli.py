@@ -1,7 +1,6 @@
 """`bale admin` and `bale dev`: in-process with click's CliRunner against the real emulators,
 plus a few subprocess runs proving the console script works end to end."""
 
-import inspect
 import os
 import re
 import signal
@@ -20,8 +19,6 @@ from uploads import form_for, post
 
 BALE = str(Path(sys.executable).parent / "bale")
 TOKEN = re.compile(r"bale_[a-z0-9]{16}_[A-Za-z0-9_-]{43}")
-
-
 
 
 @pytest.fixture
@@ -52,6 +49,7 @@ def acme_cli(bale):
 
 
 # -- names, help and usage errors -------------------------------------------
+
 
 def test_every_flat_name_and_its_noun_form_are_listed_and_run(bale):
     from bale_tools.cli import FLAT
@@ -85,10 +83,22 @@ def test_a_refused_command_says_why_on_stderr_and_exits_1(bale):
 @pytest.mark.parametrize(
     "args, option, choices",
     [
-        (["create-token", "acme", "--index", "main", "--permission", "write"], "'--permission'", "bale.tokens.service:PERMISSIONS"),
-        (["add-member", "acme", "bob@example.com", "--role", "owner"], "'--role'", "bale.tenancy.service:ROLES"),
+        (
+            ["create-token", "acme", "--index", "main", "--permission", "write"],
+            "'--permission'",
+            "bale.tokens.service:PERMISSIONS",
+        ),
+        (
+            ["add-member", "acme", "bob@example.com", "--role", "owner"],
+            "'--role'",
+            "bale.tenancy.service:ROLES",
+        ),
         (["set-role", "acme", "bob@example.com", "owner"], "'{admin|member}'", "bale.tenancy.service:ROLES"),
-        (["add-publisher", "acme", "--index", "main", "--provider", "jenkins"], "'--provider'", "bale.publishing.publishers:PROVIDERS"),
+        (
+            ["add-publisher", "acme", "--index", "main", "--provider", "jenkins"],
+            "'--provider'",
+            "bale.publishing.publishers:PROVIDERS",
+        ),
     ],
 )
 def test_a_bad_choice_is_a_usage_error_naming_the_choices(bale, args, option, choices):
@@ -105,7 +115,9 @@ def test_a_bad_choice_is_a_usage_error_naming_the_choices(bale, args, option, ch
 def test_usage_errors_come_before_any_database_call(bale):
     # A configured-but-dead emulator would fail the command; a usage error is reported first.
     env = {"FIRESTORE_EMULATOR_HOST": "127.0.0.1:1"}
-    r = bale("create-token", "acme", "--index", "main", "--permission", "read", "--expires-in", "soon", env=env)
+    r = bale(
+        "create-token", "acme", "--index", "main", "--permission", "read", "--expires-in", "soon", env=env
+    )
     assert r.exit_code == 2 and "Invalid duration 'soon'" in r.stderr
     r = bale("audit", "acme", "--limit", "0", env=env)
     assert r.exit_code == 2 and "Invalid value for '--limit'" in r.stderr
@@ -114,18 +126,29 @@ def test_usage_errors_come_before_any_database_call(bale):
 
 # -- no stack ------------------------------------------------------------------
 
-NO_EMULATORS = {"FIRESTORE_EMULATOR_HOST": None, "STORAGE_EMULATOR_HOST": None, "FIREBASE_AUTH_EMULATOR_HOST": None}
+NO_EMULATORS = {
+    "FIRESTORE_EMULATOR_HOST": None,
+    "STORAGE_EMULATOR_HOST": None,
+    "FIREBASE_AUTH_EMULATOR_HOST": None,
+}
 
 
 def _assert_says_what_to_set(r):
     assert r.exit_code == 2
     assert "Traceback" not in r.stderr and isinstance(r.exception, SystemExit)
-    for line in ("export FIRESTORE_EMULATOR_HOST=", "export STORAGE_EMULATOR_HOST=", "export GOOGLE_CLOUD_PROJECT=",
-                 "gcloud auth application-default login", "bale dev"):
+    for line in (
+        "export FIRESTORE_EMULATOR_HOST=",
+        "export STORAGE_EMULATOR_HOST=",
+        "export GOOGLE_CLOUD_PROJECT=",
+        "gcloud auth application-default login",
+        "bale dev",
+    ):
         assert line in r.stderr, line
 
 
-@pytest.mark.parametrize("credentials_file", [True, False], ids=["credentials-file-missing", "no-credentials-at-all"])
+@pytest.mark.parametrize(
+    "credentials_file", [True, False], ids=["credentials-file-missing", "no-credentials-at-all"]
+)
 def test_no_stack_configured_says_what_to_set(bale, tmp_path, monkeypatch, credentials_file):
     from google.auth.compute_engine import _metadata
 
@@ -166,6 +189,7 @@ def test_a_dead_emulator_says_what_to_set(bale):
 
 # -- members, write access, audit --------------------------------------------
 
+
 def test_members_add_list_set_role_remove(bale, acme_cli, tenancy):
     r = bale("add-member", "acme", "Bob@Example.com")
     assert r.exit_code == 0, r.stderr
@@ -179,14 +203,18 @@ def test_members_add_list_set_role_remove(bale, acme_cli, tenancy):
     rows = bale("list-members", "acme").stdout.splitlines()
     assert rows[0].split() == ["EMAIL", "ROLE", "UPLOADS", "TO"]
     assert [r.split()[:2] for r in rows[1:]] == [
-        ["alice@example.com", "admin"], ["bob@example.com", "member"], ["carol@example.com", "admin"],
+        ["alice@example.com", "admin"],
+        ["bob@example.com", "member"],
+        ["carol@example.com", "admin"],
     ]
 
     r = bale("set-role", "acme", "bob@example.com", "admin")
     assert r.exit_code == 0 and r.stdout == "bob@example.com is now admin of acme\n"
     assert tenancy.role_of("acme", "bob@example.com") == "admin"
     r = bale("set-role", "acme", "dave@example.com", "admin")
-    assert r.exit_code == 1 and "dave@example.com is not a member of acme; add them with add-member" in r.stderr
+    assert (
+        r.exit_code == 1 and "dave@example.com is not a member of acme; add them with add-member" in r.stderr
+    )
     assert tenancy.role_of("acme", "dave@example.com") is None  # set-role adds nobody
 
     assert bale("remove-member", "acme", "bob@example.com").stdout == "Removed bob@example.com from acme\n"
@@ -233,7 +261,9 @@ def test_audit_shows_the_team_log_newest_first(bale, acme_cli):
     assert r.exit_code == 0, r.stderr
     header, *rows = r.stdout.splitlines()
     assert header.split() == ["TIME", "(UTC)", "ACTOR", "ACTION", "DETAIL"]
-    parsed = [re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(\S+)\s+(\S+)\s+(.*)", row).groups() for row in rows]
+    parsed = [
+        re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(\S+)\s+(\S+)\s+(.*)", row).groups() for row in rows
+    ]
     assert [(actor, action, detail) for _, actor, action, detail in parsed] == [
         ("cli", "grant-write", "main: bob@example.com"),
         ("cli", "set-member", "bob@example.com as member"),
@@ -248,10 +278,25 @@ def test_audit_shows_the_team_log_newest_first(bale, acme_cli):
 
 # -- tokens ------------------------------------------------------------------
 
+
 def test_create_list_revoke_token(bale, acme_cli, tokens):
     assert bale("create-index", "acme", "staging").exit_code == 0
-    r = bale("create-token", "acme", "--index", "staging", "--permission", "upload",
-             "--project", "Foo", "--project", "bar", "--expires-in", "30d", "--description", "CI")
+    r = bale(
+        "create-token",
+        "acme",
+        "--index",
+        "staging",
+        "--permission",
+        "upload",
+        "--project",
+        "Foo",
+        "--project",
+        "bar",
+        "--expires-in",
+        "30d",
+        "--description",
+        "CI",
+    )
     assert r.exit_code == 0, r.stderr
     token = r.stdout.strip().splitlines()[-1]
     assert TOKEN.fullmatch(token)
@@ -272,15 +317,20 @@ def test_create_list_revoke_token(bale, acme_cli, tokens):
 
 def test_create_token_for_a_member(bale, acme_cli, tokens):
     assert bale("add-member", "acme", "bob@example.com").exit_code == 0
-    r = bale("create-token", "acme", "--index", "main", "--permission", "upload", "--owner", "bob@example.com")
+    r = bale(
+        "create-token", "acme", "--index", "main", "--permission", "upload", "--owner", "bob@example.com"
+    )
     assert r.exit_code == 0, r.stderr
     assert "for bob@example.com: upload on acme/main" in r.stderr
     assert tokens.authenticate(r.stdout.splitlines()[-1]).owner == "bob@example.com"
-    r = bale("create-token", "acme", "--index", "main", "--permission", "read", "--owner", "mallory@example.com")
+    r = bale(
+        "create-token", "acme", "--index", "main", "--permission", "read", "--owner", "mallory@example.com"
+    )
     assert r.exit_code == 1 and r.stderr.startswith("error: ") and not TOKEN.search(r.stdout)
 
 
 # -- releases ------------------------------------------------------------------
+
 
 @pytest.fixture
 def widgets(stack, bale):
@@ -311,7 +361,10 @@ def test_yank_and_unyank(bale, widgets):
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "Yanked widgets 1.0 in acme/main (1 file)\n"
     assert "yanked: broken build" in bale("list-files", "acme", "main", "widgets").stdout
-    assert bale("release", "unyank", "acme", "main", "widgets", "1.0").stdout == "Unyanked widgets 1.0 in acme/main (1 file)\n"
+    assert (
+        bale("release", "unyank", "acme", "main", "widgets", "1.0").stdout
+        == "Unyanked widgets 1.0 in acme/main (1 file)\n"
+    )
     assert "yanked" not in bale("list-files", "acme", "main", "widgets").stdout
     r = bale("unyank", "acme", "main", "widgets", "1.0", "--reason", "x")
     assert r.exit_code == 2 and "No such option '--reason'" in r.stderr
@@ -341,7 +394,8 @@ def test_delete_once_confirmed(bale, widgets, how):
         r = bale("delete", "acme", "main", "widgets", "1.0", input="y\n")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[-2:] == [
-        "Deleted widgets-1.0-py3-none-any.whl", "Deleted 1 file of widgets 1.0 from acme/main",
+        "Deleted widgets-1.0-py3-none-any.whl",
+        "Deleted 1 file of widgets 1.0 from acme/main",
     ]
     gone = Packages(widgets.stores).file("acme", "main", "widgets", "widgets-1.0-py3-none-any.whl")
     assert gone.deleted_at and gone.deleted_by == "cli"
@@ -349,8 +403,11 @@ def test_delete_once_confirmed(bale, widgets, how):
 
 # -- the console script, end to end (subprocesses) ----------------------------
 
+
 def run_bale(*args, env=None):
-    return subprocess.run([BALE, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [BALE, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=120
+    )
 
 
 def test_console_script(emulators, stores, tmp_path):
@@ -371,12 +428,17 @@ def test_console_script(emulators, stores, tmp_path):
 
 # -- bale dev --------------------------------------------------------------------
 
+
 def _start_dev(tmp_path, *extra):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
     proc = subprocess.Popen(
         [BALE, "dev", "--port", str(port), "--no-auth", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     lines = []
     deadline = time.monotonic() + 120
@@ -448,8 +510,18 @@ def test_bale_dev_serves_persists_and_stops(tmp_path):
 
 
 def test_dev_explains_missing_gcloud(tmp_path):
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    r = subprocess.run([BALE, "dev", "--no-auth", "--port", str(_free_port())], capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
+    r = subprocess.run(
+        [BALE, "dev", "--no-auth", "--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 1
     assert "Google Cloud CLI" in r.stdout
 

@@ -12,6 +12,7 @@ import tomllib
 import urllib.parse
 
 import pytest
+
 from clients import BIN, run
 from factories import make_sdist, make_wheel
 
@@ -35,17 +36,32 @@ def uv_env(tmp_path, token) -> dict:
 def libs(stack, tmp_path):
     dist = tmp_path / "libs"
     dist.mkdir()
-    files = [make_wheel(dist, "acme-core", "1.0"), make_wheel(dist, "acme-core", "1.2"),
-             make_wheel(dist, "acme-utils", "0.5", requires=["acme-core>=1.1"])]
-    r = run([UV, "publish", "--publish-url", f"{stack.url}/v1/upload/acme/main/", "-u", "__token__",
-             "-p", stack.token(), *files])
+    files = [
+        make_wheel(dist, "acme-core", "1.0"),
+        make_wheel(dist, "acme-core", "1.2"),
+        make_wheel(dist, "acme-utils", "0.5", requires=["acme-core>=1.1"]),
+    ]
+    r = run(
+        [
+            UV,
+            "publish",
+            "--publish-url",
+            f"{stack.url}/v1/upload/acme/main/",
+            "-u",
+            "__token__",
+            "-p",
+            stack.token(),
+            *files,
+        ]
+    )
     assert r.returncode == 0, r.stderr
 
 
 def write_project(root, stack, deps) -> None:
     (root / "src" / "app").mkdir(parents=True)
     (root / "src" / "app" / "__init__.py").write_text("")
-    (root / "pyproject.toml").write_text(f"""\
+    (root / "pyproject.toml").write_text(
+        f"""\
 [project]
 name = "app"
 version = "0.1.0"
@@ -60,7 +76,8 @@ publish-url = "{stack.url}/v1/upload/acme/main/"
 [build-system]
 requires = ["uv_build>=0.8"]
 build-backend = "uv_build"
-""".replace("'", '"'))
+""".replace("'", '"')
+    )
 
 
 def test_uv_project_with_a_named_index(stack, libs, tmp_path):
@@ -84,7 +101,13 @@ def test_uv_project_with_a_named_index(stack, libs, tmp_path):
 
     r = run([UV, "sync", *py], env=env, cwd=root)
     assert r.returncode == 0, r.stderr
-    r = run([root / ".venv" / "bin" / "python", "-c", "import acme_core, acme_utils; print(acme_core.__version__)"])
+    r = run(
+        [
+            root / ".venv" / "bin" / "python",
+            "-c",
+            "import acme_core, acme_utils; print(acme_core.__version__)",
+        ]
+    )
     assert r.stdout.strip() == "1.2", r.stderr
 
     # Without the credentials, uv says it was refused (and by whom).
@@ -111,20 +134,61 @@ def test_pip_with_a_netrc_file(stack, libs, tmp_path):
     netrc.write_text(f"machine {host}\nlogin __token__\npassword {stack.token('read')}\n")
     netrc.chmod(0o600)
     target = tmp_path / "target"
-    env = {"NETRC": str(netrc), "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_CACHE_DIR": "1",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "HOME": str(tmp_path / "home")}
-    r = run([BIN / "pip", "install", "--target", target, "--index-url", f"{stack.url}/simple/acme/main/",
-             "acme-utils"], env=env)
+    env = {
+        "NETRC": str(netrc),
+        "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "HOME": str(tmp_path / "home"),
+    }
+    r = run(
+        [
+            BIN / "pip",
+            "install",
+            "--target",
+            target,
+            "--index-url",
+            f"{stack.url}/simple/acme/main/",
+            "acme-utils",
+        ],
+        env=env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "acme_core" / "__init__.py").read_text() == '__version__ = "1.2"\n'
     # uv reads the same file.
-    r = run([UV, "pip", "install", "--no-config", "--no-cache", "--python", sys.executable, "--target",
-             tmp_path / "uv-target", "--index-url", f"{stack.url}/simple/acme/main/", "acme-utils"], env=env)
+    r = run(
+        [
+            UV,
+            "pip",
+            "install",
+            "--no-config",
+            "--no-cache",
+            "--python",
+            sys.executable,
+            "--target",
+            tmp_path / "uv-target",
+            "--index-url",
+            f"{stack.url}/simple/acme/main/",
+            "acme-utils",
+        ],
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "uv-target" / "acme_utils" / "__init__.py").exists()
     netrc.write_text(f"machine {host}\nlogin __token__\npassword bale_nope_nope\n")
-    r = run([BIN / "pip", "install", "--target", tmp_path / "t2", "--index-url", f"{stack.url}/simple/acme/main/",
-             "acme-utils"], env=env)
+    r = run(
+        [
+            BIN / "pip",
+            "install",
+            "--target",
+            tmp_path / "t2",
+            "--index-url",
+            f"{stack.url}/simple/acme/main/",
+            "acme-utils",
+        ],
+        env=env,
+    )
     assert r.returncode != 0 and not (tmp_path / "t2").exists()  # pip reports it as "no versions found"
 
 
@@ -140,12 +204,34 @@ username = __token__
 password = {stack.token()}
 """)
     files = [make_wheel(tmp_path, "acme-tool", "2.0"), make_sdist(tmp_path, "acme-tool", "2.0")]
-    r = run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", "--config-file", pypirc,
-             "-r", "bale", *files])
+    r = run(
+        [
+            BIN / "twine",
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--config-file",
+            pypirc,
+            "-r",
+            "bale",
+            *files,
+        ]
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     # Twine offers --skip-existing only for PyPI; an identical re-upload is a 200 here instead.
-    r = run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", "--config-file", pypirc,
-             "-r", "bale", *files])
+    r = run(
+        [
+            BIN / "twine",
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--config-file",
+            pypirc,
+            "-r",
+            "bale",
+            *files,
+        ]
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     from bale.packages.service import Packages
 

@@ -21,12 +21,19 @@ JSON = "application/vnd.pypi.simple.v1+json"
 
 def bale(*args, stdin=None):
     return subprocess.run(
-        [BALE, "admin", *args], capture_output=True, text=True, timeout=120, env=os.environ.copy(), stdin=stdin
+        [BALE, "admin", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        stdin=stdin,
     )
 
 
 def get(stack, path, token, accept=JSON):
-    req = urllib.request.Request(stack.url + path, headers={"Authorization": f"Bearer {token}", "Accept": accept})
+    req = urllib.request.Request(
+        stack.url + path, headers={"Authorization": f"Bearer {token}", "Accept": accept}
+    )
     try:
         with urllib.request.urlopen(req) as r:
             return r.status, r.read()
@@ -95,7 +102,9 @@ def test_delete_a_version_for_good(stack, published):
     r = twine_upload(f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0.tar.gz"])
     assert r.returncode != 0
     assert "was used by a deleted file and cannot be reused" in " ".join((r.stdout + r.stderr).split())
-    r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0-py3-none-any.whl"])
+    r = uv_publish(
+        f"{stack.url}/v1/upload/acme/main/", stack.token(), published["widgets-1.0-py3-none-any.whl"]
+    )
     assert r.returncode != 0 and "was used by a deleted file" in r.stderr
     assert page(stack, read) == after
     assert set(stack.stores.blobs.list("acme/main/widgets/")) == left  # the refused uploads left nothing
@@ -157,17 +166,22 @@ def test_rebuild_catalog_relists_every_project(stack, published, tmp_path):
     from bale.packages.service import CATALOG_CHUNKS, Packages
 
     read = stack.token("read")
-    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "Gadgets", "0.1")).returncode == 0
+    assert (
+        uv_publish(
+            f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "Gadgets", "0.1")
+        ).returncode
+        == 0
+    )
     packages = Packages(stack.stores)
     for k in range(CATALOG_CHUNKS):
         packages.catalog_ref("acme", "main", k).delete()
-    status, body = get(stack, "/simple/acme/main/", read)
+    _, body = get(stack, "/simple/acme/main/", read)
     assert json.loads(body)["projects"] == []  # the catalog lost them
     for _ in range(2):
         r = bale("rebuild-catalog", "acme", "main")
         assert r.returncode == 0, r.stderr
         assert "The catalog of acme/main lists its 2 projects." in r.stdout
-        status, body = get(stack, "/simple/acme/main/", read)
+        _status, body = get(stack, "/simple/acme/main/", read)
         assert [p["name"] for p in json.loads(body)["projects"]] == ["Gadgets", "Widgets"]
     assert bale("rebuild-catalog", "acme", "nope").returncode == 1
 
@@ -179,11 +193,20 @@ def test_list_projects_and_files_show_what_is_there(stack, published):
     assert row[:2] == ["Widgets", "3"]
 
     assert bale("yank", "acme", "main", "widgets", "2.0", "--reason", "bad build").returncode == 0
-    assert bale("delete", "acme", "main", "widgets", "1.0", "--filename", "widgets-1.0.tar.gz", "--yes").returncode == 0
+    assert (
+        bale(
+            "delete", "acme", "main", "widgets", "1.0", "--filename", "widgets-1.0.tar.gz", "--yes"
+        ).returncode
+        == 0
+    )
     r = bale("list-files", "acme", "main", "Widgets")
     assert r.returncode == 0, r.stderr
     rows = {line.split()[1]: line for line in r.stdout.splitlines()[1:]}
-    assert list(rows) == ["widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz", "widgets-2.0-py3-none-any.whl"]
+    assert list(rows) == [
+        "widgets-1.0-py3-none-any.whl",
+        "widgets-1.0.tar.gz",
+        "widgets-2.0-py3-none-any.whl",
+    ]
     assert rows["widgets-1.0-py3-none-any.whl"].endswith("available")
     assert rows["widgets-1.0.tar.gz"].endswith("deleted")
     assert rows["widgets-2.0-py3-none-any.whl"].endswith("yanked: bad build")

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+
 from clients import BIN, run, uv_publish
 from factories import make_wheel, wheel_name
 
@@ -80,8 +81,19 @@ def published(stack, tmp_path):
 
 def uv_install(venv_python, url, *reqs, env, extra=()):
     return run(
-        [UV, "pip", "install", "--no-config", "--no-cache", "--python", venv_python, "--index-url", url,
-         *extra, *reqs],
+        [
+            UV,
+            "pip",
+            "install",
+            "--no-config",
+            "--no-cache",
+            "--python",
+            venv_python,
+            "--index-url",
+            url,
+            *extra,
+            *reqs,
+        ],
         env=env,
     )
 
@@ -102,7 +114,7 @@ def test_uv_pip_install_resolves_our_dependencies(stack, published, venv, client
     # instead of trying each download anonymously first.
     requests_seen = [rec.getMessage() for rec in caplog.records if '"GET ' in rec.getMessage()]
     assert any(".whl HTTP" in m for m in requests_seen), requests_seen
-    assert not [m for m in requests_seen if "\" 401 " in m], requests_seen
+    assert not [m for m in requests_seen if '" 401 ' in m], requests_seen
     # app 1.0 pulled lib from Bale: the newest that satisfies >=1,<2, not 2.0.
     assert installed(venv, "app", "lib", "hello_world") == {"app": "1.0", "lib": "1.1", "hello_world": "1.0"}
     assert "pypi.org" not in r.stderr
@@ -111,14 +123,30 @@ def test_uv_pip_install_resolves_our_dependencies(stack, published, venv, client
 def test_pip_install_resolves_our_dependencies(stack, published, tmp_path, client_env):
     target = tmp_path / "target"
     url = index_url(stack, stack.token("read"))
-    r = run([PIP, "install", "--no-cache-dir", "--isolated", "--disable-pip-version-check", "--target", target, "--index-url", url, "app", "hello.world"],
-            env=client_env)
+    r = run(
+        [
+            PIP,
+            "install",
+            "--no-cache-dir",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--target",
+            target,
+            "--index-url",
+            url,
+            "app",
+            "hello.world",
+        ],
+        env=client_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "lib" / "__init__.py").read_text() == '__version__ = "1.1"\n'
     assert (target / "app" / "__init__.py").exists()
     assert (target / "hello_world" / "__init__.py").exists()
     assert {p.name for p in target.glob("*.dist-info")} == {
-        "app-1.0.dist-info", "lib-1.1.dist-info", "hello_world-1.0.dist-info",
+        "app-1.0.dist-info",
+        "lib-1.1.dist-info",
+        "hello_world-1.0.dist-info",
     }
 
 
@@ -127,8 +155,21 @@ def test_clients_without_credentials_get_401(stack, published, venv, tmp_path, c
     r = uv_install(venv, anon, "lib", env=client_env)
     assert r.returncode != 0
     assert "401" in r.stderr or "Unauthorized" in r.stderr, r.stderr
-    r = run([PIP, "install", "--no-cache-dir", "--isolated", "--disable-pip-version-check", "--target", tmp_path / "t", "--index-url", anon, "lib"],
-            env=client_env)
+    r = run(
+        [
+            PIP,
+            "install",
+            "--no-cache-dir",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--target",
+            tmp_path / "t",
+            "--index-url",
+            anon,
+            "lib",
+        ],
+        env=client_env,
+    )
     assert r.returncode != 0
     assert "401" in r.stdout + r.stderr
 
@@ -145,14 +186,20 @@ def test_bearer_token_like_curl(stack, published):
     """What `curl -H "Authorization: Bearer $TOKEN"` does: read the JSON page, fetch a file."""
     token = stack.token("read")
     page_url = f"{stack.url}/simple/acme/main/lib/"
-    req = urllib.request.Request(page_url, headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/vnd.pypi.simple.v1+json",
-    })
+    req = urllib.request.Request(
+        page_url,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.pypi.simple.v1+json",
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         page = json.load(resp)
     assert page["versions"] == ["1.0", "1.1", "2.0"]
     f = next(f for f in page["files"] if f["filename"] == wheel_name("lib", "1.1"))
-    req = urllib.request.Request(urllib.parse.urljoin(page_url, f["url"]), headers={"Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        urllib.parse.urljoin(page_url, f["url"]), headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         data = resp.read()
     assert hashlib.sha256(data).hexdigest() == f["hashes"]["sha256"]
@@ -160,7 +207,9 @@ def test_bearer_token_like_curl(stack, published):
 
 
 def bale(*args):
-    return subprocess.run([str(BIN / "bale"), *args], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    return subprocess.run(
+        [str(BIN / "bale"), *args], capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
 
 
 def test_yanked_version_is_skipped_unless_pinned(stack, published, venv, client_env):
@@ -195,13 +244,39 @@ def test_pip_skips_yanked_version_unless_pinned(stack, published, tmp_path, clie
     Packages(stack.stores).set_yanked("acme", "main", "lib", "1.1", True, "broken import")
     url = index_url(stack, stack.token("read"))
     target = tmp_path / "a"
-    r = run([PIP, "install", "--no-cache-dir", "--isolated", "--disable-pip-version-check", "--target", target, "--index-url", url, "lib<2"],
-            env=client_env)
+    r = run(
+        [
+            PIP,
+            "install",
+            "--no-cache-dir",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--target",
+            target,
+            "--index-url",
+            url,
+            "lib<2",
+        ],
+        env=client_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "lib" / "__init__.py").read_text() == '__version__ = "1.0"\n'
     target = tmp_path / "b"
-    r = run([PIP, "install", "--no-cache-dir", "--isolated", "--disable-pip-version-check", "--target", target, "--index-url", url, "lib==1.1"],
-            env=client_env)
+    r = run(
+        [
+            PIP,
+            "install",
+            "--no-cache-dir",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--target",
+            target,
+            "--index-url",
+            url,
+            "lib==1.1",
+        ],
+        env=client_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "lib" / "__init__.py").read_text() == '__version__ = "1.1"\n'
     assert "broken import" in r.stdout + r.stderr

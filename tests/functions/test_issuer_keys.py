@@ -25,7 +25,9 @@ def issuer():
         holder["hits"].append(environ.get("PATH_INFO"))
         if holder.get("jwks") is not None and environ.get("PATH_INFO", "").endswith("/jwks"):
             body = json.dumps(holder["jwks"]).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return holder["issuers"].wsgi(environ, start_response)
 

@@ -10,6 +10,7 @@ import hashlib
 
 import pytest
 import requests
+
 from factories import wheel_bytes, wheel_name
 
 
@@ -24,9 +25,9 @@ def _get(stack, path, token):
     [
         "/simple/acme%0A/main/",
         "/simple/acme/main%0A/",
-        "/simple/%E2%84%AAcme/main/",           # Kelvin sign for the k of a team name
-        "/simple/acme/main/%E2%84%AAelvin/",    # Kelvin sign: once a 301 to /kelvin/
-        "/simple/acme/main/%C5%BFpam/",         # long s: once a 301 to /spam/
+        "/simple/%E2%84%AAcme/main/",  # Kelvin sign for the k of a team name
+        "/simple/acme/main/%E2%84%AAelvin/",  # Kelvin sign: once a 301 to /kelvin/
+        "/simple/acme/main/%C5%BFpam/",  # long s: once a 301 to /spam/
         "/simple/acme/main/kelvin%0A/",
         "/files/acme/main/%E2%84%AAelvin/kelvin-1.0-py3-none-any.whl",
         "/files/acme%0A/main/kelvin/kelvin-1.0-py3-none-any.whl",
@@ -45,7 +46,11 @@ def test_kelvin_project_is_not_an_alias_of_the_ascii_one(stack):
     data = wheel_bytes("kelvin", "1.0")
     r = requests.post(
         f"{stack.url}/v1/upload/acme/main/",
-        data={":action": "file_upload", "protocol_version": "1", "sha256_digest": hashlib.sha256(data).hexdigest()},
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "sha256_digest": hashlib.sha256(data).hexdigest(),
+        },
         files={"content": (wheel_name("kelvin", "1.0"), data, "application/octet-stream")},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
@@ -58,7 +63,9 @@ def test_kelvin_project_is_not_an_alias_of_the_ascii_one(stack):
     assert r.status_code == 404 and "Location" not in r.headers
 
 
-@pytest.mark.parametrize("path", ["/v1/upload/acme%0A/main/", "/v1/upload/acme/main%0A/", "/v1/upload/%E2%84%AAcme/main/"])
+@pytest.mark.parametrize(
+    "path", ["/v1/upload/acme%0A/main/", "/v1/upload/acme/main%0A/", "/v1/upload/%E2%84%AAcme/main/"]
+)
 def test_upload_refuses_hostile_routes(stack, path):
     token = stack.token("upload")
     data = wheel_bytes("widget", "1.0")

@@ -132,8 +132,14 @@ def test_trusted_publishing_tokens_only_publish(stack, github, tmp_path, legacy)
     issuer, _ = github
     if legacy:
         minted, _ = Tokens(stack.stores).create(
-            "acme", "main", "upload", projects=[PROJECT], created_by="oidc:github", kind="oidc",
-            publisher=f"github:{REPO}:publish.yml", check_index=False,
+            "acme",
+            "main",
+            "upload",
+            projects=[PROJECT],
+            created_by="oidc:github",
+            kind="oidc",
+            publisher=f"github:{REPO}:publish.yml",
+            check_index=False,
         )
     else:
         minted = mint(stack, issuer.sign()).json()["token"]
@@ -141,14 +147,22 @@ def test_trusted_publishing_tokens_only_publish(stack, github, tmp_path, legacy)
     assert ok.returncode == 0, ok.stderr
     whl = f"{PROJECT}-1.0-py3-none-any.whl"
     for path in (
-        "/simple/acme/main/", f"/simple/acme/main/{PROJECT}/", f"/simple/acme/main/{PROJECT}/{whl}",
-        f"/simple/acme/main/{PROJECT}/{whl}.metadata", f"/files/acme/main/{PROJECT}/{whl}",
+        "/simple/acme/main/",
+        f"/simple/acme/main/{PROJECT}/",
+        f"/simple/acme/main/{PROJECT}/{whl}",
+        f"/simple/acme/main/{PROJECT}/{whl}.metadata",
+        f"/files/acme/main/{PROJECT}/{whl}",
     ):
         r = requests.get(stack.url + path, headers={"Authorization": f"Bearer {minted}"}, timeout=30)
         assert r.status_code == 403, (path, r.status_code)
-        assert "Trusted Publishing token can only upload to acme/main; it cannot list, read or download" in r.text
+        assert (
+            "Trusted Publishing token can only upload to acme/main; it cannot list, read or download"
+            in r.text
+        )
     # The bytes are there for a read token.
-    r = requests.get(stack.url + f"/simple/acme/main/{PROJECT}/{whl}", auth=("__token__", stack.token("read")), timeout=30)
+    r = requests.get(
+        stack.url + f"/simple/acme/main/{PROJECT}/{whl}", auth=("__token__", stack.token("read")), timeout=30
+    )
     assert r.status_code == 200
 
 
@@ -195,7 +209,9 @@ def test_a_workload_in_several_indexes_gets_one_grant_per_index(stack, github, t
     refused(mint(stack, issuer.sign(), team="acme", index="nope"), "invalid-publisher", "acme/nope")
 
 
-def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(stack, github, tenancy, tmp_path):
+def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(
+    stack, github, tenancy, tmp_path
+):
     """Any team may enroll any repository for its own projects. globex enrolling acme's
     workflow (even with a wrong pinned owner, or for an index it then deletes) must neither
     stop acme's publishing nor give globex anything of acme's."""
@@ -240,7 +256,10 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     (theirs,) = [t for t in tokens.list("globex") if t.id == token_id]
     acme_pub = [p.id for p in Publishers(stack.stores).list("acme")]
     globex_pubs = [p.id for p in Publishers(stack.stores).list("globex")]
-    assert (mine.index, mine.projects) == ("main", [PROJECT]) and (theirs.index, theirs.projects) == ("main", ["gizmo"])
+    assert (mine.index, mine.projects) == ("main", [PROJECT]) and (theirs.index, theirs.projects) == (
+        "main",
+        ["gizmo"],
+    )
     assert not [g for g in globex_pubs if g in mine.description] and acme_pub[0] in mine.description
     assert not [a for a in acme_pub if a in theirs.description]
     # The file acme received names acme's publisher, not globex's.
@@ -255,7 +274,9 @@ def test_another_team_enrolling_the_same_workflow_cannot_break_or_reach_ours(sta
     assert [t.revoked_at is None for t in tokens.list("acme") if t.id == token_id] == [True]
     assert upload(stack, token, tmp_path, PROJECT, "4.0").returncode == 0
     r2 = uv_publish(f"{stack.url}/v1/upload/globex/main/", token, make_wheel(tmp_path, "gizmo", "1.0"))
-    assert r2.returncode != 0 and "This token is for acme/main, not globex/main" in r2.stderr  # one grant left
+    assert (
+        r2.returncode != 0 and "This token is for acme/main, not globex/main" in r2.stderr
+    )  # one grant left
     # Burning (the holder, at the end of its job) revokes it everywhere.
     assert burn(stack, token).status_code == 200
     assert upload(stack, token, tmp_path, PROJECT, "5.0").returncode != 0
@@ -289,7 +310,8 @@ def test_environment_must_match_when_enrolled(stack, oidc_issuers):
     add(stack, environment="release")
     refused(
         mint(stack, issuer.sign(issuer.claims(environment="staging"))),
-        "invalid-publisher", "environment 'staging' is not the enrolled 'release'",
+        "invalid-publisher",
+        "environment 'staging' is not the enrolled 'release'",
     )
     refused(mint(stack, issuer.sign()), "invalid-publisher", "environment", "requires 'release'")
     # Compared case-insensitively, as PyPI does.
@@ -306,7 +328,11 @@ def test_a_changed_repository_owner_id_is_refused(stack, github):
 def test_an_enrolled_owner_id_is_checked_from_the_start(stack, oidc_issuers):
     issuer = oidc_issuers.github
     add(stack, repository_owner_id="5555")
-    refused(mint(stack, issuer.sign()), "invalid-publisher", "repository_owner_id '1001' is not the enrolled '5555'")
+    refused(
+        mint(stack, issuer.sign()),
+        "invalid-publisher",
+        "repository_owner_id '1001' is not the enrolled '5555'",
+    )
 
 
 def test_a_removed_publisher_mints_nothing(stack, github):
@@ -336,7 +362,12 @@ def test_small_clock_skew_is_tolerated(stack, github):
 
 def test_wrong_audience_is_refused(stack, github):
     issuer, _ = github
-    refused(mint(stack, issuer.sign(issuer.claims(aud="pypi"))), "invalid-token", "audience (aud) 'pypi'", "'bale'")
+    refused(
+        mint(stack, issuer.sign(issuer.claims(aud="pypi"))),
+        "invalid-token",
+        "audience (aud) 'pypi'",
+        "'bale'",
+    )
 
 
 def _unsigned(claims: dict, header: dict) -> str:
@@ -354,14 +385,18 @@ def test_alg_none_is_refused(stack, github):
 
 def test_hmac_token_is_refused(stack, github):
     issuer, _ = github
-    token = jwt.encode(issuer.claims(), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": "key-1"})
+    token = jwt.encode(
+        issuer.claims(), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": "key-1"}
+    )
     refused(mint(stack, token), "invalid-token", "algorithm (alg) 'HS256' is not allowed")
 
 
 def test_algorithm_must_be_the_one_the_key_is_for(stack, github):
     issuer, _ = github
     token = issuer.sign(alg="RS512")  # the JWKS says key-1 is an RS256 key
-    refused(mint(stack, token), "invalid-token", "algorithm (alg) 'RS512' is not the one its key 'key-1' is for")
+    refused(
+        mint(stack, token), "invalid-token", "algorithm (alg) 'RS512' is not the one its key 'key-1' is for"
+    )
 
 
 def test_unknown_signing_key_is_refused(stack, github):
@@ -382,12 +417,16 @@ def test_forged_signature_is_refused(stack, github):
 def test_untrusted_issuer_is_refused(stack, github):
     issuer, _ = github
     token = issuer.sign(issuer.claims(iss="https://token.actions.example.com"))
-    refused(mint(stack, token), "invalid-token", "issuer (iss) 'https://token.actions.example.com' is not trusted")
+    refused(
+        mint(stack, token), "invalid-token", "issuer (iss) 'https://token.actions.example.com' is not trusted"
+    )
 
 
 def test_missing_github_claim_is_refused(stack, github):
     issuer, _ = github
-    refused(mint(stack, issuer.sign(issuer.claims(job_workflow_ref=None))), "invalid-token", "'job_workflow_ref'")
+    refused(
+        mint(stack, issuer.sign(issuer.claims(job_workflow_ref=None))), "invalid-token", "'job_workflow_ref'"
+    )
 
 
 def test_replayed_jti_is_refused(stack, github):
@@ -397,7 +436,7 @@ def test_replayed_jti_is_refused(stack, github):
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     refused(mint(stack, token), "invalid-token", "already used", jti)
     doc = next(iter(stack.stores.db.collection("oidc_jti").stream())).to_dict()
-    assert doc["jti"] == jti and doc["expires_at"] > dt.datetime.now(dt.timezone.utc)
+    assert doc["jti"] == jti and doc["expires_at"] > dt.datetime.now(dt.UTC)
 
 
 def test_rotated_key_is_fetched_on_unknown_kid(stack, github, monkeypatch):
@@ -420,12 +459,20 @@ def test_gitlab_publisher(stack, oidc_issuers):
     assert r.json()["projects"] == [PROJECT]
 
     claims = issuer.claims(environment="production", ci_config_path="ci/release.yml")
-    refused(mint(stack, issuer.sign(claims)), "invalid-publisher",
-            "CI config 'ci/release.yml' (ci_config_ref_uri) is not the enrolled '.gitlab-ci.yml'")
+    refused(
+        mint(stack, issuer.sign(claims)),
+        "invalid-publisher",
+        "CI config 'ci/release.yml' (ci_config_ref_uri) is not the enrolled '.gitlab-ci.yml'",
+    )
     claims = issuer.claims(environment="production", namespace_id="78")
-    refused(mint(stack, issuer.sign(claims)), "invalid-publisher", "namespace_id '78' is not the enrolled '77'")
-    refused(mint(stack, issuer.sign(issuer.claims(project_path="acme-group/other"))),
-            "invalid-publisher", "project_path 'acme-group/other'")
+    refused(
+        mint(stack, issuer.sign(claims)), "invalid-publisher", "namespace_id '78' is not the enrolled '77'"
+    )
+    refused(
+        mint(stack, issuer.sign(issuer.claims(project_path="acme-group/other"))),
+        "invalid-publisher",
+        "project_path 'acme-group/other'",
+    )
 
 
 def test_google_publisher(stack, oidc_issuers):
@@ -437,10 +484,19 @@ def test_google_publisher(stack, oidc_issuers):
     assert r.status_code == 200, r.text
     refused(mint(stack, token), "invalid-token", "already used")  # no jti: the token's hash
 
-    refused(mint(stack, issuer.sign(issuer.claims(email_verified=False))), "invalid-publisher", "email_verified")
-    refused(mint(stack, issuer.sign(issuer.claims(sub="999"))), "invalid-publisher", "sub '999' is not the enrolled")
-    refused(mint(stack, issuer.sign(issuer.claims(email="other@acme-prod.iam.gserviceaccount.com"))),
-            "invalid-publisher", "email 'other@acme-prod.iam.gserviceaccount.com'")
+    refused(
+        mint(stack, issuer.sign(issuer.claims(email_verified=False))), "invalid-publisher", "email_verified"
+    )
+    refused(
+        mint(stack, issuer.sign(issuer.claims(sub="999"))),
+        "invalid-publisher",
+        "sub '999' is not the enrolled",
+    )
+    refused(
+        mint(stack, issuer.sign(issuer.claims(email="other@acme-prod.iam.gserviceaccount.com"))),
+        "invalid-publisher",
+        "email 'other@acme-prod.iam.gserviceaccount.com'",
+    )
 
 
 def test_a_token_of_one_provider_does_not_match_another(stack, oidc_issuers):
@@ -509,24 +565,75 @@ def test_enrollment_records_and_scopes_by_team(stack, tenancy):
 
 
 def test_cli_add_list_remove_publisher(stack, capsys):
-    from bale_tools.cli import main
     from bale.publishing.publishers import Publishers
+    from bale_tools.cli import main
 
-    assert main([
-        "admin", "add-publisher", "acme", "--index", "main", "--provider", "github",
-        "--repository", REPO, "--workflow", "publish.yml", "--environment", "release",
-        "--project", "Sprocket", "--project", "cog",
-    ]) == 0
+    assert (
+        main(
+            [
+                "admin",
+                "add-publisher",
+                "acme",
+                "--index",
+                "main",
+                "--provider",
+                "github",
+                "--repository",
+                REPO,
+                "--workflow",
+                "publish.yml",
+                "--environment",
+                "release",
+                "--project",
+                "Sprocket",
+                "--project",
+                "cog",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Added trusted publisher" in out and "cog, sprocket" in out and "acme/main" in out
     pub_id = out.split("publisher ", 1)[1].split(":", 1)[0]
     [pub] = Publishers(stack.stores).list("acme")
     assert (pub.id, pub.environment, pub.workflow) == (pub_id, "release", "publish.yml")
 
-    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "gitlab",
-                 "--repository", "acme-group/sub/widgets", "--project", "cog"]) == 0
-    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "google",
-                 "--service-account", "ci@acme-prod.iam.gserviceaccount.com", "--project", "cog"]) == 0
+    assert (
+        main(
+            [
+                "admin",
+                "add-publisher",
+                "acme",
+                "--index",
+                "main",
+                "--provider",
+                "gitlab",
+                "--repository",
+                "acme-group/sub/widgets",
+                "--project",
+                "cog",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "admin",
+                "add-publisher",
+                "acme",
+                "--index",
+                "main",
+                "--provider",
+                "google",
+                "--service-account",
+                "ci@acme-prod.iam.gserviceaccount.com",
+                "--project",
+                "cog",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["admin", "list-publishers", "acme"]) == 0
     listing = capsys.readouterr().out
@@ -534,8 +641,26 @@ def test_cli_add_list_remove_publisher(stack, capsys):
     assert "gitlab:acme-group/sub/widgets:.gitlab-ci.yml" in listing
     assert "google:ci@acme-prod.iam.gserviceaccount.com" in listing
 
-    assert main(["admin", "add-publisher", "acme", "--index", "main", "--provider", "github",
-                 "--repository", REPO, "--workflow", "ci/publish.yml", "--project", "x"]) == 1
+    assert (
+        main(
+            [
+                "admin",
+                "add-publisher",
+                "acme",
+                "--index",
+                "main",
+                "--provider",
+                "github",
+                "--repository",
+                REPO,
+                "--workflow",
+                "ci/publish.yml",
+                "--project",
+                "x",
+            ]
+        )
+        == 1
+    )
     assert "without a directory" in capsys.readouterr().err
 
     assert main(["admin", "remove-publisher", "acme", pub_id]) == 0

@@ -19,12 +19,15 @@ import zipfile
 
 import pytest
 import requests
+
 from bulk import FirestoreReads, bulk_project
 from factories import metadata_text, sdist_bytes, wheel_bytes, wheel_name
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
-PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+PIP_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+)
 UPLOAD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -33,7 +36,11 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 def publish(stack, token, filename: str, data: bytes, team="acme", index="main"):
     r = requests.post(
         f"{stack.url}/v1/upload/{team}/{index}/",
-        data={":action": "file_upload", "protocol_version": "1", "sha256_digest": hashlib.sha256(data).hexdigest()},
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "sha256_digest": hashlib.sha256(data).hexdigest(),
+        },
         files={"content": (filename, data, "application/octet-stream")},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
@@ -97,8 +104,13 @@ def server_db():
     return simple_api._services()[1].db
 
 
-IN_ORDER = [wheel_name("Demo", "1.0rc1"), wheel_name("Demo", "1.0"), "demo-1.0.tar.gz", wheel_name("Demo", "2.0"),
-            wheel_name("Demo", "10.0")]
+IN_ORDER = [
+    wheel_name("Demo", "1.0rc1"),
+    wheel_name("Demo", "1.0"),
+    "demo-1.0.tar.gz",
+    wheel_name("Demo", "2.0"),
+    wheel_name("Demo", "10.0"),
+]
 
 
 @pytest.fixture
@@ -107,7 +119,9 @@ def demo(stack):
     token = stack.token()
     files = {}
     files[wheel_name("Demo", "1.0")] = publish_wheel(stack, token, "Demo", "1.0", requires_python=">=3.8")
-    files["demo-1.0.tar.gz"] = publish(stack, token, "demo-1.0.tar.gz", sdist_bytes("Demo", "1.0", requires_python=">=3.8"))
+    files["demo-1.0.tar.gz"] = publish(
+        stack, token, "demo-1.0.tar.gz", sdist_bytes("Demo", "1.0", requires_python=">=3.8")
+    )
     for v in ("2.0", "10.0", "1.0rc1"):
         files[wheel_name("Demo", v)] = publish_wheel(stack, token, "Demo", v)
     return files
@@ -129,10 +143,19 @@ def test_json_project_page_field_by_field(stack, demo):
     # Files in version order, then by filename (whatever order the page's chunks hold them in).
     assert [f["filename"] for f in doc["files"]] == IN_ORDER
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for f in doc["files"]:
         data = demo[f["filename"]]
-        keys = {"filename", "url", "hashes", "core-metadata", "dist-info-metadata", "yanked", "size", "upload-time"}
+        keys = {
+            "filename",
+            "url",
+            "hashes",
+            "core-metadata",
+            "dist-info-metadata",
+            "yanked",
+            "size",
+            "upload-time",
+        }
         if f["filename"] in (wheel_name("Demo", "1.0"), "demo-1.0.tar.gz"):
             keys.add("requires-python")
         assert set(f) == keys, f
@@ -170,7 +193,10 @@ def test_json_project_list(stack, demo):
     }
     page = parse_html(get(stack, "/simple/acme/main/", token).text)
     assert page.meta["pypi:repository-version"] == "1.1"
-    assert [(a["href"], a["text"]) for a in page.anchors] == [("another-thing/", "Another.Thing"), ("demo/", "Demo")]
+    assert [(a["href"], a["text"]) for a in page.anchors] == [
+        ("another-thing/", "Another.Thing"),
+        ("demo/", "Demo"),
+    ]
 
 
 # -- PEP 503 HTML -------------------------------------------------------------------------------
@@ -194,7 +220,11 @@ def test_html_project_page(stack, demo):
         file_url = urllib.parse.urljoin(page_url, url)
         assert get(stack, file_url, token).content == data
         meta = get(stack, file_url + ".metadata", token).content
-        assert a["data-core-metadata"] == a["data-dist-info-metadata"] == "sha256=" + hashlib.sha256(meta).hexdigest()
+        assert (
+            a["data-core-metadata"]
+            == a["data-dist-info-metadata"]
+            == "sha256=" + hashlib.sha256(meta).hexdigest()
+        )
         assert "data-yanked" not in a
         if a["text"] in (wheel_name("Demo", "1.0"), "demo-1.0.tar.gz"):
             assert a["data-requires-python"] == ">=3.8"
@@ -246,11 +276,15 @@ def test_redirects_to_normalized_and_slashed_urls(stack, demo):
     ]:
         r = get(stack, path, token)
         assert r.status_code == 301, (path, r.status_code)
-        assert urllib.parse.urlsplit(r.headers["Location"])._replace(scheme="", netloc="").geturl() == location
+        assert (
+            urllib.parse.urlsplit(r.headers["Location"])._replace(scheme="", netloc="").geturl() == location
+        )
     # The normalized page itself answers 200, a file URL with a non-normalized project redirects.
     assert get(stack, "/simple/acme/main/demo/", token).status_code == 200
     r = get(stack, f"/files/acme/main/Demo/{wheel_name('Demo', '1.0')}", token)
-    assert r.status_code == 301 and r.headers["Location"].endswith(f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}")
+    assert r.status_code == 301 and r.headers["Location"].endswith(
+        f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}"
+    )
 
 
 def test_not_found(stack, demo):
@@ -271,7 +305,11 @@ def test_not_found(stack, demo):
 
 def test_write_methods_are_405(stack, demo):
     token = stack.token()
-    for path in ("/simple/acme/main/demo/", "/simple/acme/main/", f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}"):
+    for path in (
+        "/simple/acme/main/demo/",
+        "/simple/acme/main/",
+        f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}",
+    ):
         for method in ("POST", "PUT", "DELETE", "PATCH"):
             r = get(stack, path, token, method=method)
             assert r.status_code == 405, (method, path)
@@ -319,7 +357,11 @@ def test_etag_and_304(stack, demo):
     for r in (j, h):
         assert re.fullmatch(r'"[0-9a-f]{16,}"', r.headers["ETag"]), r.headers["ETag"]  # strong, not W/
         assert r.headers["Cache-Control"] == "private, max-age=0, must-revalidate"
-        assert {v.strip() for v in r.headers["Vary"].split(",")} == {"Accept", "Accept-Encoding", "Authorization"}
+        assert {v.strip() for v in r.headers["Vary"].split(",")} == {
+            "Accept",
+            "Accept-Encoding",
+            "Authorization",
+        }
     assert j.headers["ETag"] != h.headers["ETag"]
     r = get(stack, path, token, JSON_V1, headers={"If-None-Match": j.headers["ETag"]})
     assert r.status_code == 304 and r.content == b""
@@ -337,7 +379,12 @@ def test_etag_and_304(stack, demo):
     f = get(stack, f"/files/acme/main/demo/{wheel}", token)
     assert f.headers["ETag"] == f'"{hashlib.sha256(demo[wheel]).hexdigest()}"'
     assert f.headers["Cache-Control"].startswith("private")
-    assert get(stack, f"/files/acme/main/demo/{wheel}", token, headers={"If-None-Match": f.headers["ETag"]}).status_code == 304
+    assert (
+        get(
+            stack, f"/files/acme/main/demo/{wheel}", token, headers={"If-None-Match": f.headers["ETag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_pages_are_gzipped_for_clients_that_accept_it(stack, demo):
@@ -347,18 +394,30 @@ def test_pages_are_gzipped_for_clients_that_accept_it(stack, demo):
     for accept in (JSON_V1, "text/html"):
         plain = get(stack, "/simple/acme/main/demo/", token, accept, headers={"Accept-Encoding": "identity"})
         assert "Content-Encoding" not in plain.headers
-        packed = get(stack, "/simple/acme/main/demo/", token, accept, headers={"Accept-Encoding": "gzip"}, stream=True)
+        packed = get(
+            stack, "/simple/acme/main/demo/", token, accept, headers={"Accept-Encoding": "gzip"}, stream=True
+        )
         raw = packed.raw.read(decode_content=False)
         assert packed.headers["Content-Encoding"] == "gzip"
         assert int(packed.headers["Content-Length"]) == len(raw) < len(plain.content)
         assert gzip.decompress(raw) == plain.content
         # Two representations, two strong tags; each revalidates on its own.
         assert packed.headers["ETag"] != plain.headers["ETag"]
-        again = get(stack, "/simple/acme/main/demo/", token, accept,
-                    headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+        again = get(
+            stack,
+            "/simple/acme/main/demo/",
+            token,
+            accept,
+            headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]},
+        )
         assert again.status_code == 304
-        other = get(stack, "/simple/acme/main/demo/", token, accept,
-                    headers={"Accept-Encoding": "identity", "If-None-Match": packed.headers["ETag"]})
+        other = get(
+            stack,
+            "/simple/acme/main/demo/",
+            token,
+            accept,
+            headers={"Accept-Encoding": "identity", "If-None-Match": packed.headers["ETag"]},
+        )
         assert other.status_code == 200 and other.content == plain.content
 
 
@@ -368,7 +427,12 @@ def test_credentials_required(stack, demo):
 
     read = stack.token("read")
     wheel = wheel_name("Demo", "1.0")
-    paths = ("/simple/acme/main/demo/", "/simple/acme/main/", f"/files/acme/main/demo/{wheel}", f"/files/acme/main/demo/{wheel}.metadata")
+    paths = (
+        "/simple/acme/main/demo/",
+        "/simple/acme/main/",
+        f"/files/acme/main/demo/{wheel}",
+        f"/files/acme/main/demo/{wheel}.metadata",
+    )
     revoked = stack.token("read")
     Tokens(stack.stores).revoke("acme", revoked.split("_")[1])
     for path in paths:
@@ -406,9 +470,17 @@ def test_other_team_or_index_cannot_tell_what_exists(stack, demo, tenancy):
     cases = [
         (acme, "/simple/globex/main/secret/", "/simple/globex/main/absent/"),
         (acme, "/simple/globex/main/", "/simple/nosuchteam/main/"),
-        (acme, f"/files/globex/main/secret/{wheel_name('secret', '1.0')}", f"/files/globex/main/absent/{wheel_name('absent', '1.0')}"),
+        (
+            acme,
+            f"/files/globex/main/secret/{wheel_name('secret', '1.0')}",
+            f"/files/globex/main/absent/{wheel_name('absent', '1.0')}",
+        ),
         (staging, "/simple/acme/main/demo/", "/simple/acme/main/absent/"),
-        (staging, f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}", f"/files/acme/main/absent/{wheel_name('absent', '1.0')}"),
+        (
+            staging,
+            f"/files/acme/main/demo/{wheel_name('Demo', '1.0')}",
+            f"/files/acme/main/absent/{wheel_name('absent', '1.0')}",
+        ),
     ]
     for token, existing, missing in cases:
         a, b = get(stack, existing, token), get(stack, missing, token)
@@ -428,12 +500,14 @@ def test_project_limited_token(stack, demo):
     # The list shows only its projects (gamma does not exist: not listed either).
     r = get(stack, "/simple/acme/main/", limited, JSON_V1)
     assert [p["name"] for p in r.json()["projects"]] == ["alpha"]
-    assert [a["text"] for a in parse_html(get(stack, "/simple/acme/main/", limited).text).anchors] == ["alpha"]
+    assert [a["text"] for a in parse_html(get(stack, "/simple/acme/main/", limited).text).anchors] == [
+        "alpha"
+    ]
     assert get(stack, "/simple/acme/main/alpha/", limited).status_code == 200
     assert get(stack, f"/files/acme/main/alpha/{wheel_name('alpha', '1.0')}", limited).status_code == 200
     # Another project answers the same whether it exists (beta, demo) or not (delta).
     answers = [get(stack, f"/simple/acme/main/{p}/", limited) for p in ("beta", "demo", "delta")]
-    for r, p in zip(answers, ("beta", "demo", "delta")):
+    for r, p in zip(answers, ("beta", "demo", "delta"), strict=False):
         assert r.status_code == 403
         _same_answer(answers[0], r, ("beta", p))
     f = [get(stack, f"/files/acme/main/{p}/{wheel_name(p, '1.0')}", limited) for p in ("beta", "delta")]
@@ -461,8 +535,8 @@ def test_downloads_headers_and_bytes(stack, demo):
 
 
 def test_blob_without_live_record_is_never_served(stack, demo):
-    from bale.packages.service import Packages, blob_path
     from bale.clock import now
+    from bale.packages.service import Packages, blob_path
 
     token = stack.token("read")
     # A blob an interrupted upload left behind: bytes in GCS, no record.
@@ -484,6 +558,7 @@ def test_blob_without_live_record_is_never_served(stack, demo):
 def _call(path, token, method="GET"):
     """Call the handler in-process, to look at the response object itself."""
     import flask
+
     from bale.api.simple import views as simple_api
 
     app = flask.Flask("t")
@@ -574,7 +649,9 @@ def test_yank_and_unyank_show_on_both_formats(stack, demo):
     packages = Packages(stack.stores)
     path = "/simple/acme/main/demo/"
     get(stack, path, token, JSON_V1)  # warm the cache: the yank must invalidate it
-    assert packages.set_yanked("acme", "main", "demo", "1.0", True, "CVE-2024-0001 <fixed in 2.0> & more") == 2
+    assert (
+        packages.set_yanked("acme", "main", "demo", "1.0", True, "CVE-2024-0001 <fixed in 2.0> & more") == 2
+    )
     assert packages.set_yanked("acme", "main", "demo", "2.0", True) == 1
 
     doc = get(stack, path, token, JSON_V1).json()
@@ -707,7 +784,6 @@ def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
     An index without a catalog (made before it existed) is listed from its projects once, and
     its catalog written on the way."""
     from bale.packages.service import CATALOG_CHUNKS, Packages
-
     from bulk import bulk_project
 
     for i in range(300):
@@ -731,5 +807,9 @@ def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
         backfill_reads = reads.reset()
         third = get(stack, "/simple/acme/main/", token, JSON_V1)
         after = reads.reset()
-    assert [p["name"] for p in again.json()["projects"]] == names == [p["name"] for p in third.json()["projects"]]
+    assert (
+        [p["name"] for p in again.json()["projects"]]
+        == names
+        == [p["name"] for p in third.json()["projects"]]
+    )
     assert backfill_reads >= 300 and after <= 2 + CATALOG_CHUNKS

@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from bale.tokens.credentials import token_from_header
 from bale.errors import BadRequest, Conflict, Unauthorized
+from bale.tokens.credentials import token_from_header
 from bale.tokens.service import parse_duration
 
 
@@ -102,7 +102,10 @@ def test_token_from_header():
         token_from_header("Digest abc")
 
 
-@pytest.mark.parametrize("text,expected", [("30d", dt.timedelta(days=30)), ("12h", dt.timedelta(hours=12)), ("15m", dt.timedelta(minutes=15))])
+@pytest.mark.parametrize(
+    "text,expected",
+    [("30d", dt.timedelta(days=30)), ("12h", dt.timedelta(hours=12)), ("15m", dt.timedelta(minutes=15))],
+)
 def test_parse_duration(text, expected):
     assert parse_duration(text) == expected
 

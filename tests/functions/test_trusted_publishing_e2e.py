@@ -34,7 +34,7 @@ def tls_files(tmp_path_factory):
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     d = tmp_path_factory.mktemp("tls")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -50,9 +50,17 @@ def tls_files(tmp_path_factory):
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
@@ -68,7 +76,9 @@ def tls_files(tmp_path_factory):
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -112,7 +122,9 @@ def uv_trusted_publish(url: str, issuer, tls_files, *files, extra_env=None):
         "SSL_CERT_FILE": str(tls_files / "ca.pem"),
         **(extra_env or {}),
     }
-    return run([BIN / "uv", "publish", "--trusted-publishing", "always", "--publish-url", url, *files], env=env)
+    return run(
+        [BIN / "uv", "publish", "--trusted-publishing", "always", "--publish-url", url, *files], env=env
+    )
 
 
 def test_uv_publishes_with_trusted_publishing(https_stack, stack, oidc_issuers, tls_files, tmp_path):
@@ -152,7 +164,9 @@ def test_uv_shows_which_claim_did_not_match(https_stack, stack, oidc_issuers, tl
     assert "workflow 'publish.yml' is not the enrolled 'release.yml'" in r.stderr
 
 
-def test_uv_cannot_publish_a_project_outside_the_publisher(https_stack, stack, oidc_issuers, tls_files, tmp_path):
+def test_uv_cannot_publish_a_project_outside_the_publisher(
+    https_stack, stack, oidc_issuers, tls_files, tmp_path
+):
     from bale.packages.service import Packages
     from bale.publishing.publishers import Publishers
     from bale.tokens.service import Tokens
@@ -177,7 +191,9 @@ def test_bale_oidc_action_mints_for_twine(stack, oidc_issuers, tmp_path):
     tenancy = Tenancy(stack.stores)
     tenancy.create_index("acme", "staging")
     for index in ("main", "staging"):  # enrolled twice: the action's inputs pick the index
-        Publishers(stack.stores).add("acme", index, "github", ["gizmo"], repository=REPO, workflow="publish.yml")
+        Publishers(stack.stores).add(
+            "acme", index, "github", ["gizmo"], repository=REPO, workflow="publish.yml"
+        )
     issuer = oidc_issuers.github
     out = tmp_path / "github_output"
     out.touch()
@@ -210,7 +226,6 @@ def test_bale_oidc_action_mints_for_twine(stack, oidc_issuers, tmp_path):
     assert "::error" in r.stdout and "workflow 'other.yml' is not the enrolled 'publish.yml'" in r.stdout
 
 
-
 def test_uv_publishes_from_gitlab(https_stack, stack, oidc_issuers, tls_files, tmp_path):
     """On GitLab, uv reads the ID token from <AUDIENCE>_ID_TOKEN (the job's `id_tokens:`)."""
     from bale.packages.service import Packages
@@ -219,9 +234,23 @@ def test_uv_publishes_from_gitlab(https_stack, stack, oidc_issuers, tls_files, t
 
     Publishers(stack.stores).add("acme", "main", "gitlab", ["gizmo"], repository="acme-group/widgets")
     whl = make_wheel(tmp_path, "gizmo", "1.0")
-    env = {"GITLAB_CI": "true", "BALE_ID_TOKEN": oidc_issuers.gitlab.sign(), "SSL_CERT_FILE": str(tls_files / "ca.pem")}
-    r = run([BIN / "uv", "publish", "--trusted-publishing", "always", "--publish-url",
-             f"{https_stack}/v1/upload/acme/main/", whl], env=env)
+    env = {
+        "GITLAB_CI": "true",
+        "BALE_ID_TOKEN": oidc_issuers.gitlab.sign(),
+        "SSL_CERT_FILE": str(tls_files / "ca.pem"),
+    }
+    r = run(
+        [
+            BIN / "uv",
+            "publish",
+            "--trusted-publishing",
+            "always",
+            "--publish-url",
+            f"{https_stack}/v1/upload/acme/main/",
+            whl,
+        ],
+        env=env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     [f] = Packages(stack.stores).files("acme", "main", "gizmo")
     assert f.uploaded_by == "trusted publisher gitlab:acme-group/widgets:.gitlab-ci.yml"

@@ -23,7 +23,9 @@ def test_concurrent_distinct_uploads_all_land(stack):
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = list(pool.map(upload, versions))
-    assert [r.status_code for r in results] == [200] * len(versions), [r.text for r in results if r.status_code != 200]
+    assert [r.status_code for r in results] == [200] * len(versions), [
+        r.text for r in results if r.status_code != 200
+    ]
     page = Packages(stack.stores).page("acme", "main", "racer")
     assert sorted(e["v"] for e in page.files) == sorted(versions)
     assert page.serial == len(versions)
@@ -64,10 +66,15 @@ def test_concurrent_first_uploads_of_new_projects_all_reach_the_list(stack):
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = list(pool.map(upload, names + names))  # each project twice: racing first uploads
-    assert [r.status_code for r in results] == [200] * len(results), [r.text for r in results if r.status_code != 200]
+    assert [r.status_code for r in results] == [200] * len(results), [
+        r.text for r in results if r.status_code != 200
+    ]
     listed = requests.get(
         f"{stack.url}/simple/acme/main/",
-        headers={"Authorization": f"Bearer {stack.token('read')}", "Accept": "application/vnd.pypi.simple.v1+json"},
+        headers={
+            "Authorization": f"Bearer {stack.token('read')}",
+            "Accept": "application/vnd.pypi.simple.v1+json",
+        },
         timeout=30,
     ).json()
     assert [p["name"] for p in listed["projects"]] == names

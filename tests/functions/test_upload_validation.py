@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import dataclasses
 import hashlib
 import io
+import os
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -48,49 +48,207 @@ LICENSED = "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nLicense-Expression:
 
 
 CASES = [
-    Case("no-action", lambda: (GOOD, wheel_bytes("demo", "1.0"), {":action": "submit"}), 400, "Unsupported :action"),
-    Case("bad-protocol", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"protocol_version": "2"}), 400, "protocol_version"),
-    Case("path-in-filename", lambda: ("../" + GOOD, wheel_bytes("demo", "1.0"), {}), 400, "must not contain a path"),
-    Case("absolute-filename", lambda: ("/etc/" + GOOD, wheel_bytes("demo", "1.0"), {}), 400, "must not contain a path"),
-    Case("weird-chars", lambda: ("demo-1.0-py3-none-any$.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid filename"),
+    Case(
+        "no-action",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {":action": "submit"}),
+        400,
+        "Unsupported :action",
+    ),
+    Case(
+        "bad-protocol",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"protocol_version": "2"}),
+        400,
+        "protocol_version",
+    ),
+    Case(
+        "path-in-filename",
+        lambda: ("../" + GOOD, wheel_bytes("demo", "1.0"), {}),
+        400,
+        "must not contain a path",
+    ),
+    Case(
+        "absolute-filename",
+        lambda: ("/etc/" + GOOD, wheel_bytes("demo", "1.0"), {}),
+        400,
+        "must not contain a path",
+    ),
+    Case(
+        "weird-chars",
+        lambda: ("demo-1.0-py3-none-any$.whl", wheel_bytes("demo", "1.0"), {}),
+        400,
+        "Invalid filename",
+    ),
     Case("egg", lambda: ("demo-1.0-py3.11.egg", wheel_bytes("demo", "1.0"), {}), 400, "upload a wheel"),
-    Case("bad-wheel-name", lambda: ("demo-1.0.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid wheel filename"),
-    Case("bad-version-in-filename", lambda: ("demo-notaversion-py3-none-any.whl", wheel_bytes("demo", "1.0"), {}), 400, "Invalid wheel filename"),
-    Case("bad-sdist-name", lambda: ("demo.tar.gz", sdist_bytes("demo", "1.0"), {}), 400, "Invalid sdist filename"),
+    Case(
+        "bad-wheel-name",
+        lambda: ("demo-1.0.whl", wheel_bytes("demo", "1.0"), {}),
+        400,
+        "Invalid wheel filename",
+    ),
+    Case(
+        "bad-version-in-filename",
+        lambda: ("demo-notaversion-py3-none-any.whl", wheel_bytes("demo", "1.0"), {}),
+        400,
+        "Invalid wheel filename",
+    ),
+    Case(
+        "bad-sdist-name",
+        lambda: ("demo.tar.gz", sdist_bytes("demo", "1.0"), {}),
+        400,
+        "Invalid sdist filename",
+    ),
     Case("empty-file", lambda: (GOOD, b"", {"sha256_digest": None}), 400, "empty"),
     Case("not-a-zip", lambda: (GOOD, b"this is not a zip file", {}), 400, "not a valid wheel"),
     Case("not-a-tarball", lambda: ("demo-1.0.tar.gz", b"\x1f\x8bnope", {}), 400, "not a valid .tar.gz"),
-    Case("sha256-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"sha256_digest": "0" * 64}), 400, "sha256_digest given does not match"),
-    Case("md5-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"md5_digest": "0" * 32}), 400, "md5_digest given does not match"),
-    Case("blake2-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"blake2_256_digest": "0" * 64}), 400, "blake2_256_digest"),
-    Case("no-metadata", lambda: (GOOD, zip_of({"demo/__init__.py": b""}), {}), 400, "exactly one .dist-info/METADATA"),
-    Case("two-metadata", lambda: (GOOD, zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "other-1.0.dist-info/METADATA": b"x"}), {}), 400, "found 2"),
+    Case(
+        "sha256-mismatch",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"sha256_digest": "0" * 64}),
+        400,
+        "sha256_digest given does not match",
+    ),
+    Case(
+        "md5-mismatch",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"md5_digest": "0" * 32}),
+        400,
+        "md5_digest given does not match",
+    ),
+    Case(
+        "blake2-mismatch",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"blake2_256_digest": "0" * 64}),
+        400,
+        "blake2_256_digest",
+    ),
+    Case(
+        "no-metadata",
+        lambda: (GOOD, zip_of({"demo/__init__.py": b""}), {}),
+        400,
+        "exactly one .dist-info/METADATA",
+    ),
+    Case(
+        "two-metadata",
+        lambda: (
+            GOOD,
+            zip_of(
+                {
+                    "demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(),
+                    "other-1.0.dist-info/METADATA": b"x",
+                }
+            ),
+            {},
+        ),
+        400,
+        "found 2",
+    ),
     Case("dist-info-mismatch", _wheel(dist_info="other-1.0.dist-info"), 400, "does not match the filename"),
     Case("metadata-name-mismatch", _meta(metadata_text("other", "1.0")), 400, "name in its metadata"),
     Case("metadata-version-mismatch", _meta(metadata_text("demo", "2.0")), 400, "version in its metadata"),
-    Case("metadata-invalid-version", _meta("Metadata-Version: 2.1\nName: demo\nVersion: one\n"), 400, "invalid metadata"),
+    Case(
+        "metadata-invalid-version",
+        _meta("Metadata-Version: 2.1\nName: demo\nVersion: one\n"),
+        400,
+        "invalid metadata",
+    ),
     Case("metadata-missing-name", _meta("Metadata-Version: 2.1\nVersion: 1.0\n"), 400, "invalid metadata"),
-    Case("metadata-bad-requires", _meta(metadata_text("demo", "1.0", requires=["not a ^ requirement"])), 400, "invalid metadata"),
-    Case("form-name-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "other"}), 400, "does not match the filename"),
-    Case("form-version-mismatch", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "1.1"}), 400, "form's version"),
-    Case("form-version-invalid", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "x.y"}), 400, "not a PEP 440 version"),
-    Case("unknown-classifier", _wheel(classifiers=["Programming Language :: Cobol :: 85"]), 400, "is not a valid classifier"),
-    Case("form-unknown-classifier", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"classifiers": "Made Up :: Thing"}), 400, "is not a valid classifier"),
+    Case(
+        "metadata-bad-requires",
+        _meta(metadata_text("demo", "1.0", requires=["not a ^ requirement"])),
+        400,
+        "invalid metadata",
+    ),
+    Case(
+        "form-name-mismatch",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "other"}),
+        400,
+        "does not match the filename",
+    ),
+    Case(
+        "form-version-mismatch",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "1.1"}),
+        400,
+        "form's version",
+    ),
+    Case(
+        "form-version-invalid",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"name": "demo", "version": "x.y"}),
+        400,
+        "not a PEP 440 version",
+    ),
+    Case(
+        "unknown-classifier",
+        _wheel(classifiers=["Programming Language :: Cobol :: 85"]),
+        400,
+        "is not a valid classifier",
+    ),
+    Case(
+        "form-unknown-classifier",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"classifiers": "Made Up :: Thing"}),
+        400,
+        "is not a valid classifier",
+    ),
     Case("do-not-upload", _wheel(classifiers=["Private :: Do Not Upload"]), 400, "not for upload here"),
     Case("other-private", _wheel(classifiers=["Private :: internal"]), 400, "not for upload here"),
-    Case("other-team-private", _wheel(classifiers=["Private :: bale :: globex"]), 400, "inside team 'globex'"),
-    Case("unsafe-member", lambda: (GOOD, zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "../evil.py": b""}), {}), 400, "unsafe path"),
-    Case("zip-bomb", _wheel(extra_files={"demo/zeros.bin": b"\0" * (64 * 1024 * 1024)}), 400, "decompression bomb"),
-    Case("sdist-no-pkg-info", lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/setup.py": b""}), {}), 400, "exactly one top-level PKG-INFO"),
-    Case("license-file-missing-from-wheel", _meta(LICENSED), 400, "License-File 'LICENSE' is named in its metadata but is not in .dist-info/licenses/"),
-    Case("license-file-at-wheel-root", _wheel(metadata=LICENSED, extra_files={"LICENSE": b"MIT"}), 400, "License-File 'LICENSE'"),
-    Case("license-file-missing-from-sdist", lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/PKG-INFO": LICENSED.encode()}), {}), 400,
-         "License-File 'LICENSE' is named in its metadata but is not in the sdist's top-level directory"),
+    Case(
+        "other-team-private", _wheel(classifiers=["Private :: bale :: globex"]), 400, "inside team 'globex'"
+    ),
+    Case(
+        "unsafe-member",
+        lambda: (
+            GOOD,
+            zip_of({"demo-1.0.dist-info/METADATA": metadata_text("demo", "1.0").encode(), "../evil.py": b""}),
+            {},
+        ),
+        400,
+        "unsafe path",
+    ),
+    Case(
+        "zip-bomb",
+        _wheel(extra_files={"demo/zeros.bin": b"\0" * (64 * 1024 * 1024)}),
+        400,
+        "decompression bomb",
+    ),
+    Case(
+        "sdist-no-pkg-info",
+        lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/setup.py": b""}), {}),
+        400,
+        "exactly one top-level PKG-INFO",
+    ),
+    Case(
+        "license-file-missing-from-wheel",
+        _meta(LICENSED),
+        400,
+        "License-File 'LICENSE' is named in its metadata but is not in .dist-info/licenses/",
+    ),
+    Case(
+        "license-file-at-wheel-root",
+        _wheel(metadata=LICENSED, extra_files={"LICENSE": b"MIT"}),
+        400,
+        "License-File 'LICENSE'",
+    ),
+    Case(
+        "license-file-missing-from-sdist",
+        lambda: ("demo-1.0.tar.gz", _tar({"demo-1.0/PKG-INFO": LICENSED.encode()}), {}),
+        400,
+        "License-File 'LICENSE' is named in its metadata but is not in the sdist's top-level directory",
+    ),
     # What setuptools < 77 wrote: License-File under Metadata-Version 2.1 (PyPI refuses it too).
-    Case("license-file-before-2.4", _meta("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-File: LICENSE\n"), 400,
-         "license-file introduced in metadata version 2.4, not 2.1 (setuptools older than 77"),
-    Case("duplicate-zip-entry", lambda: (GOOD, _dup_zip(), {}), 400, "contains more than one entry named 'demo/__init__.py'"),
-    Case("filetype-unknown", lambda: (GOOD, wheel_bytes("demo", "1.0"), {"filetype": "bdist_egg"}), 400, "Unsupported filetype"),
+    Case(
+        "license-file-before-2.4",
+        _meta("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-File: LICENSE\n"),
+        400,
+        "license-file introduced in metadata version 2.4, not 2.1 (setuptools older than 77",
+    ),
+    Case(
+        "duplicate-zip-entry",
+        lambda: (GOOD, _dup_zip(), {}),
+        400,
+        "contains more than one entry named 'demo/__init__.py'",
+    ),
+    Case(
+        "filetype-unknown",
+        lambda: (GOOD, wheel_bytes("demo", "1.0"), {"filetype": "bdist_egg"}),
+        400,
+        "Unsupported filetype",
+    ),
 ]
 
 
@@ -149,7 +307,9 @@ def test_private_classifiers_allowed(stack):
 
 def test_license_files_where_pep_639_puts_them_are_accepted(stack):
     token = stack.token()
-    wheel = wheel_bytes("demo", "1.0", metadata=LICENSED, extra_files={"demo-1.0.dist-info/licenses/LICENSE": b"MIT"})
+    wheel = wheel_bytes(
+        "demo", "1.0", metadata=LICENSED, extra_files={"demo-1.0.dist-info/licenses/LICENSE": b"MIT"}
+    )
     assert post(stack, *form_for(GOOD, wheel), token=token).status_code == 200
     sdist = _tar({"./demo-1.0/PKG-INFO": LICENSED.encode(), "./demo-1.0/LICENSE": b"MIT"})
     r = post(stack, *form_for("demo-1.0.tar.gz", sdist), token=token)
@@ -171,10 +331,9 @@ def test_license_files_where_pep_639_puts_them_are_accepted(stack):
     assert r.status_code == 200, r.text
 
 
-
 def test_namespace_comes_from_settings():
-    from bale.packages.distributions import check_classifiers
     from bale.errors import BadRequest
+    from bale.packages.distributions import check_classifiers
 
     check_classifiers(["Private :: corp :: acme"], team="acme", namespace="corp")
     with pytest.raises(BadRequest):
@@ -189,16 +348,20 @@ def test_no_credentials_is_401_with_challenge(stack):
 
 
 def test_bearer_token_is_accepted(stack):
-    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), headers={"Authorization": f"Bearer {stack.token()}"})
+    r = post(
+        stack,
+        *form_for(GOOD, wheel_bytes("demo", "1.0")),
+        headers={"Authorization": f"Bearer {stack.token()}"},
+    )
     assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize(
     "scope,path,message",
     [
-        (dict(permission="read"), "/v1/upload/acme/main/", "only read"),
-        (dict(projects=["other"]), "/v1/upload/acme/main/", "may not upload project 'demo'"),
-        (dict(), "/v1/upload/acme/staging/", "not acme/staging"),
+        ({"permission": "read"}, "/v1/upload/acme/main/", "only read"),
+        ({"projects": ["other"]}, "/v1/upload/acme/main/", "may not upload project 'demo'"),
+        ({}, "/v1/upload/acme/staging/", "not acme/staging"),
     ],
 )
 def test_token_scope_is_403_naming_what_is_missing(stack, scope, path, message):
@@ -259,8 +422,8 @@ def test_same_file_twice_is_200_and_different_content_is_400(stack):
 
 
 def test_deleted_filename_cannot_be_reused(stack):
-    from bale.packages.service import Packages
     from bale.clock import now
+    from bale.packages.service import Packages
 
     token = stack.token()
     data = wheel_bytes("demo", "1.0")
@@ -296,8 +459,10 @@ def test_upload_to_an_index_that_is_gone_is_a_404_and_other_teams_learn_nothing(
     assert r.status_code == 404 and "No index acme/old" in r.text
     # A token of acme/main asking about acme/old (gone) or acme/nope (never was): one answer.
     main = stack.token()
-    answers = [post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=main, path=f"/v1/upload/acme/{i}/")
-               for i in ("old", "nope")]
+    answers = [
+        post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=main, path=f"/v1/upload/acme/{i}/")
+        for i in ("old", "nope")
+    ]
     assert [a.status_code for a in answers] == [403, 403]
     assert answers[0].text.replace("old", "X") == answers[1].text.replace("nope", "X")
     assert_nothing_stored(stack)

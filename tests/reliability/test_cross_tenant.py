@@ -25,8 +25,11 @@ def acme_data(stack):
     data = wheel_bytes(SECRET_PROJECT, VERSION, payload=b"# the recipe\n")
     form, files = form_for(wheel_name(SECRET_PROJECT, VERSION), data)
     r = requests.post(
-        f"{stack.url}/v1/upload/acme/main/", data=form, files=files,
-        headers={"Authorization": f"Bearer {stack.token()}"}, timeout=30,
+        f"{stack.url}/v1/upload/acme/main/",
+        data=form,
+        files=files,
+        headers={"Authorization": f"Bearer {stack.token()}"},
+        timeout=30,
     )
     assert r.status_code == 200, r.text
     return data
@@ -81,7 +84,9 @@ def test_foreign_token_gets_nothing(stack, acme_data, globex_tokens, kind, metho
     if method == "POST":
         other = wheel_bytes(SECRET_PROJECT, "9.9")
         kwargs["data"], kwargs["files"] = form_for(wheel_name(SECRET_PROJECT, "9.9"), other)
-    r = requests.request(method, stack.url + path, headers=headers, allow_redirects=False, timeout=30, **kwargs)
+    r = requests.request(
+        method, stack.url + path, headers=headers, allow_redirects=False, timeout=30, **kwargs
+    )
     assert r.status_code in (403, 404), (r.status_code, r.text[:200])
     assert _leaks(r.content, acme_data) == []
     assert "Location" not in r.headers
@@ -101,8 +106,12 @@ def test_foreign_answer_does_not_depend_on_existence(stack, acme_data, globex_to
 def test_name_redirect_depends_on_the_url_alone(stack, acme_data, globex_tokens):
     """Non-normalized names redirect before auth, identically whether the project exists or not."""
     h = {"Authorization": f"Bearer {globex_tokens['read']}"}
-    a = requests.get(f"{stack.url}/simple/acme/main/Acme_Secret.Sauce/", headers=h, allow_redirects=False, timeout=30)
-    b = requests.get(f"{stack.url}/simple/acme/main/No_Such.Project/", headers=h, allow_redirects=False, timeout=30)
+    a = requests.get(
+        f"{stack.url}/simple/acme/main/Acme_Secret.Sauce/", headers=h, allow_redirects=False, timeout=30
+    )
+    b = requests.get(
+        f"{stack.url}/simple/acme/main/No_Such.Project/", headers=h, allow_redirects=False, timeout=30
+    )
     assert (a.status_code, b.status_code) == (301, 301)
     assert a.headers["Location"] == "/simple/acme/main/acme-secret-sauce/"
     assert b.headers["Location"] == "/simple/acme/main/no-such-project/"
@@ -114,14 +123,21 @@ def test_foreign_minted_token_cannot_be_burned_into_acme(stack, acme_data, globe
     from bale.tokens.service import Tokens
 
     acme_token = stack.token("read")
-    r = requests.post(f"{stack.url}/_/oidc/burn-token", data=json.dumps({"token": acme_token}),
-                      headers={"Content-Type": "application/json"}, timeout=30)
+    r = requests.post(
+        f"{stack.url}/_/oidc/burn-token",
+        data=json.dumps({"token": acme_token}),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code >= 400
     assert Tokens(stack.stores).authenticate(acme_token).revoked_at is None
 
 
 def test_own_token_still_works(stack, acme_data):
     """The matrix above is not passing because everything is refused."""
-    r = requests.get(f"{stack.url}/simple/acme/main/{SECRET_PROJECT}/",
-                     headers={"Authorization": f"Bearer {stack.token('read')}"}, timeout=30)
+    r = requests.get(
+        f"{stack.url}/simple/acme/main/{SECRET_PROJECT}/",
+        headers={"Authorization": f"Bearer {stack.token('read')}"},
+        timeout=30,
+    )
     assert r.status_code == 200 and FILENAME in r.text

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import fuzz  # noqa: E402
+import fuzz
 
 SEED = 20261201
 
@@ -22,9 +22,15 @@ SEED = 20261201
 #: (docs/security.md, "Known open findings"). A run whose every failure is one of these is an
 #: expected failure; anything else fails. Delete an entry once its fix is merged.
 KNOWN = (
-    re.compile(r"oidc: POST /_/oidc/mint-token (nested json|lone surrogate|70 KB body|200 KB body|jwt nested-header)"),
-    re.compile(r"oidc: POST /_/oidc/mint-token jwt signed .*'exp'"),  # exp beyond time_t: OverflowError in spend()
-    re.compile(r"upload-archive: "),  # corrupt archives: zlib.error, NotImplementedError, TypeError in distributions
+    re.compile(
+        r"oidc: POST /_/oidc/mint-token (nested json|lone surrogate|70 KB body|200 KB body|jwt nested-header)"
+    ),
+    re.compile(
+        r"oidc: POST /_/oidc/mint-token jwt signed .*'exp'"
+    ),  # exp beyond time_t: OverflowError in spend()
+    re.compile(
+        r"upload-archive: "
+    ),  # corrupt archives: zlib.error, NotImplementedError, TypeError in distributions
 )
 
 
@@ -48,7 +54,9 @@ def test_fuzz_smoke_no_5xx_no_hang_no_leak(stack, oidc_issuers):
 
     ctx = fuzz.prepare(stack.stores, oidc_issuers, acme_exists=True)
     url = urlsplit(stack.url)
-    figs = fuzz.run(url.hostname, url.port, ctx, seed=SEED, requests=200, seconds=60, concurrency=4, timeout=10)
+    figs = fuzz.run(
+        url.hostname, url.port, ctx, seed=SEED, requests=200, seconds=60, concurrency=4, timeout=10
+    )
     figs.leaks = fuzz.audit(stack.stores)
     lines = []
     fuzz.report(figs, echo=lines.append)

@@ -34,7 +34,10 @@ def send_measured(stack, filename: str, data: bytes, token: str) -> tuple[reques
     The request body is encoded before the meter starts, so only the handling is measured."""
     form, files = form_for(filename, data)
     prepared = requests.Request(
-        "POST", f"{stack.url}/v1/upload/acme/main/", data=form, files=files,
+        "POST",
+        f"{stack.url}/v1/upload/acme/main/",
+        data=form,
+        files=files,
         auth=("__token__", token),
     ).prepare()
     session = requests.Session()
@@ -59,7 +62,7 @@ def test_the_meter_sees_a_large_allocation(stack):
     _reset_peak()
     before = _status_kb("VmRSS")
     blob = bytearray(128 * MiB)  # touched (zeroed) pages count towards RSS
-    blob[:: 4096] = b"x" * len(blob[:: 4096])
+    blob[::4096] = b"x" * len(blob[::4096])
     grew = _status_kb("VmHWM") - before
     del blob
     assert grew > 100 * MiB, grew

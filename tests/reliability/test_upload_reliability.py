@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from factories import wheel_bytes, wheel_name
 from uploads import form_for, post
@@ -41,7 +43,15 @@ def test_ten_clients_fifty_uploads_each_all_listed(stack):
         for i in range(50):
             v = f"{c}.{i}"
             form, files = form_for(wheel_name("loaded", v), bodies[v])
-            codes.append(s.post(f"{stack.url}/v1/upload/acme/main/", data=form, files=files, headers=_auth(token), timeout=120).status_code)
+            codes.append(
+                s.post(
+                    f"{stack.url}/v1/upload/acme/main/",
+                    data=form,
+                    files=files,
+                    headers=_auth(token),
+                    timeout=120,
+                ).status_code
+            )
         return codes
 
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -171,8 +181,22 @@ def test_storage_fault_mid_upload_is_clean_5xx_then_retry_succeeds(stack, flaky_
 
 
 _FIELD_NAMES = st.sampled_from(
-    [":action", "protocol_version", "name", "version", "metadata_version", "filetype", "pyversion",
-     "md5_digest", "sha256_digest", "blake2_256_digest", "classifiers", "requires_python", "summary", "x"]
+    [
+        ":action",
+        "protocol_version",
+        "name",
+        "version",
+        "metadata_version",
+        "filetype",
+        "pyversion",
+        "md5_digest",
+        "sha256_digest",
+        "blake2_256_digest",
+        "classifiers",
+        "requires_python",
+        "summary",
+        "x",
+    ]
 )
 _TEXT = st.text(min_size=0, max_size=40)
 
@@ -182,11 +206,18 @@ def fuzz_token_holder():
     return {}
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     fields=st.dictionaries(_FIELD_NAMES, _TEXT, max_size=8),
     action=st.sampled_from(["file_upload", "", "submit", None]),
-    filename=st.one_of(st.text(min_size=0, max_size=60), st.sampled_from([wheel_name("fz", "1.0"), "fz-1.0.tar.gz", "fz-1.0.zip", "../x.whl"])),
+    filename=st.one_of(
+        st.text(min_size=0, max_size=60),
+        st.sampled_from([wheel_name("fz", "1.0"), "fz-1.0.tar.gz", "fz-1.0.zip", "../x.whl"]),
+    ),
     content=st.one_of(st.binary(max_size=2048), st.just(wheel_bytes("fz", "1.0"))),
 )
 def test_fuzzed_upload_form_never_5xx(stack, fields, action, filename, content):
@@ -207,11 +238,17 @@ def test_fuzzed_upload_form_never_5xx(stack, fields, action, filename, content):
     assert r.status_code < 500, (r.status_code, r.text)
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     body=st.binary(max_size=4096),
     boundary=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=0, max_size=30),
-    prefix=st.sampled_from([b"", b"--B\r\n", b'--B\r\nContent-Disposition: form-data; name="content"; filename="a.whl"\r\n\r\n']),
+    prefix=st.sampled_from(
+        [b"", b"--B\r\n", b'--B\r\nContent-Disposition: form-data; name="content"; filename="a.whl"\r\n\r\n']
+    ),
 )
 def test_fuzzed_multipart_body_never_5xx(stack, body, boundary, prefix):
     token = stack.token()

@@ -22,8 +22,18 @@ import subprocess
 import pytest
 
 #: Fixtures of tests/conftest.py and tests/web/conftest.py that start an emulator or a server.
-SLOW_FIXTURES = {"emulators", "base_settings", "settings", "stores", "_server", "stack", "auth_emulator",
-                 "_oidc_issuer_server", "oidc_issuers", "_fake_google_server"}
+SLOW_FIXTURES = {
+    "emulators",
+    "base_settings",
+    "settings",
+    "stores",
+    "_server",
+    "stack",
+    "auth_emulator",
+    "_oidc_issuer_server",
+    "oidc_issuers",
+    "_fake_google_server",
+}
 #: Programs the emulators run as.
 EMULATOR_PROGRAMS = {"java", "gcloud", "fake-gcs-server", "firebase", "node"}
 
@@ -35,7 +45,9 @@ class TierViolation(AssertionError):
 def _refuse_inet(original):
     def connect(self, address, *args, **kwargs):
         if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise TierViolation(f"a unit test opened a TCP connection to {address!r}; unit tests use no network")
+            raise TierViolation(
+                f"a unit test opened a TCP connection to {address!r}; unit tests use no network"
+            )
         return original(self, address, *args, **kwargs)
 
     return connect
@@ -57,7 +69,9 @@ def _refuse_emulators(original):
     def init(self, args, *rest, **kwargs):
         found = _programs(args, kwargs.get("executable")) & EMULATOR_PROGRAMS
         if found:
-            raise TierViolation(f"a unit test started {', '.join(sorted(found))}; unit tests need no emulator")
+            raise TierViolation(
+                f"a unit test started {', '.join(sorted(found))}; unit tests need no emulator"
+            )
         return original(self, args, *rest, **kwargs)
 
     return init

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"bale": ROOT / "functions" / "bale", "dashboard": ROOT / "web" / "dashboard",
-           "bale_tools": ROOT / "tools" / "bale_tools"}
+SOURCES = {
+    "bale": ROOT / "functions" / "bale",
+    "dashboard": ROOT / "web" / "dashboard",
+    "bale_tools": ROOT / "tools" / "bale_tools",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -80,7 +83,7 @@ def test_no_import_cycles() -> None:
         stack.append(node)
         for dep in sorted(GRAPH[node]):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [dep])
+                cycles.append([*stack[stack.index(dep) :], dep])
             elif dep not in state:
                 visit(dep)
         stack.pop()
@@ -105,8 +108,13 @@ def test_the_core_never_imports_outer_layers(layer: str) -> None:
 
 
 def test_the_dashboard_never_imports_the_tooling() -> None:
-    offenders = {f"{n} imports {d}" for n, ds in GRAPH.items() if n.startswith("dashboard")
-                 for d in ds if d.startswith("bale_tools")}
+    offenders = {
+        f"{n} imports {d}"
+        for n, ds in GRAPH.items()
+        if n.startswith("dashboard")
+        for d in ds
+        if d.startswith("bale_tools")
+    }
     assert not offenders, sorted(offenders)
 
 
@@ -138,6 +146,8 @@ def test_the_deployed_archive_imports_without_the_tooling() -> None:
 
     env_paths = [p for p in site.getsitepackages() if "site-packages" in p]
     boot = f"import sys; sys.path[:0] = {env_paths!r}\n"
-    out = subprocess.run([sys.executable, "-S", "-c", boot + script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", boot + script], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 10

@@ -64,7 +64,9 @@ def test_basic_needs_the_username___token__(user):
         token_from_header(basic(f"{user}:{TOKEN}"))
 
 
-@pytest.mark.parametrize("header, scheme", [("Digest realm=x", "digest"), (f"Token {TOKEN}", "token"), (TOKEN, TOKEN.lower())])
+@pytest.mark.parametrize(
+    "header, scheme", [("Digest realm=x", "digest"), (f"Token {TOKEN}", "token"), (TOKEN, TOKEN.lower())]
+)
 def test_other_schemes_are_refused_by_name(header, scheme):
     with pytest.raises(Unauthorized) as exc:
         token_from_header(header)

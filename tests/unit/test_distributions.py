@@ -7,6 +7,7 @@ back through ``inspect``, as the upload does, without the upload's storage.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,13 @@ def inspect_bytes(filename: str, data: bytes) -> d.Distribution:
 # -- filenames ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name",
-    ["widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz", "Widgets_X-1.0+local.1-py3-none-any.whl",
-     "a" * 251 + ".whl", "w-1!2.0.tar.gz"],
+    [
+        "widgets-1.0-py3-none-any.whl",
+        "widgets-1.0.tar.gz",
+        "Widgets_X-1.0+local.1-py3-none-any.whl",
+        "a" * 251 + ".whl",
+        "w-1!2.0.tar.gz",
+    ],
 )
 def test_check_filename_accepts(name):
     assert d.check_filename(name) == name
@@ -66,7 +72,12 @@ def test_check_filename_refuses(name, message):
 def test_parse_wheel_filename():
     p = d.parse_filename("My_Pkg-1.0-py3-none-any.whl")
     assert (p.project, p.version, p.packagetype, p.python_tag, p.archive) == (
-        "my-pkg", Version("1.0"), "bdist_wheel", "py3", "zip")
+        "my-pkg",
+        Version("1.0"),
+        "bdist_wheel",
+        "py3",
+        "zip",
+    )
     p = d.parse_filename("pkg-2.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
     assert p.python_tag == "cp312"
     p = d.parse_filename("pkg-2.0-py2.py3-none-any.whl")
@@ -76,7 +87,12 @@ def test_parse_wheel_filename():
 def test_parse_sdist_filename():
     p = d.parse_filename("my_pkg-1.0rc1.tar.gz")
     assert (p.project, p.version, p.packagetype, p.python_tag, p.archive) == (
-        "my-pkg", Version("1.0rc1"), "sdist", "source", "tar.gz")
+        "my-pkg",
+        Version("1.0rc1"),
+        "sdist",
+        "source",
+        "tar.gz",
+    )
     assert d.parse_filename("my_pkg-1.0.zip").archive == "zip"
 
 
@@ -102,7 +118,10 @@ def test_inspect_a_wheel(tmp_path):
     path = make_wheel(tmp_path, "My-Pkg", "1.0", requires=["requests>=2"], requires_python=">=3.9")
     dist = inspect(path)
     assert str(dist.metadata.name) == "My-Pkg" and dist.metadata.version == Version("1.0")
-    assert dist.raw_metadata == metadata_text("My-Pkg", "1.0", requires=["requests>=2"], requires_python=">=3.9").encode()
+    assert (
+        dist.raw_metadata
+        == metadata_text("My-Pkg", "1.0", requires=["requests>=2"], requires_python=">=3.9").encode()
+    )
     assert [str(r) for r in dist.metadata.requires_dist] == ["requests>=2"]
 
 
@@ -113,7 +132,9 @@ def test_inspect_an_sdist(tmp_path):
 
 def test_a_version_spelled_differently_still_matches(tmp_path):
     # 1.0.0 in the filename, 1.0 in METADATA: the same PEP 440 version.
-    data = wheel_bytes("widgets", "1.0.0", metadata=metadata_text("widgets", "1.0"), dist_info="widgets-1.0.dist-info")
+    data = wheel_bytes(
+        "widgets", "1.0.0", metadata=metadata_text("widgets", "1.0"), dist_info="widgets-1.0.dist-info"
+    )
     assert inspect_bytes("widgets-1.0.0-py3-none-any.whl", data).metadata.version == Version("1.0")
 
 
@@ -125,13 +146,15 @@ def test_metadata_name_must_match_the_filename(tmp_path):
 
 def test_metadata_version_must_match_the_filename():
     data = sdist_bytes("widgets", "1.0", metadata=metadata_text("widgets", "1.1"))
-    with pytest.raises(BadRequest, match=r"the version in its metadata \(1.1\) does not match the filename \(1.0\)"):
+    with pytest.raises(
+        BadRequest, match=r"the version in its metadata \(1.1\) does not match the filename \(1.0\)"
+    ):
         inspect_bytes("widgets-1.0.tar.gz", data)
 
 
 def test_dist_info_must_match_the_filename():
     data = wheel_bytes("widgets", "1.0", dist_info="gadgets-1.0.dist-info")
-    with pytest.raises(BadRequest, match="its .dist-info directory 'gadgets-1.0' does not match"):
+    with pytest.raises(BadRequest, match=re.escape("its .dist-info directory 'gadgets-1.0' does not match")):
         inspect_bytes("widgets-1.0-py3-none-any.whl", data)
 
 
@@ -144,17 +167,20 @@ def test_a_wheel_needs_exactly_one_metadata():
 def test_not_an_archive():
     with pytest.raises(BadRequest, match="is not a valid wheel"):
         inspect_bytes("widgets-1.0-py3-none-any.whl", b"PK\x03\x04 not really a zip")
-    with pytest.raises(BadRequest, match="is not a valid .tar.gz archive"):
+    with pytest.raises(BadRequest, match=re.escape("is not a valid .tar.gz archive")):
         inspect_bytes("widgets-1.0.tar.gz", b"\x1f\x8b not really gzip")
     # A wheel uploaded under an sdist's name is read as what its name says.
-    with pytest.raises(BadRequest, match="is not a valid .tar.gz archive"):
+    with pytest.raises(BadRequest, match=re.escape("is not a valid .tar.gz archive")):
         inspect_bytes("widgets-1.0.tar.gz", wheel_bytes("widgets", "1.0"))
 
 
 @pytest.mark.parametrize(
     "metadata, message",
     [
-        ("Metadata-Version: 2.1\nName: widgets\nVersion: 1.0\nRequires-Dist: requests >>= 2\n", "invalid metadata"),
+        (
+            "Metadata-Version: 2.1\nName: widgets\nVersion: 1.0\nRequires-Dist: requests >>= 2\n",
+            "invalid metadata",
+        ),
         ("Metadata-Version: 2.1\nName: widgets\n", "invalid metadata"),  # no Version
         ("Metadata-Version: 9.9\nName: widgets\nVersion: 1.0\n", "invalid metadata"),
         ("Metadata-Version: 2.1\nName: widgets\nVersion: 1.0\nLicense-File: LICENSE\n", "setuptools>=77"),
@@ -168,18 +194,28 @@ def test_invalid_metadata_is_refused_with_its_reason(metadata, message):
 
 def test_parse_metadata_reads_a_valid_document():
     meta = d.parse_metadata(metadata_text("widgets", "3.1", classifiers=["Typing :: Typed"]).encode(), "f")
-    assert (str(meta.name), meta.version, meta.classifiers) == ("widgets", Version("3.1"), ["Typing :: Typed"])
+    assert (str(meta.name), meta.version, meta.classifiers) == (
+        "widgets",
+        Version("3.1"),
+        ["Typing :: Typed"],
+    )
 
 
-LICENSED = "Metadata-Version: 2.4\nName: widgets\nVersion: 1.0\nLicense-Expression: MIT\nLicense-File: LICENSE\n"
+LICENSED = (
+    "Metadata-Version: 2.4\nName: widgets\nVersion: 1.0\nLicense-Expression: MIT\nLicense-File: LICENSE\n"
+)
 
 
 def test_license_files_must_be_in_the_wheel():
-    ok = wheel_bytes("widgets", "1.0", metadata=LICENSED,
-                     extra_files={"widgets-1.0.dist-info/licenses/LICENSE": b"MIT"})
+    ok = wheel_bytes(
+        "widgets", "1.0", metadata=LICENSED, extra_files={"widgets-1.0.dist-info/licenses/LICENSE": b"MIT"}
+    )
     assert inspect_bytes("widgets-1.0-py3-none-any.whl", ok).metadata.license_files == ["LICENSE"]
     missing = wheel_bytes("widgets", "1.0", metadata=LICENSED, extra_files={"LICENSE": b"MIT"})
-    with pytest.raises(BadRequest, match=r"License-File 'LICENSE' is named in its metadata but is not in \.dist-info/licenses/"):
+    with pytest.raises(
+        BadRequest,
+        match=r"License-File 'LICENSE' is named in its metadata but is not in \.dist-info/licenses/",
+    ):
         inspect_bytes("widgets-1.0-py3-none-any.whl", missing)
 
 
@@ -196,8 +232,16 @@ def dist(tmp_path) -> d.Distribution:
 
 @pytest.mark.parametrize(
     "form",
-    [{}, {"name": "my-widgets"}, {"name": " MY.WIDGETS "}, {"version": "1.0.0"}, {"version": "1.0"},
-     {"filetype": "bdist_wheel"}, {"filetype": "sdist"}, {"name": "", "version": "", "filetype": ""}],
+    [
+        {},
+        {"name": "my-widgets"},
+        {"name": " MY.WIDGETS "},
+        {"version": "1.0.0"},
+        {"version": "1.0"},
+        {"filetype": "bdist_wheel"},
+        {"filetype": "sdist"},
+        {"name": "", "version": "", "filetype": ""},
+    ],
 )
 def test_form_agrees(dist, form):
     d.check_form_agrees(form, dist)
@@ -206,7 +250,10 @@ def test_form_agrees(dist, form):
 @pytest.mark.parametrize(
     "form, message",
     [
-        ({"name": "gadgets"}, r"The form's name 'gadgets' does not match the file's metadata \('My_Widgets'\)"),
+        (
+            {"name": "gadgets"},
+            r"The form's name 'gadgets' does not match the file's metadata \('My_Widgets'\)",
+        ),
         ({"version": "1.1"}, r"The form's version '1.1' does not match the file's metadata \(1.0\)"),
         ({"version": "banana"}, "Invalid version 'banana'"),
         ({"filetype": "bdist_egg"}, "Unsupported filetype 'bdist_egg'"),
@@ -236,7 +283,10 @@ def test_classifiers_accepted_for_team_acme(classifiers):
 @pytest.mark.parametrize(
     "classifier, message",
     [
-        ("Private :: bale :: beta", "keeps this package inside team 'beta'; it cannot be uploaded to team 'acme'"),
+        (
+            "Private :: bale :: beta",
+            "keeps this package inside team 'beta'; it cannot be uploaded to team 'acme'",
+        ),
         ("Private :: Do Not Upload", "marks this package as not for upload here"),
         ("Private :: corp", "marks this package as not for upload here"),
         ("Private :: bale :: acme :: extra", "marks this package as not for upload here"),
@@ -260,9 +310,17 @@ def test_the_private_namespace_is_a_setting():
 # -- summary ------------------------------------------------------------------------------------
 def test_summary_keeps_what_the_dashboard_shows_and_drops_what_is_empty(tmp_path):
     extra = "Project-URL: Homepage, https://example.com/widgets\nKeywords: a,b\nAuthor: Ada\n"
-    path = make_wheel(tmp_path, "widgets", "1.0", requires=["requests>=2", "rich; extra == 'ui'"],
-                      classifiers=["Typing :: Typed"], requires_python=">=3.9", summary="Widgets!",
-                      description="# Widgets\n\nHello.\n", extra=extra)
+    path = make_wheel(
+        tmp_path,
+        "widgets",
+        "1.0",
+        requires=["requests>=2", "rich; extra == 'ui'"],
+        classifiers=["Typing :: Typed"],
+        requires_python=">=3.9",
+        summary="Widgets!",
+        description="# Widgets\n\nHello.\n",
+        extra=extra,
+    )
     s = d.summary(inspect(path).metadata)
     assert s == {
         "metadata_version": "2.1",

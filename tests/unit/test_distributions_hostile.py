@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from bale.packages import distributions
 from bale.errors import BadRequest
+from bale.packages import distributions
 from hostile import HONEST, TRICKS, built
 
-LIMITS = dict(max_uncompressed=1024 * 1024 * 1024, max_ratio=200)  # the settings' defaults
+LIMITS = {"max_uncompressed": 1024 * 1024 * 1024, "max_ratio": 200}  # the settings' defaults
 
 
 def inspect(filename: str, data: bytes, tmp_path):
@@ -37,15 +37,19 @@ def test_honest_unusual_archive_is_accepted(case, tmp_path):
 def test_bytes_actually_inflated_are_counted_not_declared_sizes(tmp_path):
     """A pax header that declares nothing much but a member whose pax size lies is still caught
     by the bytes inflated; and the limit is a setting."""
-    from hostile import SDIST, gz_stream, header, legit_members, END, repeat, MB
+    from hostile import END, MB, SDIST, gz_stream, header, legit_members, repeat
 
     data = gz_stream([*legit_members(), header("demo-1.0/zeros", size=3 * MB), *repeat(b"\0", 3 * MB), END])
     path = tmp_path / SDIST
     path.write_bytes(data)
     with path.open("rb") as fh, pytest.raises(BadRequest, match="too large when unpacked"):
-        distributions.inspect(fh, distributions.parse_filename(SDIST), size=len(data), max_uncompressed=2 * MB, max_ratio=10**6)
+        distributions.inspect(
+            fh, distributions.parse_filename(SDIST), size=len(data), max_uncompressed=2 * MB, max_ratio=10**6
+        )
     with path.open("rb") as fh:
-        distributions.inspect(fh, distributions.parse_filename(SDIST), size=len(data), max_uncompressed=4 * MB, max_ratio=10**6)
+        distributions.inspect(
+            fh, distributions.parse_filename(SDIST), size=len(data), max_uncompressed=4 * MB, max_ratio=10**6
+        )
 
 
 def test_symlink_resolution():

@@ -46,7 +46,9 @@ def test_route_parts(path, prefix, parts):
 
 
 def test_text_error_is_plain_text_with_the_message_and_headers():
-    resp = text_error(Unauthorized("Authentication required.", headers={"WWW-Authenticate": 'Basic realm="bale"'}))
+    resp = text_error(
+        Unauthorized("Authentication required.", headers={"WWW-Authenticate": 'Basic realm="bale"'})
+    )
     assert resp.status == "401 Authentication required."
     assert resp.mimetype == "text/plain"
     assert resp.get_data(as_text=True) == "Authentication required.\n"

@@ -10,7 +10,7 @@ from bale.names import validate_email, validate_index, validate_project, validat
 # Strings that a partial match ($ before a trailing newline) or a Unicode case fold
 # (re.IGNORECASE without re.ASCII) used to let through, and their relatives.
 ATTACKS = [
-    "acme\n",          # $ matches before a trailing newline
+    "acme\n",  # $ matches before a trailing newline
     "acme\r\n",
     "\nacme",
     "ac\nme",
@@ -18,13 +18,13 @@ ATTACKS = [
     "acme ",
     " acme",
     "acme\t",
-    "\u212acme",       # KELVIN SIGN: folds to k under IGNORECASE
-    "\u017fpam",       # LATIN SMALL LETTER LONG S: folds to s
-    "\u0130stanbul",   # LATIN CAPITAL LETTER I WITH DOT ABOVE: lowercases to i + combining dot
-    "\uff41cme",       # FULLWIDTH a
-    "acme\u200b",      # zero-width space
-    "acm\u0435",       # Cyrillic e
-    "acme\u0301",      # combining acute accent
+    "\u212acme",  # KELVIN SIGN: folds to k under IGNORECASE
+    "\u017fpam",  # LATIN SMALL LETTER LONG S: folds to s
+    "\u0130stanbul",  # LATIN CAPITAL LETTER I WITH DOT ABOVE: lowercases to i + combining dot
+    "\uff41cme",  # FULLWIDTH a
+    "acme\u200b",  # zero-width space
+    "acm\u0435",  # Cyrillic e
+    "acme\u0301",  # combining acute accent
     "ac%0Ame",
     "acme/..",
     "..",
@@ -80,7 +80,9 @@ def test_valid_projects_normalize(name, normalized):
     assert validate_project(name) == normalized
 
 
-@pytest.mark.parametrize("name", ["-a", "a-", ".a", "a.", "_a", "a_", "a b", "a/b", "a\\b", "a@b", "a+b", "a:b"])
+@pytest.mark.parametrize(
+    "name", ["-a", "a-", ".a", "a.", "_a", "a_", "a b", "a/b", "a\\b", "a@b", "a+b", "a:b"]
+)
 def test_invalid_projects(name):
     with pytest.raises(BadRequest):
         validate_project(name)
@@ -98,7 +100,9 @@ def test_valid_emails(value):
     assert validate_email(value) == "alice@example.com"
 
 
-@pytest.mark.parametrize("value", ["", "alice", "alice@", "@example.com", "a@b", "a b@example.com", "a@ex ample.com", "a@@b.c"])
+@pytest.mark.parametrize(
+    "value", ["", "alice", "alice@", "@example.com", "a@b", "a b@example.com", "a@ex ample.com", "a@@b.c"]
+)
 def test_invalid_emails(value):
     with pytest.raises(BadRequest):
         validate_email(value)

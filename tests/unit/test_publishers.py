@@ -21,7 +21,9 @@ def publisher(provider: str, **fields) -> Publisher:
 
 # -- GitHub Actions -----------------------------------------------------------------------------
 def test_github_enroll():
-    rec = GITHUB.enroll({"repository": " Octo-Org/Widgets ", "workflow": "publish.yml", "environment": " pypi "})
+    rec = GITHUB.enroll(
+        {"repository": " Octo-Org/Widgets ", "workflow": "publish.yml", "environment": " pypi "}
+    )
     assert rec == {
         "repository": "Octo-Org/Widgets",
         "workflow": "publish.yml",
@@ -29,7 +31,9 @@ def test_github_enroll():
         "repository_owner_id": None,
         "lookup": "github:octo-org/widgets",
     }
-    rec = GITHUB.enroll({"repository": "o/r", "workflow": "release.yaml", "environment": "", "repository_owner_id": 1001})
+    rec = GITHUB.enroll(
+        {"repository": "o/r", "workflow": "release.yaml", "environment": "", "repository_owner_id": 1001}
+    )
     assert (rec["environment"], rec["repository_owner_id"]) == (None, "1001")
 
 
@@ -74,9 +78,17 @@ GH = publisher("github", repository="octo-org/widgets", workflow="publish.yml")
 
 def test_github_good_claims_match():
     assert GITHUB.check(GH, gh_claims(), SETTINGS) == []
-    assert GITHUB.check(GH, gh_claims(repo="Octo-Org/Widgets"), SETTINGS) == []  # GitHub names are case-insensitive
-    assert GITHUB.check(GH, gh_claims(job_workflow_ref="octo-org/widgets/.github/workflows/publish.yml@" + "a" * 40),
-                        SETTINGS) == []  # pinned to the sha
+    assert (
+        GITHUB.check(GH, gh_claims(repo="Octo-Org/Widgets"), SETTINGS) == []
+    )  # GitHub names are case-insensitive
+    assert (
+        GITHUB.check(
+            GH,
+            gh_claims(job_workflow_ref="octo-org/widgets/.github/workflows/publish.yml@" + "a" * 40),
+            SETTINGS,
+        )
+        == []
+    )  # pinned to the sha
 
 
 def test_github_wrong_repository():
@@ -98,10 +110,19 @@ def test_github_other_workflow_of_the_repository():
 def test_github_reusable_workflow_from_another_repository_is_refused():
     ref = "evil-org/tools/.github/workflows/publish.yml@refs/heads/main"
     errors = GITHUB.check(GH, gh_claims(job_workflow_ref=ref), SETTINGS)
-    assert errors == [f"job_workflow_ref {ref!r} is not a workflow of the enrolled repository 'octo-org/widgets'"]
+    assert errors == [
+        f"job_workflow_ref {ref!r} is not a workflow of the enrolled repository 'octo-org/widgets'"
+    ]
 
 
-@pytest.mark.parametrize("ref", ["octo-org/widgets/.github/workflows/publish.yml", "octo-org/widgets/.github/workflows/publish.yml@", None])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "octo-org/widgets/.github/workflows/publish.yml",
+        "octo-org/widgets/.github/workflows/publish.yml@",
+        None,
+    ],
+)
 def test_github_workflow_ref_needs_a_ref(ref):
     errors = GITHUB.check(GH, gh_claims(job_workflow_ref=ref), SETTINGS)
     assert len(errors) == 1 and "has no @REF" in errors[0]
@@ -128,7 +149,9 @@ def test_github_environment():
 
 
 def test_github_owner_id_pin():
-    pinned = publisher("github", repository="octo-org/widgets", workflow="publish.yml", repository_owner_id="1001")
+    pinned = publisher(
+        "github", repository="octo-org/widgets", workflow="publish.yml", repository_owner_id="1001"
+    )
     assert GITHUB.check(pinned, gh_claims(), SETTINGS) == []
     for other in ("9999", None):
         (error,) = GITHUB.check(pinned, gh_claims(repository_owner_id=other), SETTINGS)
@@ -179,8 +202,11 @@ GL = publisher("gitlab", repository="acme-group/widgets", ci_config_path=".gitla
 
 
 def gl_claims(host="gitlab.com", path="acme-group/widgets", config=".gitlab-ci.yml", **over) -> dict:
-    claims = {"project_path": path, "namespace_id": "77",
-              "ci_config_ref_uri": f"{host}/{path}//{config}@refs/heads/main"} | over
+    claims = {
+        "project_path": path,
+        "namespace_id": "77",
+        "ci_config_ref_uri": f"{host}/{path}//{config}@refs/heads/main",
+    } | over
     return {k: v for k, v in claims.items() if v is not None}
 
 
@@ -209,13 +235,20 @@ def test_gitlab_wrong_config_file():
 
 
 def test_gitlab_config_uri_needs_a_ref():
-    (error,) = GITLAB.check(GL, gl_claims(ci_config_ref_uri="gitlab.com/acme-group/widgets//.gitlab-ci.yml"), SETTINGS)
+    (error,) = GITLAB.check(
+        GL, gl_claims(ci_config_ref_uri="gitlab.com/acme-group/widgets//.gitlab-ci.yml"), SETTINGS
+    )
     assert "has no @REF" in error
 
 
 def test_gitlab_namespace_pin_and_environment():
-    pinned = publisher("gitlab", repository="acme-group/widgets", ci_config_path=".gitlab-ci.yml",
-                       namespace_id="77", environment="production")
+    pinned = publisher(
+        "gitlab",
+        repository="acme-group/widgets",
+        ci_config_path=".gitlab-ci.yml",
+        namespace_id="77",
+        environment="production",
+    )
     assert GITLAB.check(pinned, gl_claims(environment="production"), SETTINGS) == []
     errors = GITLAB.check(pinned, gl_claims(namespace_id="78"), SETTINGS)
     assert len(errors) == 2
@@ -229,14 +262,20 @@ SA = "publisher@acme-prod.iam.gserviceaccount.com"
 
 def test_google_enroll():
     assert GOOGLE.enroll({"service_account": " Publisher@Acme-Prod.iam.gserviceaccount.com "}) == {
-        "service_account": SA, "subject": None, "lookup": f"google:{SA}"}
+        "service_account": SA,
+        "subject": None,
+        "lookup": f"google:{SA}",
+    }
     assert GOOGLE.enroll({"service_account": SA, "subject": 1122})["subject"] == "1122"
 
 
 @pytest.mark.parametrize(
     "fields, message",
-    [({}, "needs --service-account"), ({"service_account": "not-an-email"}, "Invalid email"),
-     ({"service_account": SA, "subject": "abc"}, "it is a number")],
+    [
+        ({}, "needs --service-account"),
+        ({"service_account": "not-an-email"}, "Invalid email"),
+        ({"service_account": SA, "subject": "abc"}, "it is a number"),
+    ],
 )
 def test_google_enroll_refuses(fields, message):
     with pytest.raises(BadRequest, match=message):
@@ -258,7 +297,9 @@ def test_google_claims():
     ]
     # Only a real boolean true counts as verified.
     for unverified in (False, "true", None):
-        assert GOOGLE.check(GG, g_claims(email_verified=unverified), SETTINGS) == ["email_verified is not true"]
+        assert GOOGLE.check(GG, g_claims(email_verified=unverified), SETTINGS) == [
+            "email_verified is not true"
+        ]
     pinned = publisher("google", service_account=SA, subject="112233")
     assert GOOGLE.check(pinned, g_claims(), SETTINGS) == []
     (error,) = GOOGLE.check(pinned, g_claims(sub="999"), SETTINGS)

@@ -11,7 +11,9 @@ def test_defaults():
 
 
 def test_overrides():
-    s = from_env({"BALE_PRIVATE_NAMESPACE": "corp", "BALE_MAX_UPLOAD_BYTES": "10", "BALE_BASE_URL": "https://x/"})
+    s = from_env(
+        {"BALE_PRIVATE_NAMESPACE": "corp", "BALE_MAX_UPLOAD_BYTES": "10", "BALE_BASE_URL": "https://x/"}
+    )
     assert (s.private_namespace, s.max_upload_bytes, s.base_url) == ("corp", 10, "https://x")
 
 
@@ -37,5 +39,8 @@ def test_dashboard_sign_in_settings():
     assert s.firebase_api_key == "AIza-key"
     assert s.google_oauth_client_id == "id.apps.googleusercontent.com"
     assert s.google_oauth_client_secret == "GOCSPX-secret"
-    assert (s.google_oauth_auth_url, s.google_oauth_token_url) == ("http://127.0.0.1:1/auth", "http://127.0.0.1:1/token")
+    assert (s.google_oauth_auth_url, s.google_oauth_token_url) == (
+        "http://127.0.0.1:1/auth",
+        "http://127.0.0.1:1/token",
+    )
     assert "GOCSPX-secret" not in repr(s)  # a logged Settings does not leak the client secret

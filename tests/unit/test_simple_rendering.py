@@ -18,7 +18,7 @@ from bale.api.simple.views import PageCache, Rendered, render_project, sort_vers
 from bale.errors import BaleError
 
 BASE = "https://pypi.example.com/simple/acme/main/widgets/"
-T = dt.datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=dt.timezone.utc)
+T = dt.datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=dt.UTC)
 
 
 def entry(filename, version, *, sha="a" * 64, size=123, t=T, **extra) -> dict:
@@ -93,7 +93,11 @@ def test_json_page_fields():
     assert doc["versions"] == ["1.0", "2.0rc1", "2.0"]
     # Files by version, then by filename.
     assert [f["filename"] for f in doc["files"]] == [
-        "widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz", "widgets-2.0rc1-py3-none-any.whl", "widgets-2.0.tar.gz"]
+        "widgets-1.0-py3-none-any.whl",
+        "widgets-1.0.tar.gz",
+        "widgets-2.0rc1-py3-none-any.whl",
+        "widgets-2.0.tar.gz",
+    ]
     wheel, sdist, rc, final = doc["files"]
     assert wheel == {
         "filename": "widgets-1.0-py3-none-any.whl",
@@ -119,7 +123,11 @@ def test_html_page_links():
     assert parsed.title == "Links for Widgets"
     by_name = {text: attrs for attrs, text in parsed.anchors}
     assert list(by_name) == [
-        "widgets-1.0-py3-none-any.whl", "widgets-1.0.tar.gz", "widgets-2.0rc1-py3-none-any.whl", "widgets-2.0.tar.gz"]
+        "widgets-1.0-py3-none-any.whl",
+        "widgets-1.0.tar.gz",
+        "widgets-2.0rc1-py3-none-any.whl",
+        "widgets-2.0.tar.gz",
+    ]
     wheel = by_name["widgets-1.0-py3-none-any.whl"]
     assert wheel == {
         "href": BASE + "widgets-1.0-py3-none-any.whl#sha256=" + "c" * 64,
@@ -135,7 +143,7 @@ def test_html_page_links():
 
 
 def test_odd_names_are_escaped_in_html_and_kept_in_json():
-    odd = 'w&d"<x>\'.whl'
+    odd = "w&d\"<x>'.whl"
     files = [entry(odd, "1.0", r='<4,>"3"', y='<script>alert("y")</script>')]
     rendered = page(files, name="<b>Widgets</b>")
     body = rendered.bodies["html"]
@@ -148,7 +156,11 @@ def test_odd_names_are_escaped_in_html_and_kept_in_json():
     assert attrs["data-requires-python"] == '<4,>"3"'
     assert attrs["data-yanked"] == '<script>alert("y")</script>'
     (f,) = json.loads(rendered.bodies["json"])["files"]
-    assert (f["filename"], f["requires-python"], f["yanked"]) == (odd, '<4,>"3"', '<script>alert("y")</script>')
+    assert (f["filename"], f["requires-python"], f["yanked"]) == (
+        odd,
+        '<4,>"3"',
+        '<script>alert("y")</script>',
+    )
 
 
 def test_an_empty_project_renders():
@@ -191,9 +203,16 @@ def request(**headers) -> Request:
         ("application/vnd.pypi.simple.v1+json", "json", "application/vnd.pypi.simple.v1+json"),
         ("application/vnd.pypi.simple.latest+json", "json", "application/vnd.pypi.simple.v1+json"),
         # What uv sends: JSON preferred, HTML accepted.
-        ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
-         "json", "application/vnd.pypi.simple.v1+json"),
-        ("text/html;q=0.1, application/vnd.pypi.simple.v1+json;q=0.9", "json", "application/vnd.pypi.simple.v1+json"),
+        (
+            "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
+            "json",
+            "application/vnd.pypi.simple.v1+json",
+        ),
+        (
+            "text/html;q=0.1, application/vnd.pypi.simple.v1+json;q=0.9",
+            "json",
+            "application/vnd.pypi.simple.v1+json",
+        ),
     ],
 )
 def test_negotiate(accept, fmt, content_type):
@@ -223,9 +242,13 @@ def test_page_response_headers_gzip_and_revalidation():
     assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.get_data()) == body
     # The two representations have different ETags; each revalidates to 304 only with its own.
     assert plain.headers["ETag"] != zipped.headers["ETag"]
-    again = views._page_response(request(**{"If-None-Match": plain.headers["ETag"]}), body, digest, ctype, 7, gz)
+    again = views._page_response(
+        request(**{"If-None-Match": plain.headers["ETag"]}), body, digest, ctype, 7, gz
+    )
     assert again.status_code == 304 and again.get_data() == b""
-    other = views._page_response(request(**{"If-None-Match": zipped.headers["ETag"]}), body, digest, ctype, 7, gz)
+    other = views._page_response(
+        request(**{"If-None-Match": zipped.headers["ETag"]}), body, digest, ctype, 7, gz
+    )
     assert other.status_code == 200
 
 

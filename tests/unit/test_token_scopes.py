@@ -12,11 +12,13 @@ import pytest
 from bale.errors import BadRequest
 from bale.tokens.service import Token, parse_duration
 
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 def token(permission="upload", team="acme", index="main", projects=None, **kw) -> Token:
-    return Token(id="0123456789abcdef", team=team, index=index, permission=permission, projects=projects, **kw)
+    return Token(
+        id="0123456789abcdef", team=team, index=index, permission=permission, projects=projects, **kw
+    )
 
 
 def test_an_index_wide_read_token_reads_every_project_and_uploads_nothing():
@@ -48,7 +50,9 @@ def test_a_project_limited_token():
         assert t.can("upload", "acme", "main", spelling), spelling
     why = t.why_not("upload", "acme", "main", "gadgets")
     assert why == "This token may not upload project 'gadgets'; it is limited to my-pkg, widgets."
-    assert t.why_not("read", "acme", "main", "gadgets").startswith("This token may not read project 'gadgets'")
+    assert t.why_not("read", "acme", "main", "gadgets").startswith(
+        "This token may not read project 'gadgets'"
+    )
     # The index itself (its project list) is readable; the list shows only the token's projects.
     assert t.can("read", "acme", "main")
     assert t.projects_for("acme", "main") == ["my-pkg", "widgets"]
@@ -63,24 +67,50 @@ def test_scopes_and_projects_for_a_plain_token():
 
 
 GRANTS = [
-    {"team": "acme", "index": "main", "projects": ["widgets"], "publisher": "github:o/r:p.yml",
-     "description": "acme's"},
-    {"team": "beta", "index": "prod", "projects": ["gadgets", "gizmos"], "publisher": "github:o/r:p.yml (environment x)",
-     "description": "beta's"},
-    {"team": "beta", "index": "test", "projects": ["gadgets"], "publisher": "github:o/r:p.yml (environment x)"},
+    {
+        "team": "acme",
+        "index": "main",
+        "projects": ["widgets"],
+        "publisher": "github:o/r:p.yml",
+        "description": "acme's",
+    },
+    {
+        "team": "beta",
+        "index": "prod",
+        "projects": ["gadgets", "gizmos"],
+        "publisher": "github:o/r:p.yml (environment x)",
+        "description": "beta's",
+    },
+    {
+        "team": "beta",
+        "index": "test",
+        "projects": ["gadgets"],
+        "publisher": "github:o/r:p.yml (environment x)",
+    },
 ]
 
 
 def multi(**kw) -> Token:
     """A Trusted Publishing token of a workflow enrolled by two teams (three indexes)."""
-    return token("upload", projects=["widgets"], kind="trusted", publisher="github:o/r:p.yml",
-                 description="acme's", grants=GRANTS, teams=["acme", "beta"], **kw)
+    return token(
+        "upload",
+        projects=["widgets"],
+        kind="trusted",
+        publisher="github:o/r:p.yml",
+        description="acme's",
+        grants=GRANTS,
+        teams=["acme", "beta"],
+        **kw,
+    )
 
 
 def test_a_multi_grant_token_is_good_for_each_grant_and_only_its_projects():
     t = multi()
-    assert t.scopes() == [("acme", "main", ["widgets"]), ("beta", "prod", ["gadgets", "gizmos"]),
-                          ("beta", "test", ["gadgets"])]
+    assert t.scopes() == [
+        ("acme", "main", ["widgets"]),
+        ("beta", "prod", ["gadgets", "gizmos"]),
+        ("beta", "test", ["gadgets"]),
+    ]
     assert t.can("upload", "acme", "main", "widgets")
     assert t.can("upload", "beta", "prod", "gizmos")
     assert t.can("upload", "beta", "test", "gadgets")

@@ -34,7 +34,9 @@ def follow(b, r):
 
 
 def test_add_member_change_role_and_remove(alice, tenancy):
-    page = follow(alice, alice.post("/teams/acme/admin/members", {"email": "Bob@Example.com", "role": "member"}))
+    page = follow(
+        alice, alice.post("/teams/acme/admin/members", {"email": "Bob@Example.com", "role": "member"})
+    )
     assert "bob@example.com is now a member of acme." in text(page)
     assert tenancy.role_of("acme", "bob@example.com") == "member"
 
@@ -87,9 +89,19 @@ def test_grant_and_revoke_write_access(alice, tenancy):
     page = text(alice.get("/teams/acme/admin/access"))
     assert '<option value="bob@example.com">' in page
 
-    follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "yes"}))
+    follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "yes"}
+        ),
+    )
     assert tenancy.can_write("acme", "main", "bob@example.com")
-    follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "no"}))
+    follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "no"}
+        ),
+    )
     assert not tenancy.can_write("acme", "main", "bob@example.com")
     log = audit(tenancy)
     assert (ADMIN, "grant-write", "main: bob@example.com") in log
@@ -97,7 +109,12 @@ def test_grant_and_revoke_write_access(alice, tenancy):
 
 
 def test_write_access_only_for_members(alice, tenancy):
-    page = follow(alice, alice.post("/teams/acme/admin/access", {"index": "main", "email": "eve@example.com", "allowed": "yes"}))
+    page = follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/access", {"index": "main", "email": "eve@example.com", "allowed": "yes"}
+        ),
+    )
     assert "not a member" in text(page)
     assert tenancy.require_index("acme", "main")["writers"] == []
 
@@ -108,7 +125,13 @@ def test_write_access_only_for_members(alice, tenancy):
 def test_create_token_shows_it_once_and_it_works(alice, tokens, tenancy):
     r = alice.post(
         "/teams/acme/admin/tokens",
-        {"index": "main", "permission": "upload", "projects": "Widgets, gizmo", "expires": "7d", "description": "CI"},
+        {
+            "index": "main",
+            "permission": "upload",
+            "projects": "Widgets, gizmo",
+            "expires": "7d",
+            "description": "CI",
+        },
     )
     assert r.status_code == 200
     assert r.headers["Cache-Control"] == "no-store"
@@ -127,7 +150,9 @@ def test_create_token_shows_it_once_and_it_works(alice, tokens, tenancy):
     assert 'class="last-used"><time' in row
     # Recorded once, by the token service (the dashboard writes no entry of its own).
     created = [e for e in audit(tenancy) if e[1] == "create-token"]
-    assert created == [(ADMIN, "create-token", f"{token.id} upload on main (gizmo, widgets), expires in 7 days, for {ADMIN}")]
+    assert created == [
+        (ADMIN, "create-token", f"{token.id} upload on main (gizmo, widgets), expires in 7 days, for {ADMIN}")
+    ]
     assert token.owner == ADMIN
 
 
@@ -144,7 +169,10 @@ def test_token_without_expiry_and_scope(alice, tokens):
         ({"index": "nope", "permission": "read", "expires": "7d"}, "No index acme/nope"),
         ({"index": "main", "permission": "admin", "expires": "7d"}, "Unknown permission"),
         ({"index": "main", "permission": "read", "expires": "99y"}, "Unknown expiry"),
-        ({"index": "main", "permission": "read", "expires": "7d", "projects": "not a/name"}, "Invalid project name"),
+        (
+            {"index": "main", "permission": "read", "expires": "7d", "projects": "not a/name"},
+            "Invalid project name",
+        ),
     ],
 )
 def test_bad_token_requests_are_refused(alice, tokens, form, message):
@@ -156,7 +184,7 @@ def test_bad_token_requests_are_refused(alice, tokens, form, message):
 
 
 def test_revoke_token(alice, tokens, tenancy):
-    secret, token = tokens.create("acme", "main", "read", created_by="cli")
+    _secret, token = tokens.create("acme", "main", "read", created_by="cli")
     page = follow(alice, alice.post(f"/teams/acme/admin/tokens/{token.id}/revoke"))
     assert f"Revoked token {token.id}" in text(page)
     assert tokens.get(token.id).revoked_at is not None
@@ -191,7 +219,12 @@ def test_add_and_delete_github_publisher(alice, stores, tenancy):
     assert "Added trusted publisher github:octo-org/widgets:publish.yml (environment release)" in text(page)
     [pub] = Publishers(stores).list("acme")
     assert (pub.index, pub.projects, pub.repository, pub.workflow, pub.environment, pub.created_by) == (
-        "main", ["gizmo", "widgets"], "octo-org/widgets", "publish.yml", "release", ADMIN
+        "main",
+        ["gizmo", "widgets"],
+        "octo-org/widgets",
+        "publish.yml",
+        "release",
+        ADMIN,
     )
     claims = {"repository": "octo-org/widgets"}
     assert [p.id for p in Publishers(stores).candidates(PROVIDERS["github"], claims)] == [pub.id]
@@ -206,8 +239,13 @@ def test_add_and_delete_github_publisher(alice, stores, tenancy):
 def test_invalid_publisher_is_reported(alice, stores):
     from bale.publishing.publishers import Publishers
 
-    form = {"index": "main", "projects": "widgets", "provider": "github",
-            "github-repository": "octo-org/widgets", "github-workflow": ".github/workflows/publish.yml"}
+    form = {
+        "index": "main",
+        "projects": "widgets",
+        "provider": "github",
+        "github-repository": "octo-org/widgets",
+        "github-workflow": ".github/workflows/publish.yml",
+    }
     page = follow(alice, alice.post("/teams/acme/admin/publishers", form))
     assert "Invalid workflow" in text(page)
     assert Publishers(stores).list("acme") == []
@@ -228,12 +266,19 @@ def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
     form = {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "broken"}
     page = follow(alice, alice.post("/teams/acme/admin/yank", form))
     assert "Yanked widgets 1.0." in text(page) and "Unyank 1.0" in text(page)
-    assert all(f.yanked and f.yanked_reason == "broken" for f in Packages(stack.stores).files("acme", "main", "widgets"))
-    assert [e for e in audit(tenancy) if e[1] == "yank"] == [(ADMIN, "yank", "main/widgets 1.0 (2 files): broken")]
+    assert all(
+        f.yanked and f.yanked_reason == "broken"
+        for f in Packages(stack.stores).files("acme", "main", "widgets")
+    )
+    assert [e for e in audit(tenancy) if e[1] == "yank"] == [
+        (ADMIN, "yank", "main/widgets 1.0 (2 files): broken")
+    ]
 
     page = follow(alice, alice.post("/teams/acme/admin/yank", {**form, "action": "unyank"}))
     assert not any(f.yanked for f in Packages(stack.stores).files("acme", "main", "widgets"))
-    assert [e for e in audit(tenancy) if e[1] == "unyank"] == [(ADMIN, "unyank", "main/widgets 1.0 (2 files)")]
+    assert [e for e in audit(tenancy) if e[1] == "unyank"] == [
+        (ADMIN, "unyank", "main/widgets 1.0 (2 files)")
+    ]
 
     page = follow(alice, alice.post("/teams/acme/admin/yank", {**form, "version": "9.9"}))
     assert "No files for widgets 9.9" in text(page)
@@ -242,12 +287,23 @@ def test_yank_and_unyank_from_the_project_page(alice, stack, tenancy, tmp_path):
 def test_delete_from_the_project_page_needs_the_version_typed(alice, stack, tenancy, tmp_path):
     from bale.packages.service import Packages
 
-    files = [make_wheel(tmp_path, "widgets", "1.0"), make_sdist(tmp_path, "widgets", "1.0"), make_wheel(tmp_path, "widgets", "2.0")]
+    files = [
+        make_wheel(tmp_path, "widgets", "1.0"),
+        make_sdist(tmp_path, "widgets", "1.0"),
+        make_wheel(tmp_path, "widgets", "2.0"),
+    ]
     assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), *files).returncode == 0
     project = "/teams/acme/indexes/main/projects/widgets/"
     page = text(alice.get(project))
     assert 'action="/teams/acme/admin/delete"' in page and "Delete 1.0" in page
-    live = lambda: sorted(f.filename for f in Packages(stack.stores).files("acme", "main", "widgets") if f.deleted_at is None)
+
+    def live():
+        return sorted(
+            f.filename
+            for f in Packages(stack.stores).files("acme", "main", "widgets")
+            if f.deleted_at is None
+        )
+
     assert len(live()) == 3
 
     form = {"index": "main", "project": "widgets", "version": "1.0", "filename": "", "confirm": "2.0"}
@@ -255,10 +311,19 @@ def test_delete_from_the_project_page_needs_the_version_typed(alice, stack, tena
     assert "Nothing deleted: type the version (1.0) to confirm." in page
     assert len(live()) == 3
 
-    page = text(follow(alice, alice.post("/teams/acme/admin/delete", {**form, "confirm": "1.0", "filename": "widgets-1.0.tar.gz"})))
+    page = text(
+        follow(
+            alice,
+            alice.post(
+                "/teams/acme/admin/delete", {**form, "confirm": "1.0", "filename": "widgets-1.0.tar.gz"}
+            ),
+        )
+    )
     assert "Deleted 1 file of widgets 1.0." in page
     assert live() == ["widgets-1.0-py3-none-any.whl", "widgets-2.0-py3-none-any.whl"]
-    assert [e for e in audit(tenancy) if e[1] == "delete"] == [(ADMIN, "delete", "main/widgets 1.0: widgets-1.0.tar.gz")]
+    assert [e for e in audit(tenancy) if e[1] == "delete"] == [
+        (ADMIN, "delete", "main/widgets 1.0: widgets-1.0.tar.gz")
+    ]
 
     page = text(follow(alice, alice.post("/teams/acme/admin/delete", {**form, "confirm": "1.0"})))
     assert "Deleted 1 file of widgets 1.0." in page and "Delete 1.0" not in page and "Delete 2.0" in page
@@ -268,7 +333,9 @@ def test_delete_from_the_project_page_needs_the_version_typed(alice, stack, tena
     assert not stack.stores.blobs.exists(gone.blob_path)
 
 
-def test_a_delete_that_leaves_bytes_in_storage_says_so(alice, stack, tenancy, tmp_path, dash_settings, monkeypatch):
+def test_a_delete_that_leaves_bytes_in_storage_says_so(
+    alice, stack, tenancy, tmp_path, dash_settings, monkeypatch
+):
     """Storage refusing the delete (a fault injected at the GCS client, see DeletesFail): the
     files are still deleted, and the admin is told which stored objects remain."""
     from bale.store.backends import get_stores

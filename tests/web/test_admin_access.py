@@ -61,7 +61,9 @@ def world(stack, tenancy, tokens, stores, tmp_path):
     tenancy.set_member("acme", "bob@example.com", "member")
     tenancy.create_team("globex", "eve@example.com")
     _, token = tokens.create("acme", "main", "read")
-    pub = Publishers(stores).add("acme", "main", "github", ["widgets"], repository="octo-org/widgets", workflow="publish.yml")
+    pub = Publishers(stores).add(
+        "acme", "main", "github", ["widgets"], repository="octo-org/widgets", workflow="publish.yml"
+    )
     r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "widgets", "1.0"))
     assert r.returncode == 0, r.stderr
     return {"team": "acme", "token_id": token.id, "publisher_id": pub.id}

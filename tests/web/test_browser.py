@@ -97,7 +97,10 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
         make_wheel(dist, "widgets", "1.1", description=README, summary="Widgets for every occasion"),
         make_wheel(dist, "gadgets", "0.3"),
     ]
-    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="cli"), *wheels).returncode == 0
+    assert (
+        uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="cli"), *wheels).returncode
+        == 0
+    )
 
     # Signed out: a team page sends us to sign in; a wrong password is said so, on the page.
     page.goto(f"{stack.url}/teams/acme/")
@@ -127,7 +130,7 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
     assert page.locator(".readme h1").inner_text().strip() == "Widgets"
     assert page.locator(".readme table").count() == 1
     snippet = page.locator("#install-snippet").inner_text()
-    assert snippet.endswith("/simple/acme/main/\" widgets")
+    assert snippet.endswith('/simple/acme/main/" widgets')
     shot(page, "04-project")
 
     # A read token for widgets, made in the UI and shown once.
@@ -146,13 +149,39 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
     # The real uv installs with it, from the URL the project page showed.
     index_url = snippet.split('"')[1].replace("$BALE_TOKEN", secret)
     target = tmp_path / "target"
-    r = run([BIN / "uv", "pip", "install", "--no-cache", "--python", sys.executable, "--target", target,
-             "--index-url", index_url, "widgets"])
+    r = run(
+        [
+            BIN / "uv",
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            sys.executable,
+            "--target",
+            target,
+            "--index-url",
+            index_url,
+            "widgets",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     assert (target / "widgets" / "__init__.py").read_text().startswith('__version__ = "1.1"')
     # The token may read widgets only.
-    r = run([BIN / "uv", "pip", "install", "--no-cache", "--python", sys.executable, "--target", tmp_path / "t2",
-             "--index-url", index_url, "gadgets"])
+    r = run(
+        [
+            BIN / "uv",
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            sys.executable,
+            "--target",
+            tmp_path / "t2",
+            "--index-url",
+            index_url,
+            "gadgets",
+        ]
+    )
     assert r.returncode != 0
 
     page.reload()
@@ -174,14 +203,21 @@ def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, o
     page.fill("#github-repository", "octo-org/widgets")
     page.fill("#github-workflow", "publish.yml")
     page.get_by_role("button", name="Create publisher").click()
-    expect(page.locator(".flash-ok")).to_contain_text("Added trusted publisher github:octo-org/widgets:publish.yml")
+    expect(page.locator(".flash-ok")).to_contain_text(
+        "Added trusted publisher github:octo-org/widgets:publish.yml"
+    )
     assert page.locator("#publishers tbody tr").count() == 1
     shot(page, "06-publishers")
 
     # The mint-time lookup finds it …
     issuer = oidc_issuers.github
     [pub] = Publishers(stack.stores).candidates(PROVIDERS["github"], issuer.claims())
-    assert (pub.team, pub.index, pub.projects, pub.created_by) == ("acme", "main", ["gizmo"], "alice@example.com")
+    assert (pub.team, pub.index, pub.projects, pub.created_by) == (
+        "acme",
+        "main",
+        ["gizmo"],
+        "alice@example.com",
+    )
     # … and the Trusted Publishing flow accepts its workflow's token: mint, then publish.
     req = urllib.request.Request(
         f"{stack.url}/_/oidc/mint-token",

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+
 from fakes.google_oauth import CLIENT_ID, CLIENT_SECRET
 
 
@@ -118,7 +119,9 @@ def test_google_account_is_a_verified_firebase_account(gapp, gbrowser, google):
     # The second sign-in finds the same account.
     b2 = type(gbrowser)(gapp.test_client())
     assert _sign_in_with_google(b2).status_code == 303
-    assert auth.get_user_by_email("gina@example.com", app=gapp.extensions["bale"].identity.app).uid == user.uid
+    assert (
+        auth.get_user_by_email("gina@example.com", app=gapp.extensions["bale"].identity.app).uid == user.uid
+    )
 
 
 def test_next_is_never_off_site(gbrowser, google):

@@ -28,8 +28,11 @@ def upload(stack, token, version):
     data = wheel_bytes("bobs-tool", version)
     form, files = form_for(wheel_name("bobs-tool", version), data)
     return requests.post(
-        f"{stack.url}/v1/upload/acme/main/", data=form, files=files,
-        headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        f"{stack.url}/v1/upload/acme/main/",
+        data=form,
+        files=files,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
     )
 
 
@@ -66,7 +69,9 @@ def test_member_tokens_follow_write_access(stack, sign_in, tenancy, tokens):
     assert upload(stack, upload_token, "1.3").status_code == 403
     # The tokens are Bob's own: out of the team, he reads nothing with them either.
     assert tokens.authenticate(read_token).owner == BOB
-    r = requests.get(f"{stack.url}/simple/acme/main/", headers={"Authorization": f"Bearer {read_token}"}, timeout=30)
+    r = requests.get(
+        f"{stack.url}/simple/acme/main/", headers={"Authorization": f"Bearer {read_token}"}, timeout=30
+    )
     assert r.status_code == 403 and "belongs to bob@example.com, who is no longer a member of acme" in r.text
     log = [(e["actor"], e["action"]) for e in tenancy.audit_log("acme")]
     assert log.count((BOB, "create-token")) == 2  # read and upload, once each
@@ -74,7 +79,7 @@ def test_member_tokens_follow_write_access(stack, sign_in, tenancy, tokens):
 
 def test_members_see_and_revoke_only_their_own_tokens(stack, sign_in, tenancy, tokens):
     tenancy.set_member("acme", BOB, "member")
-    alices, alice_rec = tokens.create("acme", "main", "read", created_by="alice@example.com")
+    _alices, alice_rec = tokens.create("acme", "main", "read", created_by="alice@example.com")
     bob = sign_in(BOB)
     r = bob.post("/teams/acme/tokens/", {"index": "main", "permission": "read", "expires": "30d"})
     own = tokens.authenticate(secret_of(r))

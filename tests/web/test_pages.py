@@ -32,7 +32,9 @@ def published(stack, tmp_path, tenancy):
     files = [
         make_wheel(tmp_path, "Hello.World", "1.0", description=README, summary="Says hello"),
         make_sdist(tmp_path, "Hello.World", "1.0", description=README, summary="Says hello"),
-        make_wheel(tmp_path, "Hello.World", "2.0rc1", description="# Pre-release notes", summary="Says hello"),
+        make_wheel(
+            tmp_path, "Hello.World", "2.0rc1", description="# Pre-release notes", summary="Says hello"
+        ),
         make_wheel(tmp_path, "zeta-tools", "0.1"),
     ]
     r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(created_by="ci@example.com"), *files)
@@ -176,9 +178,15 @@ def test_unnormalized_project_name_redirects(sign_in, published, acme):
 def test_every_form_carries_a_csrf_token(sign_in, published, acme):
     b = sign_in("alice@example.com")
     pages = [
-        "/", "/teams/acme/", "/teams/acme/indexes/main/", "/teams/acme/indexes/main/projects/hello-world/",
-        "/teams/acme/admin/", "/teams/acme/admin/members", "/teams/acme/admin/access",
-        "/teams/acme/admin/tokens", "/teams/acme/admin/publishers",
+        "/",
+        "/teams/acme/",
+        "/teams/acme/indexes/main/",
+        "/teams/acme/indexes/main/projects/hello-world/",
+        "/teams/acme/admin/",
+        "/teams/acme/admin/members",
+        "/teams/acme/admin/access",
+        "/teams/acme/admin/tokens",
+        "/teams/acme/admin/publishers",
     ]
     checked = 0
     for url in pages:
@@ -221,7 +229,10 @@ def test_index_page_uv_project_snippet_works_as_shown(sign_in, stack, published,
     r = run([BIN / "uv", "lock", *py], env=env, cwd=root)
     assert r.returncode == 0, r.stderr
     assert f'source = {{ registry = "{stack.url}/simple/acme/main/" }}' in (root / "uv.lock").read_text()
-    assert run([BIN / "uv", "build", "--no-build-isolation", "--offline", *py], env=env, cwd=root).returncode == 0
+    assert (
+        run([BIN / "uv", "build", "--no-build-isolation", "--offline", *py], env=env, cwd=root).returncode
+        == 0
+    )
     r = run([BIN / "uv", "publish", "--index", "acme-main"], env=env, cwd=root)
     assert r.returncode == 0, r.stderr
     assert "Uploading proj-0.1-py3-none-any.whl" in r.stderr

@@ -182,6 +182,7 @@ def _plural(n: int, word: str) -> str:
 
 # -- bale ------------------------------------------------------------------
 
+
 @click.group("bale", cls=Bale, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Bale, a private Python package registry."""
@@ -197,13 +198,20 @@ def cli() -> None:
 @click.pass_context
 def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
     """Run the whole registry locally over the Google emulators."""
-    from bale_tools.devserver import run
     from bale.settings import get_settings
+    from bale_tools.devserver import run
 
-    ctx.exit(run(
-        port=port, host=host, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
-        with_auth=not no_auth, settings=get_settings(),
-    ))
+    ctx.exit(
+        run(
+            port=port,
+            host=host,
+            data_dir=data_dir,
+            certfile=certfile,
+            keyfile=keyfile,
+            with_auth=not no_auth,
+            settings=get_settings(),
+        )
+    )
 
 
 FLAT = {
@@ -280,6 +288,7 @@ def release() -> None:
 
 
 # -- teams and members -------------------------------------------------------
+
 
 @team.command("create")
 @click.argument("team")
@@ -361,7 +370,9 @@ def _set_writer(a: Admin, team: str, index_name: str, email: str, allowed: bool)
         click.echo(f"{email} may no longer upload to {team}/{index_name}")
     # Write access is a member's; say when this change alone does not decide it.
     if role is None and allowed:
-        click.echo(f"note: {email} is not a member of {team}: it takes effect once they are (add-member).", err=True)
+        click.echo(
+            f"note: {email} is not a member of {team}: it takes effect once they are (add-member).", err=True
+        )
     elif role == "admin":
         click.echo(f"note: {email} is an admin of {team} and uploads to every index regardless.", err=True)
 
@@ -388,7 +399,13 @@ def revoke_write(a: Admin, team, index_name, email) -> None:
 
 @admin.command()
 @click.argument("team")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many entries, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="How many entries, newest first.",
+)
 @pass_admin
 def audit(a: Admin, team, limit) -> None:
     """Show a team's audit log: time, actor, action, detail."""
@@ -401,6 +418,7 @@ def audit(a: Admin, team, limit) -> None:
 
 
 # -- indexes -----------------------------------------------------------------
+
 
 @index.command("create")
 @click.argument("team")
@@ -425,28 +443,43 @@ def rebuild_catalog(a: Admin, team, index_name) -> None:
 
 # -- tokens ------------------------------------------------------------------
 
+
 @token.command("create")
 @click.argument("team")
 @click.option("--index", "index_name", required=True, metavar="INDEX")
 @click.option("--permission", required=True, type=click.Choice(PERMISSIONS))
-@click.option("--project", "projects", multiple=True, metavar="NAME", help="Limit to this project (repeatable).")
+@click.option(
+    "--project", "projects", multiple=True, metavar="NAME", help="Limit to this project (repeatable)."
+)
 @click.option("--expires-in", type=Duration(), help="e.g. 30d, 12h, 15m.")
 @click.option("--description", default="", help="What the token is for.")
-@click.option("--owner", metavar="EMAIL",
-              help="A person's token: it carries that member's rights and stops when they lose them.")
+@click.option(
+    "--owner",
+    metavar="EMAIL",
+    help="A person's token: it carries that member's rights and stops when they lose them.",
+)
 @pass_admin
 def create_token(a: Admin, team, index_name, permission, projects, expires_in, description, owner) -> None:
     """Create an API token; the token is printed alone on the last line of stdout."""
     # owner= and actor= are the token service's (the service writes the audit entry).
     secret, tok = a.tokens.create(
-        team, index_name, permission,
-        projects=list(projects) or None, expires_in=expires_in, created_by=ACTOR,
-        description=description, owner=owner, actor=ACTOR,
+        team,
+        index_name,
+        permission,
+        projects=list(projects) or None,
+        expires_in=expires_in,
+        created_by=ACTOR,
+        description=description,
+        owner=owner,
+        actor=ACTOR,
     )
     scope = ", ".join(tok.projects) if tok.projects else "all projects"
     until = tok.expires_at.isoformat(timespec="seconds") if tok.expires_at else "never"
     whose = f" for {owner}" if owner else ""
-    click.echo(f"Token {tok.id}{whose}: {tok.permission} on {tok.team}/{tok.index} ({scope}); expires {until}.", err=True)
+    click.echo(
+        f"Token {tok.id}{whose}: {tok.permission} on {tok.team}/{tok.index} ({scope}); expires {until}.",
+        err=True,
+    )
     click.echo("It is shown only once:", err=True)
     sys.stderr.flush()
     click.echo(secret)
@@ -484,27 +517,53 @@ def revoke_token(a: Admin, team, token_id) -> None:
 
 # -- trusted publishers ------------------------------------------------------
 
+
 @publisher.command("add")
 @click.argument("team")
 @click.option("--index", "index_name", required=True, metavar="INDEX")
 @click.option("--provider", required=True, type=click.Choice(list(PROVIDERS)))
-@click.option("--project", "projects", multiple=True, metavar="NAME", help="A project it may publish (repeatable).")
+@click.option(
+    "--project", "projects", multiple=True, metavar="NAME", help="A project it may publish (repeatable)."
+)
 @click.option("--repository", help="github: OWNER/REPO; gitlab: the project path, group/project.")
-@click.option("--workflow", metavar="FILE", help="github: workflow file name in .github/workflows/, e.g. publish.yml.")
+@click.option(
+    "--workflow", metavar="FILE", help="github: workflow file name in .github/workflows/, e.g. publish.yml."
+)
 @click.option("--environment", metavar="ENV", help="github/gitlab: only this deployment environment.")
 @click.option("--ci-config-path", metavar="PATH", help="gitlab: the CI file (default .gitlab-ci.yml).")
 @click.option("--service-account", metavar="EMAIL", help="google: the service account's email.")
 @click.option("--subject", metavar="ID", help="google: the service account's unique ID (optional).")
 @pass_admin
-def add_publisher(a: Admin, team, index_name, provider, projects, repository, workflow, environment,
-                  ci_config_path, service_account, subject) -> None:
+def add_publisher(
+    a: Admin,
+    team,
+    index_name,
+    provider,
+    projects,
+    repository,
+    workflow,
+    environment,
+    ci_config_path,
+    service_account,
+    subject,
+) -> None:
     """Let a CI workflow publish projects of an index with its OIDC token (Trusted Publishing)."""
     pub = a.publishers.add(
-        team, index_name, provider, list(projects),
-        repository=repository, workflow=workflow, environment=environment, ci_config_path=ci_config_path,
-        service_account=service_account, subject=subject, actor=ACTOR,
+        team,
+        index_name,
+        provider,
+        list(projects),
+        repository=repository,
+        workflow=workflow,
+        environment=environment,
+        ci_config_path=ci_config_path,
+        service_account=service_account,
+        subject=subject,
+        actor=ACTOR,
     )
-    click.echo(f"Added trusted publisher {pub.id}: {pub.label} may publish {', '.join(pub.projects)} to {pub.team}/{pub.index}")
+    click.echo(
+        f"Added trusted publisher {pub.id}: {pub.label} may publish {', '.join(pub.projects)} to {pub.team}/{pub.index}"
+    )
 
 
 @publisher.command("list")
@@ -529,6 +588,7 @@ def remove_publisher(a: Admin, team, publisher_id) -> None:
 
 
 # -- projects and releases ---------------------------------------------------
+
 
 @project.command("list")
 @click.argument("team")
@@ -578,7 +638,9 @@ def list_files(a: Admin, team, index_name, project_name) -> None:
 
 
 def _release_args(f):
-    for name, metavar in reversed((("team", "TEAM"), ("index_name", "INDEX"), ("project_name", "PROJECT"), ("version", "VERSION"))):
+    for name, metavar in reversed(
+        (("team", "TEAM"), ("index_name", "INDEX"), ("project_name", "PROJECT"), ("version", "VERSION"))
+    ):
         f = click.argument(name, metavar=metavar)(f)
     return f
 
@@ -620,7 +682,9 @@ def delete(a: Admin, team, index_name, project_name, version, filename, yes) -> 
         try:
             sure = click.confirm(
                 f"Delete {what} from {team}/{index_name}? This cannot be undone and the filenames "
-                "can never be used again", default=False, err=True,
+                "can never be used again",
+                default=False,
+                err=True,
             )
         except click.Abort:  # no answer: stdin closed, as in a script
             sure = False
@@ -635,8 +699,11 @@ def delete(a: Admin, team, index_name, project_name, version, filename, yes) -> 
     click.echo(f"Deleted {_plural(len(gone), 'file')} of {project_name} {version} from {team}/{index_name}")
     if gone.failed_blobs:
         # The records are tombstones already (nothing serves these bytes), but storage keeps them.
-        click.echo("error: could not remove from storage (remove them by hand or retry): "
-                   + ", ".join(gone.failed_blobs), err=True)
+        click.echo(
+            "error: could not remove from storage (remove them by hand or retry): "
+            + ", ".join(gone.failed_blobs),
+            err=True,
+        )
         click.get_current_context().exit(1)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
 from bale.routes import ROUTES, target_for
 from bale.settings import Settings
+from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
 
 MAIN_PY = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
@@ -66,7 +66,7 @@ class Server:
         host = "localhost" if self.scheme == "https" else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.thread.start()
         return self
 
@@ -130,7 +130,11 @@ def run(
             auth = None
             if with_auth:
                 try:
-                    auth = AuthEmulator(project=settings.project, workdir=(data or Path("/tmp/bale-dev")) / "auth", log_dir=logs)
+                    auth = AuthEmulator(
+                        project=settings.project,
+                        workdir=(data or Path("/tmp/bale-dev")) / "auth",
+                        log_dir=logs,
+                    )
                     echo("Starting the Firebase Auth emulator…")
                     stack.enter_context(auth)
                 except Exception as exc:  # the registry works without the dashboard's sign-in

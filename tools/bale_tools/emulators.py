@@ -64,7 +64,7 @@ class _Child:
     def _spawn(self, argv: list[str], log: Path, env: dict | None = None) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log
-        fh = open(log, "ab")
+        fh = open(log, "ab")  # noqa: SIM115 - the child writes to it for its whole life; stop() closes it
         # Own process group: stop() reaches the JVM gcloud spawns, not just gcloud.
         self.proc = subprocess.Popen(
             argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=env
@@ -120,7 +120,7 @@ class FirestoreEmulator(_Child):
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "FirestoreEmulator":
+    def start(self) -> FirestoreEmulator:
         gcloud = shutil.which("gcloud")
         if not gcloud:
             raise EmulatorError(
@@ -157,7 +157,7 @@ class FirestoreEmulator(_Child):
         if self.data_dir and self.proc is not None and self.proc.poll() is None:
             try:
                 self.export()
-            except Exception as exc:  # noqa: BLE001 - still stop the process
+            except Exception as exc:
                 print(f"warning: could not save Firestore data to {self.data_dir}: {exc}")
         super().stop(grace)
 
@@ -240,14 +240,19 @@ class GCSEmulator(_Child):
     def host(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "GCSEmulator":
+    def start(self) -> GCSEmulator:
         argv = [
             str(fake_gcs_binary()),
-            "-scheme", "http",
-            "-host", "127.0.0.1",
-            "-port", str(self.port),
-            "-external-url", self.host,
-            "-log-level", "warn",
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(self.port),
+            "-external-url",
+            self.host,
+            "-log-level",
+            "warn",
         ]
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -314,7 +319,7 @@ class AuthEmulator(_Child):
             "(or `npm install -g firebase-tools`)."
         )
 
-    def start(self) -> "AuthEmulator":
+    def start(self) -> AuthEmulator:
         cli = self.firebase_cli()
         self.workdir.mkdir(parents=True, exist_ok=True)
         # The hub and logging emulators start too; their default ports (4400, 4500) clash when
@@ -341,7 +346,7 @@ class AuthEmulator(_Child):
     def _spawn(self, argv, log, env=None):
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log
-        fh = open(log, "ab")
+        fh = open(log, "ab")  # noqa: SIM115 - the child writes to it for its whole life; stop() closes it
         self.proc = subprocess.Popen(
             argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=self.workdir
         )

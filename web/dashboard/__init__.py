@@ -122,7 +122,9 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        message = f"The form expired or was not sent by this site ({exc.description}). Go back, reload and retry."
+        message = (
+            f"The form expired or was not sent by this site ({exc.description}). Go back, reload and retry."
+        )
         return render_template("errors/error.html", status=400, message=message), 400
 
     @app.errorhandler(403)
@@ -185,8 +187,8 @@ def _register_filters(app: Flask) -> None:
     def when(value: dt.datetime | None) -> str:
         if value is None:
             return ""
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     @app.template_filter("iso")
     def iso(value: dt.datetime | None) -> str:
-        return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds") if value else ""
+        return value.astimezone(dt.UTC).isoformat(timespec="seconds") if value else ""

@@ -12,9 +12,9 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from bale.clock import now
 from bale.errors import BadRequest, BaleError
 from bale.names import validate_index, validate_project
-from bale.clock import now
 
 from .services import current_user, services, team_admin
 
@@ -204,7 +204,7 @@ def token_from_form(team: str, created_by: str, check=None):
 @team_admin
 def create_token(team: str):
     try:
-        secret, token, expiry = token_from_form(team, _actor())
+        secret, token, _expiry = token_from_form(team, _actor())
     except BaleError as exc:
         if exc.status >= 500:
             raise
@@ -352,7 +352,10 @@ def delete(team: str):
         return None
 
     return _release_change(
-        team, index, project, change,
+        team,
+        index,
+        project,
+        change,
         lambda: f"Deleted {len(gone)} file{'s' if len(gone) != 1 else ''} of {project} {version}.",
         warning,
     )

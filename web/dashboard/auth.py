@@ -33,7 +33,13 @@ def safe_next(target: str | None) -> str:
     if not target:
         return url_for("teams.home")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
         return url_for("teams.home")
     return target
 
@@ -92,7 +98,7 @@ def _start_session(cookie: str, next: str | None):
 def create_session():
     """Exchange a fresh Firebase ID token for a dashboard session."""
     try:
-        cookie, user = services().identity.session_from_id_token(request.form.get("id_token", ""))
+        cookie, _user = services().identity.session_from_id_token(request.form.get("id_token", ""))
     except Unauthorized as exc:
         return _signin_page(exc.message, 401)
     return _start_session(cookie, request.form.get("next"))
@@ -153,7 +159,7 @@ def google_callback():
         firebase_token = google_oauth.firebase_sign_in(
             cfg["IDENTITY_TOOLKIT"], cfg["FIREBASE_API_KEY"], google_token, redirect_uri
         )
-        cookie, user = services().identity.session_from_id_token(firebase_token, require_verified=True)
+        cookie, _user = services().identity.session_from_id_token(firebase_token, require_verified=True)
     except BaleError as exc:
         return _signin_page(exc.message, exc.status, next=flow.next if flow else None)
     return _start_session(cookie, flow.next)

@@ -8,10 +8,10 @@ access stops their upload tokens uploading.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, request
+from flask import Blueprint, flash, render_template
 
-from bale.errors import BaleError, Forbidden, NotFound
 from bale.clock import now
+from bale.errors import BaleError, Forbidden, NotFound
 
 from .admin import EXPIRIES, _attempt, _index_names, token_from_form
 from .services import current_user, services, team_member

@@ -139,7 +139,9 @@ def project(team: str, index: str, project: str):
     current = latest(rels)
     meta = {}
     if current:
-        meta = next((f.metadata for f in current.files if f.metadata.get("description")), current.files[0].metadata)
+        meta = next(
+            (f.metadata for f in current.files if f.metadata.get("description")), current.files[0].metadata
+        )
     return render_template(
         "projects/project.html",
         index=index,

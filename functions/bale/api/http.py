@@ -65,5 +65,5 @@ def plain_errors(fn):
 
 def route_parts(path: str, prefix: str) -> list[str]:
     """'/simple/acme/main/foo/' with prefix '/simple/' -> ['acme', 'main', 'foo']."""
-    rest = path[len(prefix):] if path.startswith(prefix) else path
+    rest = path[len(prefix) :] if path.startswith(prefix) else path
     return [p for p in rest.split("/") if p != ""]

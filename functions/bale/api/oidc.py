@@ -17,11 +17,11 @@ import logging
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
-from bale.errors import BaleError
 from bale.api.http import route_parts
+from bale.errors import BaleError
+from bale.publishing.trusted import PublishingError, TrustedPublishing
 from bale.settings import get_settings
 from bale.store.backends import get_stores
-from bale.publishing.trusted import PublishingError, TrustedPublishing
 
 log = logging.getLogger("bale.oidc")
 
@@ -38,7 +38,9 @@ def _json(data: dict, status: int = 200, headers: dict | None = None) -> Respons
 
 
 def _error(status: int, code: str, description: str, headers: dict | None = None) -> Response:
-    return _json({"message": description, "errors": [{"code": code, "description": description}]}, status, headers)
+    return _json(
+        {"message": description, "errors": [{"code": code, "description": description}]}, status, headers
+    )
 
 
 def _payload(request: Request) -> dict:
@@ -65,7 +67,9 @@ def _route(request: Request) -> Response:
     endpoint = parts[0] if len(parts) == 1 else None
     methods = {"audience": "GET", "mint-token": "POST", "burn-token": "POST"}
     if endpoint not in methods:
-        return _error(404, "not-found", "Not found: use /_/oidc/audience, /_/oidc/mint-token or /_/oidc/burn-token.")
+        return _error(
+            404, "not-found", "Not found: use /_/oidc/audience, /_/oidc/mint-token or /_/oidc/burn-token."
+        )
     allowed = methods[endpoint]
     if request.method != allowed and not (allowed == "GET" and request.method == "HEAD"):
         return _error(405, "method-not-allowed", f"Use {allowed} for /_/oidc/{endpoint}.", {"Allow": allowed})
@@ -76,7 +80,9 @@ def _route(request: Request) -> Response:
     body = _payload(request)
     service = TrustedPublishing(get_stores(settings), settings)
     if endpoint == "mint-token":
-        minted = service.mint(body["token"].strip(), team=body.get("team") or None, index=body.get("index") or None)
+        minted = service.mint(
+            body["token"].strip(), team=body.get("team") or None, index=body.get("index") or None
+        )
         rec = minted.record
         answer = {
             "success": True,

@@ -15,15 +15,15 @@ import logging
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from bale.packages import distributions
-from bale.errors import BadRequest, BaleError, NotFound, TooLarge
 from bale.api.http import plain_errors, route_parts
+from bale.clock import now
+from bale.errors import BadRequest, BaleError, NotFound, TooLarge
 from bale.names import validate_index, validate_team
+from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages, blob_path
 from bale.settings import get_settings
 from bale.store.backends import BlobExists, get_stores
 from bale.tenancy.service import Tenancy
-from bale.clock import now
 from bale.tokens.service import Tokens
 
 log = logging.getLogger("bale.upload")
@@ -43,7 +43,11 @@ def _route(request: Request) -> tuple[str, str]:
 
 
 def _hash_file(fh) -> tuple[int, dict[str, str]]:
-    hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False), "blake2_256": hashlib.blake2b(digest_size=32)}
+    hashes = {
+        "sha256": hashlib.sha256(),
+        "md5": hashlib.md5(usedforsecurity=False),
+        "blake2_256": hashlib.blake2b(digest_size=32),
+    }
     size = 0
     fh.seek(0)
     while chunk := fh.read(1024 * 1024):
@@ -118,7 +122,11 @@ def handle(request: Request) -> Response:
         raise BadRequest(f"{filename}: the file is empty.")
     if size > settings.max_upload_bytes:
         raise TooLarge(f"Upload too large: {size} bytes; the limit is {settings.max_upload_bytes} bytes.")
-    for field, algo in (("md5_digest", "md5"), ("sha256_digest", "sha256"), ("blake2_256_digest", "blake2_256")):
+    for field, algo in (
+        ("md5_digest", "md5"),
+        ("sha256_digest", "sha256"),
+        ("blake2_256_digest", "blake2_256"),
+    ):
         given = form.get(field, "").strip().lower()
         if given and given != digests[algo]:
             raise BadRequest(f"The {field} given does not match the file's {algo}: the upload was corrupted.")
@@ -192,14 +200,14 @@ def _store(stores, team: str, index: str, record: FileRecord, fh, raw_metadata: 
         # (a tombstone with the same hash references nothing: its bytes were deleted).
         try:
             kept = Packages(stores).file(team, index, record.project, record.filename)
-        except Exception:  # noqa: BLE001
+        except Exception:
             kept = None
         if kept is not None and kept.deleted_at is None and kept.sha256 == record.sha256:
             created = []
         for path, gen in created:
             try:
                 blobs.delete(path, generation=gen)
-            except Exception:  # noqa: BLE001 - an orphan is never served; log it and go on
+            except Exception:
                 log.warning("could not delete orphan blob %s", path, exc_info=True)
         raise
     return _stored(record, team, index, result)

@@ -31,7 +31,9 @@ from packaging.version import InvalidVersion, Version
 from bale.errors import BadRequest
 
 normalize = canonicalize_name
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z")  # \Z: "$" would let a trailing newline through
+_SAFE_FILENAME = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z"
+)  # \Z: "$" would let a trailing newline through
 MAX_FILENAME = 255
 MAX_METADATA = 4 * 1024 * 1024
 #: Most entries an archive may hold. Real sdists and wheels stay far below this (the largest on
@@ -89,9 +91,7 @@ def parse_filename(filename: str) -> ParsedFilename:
         return ParsedFilename(
             filename, name, version, "sdist", "source", "zip" if filename.endswith(".zip") else "tar.gz"
         )
-    raise BadRequest(
-        f"Invalid distribution file {filename!r}: upload a wheel (.whl) or an sdist (.tar.gz)."
-    )
+    raise BadRequest(f"Invalid distribution file {filename!r}: upload a wheel (.whl) or an sdist (.tar.gz).")
 
 
 def _check_sizes(total: int, size: int, max_uncompressed: int, max_ratio: int, filename: str) -> None:
@@ -111,7 +111,12 @@ class _Budget:
     an archive that lies about its sizes is stopped as soon as it passes a limit."""
 
     def __init__(self, size: int, max_uncompressed: int, max_ratio: int, filename: str):
-        self.size, self.max_uncompressed, self.max_ratio, self.filename = size, max_uncompressed, max_ratio, filename
+        self.size, self.max_uncompressed, self.max_ratio, self.filename = (
+            size,
+            max_uncompressed,
+            max_ratio,
+            filename,
+        )
         self.total = 0
 
     def add(self, n: int) -> None:
@@ -209,7 +214,11 @@ def _zip_layout(fh, size: int, filename: str, kind: str) -> _ZipLayout:
                 raise bad("its zip64 end-of-central-directory locator points to the wrong place")
             fh.seek(cd_end)
             z = fh.read(_ZIP64_EOCD.size)
-            if len(z) < _ZIP64_EOCD.size or z[:4] != b"PK\x06\x06" or _ZIP64_EOCD.unpack(z)[1] != _ZIP64_EOCD.size - 12:
+            if (
+                len(z) < _ZIP64_EOCD.size
+                or z[:4] != b"PK\x06\x06"
+                or _ZIP64_EOCD.unpack(z)[1] != _ZIP64_EOCD.size - 12
+            ):
                 raise bad("its zip64 end-of-central-directory record is missing or malformed")
             _, _, _, _, disk, cd_disk, on_disk, entries, cd_size, cd_offset = _ZIP64_EOCD.unpack(z)
     if disk or cd_disk or on_disk != entries:
@@ -271,7 +280,11 @@ def _descriptor_length(fh, at: int, info: zipfile.ZipInfo) -> int | None:
             continue
         for fmt in ("<3L", "<LQQ"):
             n = struct.calcsize(fmt)
-            if len(d) >= off + n and struct.unpack_from(fmt, d, off) == (info.CRC, info.compress_size, info.file_size):
+            if len(d) >= off + n and struct.unpack_from(fmt, d, off) == (
+                info.CRC,
+                info.compress_size,
+                info.file_size,
+            ):
                 return off + n
     return None
 
@@ -291,7 +304,9 @@ def _check_local_headers(fh, infos: list[zipfile.ZipInfo], layout: _ZipLayout, f
             where = "before its first entry" if expected == 0 else f"between its entries (before {name!r})"
             raise BadRequest(f"{filename} has {info.header_offset - expected} bytes of data {where}.")
         if info.header_offset < expected:
-            raise BadRequest(f"{filename} has overlapping entries: {name!r} starts inside the entry before it.")
+            raise BadRequest(
+                f"{filename} has overlapping entries: {name!r} starts inside the entry before it."
+            )
         fh.seek(info.header_offset)
         head = fh.read(_LOCAL.size)
         if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
@@ -315,7 +330,8 @@ def _check_local_headers(fh, infos: list[zipfile.ZipInfo], layout: _ZipLayout, f
         if problems:
             raise BadRequest(
                 f"{filename}: the local header of {name!r} does not match its central directory entry: "
-                + "; ".join(problems) + "."
+                + "; ".join(problems)
+                + "."
             )
         if flags & _FLAG_ENCRYPTED:
             raise BadRequest(f"{filename}: {name!r} is encrypted; encrypted entries are not accepted.")
@@ -335,7 +351,9 @@ def _check_local_headers(fh, infos: list[zipfile.ZipInfo], layout: _ZipLayout, f
             "its central directory."
         )
     if expected > layout.cd_offset:
-        raise BadRequest(f"{filename} has overlapping entries: its last entry runs into the central directory.")
+        raise BadRequest(
+            f"{filename} has overlapping entries: its last entry runs into the central directory."
+        )
 
 
 def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int, kind: str):
@@ -345,7 +363,9 @@ def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        raise BadRequest(f"{parsed.filename} is not a valid {kind}: the zip archive cannot be read ({exc}).") from None
+        raise BadRequest(
+            f"{parsed.filename} is not a valid {kind}: the zip archive cannot be read ({exc})."
+        ) from None
     try:
         infos = zf.infolist()
         if len(infos) != layout.entries:
@@ -370,8 +390,17 @@ def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_
                 with zf.open(i) as m:
                     while chunk := m.read(_CHUNK):
                         budget.add(len(chunk))
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error) as exc:
-                raise BadRequest(f"{parsed.filename}: the entry {i.filename!r} cannot be read ({exc}).") from None
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                ValueError,
+                EOFError,
+                NotImplementedError,
+                zlib.error,
+            ) as exc:
+                raise BadRequest(
+                    f"{parsed.filename}: the entry {i.filename!r} cannot be read ({exc})."
+                ) from None
     except BaseException:
         zf.close()
         raise
@@ -386,7 +415,9 @@ def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, parsed: ParsedF
         raise BadRequest(f"{parsed.filename}: {what} cannot be read ({exc}).") from None
 
 
-def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> tuple[bytes, set[str]]:
+def _wheel_metadata(
+    fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
+) -> tuple[bytes, set[str]]:
     """The wheel's METADATA, and the paths under its ``.dist-info/licenses/`` (PEP 639)."""
     zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "wheel")
     with zf:
@@ -398,19 +429,23 @@ def _wheel_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int
             )
         dist_info = candidates[0].filename.split("/")[0][: -len(".dist-info")]
         dname, _, dver = dist_info.partition("-")
-        if canonicalize_name(dname) != parsed.project or canonicalize_version(dver) != canonicalize_version(parsed.version):
+        if canonicalize_name(dname) != parsed.project or canonicalize_version(dver) != canonicalize_version(
+            parsed.version
+        ):
             raise BadRequest(
                 f"{parsed.filename}: its .dist-info directory {dist_info!r} does not match the filename."
             )
         licenses = f"{dist_info}.dist-info/licenses/"
-        present = {i.filename[len(licenses):] for i in infos if i.filename.startswith(licenses) and not i.is_dir()}
+        present = {
+            i.filename[len(licenses) :] for i in infos if i.filename.startswith(licenses) and not i.is_dir()
+        }
         return _read_zip_member(zf, candidates[0], parsed, "METADATA"), present
 
 
 def _under(root: str, names) -> set[str]:
     """The paths of the files below an sdist's top-level directory, relative to it."""
     prefix = root + "/"
-    return {n[len(prefix):] for n in names if n.startswith(prefix)}
+    return {n[len(prefix) :] for n in names if n.startswith(prefix)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,11 +453,18 @@ def _under(root: str, names) -> set[str]:
 
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 _EXTENSION_TYPES = {
-    **{t: "pax extended header" for t in _PAX_TYPES},
+    **dict.fromkeys(_PAX_TYPES, "pax extended header"),
     tarfile.GNUTYPE_LONGNAME: "GNU long name record",
     tarfile.GNUTYPE_LONGLINK: "GNU long link name record",
 }
-_MEMBER_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
+_MEMBER_TYPES = (
+    tarfile.REGTYPE,
+    tarfile.AREGTYPE,
+    tarfile.CONTTYPE,
+    tarfile.DIRTYPE,
+    tarfile.SYMTYPE,
+    tarfile.LNKTYPE,
+)
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
@@ -493,7 +535,9 @@ class _TarStream:
         if n is None or n < 0 or n > MAX_HEADER_RECORD + tarfile.BLOCKSIZE:
             # Only tarfile's reads of pax and GNU records are this big, and their headers were
             # checked below; a stray one is refused rather than allocated.
-            raise BadRequest(f"{self._filename} has a tar header record larger than {MAX_HEADER_RECORD} bytes.")
+            raise BadRequest(
+                f"{self._filename} has a tar header record larger than {MAX_HEADER_RECORD} bytes."
+            )
         aligned = self._pos % tarfile.BLOCKSIZE == 0
         data = self._take(n)
         if self.extracting:
@@ -519,7 +563,9 @@ class _TarStream:
         except tarfile.HeaderError:
             return
         if type_ == tarfile.GNUTYPE_SPARSE:
-            raise BadRequest(f"{self._filename} contains a GNU sparse member {info.name!r}; sparse files are not accepted.")
+            raise BadRequest(
+                f"{self._filename} contains a GNU sparse member {info.name!r}; sparse files are not accepted."
+            )
         if info.size > MAX_HEADER_RECORD:
             raise BadRequest(
                 f"{self._filename} has a {kind} of {info.size} bytes; the limit is {MAX_HEADER_RECORD} "
@@ -527,7 +573,9 @@ class _TarStream:
             )
         self._chain += 1
         if self._chain > MAX_HEADER_CHAIN:
-            raise BadRequest(f"{self._filename} has more than {MAX_HEADER_CHAIN} tar extended headers in a row.")
+            raise BadRequest(
+                f"{self._filename} has more than {MAX_HEADER_CHAIN} tar extended headers in a row."
+            )
         self._record_next = (type_, info.size)
 
     def _check_pax(self, record: bytes) -> None:
@@ -542,7 +590,9 @@ class _TarStream:
             if length < 5 or pos + length > len(record) or not body.endswith(b"\n") or b"=" not in body[1:]:
                 raise BadRequest(f"{self._filename} has a malformed pax extended header.")
             if body.startswith(b"GNU.sparse."):
-                raise BadRequest(f"{self._filename} contains a GNU sparse member; sparse files are not accepted.")
+                raise BadRequest(
+                    f"{self._filename} contains a GNU sparse member; sparse files are not accepted."
+                )
             pos += length
 
 
@@ -597,7 +647,9 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
             tf.members.clear()
             count += 1
             if count > MAX_MEMBERS:
-                raise BadRequest(f"{filename} has more than {MAX_MEMBERS} members; the limit is {MAX_MEMBERS}.")
+                raise BadRequest(
+                    f"{filename} has more than {MAX_MEMBERS} members; the limit is {MAX_MEMBERS}."
+                )
             raw = member.name
             if len(raw) > MAX_NAME or len(member.linkname) > MAX_NAME:
                 raise BadRequest(f"{filename} has a member or link name longer than {MAX_NAME} characters.")
@@ -606,9 +658,13 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
             name = posixpath.normpath(raw)
             if member.ischr() or member.isblk() or member.isfifo():
                 what = "FIFO" if member.isfifo() else "device file"
-                raise BadRequest(f"{filename} contains a {what} {raw!r}; an sdist may hold only files, directories and links.")
+                raise BadRequest(
+                    f"{filename} contains a {what} {raw!r}; an sdist may hold only files, directories and links."
+                )
             if member.issparse():
-                raise BadRequest(f"{filename} contains a GNU sparse member {raw!r}; sparse files are not accepted.")
+                raise BadRequest(
+                    f"{filename} contains a GNU sparse member {raw!r}; sparse files are not accepted."
+                )
             if member.type not in _MEMBER_TYPES:
                 raise BadRequest(f"{filename} contains {raw!r} of unsupported tar type {member.type!r}.")
             if member.issym():
@@ -652,22 +708,32 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
             )
     for link, target in hardlinks:
         if _escapes(target, links):
-            raise BadRequest(f"{filename} contains a hard link {link!r} to {target!r}, which leads outside the archive.")
+            raise BadRequest(
+                f"{filename} contains a hard link {link!r} to {target!r}, which leads outside the archive."
+            )
     if len(found) != 1:
-        raise BadRequest(f"{filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(found)}).")
+        raise BadRequest(
+            f"{filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(found)})."
+        )
     return found[0], _under(roots[0], names)
 
 
-def _sdist_metadata(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int) -> tuple[bytes, set[str]]:
+def _sdist_metadata(
+    fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
+) -> tuple[bytes, set[str]]:
     """The sdist's PKG-INFO, and the paths of the files beside it (for License-File)."""
     if parsed.archive == "zip":
         zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "zip sdist")
         with zf:
             pkg = [i for i in infos if re.fullmatch(r"[^/]+/PKG-INFO", i.filename)]
             if len(pkg) != 1:
-                raise BadRequest(f"{parsed.filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(pkg)}).")
+                raise BadRequest(
+                    f"{parsed.filename}: an sdist must contain exactly one top-level PKG-INFO (found {len(pkg)})."
+                )
             root = pkg[0].filename.split("/")[0]
-            return _read_zip_member(zf, pkg[0], parsed, "PKG-INFO"), _under(root, (i.filename for i in infos if not i.is_dir()))
+            return _read_zip_member(zf, pkg[0], parsed, "PKG-INFO"), _under(
+                root, (i.filename for i in infos if not i.is_dir())
+            )
     budget = _Budget(size, max_uncompressed, max_ratio, parsed.filename)
     try:
         return _sdist_tar(fh, parsed, budget)
@@ -717,7 +783,9 @@ def inspect(fh, parsed: ParsedFilename, *, size: int, max_uncompressed: int, max
 def _check_license_files(meta: Metadata, present: set[str], parsed: ParsedFilename) -> None:
     """Every License-File must be in the archive (PEP 639): below ``.dist-info/licenses/`` in a
     wheel, beside PKG-INFO in an sdist. (``packaging`` already refuses the field before 2.4.)"""
-    where = ".dist-info/licenses/" if parsed.packagetype == "bdist_wheel" else "the sdist's top-level directory"
+    where = (
+        ".dist-info/licenses/" if parsed.packagetype == "bdist_wheel" else "the sdist's top-level directory"
+    )
     for path in meta.license_files or []:
         if path not in present:
             raise BadRequest(
@@ -739,7 +807,9 @@ def check_form_agrees(form, dist: Distribution) -> None:
         except InvalidVersion:
             raise BadRequest(f"Invalid version {version!r}: it is not a PEP 440 version.") from None
         if not ok:
-            raise BadRequest(f"The form's version {version!r} does not match the file's metadata ({meta.version}).")
+            raise BadRequest(
+                f"The form's version {version!r} does not match the file's metadata ({meta.version})."
+            )
     filetype = form.get("filetype", "").strip()
     if filetype and filetype not in ("bdist_wheel", "sdist"):
         raise BadRequest(f"Unsupported filetype {filetype!r}: only bdist_wheel and sdist are accepted.")
@@ -772,7 +842,9 @@ def check_classifiers(classifiers: list[str], *, team: str, namespace: str) -> N
         if c in trove_classifiers.deprecated_classifiers:
             raise BadRequest(f"Classifier {c!r} is deprecated; see https://pypi.org/classifiers/.")
         if c not in trove_classifiers.classifiers:
-            raise BadRequest(f"Classifier {c!r} is not a valid classifier; see https://pypi.org/classifiers/.")
+            raise BadRequest(
+                f"Classifier {c!r} is not a valid classifier; see https://pypi.org/classifiers/."
+            )
 
 
 def summary(meta: Metadata) -> dict:

@@ -33,10 +33,10 @@ import datetime as dt
 import zlib
 from typing import Any
 
+from bale.clock import now
 from bale.errors import BadRequest, NotFound
 from bale.names import validate_project
 from bale.store.backends import Stores
-from bale.clock import now
 from bale.tenancy.audit import AuditLog
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
@@ -246,7 +246,9 @@ class Packages:
             "files cannot be replaced, publish a new version."
         )
 
-    def _version_files(self, tx, team: str, index: str, project: str, version: str, filename: str | None = None):
+    def _version_files(
+        self, tx, team: str, index: str, project: str, version: str, filename: str | None = None
+    ):
         """In a transaction: the live file records of a version (or its one named file), read
         with their page chunks. NotFound names what is missing."""
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -259,7 +261,9 @@ class Packages:
         p_ref = self.project_ref(team, index, project)
         if not p_ref.get(transaction=tx).exists:
             raise NotFound(f"No project {project!r} in {team}/{index}.")
-        live = p_ref.collection("files").where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+        live = (
+            p_ref.collection("files").where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+        )
         matches = [s for s in live if Version(s.get("version")) == want and filename in (None, s.id)]
         if not matches:
             what = f"file {filename!r} of" if filename else "files for"
@@ -271,8 +275,15 @@ class Packages:
         return matches, chunks
 
     def set_yanked(
-        self, team: str, index: str, project: str, version: str, yanked: bool, reason: str | None = None,
-        *, actor: str = "cli",
+        self,
+        team: str,
+        index: str,
+        project: str,
+        version: str,
+        yanked: bool,
+        reason: str | None = None,
+        *,
+        actor: str = "cli",
     ) -> int:
         """Yank or unyank every file of a version; returns how many files changed. Recorded
         once in the team's audit log, as ``actor``'s doing."""
@@ -323,7 +334,6 @@ class Packages:
 
         from google.cloud import firestore
 
-
         project = validate_project(project)
         p_ref = self.project_ref(team, index, project)
 
@@ -339,7 +349,11 @@ class Packages:
                 tx.update(s.reference, {"deleted_at": when, "deleted_by": actor})
             tx.update(
                 p_ref,
-                {"serial": firestore.Increment(1), "file_count": firestore.Increment(-len(matches)), "updated_at": when},
+                {
+                    "serial": firestore.Increment(1),
+                    "file_count": firestore.Increment(-len(matches)),
+                    "updated_at": when,
+                },
             )
             return [FileRecord(**{**s.to_dict(), "deleted_at": when}) for s in matches]
 
@@ -349,7 +363,7 @@ class Packages:
             for path in (rec.blob_path, rec.metadata_path):
                 try:
                     self.stores.blobs.delete(path)
-                except Exception:  # noqa: BLE001 - the record is a tombstone already; report, don't fail
+                except Exception:
                     logging.getLogger(__name__).warning("could not delete blob %s", path, exc_info=True)
                     failed.append(path)
         detail = f"{index}/{project} {version}: " + ", ".join(r.filename for r in gone)
@@ -399,10 +413,14 @@ class Packages:
         projects = [{"name": p["name"], "normalized": p["normalized"]} for p in self.projects(team, index)]
         by_chunk: dict[int, list[dict]] = {}
         for p in projects:
-            by_chunk.setdefault(catalog_chunk_of(p["normalized"]), []).append({"n": p["normalized"], "name": p["name"]})
+            by_chunk.setdefault(catalog_chunk_of(p["normalized"]), []).append(
+                {"n": p["normalized"], "name": p["name"]}
+            )
         batch = self.db.batch()
         for k, entries in by_chunk.items():
-            batch.set(self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True)
+            batch.set(
+                self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True
+            )
         batch.update(
             self.index_ref(team, index),
             {
@@ -415,7 +433,11 @@ class Packages:
         return projects
 
     def projects(self, team: str, index: str) -> list[dict]:
-        q = self.index_ref(team, index).collection("projects").select(["name", "normalized", "serial", "updated_at", "file_count"])
+        q = (
+            self.index_ref(team, index)
+            .collection("projects")
+            .select(["name", "normalized", "serial", "updated_at", "file_count"])
+        )
         return sorted((s.to_dict() for s in q.stream()), key=lambda d: d["normalized"])
 
     def file(self, team: str, index: str, project: str, filename: str) -> FileRecord | None:

@@ -30,12 +30,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from bale.clock import now
 from bale.errors import BadRequest, Conflict, NotFound
 from bale.names import validate_email, validate_index, validate_project, validate_team
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
-from bale.clock import now
 
 # GitHub: owner is 1-39 alphanumerics or single hyphens; repository names allow . _ -.
 #: Projects one publisher may list. It bounds what a minted token carries: every team that
@@ -78,7 +78,10 @@ class Publisher:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for templates and JSON (the dashboard)."""
-        return dataclasses.asdict(self) | {"label": self.label, "provider_name": PROVIDERS[self.provider].title}
+        return dataclasses.asdict(self) | {
+            "label": self.label,
+            "provider_name": PROVIDERS[self.provider].title,
+        }
 
 
 Claims = Mapping[str, Any]
@@ -182,7 +185,9 @@ class GitHubActions(Provider):
             raise BadRequest(f"Invalid GitHub repository {repo!r}: use OWNER/REPO, e.g. acme-org/widgets.")
         workflow = (fields.get("workflow") or "").strip()
         if not workflow:
-            raise BadRequest("A GitHub publisher needs --workflow, the workflow file name (e.g. publish.yml).")
+            raise BadRequest(
+                "A GitHub publisher needs --workflow, the workflow file name (e.g. publish.yml)."
+            )
         if not _WORKFLOW.match(workflow):
             raise BadRequest(
                 f"Invalid workflow {workflow!r}: give the file name in .github/workflows/, "
@@ -225,7 +230,7 @@ class GitHubActions(Provider):
                     f"{publisher.repository!r}"
                 )
             ]
-        workflow = path[len(prefix):]
+        workflow = path[len(prefix) :]
         if workflow != publisher.workflow:
             return [f"workflow {workflow!r} is not the enrolled {publisher.workflow!r}"]
         known = {str(claims[k]) for k in ("ref", "sha") if claims.get(k)}
@@ -257,7 +262,9 @@ class GitLabCI(Provider):
         if not path:
             raise BadRequest("A GitLab publisher needs --repository, the project path (group/project).")
         if not _GITLAB_PATH.match(path):
-            raise BadRequest(f"Invalid GitLab project path {path!r}: use group/project or group/subgroup/project.")
+            raise BadRequest(
+                f"Invalid GitLab project path {path!r}: use group/project or group/subgroup/project."
+            )
         config = (fields.get("ci_config_path") or ".gitlab-ci.yml").strip().lstrip("/")
         if not _GITLAB_CONFIG.match(config) or ".." in config.split("/"):
             raise BadRequest(
@@ -293,10 +300,12 @@ class GitLabCI(Provider):
         if not sep or not ref:
             errors.append(f"ci_config_ref_uri {uri!r} has no @REF")
         elif not where.casefold().startswith(prefix.casefold()):
-            errors.append(f"ci_config_ref_uri {uri!r} is not in the enrolled project {publisher.repository!r}")
-        elif where[len(prefix):] != publisher.ci_config_path:
             errors.append(
-                f"CI config {where[len(prefix):]!r} (ci_config_ref_uri) is not the enrolled "
+                f"ci_config_ref_uri {uri!r} is not in the enrolled project {publisher.repository!r}"
+            )
+        elif where[len(prefix) :] != publisher.ci_config_path:
+            errors.append(
+                f"CI config {where[len(prefix) :]!r} (ci_config_ref_uri) is not the enrolled "
                 f"{publisher.ci_config_path!r}"
             )
         errors += self._check_environment(publisher, claims)
@@ -337,7 +346,9 @@ class GoogleCloud(Provider):
         errors = []
         email = claims.get("email", "")
         if not _ieq(email, publisher.service_account):
-            errors.append(f"email {email!r} is not the enrolled service account {publisher.service_account!r}")
+            errors.append(
+                f"email {email!r} is not the enrolled service account {publisher.service_account!r}"
+            )
         if claims.get("email_verified") is not True:
             errors.append("email_verified is not true")
         errors += self._check_pin(publisher, claims)
@@ -432,8 +443,18 @@ class Publishers:
             **record,
         )
         for other in self.list(team, index):
-            if (other.provider, other.lookup, other.workflow, other.ci_config_path, (other.environment or "").casefold()) == (
-                pub.provider, pub.lookup, pub.workflow, pub.ci_config_path, (pub.environment or "").casefold()
+            if (
+                other.provider,
+                other.lookup,
+                other.workflow,
+                other.ci_config_path,
+                (other.environment or "").casefold(),
+            ) == (
+                pub.provider,
+                pub.lookup,
+                pub.workflow,
+                pub.ci_config_path,
+                (pub.environment or "").casefold(),
             ):
                 raise Conflict(
                     f"{pub.label} is already a publisher of {team}/{index} ({other.id}); "
@@ -478,7 +499,9 @@ class Publishers:
         if not key:
             return []
         q = self._col().where(filter=FieldFilter("lookup", "==", f"{provider.name}:{key}"))
-        return sorted((self._from_snapshot(s) for s in q.stream()), key=lambda p: (p.created_at or now(), p.id))
+        return sorted(
+            (self._from_snapshot(s) for s in q.stream()), key=lambda p: (p.created_at or now(), p.id)
+        )
 
     def pin(self, publisher: Publisher, claims: Claims) -> list[str]:
         """Record the provider's identity pin on first use; [] if the token agrees with it.

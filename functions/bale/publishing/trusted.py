@@ -42,12 +42,12 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from bale.clock import now
 from bale.errors import BaleError, Unauthorized
 from bale.publishing.publishers import PROVIDERS, Provider, Publisher, Publishers
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
-from bale.clock import now
 from bale.tokens.service import Token, Tokens
 
 log = logging.getLogger("bale.oidc")
@@ -84,7 +84,7 @@ class PublishingError(BaleError):
 
 
 # -- issuer keys ------------------------------------------------------------------
-_clients: dict[str, tuple[float, "IssuerKeys"]] = {}
+_clients: dict[str, tuple[float, IssuerKeys]] = {}
 _clients_lock = threading.Lock()
 
 
@@ -96,7 +96,9 @@ def clear_caches() -> None:
 
 def _unavailable(issuer: str, why: str) -> PublishingError:
     return PublishingError(
-        "issuer-unavailable", f"Could not fetch the signing keys of {issuer}: {why}. Please retry.", status=503
+        "issuer-unavailable",
+        f"Could not fetch the signing keys of {issuer}: {why}. Please retry.",
+        status=503,
     )
 
 
@@ -107,7 +109,9 @@ def _fetch_json(url: str) -> dict:
             return None
 
     opener = urllib.request.build_opener(NoRedirect())
-    with opener.open(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=HTTP_TIMEOUT) as r:
+    with opener.open(
+        urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=HTTP_TIMEOUT
+    ) as r:
         data = json.load(r)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
@@ -191,7 +195,7 @@ def _provider_for(issuer: object, settings: Settings) -> Provider | None:
 
 def _when(ts: object) -> str:
     try:
-        return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="seconds")
+        return dt.datetime.fromtimestamp(float(ts), dt.UTC).isoformat(timespec="seconds")
     except (TypeError, ValueError, OverflowError):
         return repr(ts)
 
@@ -224,10 +228,14 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
     except jwt.PyJWKClientConnectionError as exc:
         raise _unavailable(issuer, str(exc)) from exc
     except jwt.PyJWKClientError:
-        raise _invalid(f"The token's signing key (kid) {kid!r} is not among the keys {issuer} publishes.") from None
+        raise _invalid(
+            f"The token's signing key (kid) {kid!r} is not among the keys {issuer} publishes."
+        ) from None
     declared = client.declared_alg(kid)
     if declared and declared != alg:
-        raise _invalid(f"The token's algorithm (alg) {alg!r} is not the one its key {kid!r} is for ({declared}).")
+        raise _invalid(
+            f"The token's algorithm (alg) {alg!r} is not the one its key {kid!r} is for ({declared})."
+        )
     aud = settings.oidc_audience
     try:
         claims = jwt.decode(
@@ -251,7 +259,9 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
             "for the audience /_/oidc/audience returns."
         ) from None
     except jwt.MissingRequiredClaimError as exc:
-        raise _invalid(f"The token has no {exc.claim!r} claim; a {provider.title} token carries one.") from None
+        raise _invalid(
+            f"The token has no {exc.claim!r} claim; a {provider.title} token carries one."
+        ) from None
     except jwt.InvalidSignatureError:
         raise _invalid(f"The token's signature does not verify with the issuer's key {kid!r}.") from None
     except jwt.PyJWTError as exc:
@@ -274,13 +284,15 @@ def spend(stores: Stores, issuer: str, claims: dict, raw: str) -> None:
     shown = repr(jti) if jti else "(its hash)"
     jti = str(jti) if jti else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
     doc_id = hashlib.sha256(f"{issuer.rstrip('/')}\n{jti}".encode()).hexdigest()
-    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]) + LEEWAY, dt.timezone.utc)
+    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]) + LEEWAY, dt.UTC)
     try:
         stores.db.collection("oidc_jti").document(doc_id).create(
             {"issuer": issuer, "jti": jti, "expires_at": expires_at, "used_at": now()}
         )
     except exceptions.AlreadyExists:
-        raise _invalid(f"This token was already used (jti {shown}); each OIDC token mints one token.") from None
+        raise _invalid(
+            f"This token was already used (jti {shown}); each OIDC token mints one token."
+        ) from None
 
 
 # -- the exchange ---------------------------------------------------------------------
@@ -307,10 +319,13 @@ class TrustedPublishing:
         if not candidates:
             raise PublishingError("invalid-publisher", f"No trusted publisher is enrolled for {who}.")
         if team or index:
-            candidates = [p for p in candidates if (not team or p.team == team) and (not index or p.index == index)]
+            candidates = [
+                p for p in candidates if (not team or p.team == team) and (not index or p.index == index)
+            ]
             if not candidates:
                 raise PublishingError(
-                    "invalid-publisher", f"No trusted publisher is enrolled for {who} in {team or '*'}/{index or '*'}."
+                    "invalid-publisher",
+                    f"No trusted publisher is enrolled for {who} in {team or '*'}/{index or '*'}.",
                 )
         matched, mismatches = [], []
         for pub in candidates:
@@ -333,8 +348,14 @@ class TrustedPublishing:
                 indexes.add(pub.index)
                 bounded.append(pub)
             else:
-                log.warning("mint for %s: publisher %s of %s/%s left out (over %d indexes)",
-                            who, pub.id, pub.team, pub.index, MAX_INDEXES_PER_TEAM)
+                log.warning(
+                    "mint for %s: publisher %s of %s/%s left out (over %d indexes)",
+                    who,
+                    pub.id,
+                    pub.team,
+                    pub.index,
+                    MAX_INDEXES_PER_TEAM,
+                )
         matched = bounded
         spend(self.stores, provider.issuer(self.settings), claims, raw)
         # Each publisher stands alone from here on: one whose pinned owner differs, or whose
@@ -362,16 +383,20 @@ class TrustedPublishing:
         # The run (id, ref, sha) is the workload's, and every team that enrolled the workload
         # is told of it: leaving it out when another team also enrolled it would let that team
         # erase it from yours.
-        run = " ".join(f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims)
+        run = " ".join(
+            f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims
+        )
         grants = []
         for (t, i), pubs in sorted(by_index.items()):
-            grants.append({
-                "team": t,
-                "index": i,
-                "projects": sorted({p for pub in pubs for p in pub.projects}),
-                "publisher": ", ".join(sorted({pub.label for pub in pubs})),
-                "description": f"Trusted Publishing ({', '.join(pub.id for pub in pubs)}) {run}".strip(),
-            })
+            grants.append(
+                {
+                    "team": t,
+                    "index": i,
+                    "projects": sorted({p for pub in pubs for p in pub.projects}),
+                    "publisher": ", ".join(sorted({pub.label for pub in pubs})),
+                    "description": f"Trusted Publishing ({', '.join(pub.id for pub in pubs)}) {run}".strip(),
+                }
+            )
         try:
             secret, record = Tokens(self.stores).create(
                 grants[0]["team"],
@@ -388,7 +413,9 @@ class TrustedPublishing:
         # Each team's log tells of its own grants only.
         for g in grants:
             Tenancy(self.stores).audit(
-                g["team"], f"trusted publisher {g['publisher']}", "mint-token",
+                g["team"],
+                f"trusted publisher {g['publisher']}",
+                "mint-token",
                 f"token {record.id} for {g['index']}: {', '.join(g['projects'])} {run}".strip(),
             )
         return Minted(token=secret, record=record, publishers=matched)

@@ -150,6 +150,7 @@ class GCSBlobStore:
             except exceptions.NotFound:
                 raise BlobMissing(path) from None
             size = blob.size
+
         # Ranged GETs, one chunk each; the first is fetched now so that a missing object is a
         # 404 before any byte is sent, and a file of one chunk or less costs one request.
         # Paths are content-addressed and written once, so the ranges all read the same bytes.
@@ -193,10 +194,8 @@ class GCSBlobStore:
         if self._settings.storage_emulator_host:
             return None
         try:
-            return self.bucket.blob(path).generate_signed_url(
-                version="v4", expiration=ttl, method="GET"
-            )
-        except Exception:  # noqa: BLE001 - no signing credentials: stream instead
+            return self.bucket.blob(path).generate_signed_url(version="v4", expiration=ttl, method="GET")
+        except Exception:
             return None
 
 

@@ -21,11 +21,10 @@ the members collection (in that transaction), and until then, or ``bale admin``'
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
+from bale.clock import now
 from bale.errors import BadRequest, Conflict, NotFound
 from bale.names import validate_email, validate_index, validate_team
-from bale.clock import now
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
 
@@ -87,9 +86,7 @@ class Tenancy:
         at = now()
         batch = self.db.batch()
         batch.create(self.team_ref(team), {"name": team, "created_at": at, **_roster({admin_email: "admin"})})
-        batch.create(
-            self.index_ref(team, "main"), self._new_index("main", at)
-        )
+        batch.create(self.index_ref(team, "main"), self._new_index("main", at))
         batch.create(
             self.team_ref(team).collection("members").document(admin_email),
             {"email": admin_email, "role": "admin", "added_at": at},
@@ -105,7 +102,13 @@ class Tenancy:
         from bale.packages.service import CATALOG_VERSION
 
         # An empty index's catalog (its project list) is complete: uploads keep it so.
-        return {"name": name, "created_at": at, "writers": [], "catalog": CATALOG_VERSION, "catalog_chunks": []}
+        return {
+            "name": name,
+            "created_at": at,
+            "writers": [],
+            "catalog": CATALOG_VERSION,
+            "catalog_chunks": [],
+        }
 
     def get_team(self, team: str) -> dict:
         snap = self.team_ref(team).get()
@@ -140,8 +143,7 @@ class Tenancy:
     # -- members ----------------------------------------------------------
     def members(self, team: str) -> list[Member]:
         return [
-            Member(s.get("email"), s.get("role"))
-            for s in self.team_ref(team).collection("members").stream()
+            Member(s.get("email"), s.get("role")) for s in self.team_ref(team).collection("members").stream()
         ]
 
     def role_of(self, team: str, email: str) -> str | None:
@@ -152,9 +154,7 @@ class Tenancy:
         """(team, role) pairs for a person."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        q = self.db.collection_group("members").where(
-            filter=FieldFilter("email", "==", email.lower())
-        )
+        q = self.db.collection_group("members").where(filter=FieldFilter("email", "==", email.lower()))
         return sorted((s.reference.parent.parent.id, s.get("role")) for s in q.stream())
 
     def set_member(self, team: str, email: str, role: str, *, actor: str = "cli") -> None:
@@ -201,7 +201,9 @@ class Tenancy:
             roles = self._roles_in(tx, team)
             if current.get("role") == "admin":
                 self._check_not_last_admin(tx, team, email)
-            granted = indexes.where(filter=FieldFilter("writers", "array_contains", email)).get(transaction=tx)
+            granted = indexes.where(filter=FieldFilter("writers", "array_contains", email)).get(
+                transaction=tx
+            )
             tx.delete(members.document(email))
             roles.pop(email, None)
             tx.update(self.team_ref(team), _roster(roles))
@@ -220,7 +222,10 @@ class Tenancy:
         doc = snap.to_dict()
         if has_roster(doc):
             return {e: roster_role(doc, e) for e in doc.get("members") or []}
-        return {s.get("email"): s.get("role") for s in self.team_ref(team).collection("members").get(transaction=tx)}
+        return {
+            s.get("email"): s.get("role")
+            for s in self.team_ref(team).collection("members").get(transaction=tx)
+        }
 
     def backfill_roster(self, team: str) -> dict[str, str]:
         """Write the roster of a team made before it existed (safe to run again); returns it."""

@@ -40,11 +40,11 @@ import secrets
 
 from packaging.utils import canonicalize_name
 
+from bale.clock import now
 from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from bale.names import validate_email, validate_index, validate_project, validate_team
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
-from bale.clock import now
 
 PREFIX = "bale_"
 REALM = 'Basic realm="bale"'
@@ -81,7 +81,7 @@ class Token:
     teams: list[str] | None = None
     revoked_teams: dict | None = None
 
-    def view_for(self, team: str) -> "Token":
+    def view_for(self, team: str) -> Token:
         """What ``team`` may see of this token: for a token granted to several teams, its own
         grants only (their indexes, projects, publishers), never the others'."""
         if not self.grants and not self.revoked_teams:
@@ -166,12 +166,11 @@ class Token:
                 "packages. Use a read token to install."
             )
         projects = scope[2]
-        if project is not None and projects is not None:
-            if canonicalize_name(project) not in projects:
-                return (
-                    f"This token may not {permission} project {project!r}; "
-                    f"it is limited to {', '.join(projects)}."
-                )
+        if project is not None and projects is not None and canonicalize_name(project) not in projects:
+            return (
+                f"This token may not {permission} project {project!r}; "
+                f"it is limited to {', '.join(projects)}."
+            )
         return None
 
 
@@ -183,7 +182,9 @@ def parse_duration(text: str) -> dt.timedelta:
     n, unit = int(m.group(1)), m.group(2)
     if n <= 0:
         raise BadRequest("A duration must be positive.")
-    return dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n})
+    return dt.timedelta(
+        **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n}
+    )
 
 
 def _in(expires_in: dt.timedelta | None) -> str:
@@ -240,8 +241,12 @@ class Tokens:
         ``projects``, ``publisher`` and ``description`` then come from the first."""
         if grants:
             grants = [
-                {**g, "team": validate_team(g["team"]), "index": validate_index(g["index"]),
-                 "projects": sorted({validate_project(p) for p in g["projects"]})}
+                {
+                    **g,
+                    "team": validate_team(g["team"]),
+                    "index": validate_index(g["index"]),
+                    "projects": sorted({validate_project(p) for p in g["projects"]}),
+                }
                 for g in grants
             ]
             if any(not g["projects"] for g in grants):
@@ -292,7 +297,9 @@ class Tokens:
         if kind != "oidc":
             scope = ", ".join(norm) if norm else "all projects"
             detail = f"{token_id} {permission} on {index} ({scope}), expires {_in(expires_in)}"
-            tenancy.audit(team, actor or created_by, "create-token", detail + (f", for {owner}" if owner else ""))
+            tenancy.audit(
+                team, actor or created_by, "create-token", detail + (f", for {owner}" if owner else "")
+            )
         return f"{PREFIX}{token_id}_{secret}", record
 
     def _from_snapshot(self, snap) -> Token:
@@ -333,9 +340,7 @@ class Tokens:
             extra = [by_path[r.path] for r in also]
         else:
             snap, extra = ref.get(), []
-        if not snap.exists or not hmac.compare_digest(
-            snap.get("secret_sha256"), _hash(secret)
-        ):
+        if not snap.exists or not hmac.compare_digest(snap.get("secret_sha256"), _hash(secret)):
             raise Unauthorized("Invalid or revoked token.")
         token = self._from_snapshot(snap)
         t = now()
@@ -349,7 +354,7 @@ class Tokens:
         if token.last_used_at is None or t - token.last_used_at > LAST_USED_GRANULARITY:
             try:
                 self._ref(token_id).update({"last_used_at": t})
-            except Exception:  # noqa: BLE001 - bookkeeping must never fail a request
+            except Exception:
                 pass
         return token, extra
 
@@ -359,8 +364,10 @@ class Tokens:
 
         col = self.db.collection("tokens")
         found = {}
-        for q in (col.where(filter=FieldFilter("team", "==", team)),
-                  col.where(filter=FieldFilter("teams", "array_contains", team))):
+        for q in (
+            col.where(filter=FieldFilter("team", "==", team)),
+            col.where(filter=FieldFilter("teams", "array_contains", team)),
+        ):
             for snap in q.stream():
                 token = self._from_snapshot(snap)
                 found[snap.id] = token.view_for(team)
@@ -432,13 +439,19 @@ class Tokens:
                 tx.update(ref, {"revoked_at": now(), "grants": [], "revoked_teams": revoked})
                 return True
             first = left[0]
-            tx.update(ref, {
-                "grants": left,
-                "revoked_teams": revoked,
-                # The first grant is what code outside the grants (listing by team) reads.
-                "team": first["team"], "index": first["index"], "projects": first["projects"],
-                "publisher": first.get("publisher"), "description": first.get("description", ""),
-            })
+            tx.update(
+                ref,
+                {
+                    "grants": left,
+                    "revoked_teams": revoked,
+                    # The first grant is what code outside the grants (listing by team) reads.
+                    "team": first["team"],
+                    "index": first["index"],
+                    "projects": first["projects"],
+                    "publisher": first.get("publisher"),
+                    "description": first.get("description", ""),
+                },
+            )
             return True
 
         if txn(self.db.transaction()):
@@ -449,7 +462,9 @@ class Tokens:
         with the ``WWW-Authenticate`` challenge on which pip and uv ask their keyring or the user."""
         return self.from_request_with(authorization)[0]
 
-    def from_request_with(self, authorization: str | None, also=(), *, team: str | None = None) -> tuple[Token, list]:
+    def from_request_with(
+        self, authorization: str | None, also=(), *, team: str | None = None
+    ) -> tuple[Token, list]:
         """from_request, fetching the documents ``also`` (and ``team``'s roster) in the same
         round trip."""
         from bale.tokens.credentials import token_from_header

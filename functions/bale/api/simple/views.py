@@ -41,10 +41,10 @@ import threading
 from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
-from bale.packages.distributions import check_filename
-from bale.errors import BadRequest, BaleError, Forbidden, NotFound
 from bale.api.http import plain_errors, route_parts
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound
 from bale.names import validate_index, validate_project, validate_team
+from bale.packages.distributions import check_filename
 from bale.packages.service import FileRecord, Packages
 from bale.settings import Settings, get_settings
 from bale.store.backends import BlobMissing, Stores, get_stores
@@ -283,7 +283,9 @@ def _simple(request: Request) -> Response:
 
     settings, stores = _services()
     if project is None:
-        token, (index_snap,) = _authorize(request, stores, team, index, also=[Packages(stores).index_ref(team, index)])
+        token, (index_snap,) = _authorize(
+            request, stores, team, index, also=[Packages(stores).index_ref(team, index)]
+        )
         fmt, content_type = _negotiate(request)
         return _project_list(request, settings, stores, token, team, index, fmt, content_type, index_snap)
     _, (snap,) = _authorize(
@@ -315,7 +317,9 @@ def _project_page(request, settings, stores, team, index, project, fmt, content_
     )
 
 
-def _project_list(request, settings, stores, token: Token, team, index, fmt, content_type, index_snap) -> Response:
+def _project_list(
+    request, settings, stores, token: Token, team, index, fmt, content_type, index_snap
+) -> Response:
     packages = Packages(stores)
     if not index_snap.exists:
         raise NotFound(f"No index {team}/{index}.")
@@ -373,7 +377,7 @@ def _html_doc(title: str, rows: str) -> bytes:
 def upload_time(value: dt.datetime) -> str:
     """PEP 700's format: ISO 8601 in UTC, ``yyyy-mm-ddThh:mm:ss.ffffffZ``."""
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return dt.datetime.isoformat(value, timespec="microseconds") + "Z"
 
 
@@ -390,7 +394,9 @@ def sort_versions(versions) -> list[str]:
     return sorted(bad) + [v for _, v in parsed]
 
 
-def render_project(name: str, normalized: str, serial: int, files: list[dict], base: str, version: tuple) -> Rendered:
+def render_project(
+    name: str, normalized: str, serial: int, files: list[dict], base: str, version: tuple
+) -> Rendered:
     """Render a project page (entries as :func:`bale.packages.page_entry` writes them)."""
     json_files = []
     rows = []
