@@ -29,6 +29,14 @@ test: setup
 unit: $(BIN)/bale
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
+# Lint and types: ruff (rules and formatting) over the tree, mypy strict over the deployed core,
+# checkov over terraform/, and the functions' pinned requirements against pyproject.toml.
+LINT_PATHS = functions web tools tests benchmarks
+lint: $(BIN)/bale lint-terraform check-requirements
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy functions/bale functions/main.py
+
 # functions/requirements.txt is what Cloud Functions installs: pyproject.toml's runtime
 # dependencies, pinned with hashes. Existing pins are kept unless pyproject.toml moved past them.
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
