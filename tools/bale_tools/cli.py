@@ -19,7 +19,7 @@ import click
 
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
-from bale.publishing.publishers import PROVIDERS
+from bale.publishing.providers import PROVIDERS
 from bale.tenancy.service import ROLES
 from bale.tokens.service import PERMISSIONS, parse_duration
 

@@ -237,7 +237,7 @@ def _publisher_service():
 @team_admin
 def publishers(team: str):
     pubs = _publisher_service().list(team)
-    from bale.publishing.publishers import PROVIDERS
+    from bale.publishing.providers import PROVIDERS
 
     return render_template(
         "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team)
