@@ -97,7 +97,7 @@ def test_a_refused_command_says_why_on_stderr_and_exits_1(bale):
         (
             ["add-publisher", "acme", "--index", "main", "--provider", "jenkins"],
             "'--provider'",
-            "bale.publishing.publishers:PROVIDERS",
+            "bale.publishing.providers:PROVIDERS",
         ),
     ],
 )

@@ -99,9 +99,9 @@ def parse_html(text: str) -> Links:
 
 def server_db():
     """The Firestore client the served functions use (same process: bale dev's dispatcher)."""
-    from bale.api.simple import views as simple_api
+    from bale.api.simple import routing as simple_routing
 
-    return simple_api._services()[1].db
+    return simple_routing.services()[1].db
 
 
 IN_ORDER = [
@@ -617,7 +617,7 @@ def test_downloads_cost_one_storage_request_per_chunk(stack):
 
 
 def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
-    from bale.api.simple import views as simple_api
+    from bale.api.simple.download import serve_blob
     from bale.packages.service import Packages
     from bale.store.backends import GCSBlobStore, Stores
 
@@ -635,7 +635,7 @@ def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
     import flask
 
     with flask.Flask("t").test_request_context("/files/x"):
-        resp = simple_api._serve_blob(flask.request, stores, rec, want_metadata=False)
+        resp = serve_blob(flask.request, stores, rec, want_metadata=False)
     assert resp.status_code == 302
     assert resp.headers["Location"] == f"https://storage.example/{rec.blob_path}?ttl=300"
     assert "no-store" in resp.headers["Cache-Control"]

@@ -197,9 +197,9 @@ class RoundTrips:
 
 
 def server_db():
-    from bale.api.simple import views as simple_api
+    from bale.api.simple import routing as simple_routing
 
-    return simple_api._services()[1].db
+    return simple_routing.services()[1].db
 
 
 def test_a_persons_rights_cost_no_extra_round_trip(stack, tenancy, tokens, published):

@@ -1,4 +1,4 @@
-"""bale.publishing.publishers: enrolling a publisher and matching an OIDC token's claims to it.
+"""bale.publishing.providers and publishers: enrolling a publisher and matching an OIDC token's claims to it.
 
 Claims are written out here as each CI writes them; no issuer, no signature, no Firestore.
 """
@@ -8,7 +8,11 @@ from __future__ import annotations
 import pytest
 
 from bale.errors import BadRequest
-from bale.publishing.publishers import GitHubActions, GitLabCI, GoogleCloud, Publisher, get_provider
+from bale.publishing.providers import get_provider
+from bale.publishing.providers.github import GitHubActions
+from bale.publishing.providers.gitlab import GitLabCI
+from bale.publishing.providers.google import GoogleCloud
+from bale.publishing.publishers import Publisher
 from bale.settings import Settings
 
 SETTINGS = Settings()

@@ -1,4 +1,4 @@
-"""bale.api.simple.views, the pure parts: rendering a project page (PEP 503 HTML, PEP 691/700
+"""bale.api.simple, the pure parts: rendering a project page (PEP 503 HTML, PEP 691/700
 JSON), version order, content negotiation, the response's caching headers, and the page cache."""
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from bale.api.simple import views
-from bale.api.simple.views import PageCache, Rendered, render_project, sort_versions, upload_time
+from bale.api.simple import negotiate
+from bale.api.simple.cache import PageCache, Rendered
+from bale.api.simple.render import render_project, upload_time
 from bale.errors import BaleError
+from bale.packages.versions import sort_versions
 
 BASE = "https://pypi.example.com/simple/acme/main/widgets/"
 T = dt.datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=dt.UTC)
@@ -178,7 +180,7 @@ def test_rendering_is_deterministic_whatever_the_entry_order():
 
 def test_large_pages_are_gzipped_once_and_small_ones_not():
     small = page([FILES[0]])
-    assert len(small.bodies["json"]) < views.GZIP_MIN_BYTES and "json" not in small.gzipped
+    assert len(small.bodies["json"]) < negotiate.GZIP_MIN_BYTES and "json" not in small.gzipped
     many = [entry(f"widgets-1.{i}.tar.gz", f"1.{i}") for i in range(50)]
     big = page(many)
     assert set(big.gzipped) == {"json", "html"}
@@ -217,13 +219,13 @@ def request(**headers) -> Request:
 )
 def test_negotiate(accept, fmt, content_type):
     req = request(**({"Accept": accept} if accept else {}))
-    assert views._negotiate(req) == (fmt, content_type)
+    assert negotiate.negotiate(req) == (fmt, content_type)
 
 
 @pytest.mark.parametrize("accept", ["application/json", "application/vnd.pypi.simple.v2+json", "image/png"])
 def test_negotiate_406_when_nothing_fits(accept):
     with pytest.raises(BaleError) as exc:
-        views._negotiate(request(Accept=accept))
+        negotiate.negotiate(request(Accept=accept))
     assert exc.value.status == 406
 
 
@@ -231,22 +233,22 @@ def test_page_response_headers_gzip_and_revalidation():
     big = page([entry(f"widgets-1.{i}.tar.gz", f"1.{i}") for i in range(50)])
     body, digest, gz = big.bodies["json"], big.digests["json"], big.gzipped["json"]
     ctype = "application/vnd.pypi.simple.v1+json"
-    plain = views._page_response(request(), body, digest, ctype, 7, gz)
+    plain = negotiate.page_response(request(), body, digest, ctype, 7, gz)
     assert plain.status_code == 200 and plain.get_data() == body
     assert "Content-Encoding" not in plain.headers
     assert plain.headers["Cache-Control"] == "private, max-age=0, must-revalidate"
     assert plain.headers["Vary"] == "Accept, Accept-Encoding, Authorization"
     assert plain.headers["X-PyPI-Last-Serial"] == "7"
     assert plain.headers["Content-Type"] == ctype
-    zipped = views._page_response(request(**{"Accept-Encoding": "gzip"}), body, digest, ctype, 7, gz)
+    zipped = negotiate.page_response(request(**{"Accept-Encoding": "gzip"}), body, digest, ctype, 7, gz)
     assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.get_data()) == body
     # The two representations have different ETags; each revalidates to 304 only with its own.
     assert plain.headers["ETag"] != zipped.headers["ETag"]
-    again = views._page_response(
+    again = negotiate.page_response(
         request(**{"If-None-Match": plain.headers["ETag"]}), body, digest, ctype, 7, gz
     )
     assert again.status_code == 304 and again.get_data() == b""
-    other = views._page_response(
+    other = negotiate.page_response(
         request(**{"If-None-Match": zipped.headers["ETag"]}), body, digest, ctype, 7, gz
     )
     assert other.status_code == 200

@@ -205,7 +205,8 @@ def test_another_teams_token_cannot_be_revoked(alice, tokens, tenancy):
 
 
 def test_add_and_delete_github_publisher(alice, stores, tenancy):
-    from bale.publishing.publishers import PROVIDERS, Publishers
+    from bale.publishing.providers import PROVIDERS
+    from bale.publishing.publishers import Publishers
 
     form = {
         "index": "main",

@@ -192,7 +192,8 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
 
 def test_enroll_trusted_publisher_that_the_flow_accepts(stack, accounts, page, oidc_issuers, tmp_path):
     from bale.packages.service import Packages
-    from bale.publishing.publishers import PROVIDERS, Publishers
+    from bale.publishing.providers import PROVIDERS
+    from bale.publishing.publishers import Publishers
 
     accounts.sign_up("alice@example.com", PASSWORD)
     sign_in_ui(page, stack.url, "alice@example.com", next_path="/teams/acme/admin/publishers")

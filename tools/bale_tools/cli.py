@@ -19,7 +19,8 @@ import click
 
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
-from bale.publishing.publishers import PROVIDERS
+from bale.packages.versions import version_key
+from bale.publishing.providers import PROVIDERS
 from bale.tenancy.service import ROLES
 from bale.tokens.service import PERMISSIONS, parse_duration
 
@@ -615,14 +616,12 @@ def list_projects(a: Admin, team, index_name) -> None:
 @pass_admin
 def list_files(a: Admin, team, index_name, project_name) -> None:
     """List a project's files: version, size, hash, uploader, state."""
-    from packaging.version import Version
-
     a.tenancy.require_index(team, index_name)
     packages = a.packages
     name = validate_project(project_name)
     if packages.project_doc(team, index_name, name) is None:
         raise NotFound(f"No project {name!r} in {team}/{index_name}.")
-    files = sorted(packages.files(team, index_name, name), key=lambda f: (Version(f.version), f.filename))
+    files = sorted(packages.files(team, index_name, name), key=lambda f: (version_key(f.version), f.filename))
     click.echo(f"{'VERSION':12}  {'FILE':60}  {'SIZE':>10}  {'SHA256':12}  {'UPLOADED':16}  {'BY':30}  STATE")
     for f in files:
         if f.deleted_at:

@@ -16,7 +16,7 @@ from bale.clock import now
 from bale.errors import BadRequest, BaleError
 from bale.names import validate_index, validate_project
 
-from .services import current_user, services, team_admin
+from .services import current_user, flash_refusal, services, team_admin
 
 bp = Blueprint("admin", __name__, url_prefix="/teams/<team>/admin")
 
@@ -42,9 +42,7 @@ def _attempt(fn, *, ok: str, endpoint: str, team: str, **kw):
     try:
         fn()
     except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
         flash(ok, "ok")
     return _back(endpoint, team, **kw)
@@ -206,9 +204,7 @@ def create_token(team: str):
     try:
         secret, token, _expiry = token_from_form(team, _actor())
     except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return _tokens_page(team, status=exc.status)
     # Shown in this response only: it is not stored anywhere it could be shown again.
     return _tokens_page(team, created=token, secret=secret)
@@ -237,7 +233,7 @@ def _publisher_service():
 @team_admin
 def publishers(team: str):
     pubs = _publisher_service().list(team)
-    from bale.publishing.publishers import PROVIDERS
+    from bale.publishing.providers import PROVIDERS
 
     return render_template(
         "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team)
@@ -261,9 +257,7 @@ def add_publisher(team: str):
     try:
         pub = _publisher_service().add(team, index, provider, projects, actor=_actor(), **values)
     except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
         flash(f"Added trusted publisher {pub.label} for {team}/{index}.", "ok")
     return _back(".publishers", team)
@@ -307,9 +301,7 @@ def _release_change(team: str, index: str, project: str, change, ok, warning=Non
     try:
         change()
     except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
         flash(ok(), "ok")
         if warning and (said := warning()):

@@ -8,13 +8,13 @@ access stops their upload tokens uploading.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template
+from flask import Blueprint, render_template
 
 from bale.clock import now
 from bale.errors import BaleError, Forbidden, NotFound
 
 from .admin import EXPIRIES, _attempt, _index_names, token_from_form
-from .services import current_user, services, team_member
+from .services import current_user, flash_refusal, services, team_member
 
 bp = Blueprint("mytokens", __name__, url_prefix="/teams/<team>/tokens")
 
@@ -63,9 +63,7 @@ def create(team: str):
     try:
         secret, token, _ = token_from_form(team, me, check=may_create)
     except BaleError as exc:
-        if exc.status >= 500:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return _page(team, status=exc.status)
     return _page(team, created=token, secret=secret)
 

@@ -6,10 +6,10 @@ import dataclasses
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from bale.errors import BadRequest, NotFound
 from bale.names import validate_index, validate_project
+from bale.packages.versions import is_prerelease, version_key
 
 from . import readme
 from .services import services, team_member
@@ -28,13 +28,6 @@ def _index(team: str, index: str) -> dict:
     return services().tenancy.require_index(team, index)
 
 
-def _version_key(version: str):
-    try:
-        return (1, Version(version))
-    except InvalidVersion:  # pragma: no cover - uploads check versions
-        return (0, version)
-
-
 @dataclasses.dataclass
 class Release:
     version: str
@@ -45,10 +38,7 @@ class Release:
 
     @property
     def prerelease(self) -> bool:
-        try:
-            return Version(self.version).is_prerelease
-        except InvalidVersion:  # pragma: no cover
-            return False
+        return is_prerelease(self.version)
 
 
 def releases(files) -> list[Release]:
@@ -63,7 +53,7 @@ def releases(files) -> list[Release]:
         yanked = all(f.yanked for f in fs)
         reason = next((f.yanked_reason for f in fs if f.yanked and f.yanked_reason), None)
         out.append(Release(version, fs, yanked, reason, min(f.upload_time for f in fs)))
-    return sorted(out, key=lambda r: _version_key(r.version), reverse=True)
+    return sorted(out, key=lambda r: version_key(r.version), reverse=True)
 
 
 def latest(rels: list[Release]) -> Release | None:
@@ -102,8 +92,7 @@ def index(team: str, index: str):
     except ValueError:
         page = 1
     shown = names[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    refs = [packages.project_ref(team, index, p["normalized"]) for p in shown]
-    docs = {s.id: s.to_dict() for s in services().stores.db.get_all(refs) if s.exists} if refs else {}
+    docs = services().project_docs(team, index, [p["normalized"] for p in shown])
     projects = [{**p, **docs.get(p["normalized"], {}), "name": p["name"]} for p in shown]
     return render_template(
         "projects/index.html",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
 
-from bale.errors import BadRequest, Forbidden, NotFound
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound
 from bale.names import validate_team
 from bale.settings import Settings
 from bale.store.backends import get_stores
@@ -48,6 +48,15 @@ class Services:
 
         return Packages(self.stores)
 
+    def project_docs(self, team: str, index: str, names: list[str]) -> dict[str, dict]:
+        """The project documents (counts, dates) of ``names`` in one batched read, by name.
+
+        Here rather than in a view: views never read Firestore themselves.
+        """
+        packages = self.packages
+        refs = [packages.project_ref(team, index, n) for n in names]
+        return {s.id: s.to_dict() for s in self.stores.db.get_all(refs) if s.exists} if refs else {}
+
     @property
     def publishers(self):
         """The Trusted Publishing service, or None where this build has none."""
@@ -56,6 +65,16 @@ class Services:
         except ImportError:
             return None
         return Publishers(self.stores)
+
+
+def flash_refusal(exc: BaleError) -> None:
+    """Show a refusal (4xx) on the page; a server error (5xx) propagates, to be logged as one.
+
+    Call in an ``except BaleError`` block.
+    """
+    if exc.status >= 500:
+        raise exc
+    flash(exc.message, "error")
 
 
 def services() -> Services:

@@ -44,7 +44,9 @@ import jwt
 
 from bale.clock import now
 from bale.errors import BaleError, Unauthorized
-from bale.publishing.publishers import PROVIDERS, Provider, Publisher, Publishers
+from bale.publishing.providers import PROVIDERS
+from bale.publishing.providers.base import Provider
+from bale.publishing.publishers import Publisher, Publishers
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy

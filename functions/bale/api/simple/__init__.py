@@ -1,1 +1,10 @@
-"""The Simple API (PEP 503/691) and downloads: routing and authorization in ``views.py``."""
+"""The Simple API (PEP 503/691) and downloads, one concern per module:
+
+* ``views.py``: the entry point (:func:`~views.handle`), routing of ``/simple/`` and the
+  page cache's use (:func:`~views.clear_caches`);
+* ``routing.py``: paths, slug validation (invalid → 404), redirects, token authorization;
+* ``negotiate.py``: ``Accept`` negotiation (HTML or JSON) and the page response (gzip, ETag, 304);
+* ``render.py``: the project page and project list bodies, pure functions of their data;
+* ``cache.py``: :class:`~cache.Rendered` pages and the per-process :class:`~cache.PageCache`;
+* ``download.py``: files and their ``.metadata``, through the file's record.
+"""

@@ -1,0 +1,86 @@
+"""Content negotiation for Simple API pages, and the page response (gzip, ETag, 304).
+
+A page goes out as PEP 503 HTML or PEP 691 JSON, picked from the request's ``Accept``
+header (HTML when the client does not say), plain or gzipped per ``Accept-Encoding``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from typing import Final, Literal
+
+from flask import Request, Response
+
+from bale.errors import BaleError
+
+#: The two representations of a page.
+Format = Literal["html", "json"]
+
+HTML_V1: Final = "application/vnd.pypi.simple.v1+html"
+JSON_V1: Final = "application/vnd.pypi.simple.v1+json"
+TEXT_HTML: Final = "text/html"
+# What a client may ask for, HTML first: with equal preference (e.g. */*) HTML wins, the
+# format every installer understands. The ``latest`` aliases answer with the concrete v1 type.
+OFFERS: Final[dict[str, tuple[Format, str]]] = {
+    TEXT_HTML: ("html", "text/html; charset=utf-8"),
+    HTML_V1: ("html", HTML_V1),
+    "application/vnd.pypi.simple.latest+html": ("html", HTML_V1),
+    JSON_V1: ("json", JSON_V1),
+    "application/vnd.pypi.simple.latest+json": ("json", JSON_V1),
+}
+
+PAGE_CACHE_CONTROL: Final = "private, max-age=0, must-revalidate"
+# Pages compress about 5x (a 10,000-file page: 5.8 MB of JSON, 1 MB gzipped); tiny ones aren't worth it.
+GZIP_MIN_BYTES: Final = 1024
+
+
+def negotiate(request: Request) -> tuple[Format, str]:
+    """(format, Content-Type) for the request's Accept header; 406 if none fits."""
+    accept = request.headers.get("Accept", "").strip()
+    if not accept:
+        return OFFERS[TEXT_HTML]
+    best = request.accept_mimetypes.best_match(list(OFFERS))
+    if best is None:
+        raise BaleError(
+            "Not acceptable: this index serves " + ", ".join(OFFERS) + ".",
+            status=406,
+        )
+    return OFFERS[best]
+
+
+def gzip_body(body: bytes) -> bytes:
+    """The body gzipped, the same bytes on every instance (so the same ETag)."""
+    # mtime=0: no timestamp in the header, which would change the bytes per instance.
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def page_response(
+    request: Request, body: bytes, digest: str, content_type: str, serial: int, gzipped: bytes | None = None
+) -> Response:
+    """A page (``digest``: the sha256 of ``body``) as 200, or 304 when the client's copy is current.
+
+    ``gzipped`` is the body already compressed (the page cache keeps it), else it is
+    compressed here if the client accepts gzip and the body is worth it.
+    """
+    encoding = None
+    if len(body) >= GZIP_MIN_BYTES and request.accept_encodings["gzip"] > 0:
+        encoding = "gzip"
+        body = gzipped if gzipped is not None else gzip_body(body)
+    # Strong ETag: a hash of exactly this representation (the media type and encoding are part
+    # of it, since the same HTML goes out as text/html or v1+html, plain or gzipped).
+    etag = hashlib.sha256(f"{digest}:{content_type}:{encoding}".encode()).hexdigest()[:40]
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": PAGE_CACHE_CONTROL,
+        # The body depends on all three: the format, the encoding, and what the token may see.
+        "Vary": "Accept, Accept-Encoding, Authorization",
+        "X-PyPI-Last-Serial": str(serial),
+    }
+    if request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+    resp = Response(body, status=200, headers=headers)
+    resp.headers["Content-Type"] = content_type
+    if encoding:
+        resp.headers["Content-Encoding"] = encoding
+    return resp
