@@ -20,18 +20,8 @@ SEED = 20261201
 
 #: 5xx and hangs the fuzzer found in code this test does not own, reported with reproductions
 #: (docs/security.md, "Known open findings"). A run whose every failure is one of these is an
-#: expected failure; anything else fails. Delete an entry once its fix is merged.
-KNOWN = (
-    re.compile(
-        r"oidc: POST /_/oidc/mint-token (nested json|lone surrogate|70 KB body|200 KB body|jwt nested-header)"
-    ),
-    re.compile(
-        r"oidc: POST /_/oidc/mint-token jwt signed .*'exp'"
-    ),  # exp beyond time_t: OverflowError in spend()
-    re.compile(
-        r"upload-archive: "
-    ),  # corrupt archives: zlib.error, NotImplementedError, TypeError in distributions
-)
+#: expected failure; anything else fails. Delete an entry once its fix is merged; empty now.
+KNOWN: tuple[re.Pattern[str], ...] = ()
 
 
 def test_every_generator_builds_requests():

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Mapping
+from typing import IO
 
 from flask import Request, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected
 
 from bale.api.http import route_parts
 from bale.errors import BaleError
@@ -27,9 +29,20 @@ log = logging.getLogger("bale.oidc")
 
 PREFIX = "/_/oidc/"
 MAX_BODY = 64 * 1024  # an OIDC token is a few KiB
+#: How much of a too-large body is read and thrown away so that the client, still sending, reads
+#: the 413 (a server that closes with unread bytes makes the client see a reset instead). Past
+#: this the connection is closed: nothing more is read.
+MAX_DRAIN = 1024 * 1024
+_CHUNK = 64 * 1024
+#: Set in the WSGI environ when the request's body was not (or could not be) read to its end.
+_UNREAD = "bale.oidc.body_unread"
+
+JSON = dict[str, object]
 
 
-def _json(data: dict, status: int = 200, headers: dict | None = None) -> Response:
+def _json(
+    data: Mapping[str, object], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     resp = Response(json.dumps(data) + "\n", status=status, mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     for k, v in (headers or {}).items():
@@ -37,29 +50,80 @@ def _json(data: dict, status: int = 200, headers: dict | None = None) -> Respons
     return resp
 
 
-def _error(status: int, code: str, description: str, headers: dict | None = None) -> Response:
+def _error(status: int, code: str, description: str, headers: Mapping[str, str] | None = None) -> Response:
     return _json(
         {"message": description, "errors": [{"code": code, "description": description}]}, status, headers
     )
 
 
-def _payload(request: Request) -> dict:
-    request.max_content_length = MAX_BODY
+def _read(stream: IO[bytes], limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body, in chunks: never more in memory than that."""
+    parts: list[bytes] = []
+    got = 0
+    while got < limit and (chunk := stream.read(min(_CHUNK, limit - got))):
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _body(request: Request) -> bytes:
+    """The body, read here with a bound rather than through ``request.max_content_length``.
+
+    functions-framework's ``read_request`` after-request hook calls ``request.get_data()`` once
+    the response is built; with ``max_content_length`` set and a larger body that call raises
+    RequestEntityTooLarge, and the 413 becomes a 500 on a connection left hanging. So: read at
+    most MAX_BODY + 1 bytes, and for a larger body read and discard up to MAX_DRAIN more (the
+    hook then finds the stream at its end); a body still not at its end is marked unread, and
+    the response is one the hook leaves alone and that closes the connection (see handle).
+    """
+    stream = request.stream
     try:
-        raw = request.get_data(cache=False)
-    except HTTPException:
-        raise PublishingError("invalid-payload", "The request body is too large.", status=413) from None
+        raw = _read(stream, MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            if len(_read(stream, MAX_DRAIN)) >= MAX_DRAIN and stream.read(1):
+                request.environ[_UNREAD] = True
+            raise PublishingError(
+                "invalid-payload",
+                f"The request body is too large; the limit is {MAX_BODY} bytes.",
+                status=413,
+            )
+    except ClientDisconnected:
+        # The client hung up mid-body: nobody reads this answer, but it is not a server error.
+        request.environ[_UNREAD] = True
+        raise PublishingError("invalid-payload", "The request body ended early.", status=400) from None
+    return raw
+
+
+def _payload(request: Request) -> dict[str, str | None]:
+    raw = _body(request)
     try:
         # uv sends JSON with or without a Content-Type; parse the body either way.
-        body = json.loads(raw or b"null")
+        body: object = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise PublishingError("invalid-payload", 'The body is not JSON; send {"token": "..."}.') from None
-    if not isinstance(body, dict) or not isinstance(body.get("token"), str) or not body["token"].strip():
+    except RecursionError:
+        # json's parser recurses once per nesting level: '[' * 30000 exhausts the stack.
+        raise PublishingError(
+            "invalid-payload", 'The body is nested too deeply; send {"token": "..."}.'
+        ) from None
+    if not isinstance(body, dict):
         raise PublishingError("invalid-payload", 'The body must be a JSON object {"token": "..."}.')
+    token = body.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise PublishingError("invalid-payload", 'The body must be a JSON object {"token": "..."}.')
+    if not token.isascii():
+        # A JWT (and a minted token) is base64url and dots; anything else (a lone surrogate
+        # among them, which no codec encodes) is refused before it reaches a parser.
+        raise PublishingError(
+            "invalid-token", "The token contains characters other than ASCII; it is not a JWT."
+        )
+    payload: dict[str, str | None] = {"token": token.strip()}
     for key in ("team", "index"):
-        if body.get(key) is not None and not isinstance(body[key], str):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
             raise PublishingError("invalid-payload", f"{key!r} must be a string.")
-    return body
+        payload[key] = value or None
+    return payload
 
 
 def _route(request: Request) -> Response:
@@ -78,13 +142,13 @@ def _route(request: Request) -> Response:
     if endpoint == "audience":
         return _json({"audience": settings.oidc_audience})
     body = _payload(request)
+    token = body["token"]
+    assert token is not None
     service = TrustedPublishing(get_stores(settings), settings)
     if endpoint == "mint-token":
-        minted = service.mint(
-            body["token"].strip(), team=body.get("team") or None, index=body.get("index") or None
-        )
+        minted = service.mint(token, team=body["team"], index=body["index"])
         rec = minted.record
-        answer = {
+        answer: JSON = {
             "success": True,
             "token": minted.token,
             "expires": int(rec.expires_at.timestamp()) if rec.expires_at else None,
@@ -96,14 +160,32 @@ def _route(request: Request) -> Response:
             # teams' (their indexes and projects are theirs to tell).
             answer.update(team=rec.team, index=rec.index, projects=rec.projects)
         return _json(answer)
-    token = service.burn(body["token"].strip())
-    return _json({"success": True, "burned": token.id})
+    burned = service.burn(token)
+    return _json({"success": True, "burned": burned.id})
 
 
 def handle(request: Request) -> Response:
     from bale.api.http import harden
 
-    return harden(_handle(request))
+    resp = harden(_handle(request))
+    if request.environ.get(_UNREAD):
+        _close_unread(resp)
+    return resp
+
+
+def _close_unread(resp: Response) -> None:
+    """An answer for a request whose body was left unread: it closes the connection (the unread
+    bytes must not be taken for the next request) and is sent as an iterable, so that
+    functions-framework's read_request hook, which skips streamed responses, does not try to
+    read (and buffer, or fail on) what is left of the body."""
+    data = resp.get_data()
+
+    def once() -> Iterator[bytes]:
+        yield data
+
+    resp.response = once()
+    resp.headers["Content-Length"] = str(len(data))
+    resp.headers["Connection"] = "close"
 
 
 def _handle(request: Request) -> Response:

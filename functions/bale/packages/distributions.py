@@ -14,7 +14,8 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from typing import IO
+from collections.abc import Iterable, Mapping
+from typing import IO, Protocol
 
 import trove_classifiers
 from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata
@@ -48,6 +49,23 @@ MAX_NAME = 4096
 #: recursing, and real archives use at most a pax header plus GNU long name and link records.
 MAX_HEADER_CHAIN = 8
 _CHUNK = 64 * 1024
+#: What reading a damaged archive raises from zipfile, tarfile, gzip and zlib, and only that:
+#: BadZipFile/TarError for bad structure, OSError/EOFError/ValueError for bad or short headers
+#: (gzip's BadGzipFile is an OSError), zlib.error for a corrupt deflate stream, struct.error for
+#: a short record, NotImplementedError for a zip "version" or compression method zipfile lacks.
+#: Other exceptions are bugs of ours and stay 500s.
+_ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    struct.error,
+    NotImplementedError,
+)
+#: tarfile handles chained extended headers by recursing (MAX_HEADER_CHAIN bounds the chain).
+_TAR_ERRORS: tuple[type[Exception], ...] = (*_ARCHIVE_ERRORS, RecursionError)
 
 
 @dataclasses.dataclass
@@ -164,7 +182,7 @@ class _ZipLayout:
     entries: int
 
 
-def _zip_layout(fh, size: int, filename: str, kind: str) -> _ZipLayout:
+def _zip_layout(fh: IO[bytes], size: int, filename: str, kind: str) -> _ZipLayout:
     """Find the end records as ``zipfile`` does, and check that they, the central directory and
     the end of the file agree: no bytes after the comment, none moved in front of the archive
     (``zipfile`` silently tolerates both), no more than MAX_MEMBERS entries.
@@ -260,7 +278,9 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
     while i + 4 <= len(extra):
         tag, n = struct.unpack_from("<2H", extra, i)
         if tag == 0x0001:
-            values = list(struct.unpack_from(f"<{min(n, 16) // 8}Q", extra, i + 4))
+            # At most the two sizes, and no more than the field (and the extra data) holds.
+            count = min(n, 16, len(extra) - i - 4) // 8
+            values = list(struct.unpack_from(f"<{count}Q", extra, i + 4))
             if usize == 0xFFFFFFFF and values:
                 usize = values.pop(0)
             if csize == 0xFFFFFFFF and values:
@@ -270,7 +290,7 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
     return usize, csize
 
 
-def _descriptor_length(fh, at: int, info: zipfile.ZipInfo) -> int | None:
+def _descriptor_length(fh: IO[bytes], at: int, info: zipfile.ZipInfo) -> int | None:
     """The length of the data descriptor at ``at`` if it says what the central directory says
     (with or without its signature, with 4- or 8-byte sizes), else None."""
     fh.seek(at)
@@ -289,7 +309,9 @@ def _descriptor_length(fh, at: int, info: zipfile.ZipInfo) -> int | None:
     return None
 
 
-def _check_local_headers(fh, infos: list[zipfile.ZipInfo], layout: _ZipLayout, filename: str) -> None:
+def _check_local_headers(
+    fh: IO[bytes], infos: list[zipfile.ZipInfo], layout: _ZipLayout, filename: str
+) -> None:
     """Every local header must say what its central directory entry says (name, flags, method,
     CRC, sizes), and the entries must tile the file from byte 0 to the central directory, so
     that a streaming unzipper (which trusts local headers) sees exactly what was checked here.
@@ -356,13 +378,15 @@ def _check_local_headers(fh, infos: list[zipfile.ZipInfo], layout: _ZipLayout, f
         )
 
 
-def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int, kind: str):
+def _open_zip(
+    fh: IO[bytes], parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int, kind: str
+) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     """Open a zip archive and check it whole: its layout, every local header against the central
     directory, safe unique names, and every entry decompressed (CRC checked) within the limits."""
     layout = _zip_layout(fh, size, parsed.filename, kind)
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise BadRequest(
             f"{parsed.filename} is not a valid {kind}: the zip archive cannot be read ({exc})."
         ) from None
@@ -390,16 +414,9 @@ def _open_zip(fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_
                 with zf.open(i) as m:
                     while chunk := m.read(_CHUNK):
                         budget.add(len(chunk))
-            except (
-                zipfile.BadZipFile,
-                OSError,
-                ValueError,
-                EOFError,
-                NotImplementedError,
-                zlib.error,
-            ) as exc:
+            except _ARCHIVE_ERRORS as exc:
                 raise BadRequest(
-                    f"{parsed.filename}: the entry {i.filename!r} cannot be read ({exc})."
+                    f"{parsed.filename} is not a valid {kind}: its entry {i.filename!r} cannot be read ({exc})."
                 ) from None
     except BaseException:
         zf.close()
@@ -411,12 +428,14 @@ def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, parsed: ParsedF
     try:
         with zf.open(info) as m:
             return _read_limited(m, MAX_METADATA, what)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise BadRequest(f"{parsed.filename}: {what} cannot be read ({exc}).") from None
+    except _ARCHIVE_ERRORS as exc:
+        raise BadRequest(
+            f"{parsed.filename} is not a valid archive: its {what} cannot be read ({exc})."
+        ) from None
 
 
 def _wheel_metadata(
-    fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
+    fh: IO[bytes], parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
 ) -> tuple[bytes, set[str]]:
     """The wheel's METADATA, and the paths under its ``.dist-info/licenses/`` (PEP 639)."""
     zf, infos = _open_zip(fh, parsed, size, max_uncompressed, max_ratio, "wheel")
@@ -442,7 +461,7 @@ def _wheel_metadata(
         return _read_zip_member(zf, candidates[0], parsed, "METADATA"), present
 
 
-def _under(root: str, names) -> set[str]:
+def _under(root: str, names: Iterable[str]) -> set[str]:
     """The paths of the files below an sdist's top-level directory, relative to it."""
     prefix = root + "/"
     return {n[len(prefix) :] for n in names if n.startswith(prefix)}
@@ -468,6 +487,10 @@ _MEMBER_TYPES = (
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _TarStream:
     """The decompressed bytes of a .tar.gz, as ``tarfile`` reads them in its seekable mode: forward
     only, every byte counted against the limits as it is inflated (headers, pax and GNU records
@@ -479,7 +502,7 @@ class _TarStream:
     endless chain of extended headers is refused while only its 512 bytes have been read.
     """
 
-    def __init__(self, gz: IO[bytes], budget: _Budget, filename: str):
+    def __init__(self, gz: _Readable, budget: _Budget, filename: str):
         self._gz, self._budget, self._filename = gz, budget, filename
         self._chunk, self._start, self._pos = b"", 0, 0
         self._record_next: tuple[bytes, int] | None = None  # (type, size) of the record tarfile reads next
@@ -500,6 +523,14 @@ class _TarStream:
 
     def seekable(self) -> bool:
         return True
+
+    # write() and close() complete the file object tarfile.open(fileobj=...) is typed to take;
+    # it reads only, and leaves a file object it was given open.
+    def write(self, b: bytes, /) -> int:
+        raise OSError("the archive is read-only")
+
+    def close(self) -> None:
+        pass
 
     def tell(self) -> int:
         return self._pos
@@ -622,7 +653,7 @@ def _escapes(path: str, links: dict[str, str]) -> bool:
     return False
 
 
-def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[str]]:
+def _sdist_tar(fh: IO[bytes], parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[str]]:
     filename = parsed.filename
     if fh.read(2) != b"\x1f\x8b":
         raise BadRequest(f"{filename} is not a valid .tar.gz archive: it is not gzip-compressed.")
@@ -644,7 +675,7 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
     with tarfile.open(fileobj=stream, mode="r:") as tf:
         while (member := tf.next()) is not None:
             # One member at a time: tarfile would otherwise keep every TarInfo it has read.
-            tf.members.clear()
+            tf.members.clear()  # type: ignore[attr-defined]  # typeshed omits TarFile.members
             count += 1
             if count > MAX_MEMBERS:
                 raise BadRequest(
@@ -692,6 +723,10 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
                 stream.extracting = True
                 try:
                     extracted = tf.extractfile(member)
+                    if extracted is None:  # a regular file always has data; a damaged one may not
+                        raise BadRequest(
+                            f"{filename} is not a valid .tar.gz archive: {raw!r} cannot be read."
+                        )
                     found.append(_read_limited(extracted, MAX_METADATA, "PKG-INFO"))
                 finally:
                     stream.extracting = False
@@ -719,7 +754,7 @@ def _sdist_tar(fh, parsed: ParsedFilename, budget: _Budget) -> tuple[bytes, set[
 
 
 def _sdist_metadata(
-    fh, parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
+    fh: IO[bytes], parsed: ParsedFilename, size: int, max_uncompressed: int, max_ratio: int
 ) -> tuple[bytes, set[str]]:
     """The sdist's PKG-INFO, and the paths of the files beside it (for License-File)."""
     if parsed.archive == "zip":
@@ -737,7 +772,7 @@ def _sdist_metadata(
     budget = _Budget(size, max_uncompressed, max_ratio, parsed.filename)
     try:
         return _sdist_tar(fh, parsed, budget)
-    except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, RecursionError) as exc:
+    except _TAR_ERRORS as exc:
         raise BadRequest(f"{parsed.filename} is not a valid .tar.gz archive ({exc}).") from None
 
 
@@ -756,7 +791,9 @@ def parse_metadata(raw: bytes, filename: str) -> Metadata:
         raise BadRequest(f"{filename} has unreadable metadata: {exc}") from None
 
 
-def inspect(fh, parsed: ParsedFilename, *, size: int, max_uncompressed: int, max_ratio: int) -> Distribution:
+def inspect(
+    fh: IO[bytes], parsed: ParsedFilename, *, size: int, max_uncompressed: int, max_ratio: int
+) -> Distribution:
     """Open the archive, read its core metadata and check it matches the filename."""
     fh.seek(0)
     try:
@@ -794,7 +831,7 @@ def _check_license_files(meta: Metadata, present: set[str], parsed: ParsedFilena
             )
 
 
-def check_form_agrees(form, dist: Distribution) -> None:
+def check_form_agrees(form: Mapping[str, str], dist: Distribution) -> None:
     """Form fields, when sent, must say what the archive says."""
     meta = dist.metadata
     name = form.get("name", "").strip()
@@ -847,9 +884,9 @@ def check_classifiers(classifiers: list[str], *, team: str, namespace: str) -> N
             )
 
 
-def summary(meta: Metadata) -> dict:
+def summary(meta: Metadata) -> dict[str, object]:
     """The metadata the dashboard shows, JSON/Firestore friendly."""
-    out = {
+    out: dict[str, object] = {
         "metadata_version": meta.metadata_version,
         "summary": meta.summary,
         "description": (meta.description or "")[:200_000] or None,

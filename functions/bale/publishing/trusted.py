@@ -268,6 +268,15 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
         raise _invalid(f"The token's signature does not verify with the issuer's key {kid!r}.") from None
     except jwt.PyJWTError as exc:
         raise _invalid(f"The token is invalid: {exc}.") from None
+    except OverflowError:
+        # pyjwt int()s exp, nbf and iat and turns only ValueError into an error of its own:
+        # a signed time claim of Infinity overflows.
+        raise _invalid("The token's exp, nbf or iat claim is not a representable time.") from None
+    exp = claims.get("exp")
+    # pyjwt checks exp is an integer in the future, not that it is a time at all: 2**63 passes.
+    latest = dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp() - LEEWAY
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not 0 < exp <= latest:
+        raise _invalid(f"The token's expiry (claim exp) {exp!r} is not a valid time.")
     for name in provider.required_claims:
         if not isinstance(claims.get(name), (str, int)) or claims.get(name) == "":
             raise _invalid(f"The token's {name!r} claim is empty or not a string.")
@@ -286,7 +295,11 @@ def spend(stores: Stores, issuer: str, claims: dict, raw: str) -> None:
     shown = repr(jti) if jti else "(its hash)"
     jti = str(jti) if jti else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
     doc_id = hashlib.sha256(f"{issuer.rstrip('/')}\n{jti}".encode()).hexdigest()
-    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]) + LEEWAY, dt.UTC)
+    try:
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]) + LEEWAY, dt.UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        # verify() refuses such an exp; this keeps spend() safe on claims from anywhere else.
+        raise _invalid(f"The token's expiry (claim exp) {claims.get('exp')!r} is not a valid time.") from None
     try:
         stores.db.collection("oidc_jti").document(doc_id).create(
             {"issuer": issuer, "jti": jti, "expires_at": expires_at, "used_at": now()}
