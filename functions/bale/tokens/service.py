@@ -95,7 +95,9 @@ class Token:
     index: str
     permission: Permission
     projects: list[str] | None
-    kind: TokenKind = TokenKind.API
+    #: A kind this version does not know stays the stored string: such a token is neither a
+    #: person's nor minted by Trusted Publishing, and still loads.
+    kind: TokenKind | str = TokenKind.API
     expires_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
     last_used_at: dt.datetime | None = None
@@ -120,7 +122,8 @@ class Token:
     def __post_init__(self) -> None:
         # Documents hold the plain strings; the record holds the enums (equal to them).
         self.permission = Permission(self.permission)
-        self.kind = TokenKind(self.kind)
+        if self.kind in set(TokenKind):
+            self.kind = TokenKind(self.kind)
 
     def view_for(self, team: str) -> Token:
         """What ``team`` may see of this token: for a token granted to several teams, its own
@@ -339,7 +342,7 @@ class Tokens:
         del data["id"]
         del data["fetched_roster"]
         # Plain strings in the document (a StrEnum is one, but say so rather than rely on it).
-        data["permission"], data["kind"] = record.permission.value, record.kind.value
+        data["permission"], data["kind"] = record.permission.value, str(record.kind)
         data["secret_sha256"] = _hash(secret)
         if record.expires_at:
             # A TTL policy on purge_at removes dead tokens a while after they expire.
