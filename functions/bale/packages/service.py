@@ -270,7 +270,9 @@ class Packages:
         if not p_ref.get(transaction=tx).exists:
             raise NotFound(f"No project {project!r} in {team}/{index}.")
         live = (
-            p_ref.collection("files").where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+            self.db.collection(paths.files(team, index, project))
+            .where(filter=FieldFilter("deleted_at", "==", None))
+            .get(transaction=tx)
         )
         matches = [s for s in live if Version(s.get("version")) == want and filename in (None, s.id)]
         if not matches:

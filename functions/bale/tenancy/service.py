@@ -199,18 +199,17 @@ class Tenancy:
             raise BadRequest(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
         role = Role(role)
         self.get_team(team)
-        members = self.members_col(team)
 
         @firestore.transactional
         def txn(tx: Transaction) -> None:
             roles = self._roles_in(tx, team)
-            current = members.document(email).get(transaction=tx)
+            current = self.member_ref(team, email).get(transaction=tx)
             if current.exists and current.get("role") == Role.ADMIN and role != Role.ADMIN:
                 self._check_not_last_admin(tx, team, email)
             data: dict[str, Any] = {"email": email, "role": role.value}
             if not current.exists:
                 data["added_at"] = now()
-            tx.set(members.document(email), data, merge=True)
+            tx.set(self.member_ref(team, email), data, merge=True)
             # The roster changes with the member, so the next request sees the new role.
             tx.update(self.team_ref(team), _roster({**roles, email: role}))
 
@@ -224,12 +223,11 @@ class Tenancy:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         email = email.lower()
-        members = self.members_col(team)
         indexes = self.indexes_col(team)
 
         @firestore.transactional
         def txn(tx: Transaction) -> None:
-            current = members.document(email).get(transaction=tx)
+            current = self.member_ref(team, email).get(transaction=tx)
             if not current.exists:
                 raise NotFound(f"{email} is not a member of {team}.")
             roles = self._roles_in(tx, team)
@@ -238,7 +236,7 @@ class Tenancy:
             granted = indexes.where(filter=FieldFilter("writers", "array_contains", email)).get(
                 transaction=tx
             )
-            tx.delete(members.document(email))
+            tx.delete(self.member_ref(team, email))
             roles.pop(email, None)
             tx.update(self.team_ref(team), _roster(roles))
             for snap in granted:
