@@ -8,7 +8,9 @@ class BaleError(Exception):
 
     status = 500
 
-    def __init__(self, message: str, *, status: int | None = None, headers: dict | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:

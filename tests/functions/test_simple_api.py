@@ -569,7 +569,7 @@ def _call(path, token, method="GET"):
 def test_downloads_are_streamed_in_chunks(stack):
     import os
 
-    from bale.store.backends import GCSBlobStore
+    from bale.store.blobs import GCSBlobStore
 
     token = stack.token()
     payload = os.urandom(3 * 1024 * 1024 + 17)  # incompressible: the wheel stays > 3 MiB
@@ -586,7 +586,8 @@ def test_downloads_are_streamed_in_chunks(stack):
 def test_downloads_cost_one_storage_request_per_chunk(stack):
     """Counted at the storage client's HTTP session: the file's record knows its size, so there
     is no metadata request, and a file of one chunk (most wheels) is one GET."""
-    from bale.store.backends import GCSBlobStore, get_stores
+    from bale.store.backends import get_stores
+    from bale.store.blobs import GCSBlobStore
 
     token = stack.token()
     small = publish_wheel(stack, token, "small", "1.0")
@@ -619,7 +620,8 @@ def test_downloads_cost_one_storage_request_per_chunk(stack):
 def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
     from bale.api.simple.download import serve_blob
     from bale.packages.service import Packages
-    from bale.store.backends import GCSBlobStore, Stores
+    from bale.store.backends import Stores
+    from bale.store.blobs import GCSBlobStore
 
     class SigningBlobs(GCSBlobStore):
         """GCS with signing credentials, as in production (the emulator cannot sign)."""

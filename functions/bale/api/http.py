@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
 
 from flask import Request, Response
 
@@ -13,6 +15,8 @@ from bale.errors import BaleError
 log = logging.getLogger("bale")
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+P = ParamSpec("P")
 
 
 def status_line(code: int, message: str) -> str:
@@ -45,11 +49,13 @@ def harden(resp: Response) -> Response:
     return resp
 
 
-def plain_errors(fn):
+def plain_errors(
+    fn: Callable[Concatenate[Request, P], Response],
+) -> Callable[Concatenate[Request, P], Response]:
     """Turn BaleError into a plain-text response; anything else into a logged 500."""
 
     @functools.wraps(fn)
-    def wrapper(request: Request, *args, **kwargs):
+    def wrapper(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
         try:
             return harden(fn(request, *args, **kwargs))
         except BaleError as exc:

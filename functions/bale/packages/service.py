@@ -31,13 +31,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zlib
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from bale.clock import now
 from bale.errors import BadRequest, NotFound
 from bale.names import validate_project
+from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference, DocumentSnapshot, Transaction
 
 #: A project's page is split over this many chunk documents, by a hash of the filename.
 CHUNKS = 16
@@ -58,8 +63,8 @@ def catalog_chunk_of(project: str) -> int:
     return zlib.crc32(project.encode()) % CATALOG_CHUNKS
 
 
-def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -> str:
-    return f"{team}/{index}/{project}/{sha256}/{filename}"
+# Kept here for its importers (api/upload.py, tests); the layout lives in bale.store.paths.
+blob_path = paths.blob_path
 
 
 @dataclasses.dataclass
@@ -88,12 +93,12 @@ class FileRecord:
 
     @property
     def metadata_path(self) -> str:
-        return self.blob_path + ".metadata"
+        return paths.metadata_path(self.blob_path)
 
 
-def page_entry(rec: FileRecord) -> dict:
+def page_entry(rec: FileRecord) -> dict[str, Any]:
     """The few fields the Simple API needs, with short keys."""
-    e = {
+    e: dict[str, Any] = {
         "f": rec.filename,
         "v": rec.version,
         "h": rec.sha256,
@@ -116,15 +121,15 @@ class Page:
     name: str
     normalized: str
     serial: int
-    files: list[dict]
+    files: list[dict[str, Any]]
 
 
-class Deleted(list):
+class Deleted(list[FileRecord]):
     """What :meth:`Packages.delete` deleted: its FileRecords, sorted by filename, and in
     ``failed_blobs`` the storage paths it could not remove (unreachable, never served, but
     still stored: the admin should know)."""
 
-    def __init__(self, records=(), failed_blobs=()):
+    def __init__(self, records: Iterable[FileRecord] = (), failed_blobs: Iterable[str] = ()) -> None:
         super().__init__(records)
         self.failed_blobs: list[str] = list(failed_blobs)
 
@@ -135,25 +140,27 @@ class CommitResult:
 
 
 class Packages:
-    def __init__(self, stores: Stores):
+    """Projects and their files: records, pages, catalogs, yanks and deletions."""
+
+    def __init__(self, stores: Stores) -> None:
         self.stores = stores
         self.db = stores.db
 
     # -- references -------------------------------------------------------
-    def index_ref(self, team: str, index: str):
-        return self.db.collection("teams").document(team).collection("indexes").document(index)
+    def index_ref(self, team: str, index: str) -> DocumentReference:
+        return self.db.document(paths.index(team, index))
 
-    def project_ref(self, team: str, index: str, project: str):
-        return self.index_ref(team, index).collection("projects").document(project)
+    def project_ref(self, team: str, index: str, project: str) -> DocumentReference:
+        return self.db.document(paths.project(team, index, project))
 
-    def file_ref(self, team: str, index: str, project: str, filename: str):
-        return self.project_ref(team, index, project).collection("files").document(filename)
+    def file_ref(self, team: str, index: str, project: str, filename: str) -> DocumentReference:
+        return self.db.document(paths.file(team, index, project, filename))
 
-    def chunk_ref(self, team: str, index: str, project: str, k: int):
-        return self.project_ref(team, index, project).collection("pages").document(f"{k:05d}")
+    def chunk_ref(self, team: str, index: str, project: str, k: int) -> DocumentReference:
+        return self.db.document(paths.page_chunk(team, index, project, k))
 
-    def catalog_ref(self, team: str, index: str, k: int):
-        return self.index_ref(team, index).collection("catalog").document(f"{k:02d}")
+    def catalog_ref(self, team: str, index: str, k: int) -> DocumentReference:
+        return self.db.document(paths.catalog_chunk(team, index, k))
 
     # -- writes -------------------------------------------------------------
     def commit(self, team: str, index: str, rec: FileRecord, *, new_project: bool) -> str:
@@ -229,11 +236,12 @@ class Packages:
         p_ref = self.project_ref(team, index, rec.project)
         snaps = {s.reference.path: s for s in self.db.get_all([f_ref, p_ref])}
         f_snap, p_snap = snaps[f_ref.path], snaps[p_ref.path]
-        outcome = self.already_there(f_snap.to_dict(), rec) if f_snap.exists else None
+        outcome = self.already_there(f_snap.to_dict() or {}, rec) if f_snap.exists else None
         return outcome, p_snap.exists
 
     @staticmethod
-    def already_there(old: dict, rec: FileRecord) -> str:
+    def already_there(old: dict[str, Any], rec: FileRecord) -> str:
+        """EXISTS for the same bytes under that filename; BadRequest for any other."""
         if old.get("deleted_at"):
             raise BadRequest(
                 f"Filename {rec.filename!r} was used by a deleted file and cannot be reused; "
@@ -247,8 +255,8 @@ class Packages:
         )
 
     def _version_files(
-        self, tx, team: str, index: str, project: str, version: str, filename: str | None = None
-    ):
+        self, tx: Transaction, team: str, index: str, project: str, version: str, filename: str | None = None
+    ) -> tuple[list[DocumentSnapshot[DocumentReference]], dict[int, dict[str, Any]]]:
         """In a transaction: the live file records of a version (or its one named file), read
         with their page chunks. NotFound names what is missing."""
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -262,7 +270,9 @@ class Packages:
         if not p_ref.get(transaction=tx).exists:
             raise NotFound(f"No project {project!r} in {team}/{index}.")
         live = (
-            p_ref.collection("files").where(filter=FieldFilter("deleted_at", "==", None)).get(transaction=tx)
+            self.db.collection(paths.files(team, index, project))
+            .where(filter=FieldFilter("deleted_at", "==", None))
+            .get(transaction=tx)
         )
         matches = [s for s in live if Version(s.get("version")) == want and filename in (None, s.id)]
         if not matches:
@@ -294,7 +304,7 @@ class Packages:
         p_ref = self.project_ref(team, index, project)
 
         @firestore.transactional
-        def txn(tx) -> int:
+        def txn(tx: Transaction) -> int:
             matches, chunks = self._version_files(tx, team, index, project, version)
             names = {s.id for s in matches}
             for k, chunk in chunks.items():
@@ -310,7 +320,7 @@ class Packages:
             tx.update(p_ref, {"serial": firestore.Increment(1), "updated_at": now()})
             return len(matches)
 
-        n = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        n: int = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
         detail = f"{index}/{project} {version} ({n} file{'s' if n != 1 else ''})"
         if yanked and reason:
             detail += f": {reason}"
@@ -338,7 +348,7 @@ class Packages:
         p_ref = self.project_ref(team, index, project)
 
         @firestore.transactional
-        def txn(tx) -> list[FileRecord]:
+        def txn(tx: Transaction) -> list[FileRecord]:
             matches, chunks = self._version_files(tx, team, index, project, version, filename)
             names = {s.id for s in matches}
             when = now()
@@ -355,9 +365,10 @@ class Packages:
                     "updated_at": when,
                 },
             )
-            return [FileRecord(**{**s.to_dict(), "deleted_at": when}) for s in matches]
+            return [FileRecord(**{**(s.to_dict() or {}), "deleted_at": when}) for s in matches]
 
-        gone = sorted(txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS)), key=lambda r: r.filename)
+        deleted: list[FileRecord] = txn(self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        gone = sorted(deleted, key=lambda r: r.filename)
         failed = []
         for rec in gone:
             for path in (rec.blob_path, rec.metadata_path):
@@ -373,24 +384,24 @@ class Packages:
         return Deleted(gone, failed)
 
     # -- reads ------------------------------------------------------------
-    def project_doc(self, team: str, index: str, project: str) -> dict | None:
+    def project_doc(self, team: str, index: str, project: str) -> dict[str, Any] | None:
         snap = self.project_ref(team, index, project).get()
         return snap.to_dict() if snap.exists else None
 
-    def page(self, team: str, index: str, project: str, proj: dict | None = None) -> Page | None:
+    def page(self, team: str, index: str, project: str, proj: dict[str, Any] | None = None) -> Page | None:
         """The project's page: its document (unless given) plus its chunks."""
         proj = proj or self.project_doc(team, index, project)
         if proj is None:
             return None
         refs = [self.chunk_ref(team, index, project, k) for k in sorted(proj.get("chunks", []))]
-        files: list[dict] = []
+        files: list[dict[str, Any]] = []
         if refs:
             by_id = {s.id: s.to_dict() for s in self.db.get_all(refs)}
             for ref in refs:
                 files.extend((by_id.get(ref.id) or {}).get("files", []))
         return Page(name=proj["name"], normalized=proj["normalized"], serial=proj["serial"], files=files)
 
-    def catalog(self, team: str, index: str, index_doc: dict) -> list[dict]:
+    def catalog(self, team: str, index: str, index_doc: dict[str, Any]) -> list[dict[str, str]]:
         """The index's projects as ``{name, normalized}``, sorted: a bounded number of reads
         (the catalog's chunks) whatever the number of projects."""
         if index_doc.get("catalog") != CATALOG_VERSION:
@@ -402,7 +413,7 @@ class Packages:
                 seen.setdefault(e["n"], e["name"])
         return [{"name": name, "normalized": n} for n, name in sorted(seen.items())]
 
-    def backfill_catalog(self, team: str, index: str) -> list[dict]:
+    def backfill_catalog(self, team: str, index: str) -> list[dict[str, str]]:
         """Build the catalog of an index made before it existed (reads every project once).
 
         Array unions only, so a project an upload creates meanwhile (and adds itself) is kept,
@@ -411,7 +422,7 @@ class Packages:
         from google.cloud import firestore
 
         projects = [{"name": p["name"], "normalized": p["normalized"]} for p in self.projects(team, index)]
-        by_chunk: dict[int, list[dict]] = {}
+        by_chunk: dict[int, list[dict[str, str]]] = {}
         for p in projects:
             by_chunk.setdefault(catalog_chunk_of(p["normalized"]), []).append(
                 {"n": p["normalized"], "name": p["name"]}
@@ -432,20 +443,19 @@ class Packages:
         batch.commit()
         return projects
 
-    def projects(self, team: str, index: str) -> list[dict]:
-        q = (
-            self.index_ref(team, index)
-            .collection("projects")
-            .select(["name", "normalized", "serial", "updated_at", "file_count"])
+    def projects(self, team: str, index: str) -> list[dict[str, Any]]:
+        """The index's project documents (their summary fields), sorted by name."""
+        q = self.db.collection(paths.projects(team, index)).select(
+            ["name", "normalized", "serial", "updated_at", "file_count"]
         )
-        return sorted((s.to_dict() for s in q.stream()), key=lambda d: d["normalized"])
+        return sorted((s.to_dict() or {} for s in q.stream()), key=lambda d: d["normalized"])
 
     def file(self, team: str, index: str, project: str, filename: str) -> FileRecord | None:
         snap = self.file_ref(team, index, project, filename).get()
         if not snap.exists:
             return None
-        return FileRecord(**snap.to_dict())
+        return FileRecord(**(snap.to_dict() or {}))
 
     def files(self, team: str, index: str, project: str) -> list[FileRecord]:
-        snaps = self.project_ref(team, index, project).collection("files").stream()
-        return [FileRecord(**s.to_dict()) for s in snaps]
+        snaps = self.db.collection(paths.files(team, index, project)).stream()
+        return [FileRecord(**(s.to_dict() or {})) for s in snaps]

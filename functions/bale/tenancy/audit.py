@@ -12,18 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from bale.clock import now
+from bale.store import paths
 from bale.store.backends import Stores
 
 
 class AuditLog:
     """Append-only entries per team, newest first when read."""
 
-    def __init__(self, stores: Stores):
+    def __init__(self, stores: Stores) -> None:
         self.db = stores.db
 
     def record(self, team: str, actor: str, action: str, detail: str = "") -> None:
         """Add one entry: ``actor`` did ``action`` (with ``detail``) in ``team``."""
-        self.db.collection("audit").add(
+        self.db.collection(paths.audit()).add(
             {"team": team, "actor": actor, "action": action, "detail": detail, "at": now()}
         )
 
@@ -33,9 +34,9 @@ class AuditLog:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         q = (
-            self.db.collection("audit")
+            self.db.collection(paths.audit())
             .where(filter=FieldFilter("team", "==", team))
             .order_by("at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [s.to_dict() for s in q.stream()]
+        return [s.to_dict() or {} for s in q.stream()]

@@ -21,14 +21,30 @@ the members collection (in that transaction), and until then, or ``bale admin``'
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from bale.clock import now
 from bale.errors import BadRequest, Conflict, NotFound
 from bale.names import validate_email, validate_index, validate_team
+from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
 
-ROLES = ("admin", "member")
+if TYPE_CHECKING:
+    from google.cloud.firestore import CollectionReference, DocumentReference, Transaction
+
+
+class Role(StrEnum):
+    """A member's role, stored as its value."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+#: The role names, for click choices and messages.
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
 #: The team document's ``roster`` field: its ``members``/``admins`` lists are maintained.
 ROSTER_VERSION = 1
 
@@ -36,45 +52,57 @@ ROSTER_VERSION = 1
 @dataclasses.dataclass
 class Member:
     email: str
-    role: str
+    role: Role
 
 
-def _roster(roles: dict[str, str]) -> dict:
+def _roster(roles: dict[str, Role]) -> dict[str, Any]:
     """The team document's roster fields for ``{email: role}``."""
     return {
         "roster": ROSTER_VERSION,
         "members": sorted(roles),
-        "admins": sorted(e for e, r in roles.items() if r == "admin"),
+        "admins": sorted(e for e, r in roles.items() if r == Role.ADMIN),
     }
 
 
-def roster_role(team_doc: dict | None, email: str) -> str | None:
+def roster_role(team_doc: dict[str, Any] | None, email: str) -> Role | None:
     """A person's role as the team document's roster says; None for a non-member. Only for a
     document with a roster (``has_roster``)."""
     email = email.lower()
     doc = team_doc or {}
     if email in (doc.get("admins") or []):
-        return "admin"
+        return Role.ADMIN
     if email in (doc.get("members") or []):
-        return "member"
+        return Role.MEMBER
     return None
 
 
-def has_roster(team_doc: dict | None) -> bool:
-    return bool(team_doc) and team_doc.get("roster") == ROSTER_VERSION
+def has_roster(team_doc: dict[str, Any] | None) -> bool:
+    """Whether the team document carries a maintained roster."""
+    return team_doc is not None and team_doc.get("roster") == ROSTER_VERSION
 
 
 class Tenancy:
-    def __init__(self, stores: Stores):
+    """Teams, their indexes and members, and who may write where."""
+
+    def __init__(self, stores: Stores) -> None:
         self.stores = stores
         self.db = stores.db
 
     # -- references -------------------------------------------------------
-    def team_ref(self, team: str):
-        return self.db.collection("teams").document(team)
+    def team_ref(self, team: str) -> DocumentReference:
+        return self.db.document(paths.team(team))
 
-    def index_ref(self, team: str, index: str):
-        return self.team_ref(team).collection("indexes").document(index)
+    def index_ref(self, team: str, index: str) -> DocumentReference:
+        return self.db.document(paths.index(team, index))
+
+    def member_ref(self, team: str, email: str) -> DocumentReference:
+        return self.db.document(paths.member(team, email))
+
+    def members_col(self, team: str) -> CollectionReference:
+        return self.db.collection(paths.members(team))
+
+    def indexes_col(self, team: str) -> CollectionReference:
+        return self.db.collection(paths.indexes(team))
 
     # -- teams and indexes ------------------------------------------------
     def create_team(self, team: str, admin_email: str, *, actor: str = "cli") -> None:
@@ -85,11 +113,13 @@ class Tenancy:
         admin_email = validate_email(admin_email)
         at = now()
         batch = self.db.batch()
-        batch.create(self.team_ref(team), {"name": team, "created_at": at, **_roster({admin_email: "admin"})})
+        batch.create(
+            self.team_ref(team), {"name": team, "created_at": at, **_roster({admin_email: Role.ADMIN})}
+        )
         batch.create(self.index_ref(team, "main"), self._new_index("main", at))
         batch.create(
-            self.team_ref(team).collection("members").document(admin_email),
-            {"email": admin_email, "role": "admin", "added_at": at},
+            self.member_ref(team, admin_email),
+            {"email": admin_email, "role": Role.ADMIN.value, "added_at": at},
         )
         try:
             batch.commit()
@@ -98,7 +128,7 @@ class Tenancy:
         self.audit(team, actor, "create-team", f"admin {admin_email}")
 
     @staticmethod
-    def _new_index(name: str, at) -> dict:
+    def _new_index(name: str, at: dt.datetime) -> dict[str, Any]:
         from bale.packages.service import CATALOG_VERSION
 
         # An empty index's catalog (its project list) is complete: uploads keep it so.
@@ -110,11 +140,11 @@ class Tenancy:
             "catalog_chunks": [],
         }
 
-    def get_team(self, team: str) -> dict:
+    def get_team(self, team: str) -> dict[str, Any]:
         snap = self.team_ref(team).get()
         if not snap.exists:
             raise NotFound(f"No team {team!r}.")
-        return snap.to_dict()
+        return snap.to_dict() or {}
 
     def create_index(self, team: str, index: str, *, actor: str = "cli") -> None:
         from google.api_core import exceptions
@@ -129,54 +159,57 @@ class Tenancy:
         self.audit(team, actor, "create-index", index)
 
     def index_exists(self, team: str, index: str) -> bool:
-        return self.index_ref(team, index).get().exists
+        return bool(self.index_ref(team, index).get().exists)
 
-    def require_index(self, team: str, index: str) -> dict:
+    def require_index(self, team: str, index: str) -> dict[str, Any]:
         snap = self.index_ref(team, index).get()
         if not snap.exists:
             raise NotFound(f"No index {team}/{index}.")
-        return snap.to_dict()
+        return snap.to_dict() or {}
 
-    def list_indexes(self, team: str) -> list[dict]:
-        return [s.to_dict() for s in self.team_ref(team).collection("indexes").stream()]
+    def list_indexes(self, team: str) -> list[dict[str, Any]]:
+        return [s.to_dict() or {} for s in self.indexes_col(team).stream()]
 
     # -- members ----------------------------------------------------------
     def members(self, team: str) -> list[Member]:
-        return [
-            Member(s.get("email"), s.get("role")) for s in self.team_ref(team).collection("members").stream()
-        ]
+        return [Member(s.get("email"), Role(s.get("role"))) for s in self.members_col(team).stream()]
 
-    def role_of(self, team: str, email: str) -> str | None:
-        snap = self.team_ref(team).collection("members").document(email.lower()).get()
-        return snap.get("role") if snap.exists else None
+    def role_of(self, team: str, email: str) -> Role | None:
+        snap = self.member_ref(team, email.lower()).get()
+        return Role(snap.get("role")) if snap.exists else None
 
-    def teams_of(self, email: str) -> list[tuple[str, str]]:
+    def teams_of(self, email: str) -> list[tuple[str, Role]]:
         """(team, role) pairs for a person."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         q = self.db.collection_group("members").where(filter=FieldFilter("email", "==", email.lower()))
-        return sorted((s.reference.parent.parent.id, s.get("role")) for s in q.stream())
+        found = []
+        for s in q.stream():
+            team = s.reference.parent.parent  # teams/{team}/members/{email}
+            assert team is not None
+            found.append((team.id, Role(s.get("role"))))
+        return sorted(found)
 
-    def set_member(self, team: str, email: str, role: str, *, actor: str = "cli") -> None:
+    def set_member(self, team: str, email: str, role: Role | str, *, actor: str = "cli") -> None:
         """Add a member or change their role; the last admin cannot be demoted."""
         from google.cloud import firestore
 
         email = validate_email(email)
         if role not in ROLES:
             raise BadRequest(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+        role = Role(role)
         self.get_team(team)
-        members = self.team_ref(team).collection("members")
 
         @firestore.transactional
-        def txn(tx):
+        def txn(tx: Transaction) -> None:
             roles = self._roles_in(tx, team)
-            current = members.document(email).get(transaction=tx)
-            if current.exists and current.get("role") == "admin" and role != "admin":
+            current = self.member_ref(team, email).get(transaction=tx)
+            if current.exists and current.get("role") == Role.ADMIN and role != Role.ADMIN:
                 self._check_not_last_admin(tx, team, email)
-            data = {"email": email, "role": role}
+            data: dict[str, Any] = {"email": email, "role": role.value}
             if not current.exists:
                 data["added_at"] = now()
-            tx.set(members.document(email), data, merge=True)
+            tx.set(self.member_ref(team, email), data, merge=True)
             # The roster changes with the member, so the next request sees the new role.
             tx.update(self.team_ref(team), _roster({**roles, email: role}))
 
@@ -190,21 +223,20 @@ class Tenancy:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         email = email.lower()
-        members = self.team_ref(team).collection("members")
-        indexes = self.team_ref(team).collection("indexes")
+        indexes = self.indexes_col(team)
 
         @firestore.transactional
-        def txn(tx):
-            current = members.document(email).get(transaction=tx)
+        def txn(tx: Transaction) -> None:
+            current = self.member_ref(team, email).get(transaction=tx)
             if not current.exists:
                 raise NotFound(f"{email} is not a member of {team}.")
             roles = self._roles_in(tx, team)
-            if current.get("role") == "admin":
+            if current.get("role") == Role.ADMIN:
                 self._check_not_last_admin(tx, team, email)
             granted = indexes.where(filter=FieldFilter("writers", "array_contains", email)).get(
                 transaction=tx
             )
-            tx.delete(members.document(email))
+            tx.delete(self.member_ref(team, email))
             roles.pop(email, None)
             tx.update(self.team_ref(team), _roster(roles))
             for snap in granted:
@@ -213,33 +245,31 @@ class Tenancy:
         txn(self.db.transaction())
         self.audit(team, actor, "remove-member", email)
 
-    def _roles_in(self, tx, team: str) -> dict[str, str]:
+    def _roles_in(self, tx: Transaction, team: str) -> dict[str, Role]:
         """In a transaction: ``{email: role}`` of the team, from its roster, or from the members
         collection for a team made before the roster (the caller then writes the roster)."""
         snap = self.team_ref(team).get(transaction=tx)
         if not snap.exists:
             raise NotFound(f"No team {team!r}.")
-        doc = snap.to_dict()
+        doc = snap.to_dict() or {}
         if has_roster(doc):
-            return {e: roster_role(doc, e) for e in doc.get("members") or []}
-        return {
-            s.get("email"): s.get("role")
-            for s in self.team_ref(team).collection("members").get(transaction=tx)
-        }
+            return {e: roster_role(doc, e) or Role.MEMBER for e in doc.get("members") or []}
+        return {s.get("email"): Role(s.get("role")) for s in self.members_col(team).get(transaction=tx)}
 
-    def backfill_roster(self, team: str) -> dict[str, str]:
+    def backfill_roster(self, team: str) -> dict[str, Role]:
         """Write the roster of a team made before it existed (safe to run again); returns it."""
         from google.cloud import firestore
 
         @firestore.transactional
-        def txn(tx):
+        def txn(tx: Transaction) -> dict[str, Role]:
             roles = self._roles_in(tx, team)
             tx.update(self.team_ref(team), _roster(roles))
             return roles
 
-        return txn(self.db.transaction())
+        roles: dict[str, Role] = txn(self.db.transaction())
+        return roles
 
-    def role_from(self, team: str, email: str, team_doc: dict | None) -> str | None:
+    def role_from(self, team: str, email: str, team_doc: dict[str, Any] | None) -> Role | None:
         """A person's current role, from the team document already read (its roster); for a
         team without a roster yet, from the members collection (one more read)."""
         if has_roster(team_doc):
@@ -248,20 +278,20 @@ class Tenancy:
             return None
         return self.role_of(team, email)
 
-    def _check_not_last_admin(self, tx, team: str, email: str) -> None:
+    def _check_not_last_admin(self, tx: Transaction, team: str, email: str) -> None:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         admins = (
-            self.team_ref(team)
-            .collection("members")
-            .where(filter=FieldFilter("role", "==", "admin"))
+            self.members_col(team)
+            .where(filter=FieldFilter("role", "==", Role.ADMIN.value))
             .get(transaction=tx)
         )
         if [s.id for s in admins] == [email]:
             raise BadRequest(f"{email} is the last admin of {team}; add another admin first.")
 
     # -- write access -----------------------------------------------------
-    def set_writer(self, team: str, index: str, email: str, allowed: bool, *, actor: str = "cli"):
+    def set_writer(self, team: str, index: str, email: str, allowed: bool, *, actor: str = "cli") -> None:
+        """Grant (``allowed``) or revoke a member's write access to one index."""
         from google.cloud import firestore
 
         email = validate_email(email)
@@ -270,17 +300,17 @@ class Tenancy:
         self.index_ref(team, index).update({"writers": op([email])})
         self.audit(team, actor, "grant-write" if allowed else "revoke-write", f"{index}: {email}")
 
-    def can_write(self, team: str, index: str, email: str, index_doc: dict | None = None) -> bool:
+    def can_write(self, team: str, index: str, email: str, index_doc: dict[str, Any] | None = None) -> bool:
         """Admins write everywhere in their team; members where they were granted. The index's
         document may be given when the caller has read it already."""
         role = self.role_of(team, email)
-        if role == "admin":
+        if role == Role.ADMIN:
             return True
         if role is None:
             return False
         if index_doc is None:
             snap = self.index_ref(team, index).get()
-            index_doc = snap.to_dict() if snap.exists else {}
+            index_doc = (snap.to_dict() or {}) if snap.exists else {}
         return email.lower() in (index_doc.get("writers") or [])
 
     # -- audit ------------------------------------------------------------
@@ -288,6 +318,6 @@ class Tenancy:
         """Record a change in the team's audit log (see :mod:`bale.tenancy.audit`)."""
         AuditLog(self.stores).record(team, actor, action, detail)
 
-    def audit_log(self, team: str, limit: int = 50) -> list[dict]:
+    def audit_log(self, team: str, limit: int = 50) -> list[dict[str, Any]]:
         """The team's newest audit entries, newest first."""
         return AuditLog(self.stores).entries(team, limit)

@@ -31,24 +31,55 @@ revoked its grants to when); ``team``/``index``/``projects`` repeat the first gr
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.utils import canonicalize_name
 
 from bale.clock import now
 from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from bale.names import validate_email, validate_index, validate_project, validate_team
+from bale.store import paths
 from bale.store.backends import Stores
-from bale.tenancy.service import Tenancy
+from bale.store.records import from_snapshot
+from bale.tenancy.service import Role, Tenancy
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference, DocumentSnapshot, Transaction
 
 PREFIX = "bale_"
 REALM = 'Basic realm="bale"'
-PERMISSIONS = ("read", "upload", "publish")
+
+
+class Permission(StrEnum):
+    """What a token may do; stored as its value."""
+
+    READ = "read"
+    UPLOAD = "upload"
+    PUBLISH = "publish"
+
+
+#: A right asked for, as the entry points spell it.
+PermissionName = Literal["read", "upload", "publish"]
+#: The permission names, for click choices and messages.
+PERMISSIONS: tuple[str, ...] = tuple(p.value for p in Permission)
+
+
+class TokenKind(StrEnum):
+    """Who made a token: a person or the CLI (``api``), or Trusted Publishing (``oidc``)."""
+
+    API = "api"
+    OIDC = "oidc"
+
+
 #: First character of a token ID: a person's token (its owner's rights are checked per request)
 #: or not. IDs from before are hex, so neither.
 PERSON_ID, TEAM_ID = "p", "t"
@@ -62,9 +93,11 @@ class Token:
     id: str
     team: str
     index: str
-    permission: str
+    permission: Permission
     projects: list[str] | None
-    kind: str = "api"
+    #: A kind this version does not know stays the stored string: such a token is neither a
+    #: person's nor minted by Trusted Publishing, and still loads.
+    kind: TokenKind | str = TokenKind.API
     expires_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
     last_used_at: dt.datetime | None = None
@@ -77,9 +110,20 @@ class Token:
     #: A Trusted Publishing token whose workflow is enrolled in several indexes carries one
     #: grant per index, ``{"team", "index", "projects"}``; ``team``/``index``/``projects``
     #: then repeat the first. None for every other token.
-    grants: list[dict] | None = None
+    grants: list[dict[str, Any]] | None = None
     teams: list[str] | None = None
-    revoked_teams: dict | None = None
+    revoked_teams: dict[str, dt.datetime] | None = None
+    #: Set by authenticate_with: (team, that team's document or None), read by owner_refusal.
+    #: Never stored.
+    fetched_roster: tuple[str, dict[str, Any] | None] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # Documents hold the plain strings; the record holds the enums (equal to them).
+        self.permission = Permission(self.permission)
+        if self.kind in set(TokenKind):
+            self.kind = TokenKind(self.kind)
 
     def view_for(self, team: str) -> Token:
         """What ``team`` may see of this token: for a token granted to several teams, its own
@@ -131,14 +175,14 @@ class Token:
         ``owner`` existed, the email that created an API token."""
         if self.owner:
             return self.owner
-        if self.kind == "api" and "@" in (self.created_by or ""):
+        if self.kind == TokenKind.API and "@" in (self.created_by or ""):
             return self.created_by.lower()
         return None
 
     @property
     def upload_only(self) -> bool:
         """A ``publish`` token, or one Trusted Publishing minted (before ``publish``, as upload)."""
-        return self.permission == "publish" or self.kind == "oidc"
+        return self.permission == Permission.PUBLISH or self.kind == TokenKind.OIDC
 
     @property
     def label(self) -> str:
@@ -147,20 +191,24 @@ class Token:
             return f"trusted publisher {self.publisher}"
         return self.created_by or f"token {self.id}"
 
-    def can(self, permission: str, team: str, index: str, project: str | None = None) -> bool:
+    def can(
+        self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
+    ) -> bool:
         return self.why_not(permission, team, index, project) is None
 
-    def why_not(self, permission: str, team: str, index: str, project: str | None = None) -> str | None:
+    def why_not(
+        self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
+    ) -> str | None:
         """None if allowed, else a sentence saying what is missing."""
         scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
         if scope is None:
             if len(self.scopes()) > 1:  # other teams' grants are not the caller's to read
                 return f"This token is not for {team}/{index}."
             return f"This token is for {self.team}/{self.index}, not {team}/{index}."
-        if permission == "upload" and self.permission not in ("upload", "publish"):
+        if permission == Permission.UPLOAD and self.permission not in (Permission.UPLOAD, Permission.PUBLISH):
             return f"This token can only read {team}/{index}; uploading needs an upload token."
-        if permission == "read" and self.upload_only:
-            what = "A Trusted Publishing token" if self.kind == "oidc" else "This token"
+        if permission == Permission.READ and self.upload_only:
+            what = "A Trusted Publishing token" if self.kind == TokenKind.OIDC else "This token"
             return (
                 f"{what} can only upload to {team}/{index}; it cannot list, read or download "
                 "packages. Use a read token to install."
@@ -204,27 +252,29 @@ def _hash(secret: str) -> str:
 
 
 class Tokens:
-    def __init__(self, stores: Stores):
+    """Making, checking, listing and revoking tokens."""
+
+    def __init__(self, stores: Stores) -> None:
         self.stores = stores
         self.db = stores.db
 
-    def _ref(self, token_id: str):
-        return self.db.collection("tokens").document(token_id)
+    def _ref(self, token_id: str) -> DocumentReference:
+        return self.db.document(paths.token(token_id))
 
     def create(
         self,
         team: str,
         index: str,
-        permission: str,
+        permission: Permission | str,
         *,
         projects: list[str] | None = None,
         expires_in: dt.timedelta | None = None,
         created_by: str = "cli",
         description: str = "",
-        kind: str = "api",
+        kind: TokenKind | str = TokenKind.API,
         publisher: str | None = None,
         check_index: bool = True,
-        grants: list[dict] | None = None,
+        grants: builtins.list[dict[str, Any]] | None = None,
         owner: str | None = None,
         actor: str | None = None,
     ) -> tuple[str, Token]:
@@ -256,6 +306,7 @@ class Tokens:
         team, index = validate_team(team), validate_index(index)
         if permission not in PERMISSIONS:
             raise BadRequest(f"Unknown permission {permission!r}; use read, upload or publish.")
+        permission, kind = Permission(permission), TokenKind(kind)
         tenancy = Tenancy(self.stores)
         if owner is not None:
             owner = validate_email(owner)
@@ -267,7 +318,7 @@ class Tokens:
             for t, i in {(g["team"], g["index"]) for g in grants} if grants else {(team, index)}:
                 Tenancy(self.stores).require_index(t, i)
         norm = sorted({validate_project(p) for p in projects}) if projects else None
-        is_person = bool(owner) or (kind == "api" and "@" in (created_by or ""))
+        is_person = bool(owner) or (kind == TokenKind.API and "@" in (created_by or ""))
         token_id = (PERSON_ID if is_person else TEAM_ID) + secrets.token_hex(8)[1:]
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         created = now()
@@ -289,12 +340,15 @@ class Tokens:
         )
         data = dataclasses.asdict(record)
         del data["id"]
+        del data["fetched_roster"]
+        # Plain strings in the document (a StrEnum is one, but say so rather than rely on it).
+        data["permission"], data["kind"] = record.permission.value, str(record.kind)
         data["secret_sha256"] = _hash(secret)
         if record.expires_at:
             # A TTL policy on purge_at removes dead tokens a while after they expire.
             data["purge_at"] = record.expires_at + dt.timedelta(days=30)
         self._ref(token_id).create(data)
-        if kind != "oidc":
+        if kind != TokenKind.OIDC:
             scope = ", ".join(norm) if norm else "all projects"
             detail = f"{token_id} {permission} on {index} ({scope}), expires {_in(expires_in)}"
             tenancy.audit(
@@ -302,16 +356,13 @@ class Tokens:
             )
         return f"{PREFIX}{token_id}_{secret}", record
 
-    def _from_snapshot(self, snap) -> Token:
-        d = snap.to_dict()
-        fields = {f.name for f in dataclasses.fields(Token)}
-        return Token(id=snap.id, **{k: v for k, v in d.items() if k in fields})
-
     def authenticate(self, raw: str | None) -> Token:
         """The token a request presented, or Unauthorized."""
         return self.authenticate_with(raw)[0]
 
-    def authenticate_with(self, raw: str | None, also=(), *, team: str | None = None) -> tuple[Token, list]:
+    def authenticate_with(
+        self, raw: str | None, also: Sequence[DocumentReference] = (), *, team: str | None = None
+    ) -> tuple[Token, builtins.list[DocumentSnapshot[DocumentReference]]]:
         """Like authenticate, and fetch the documents ``also`` in the same round trip.
 
         The hot path (a Simple API page) needs the token and one project document; one
@@ -339,18 +390,18 @@ class Tokens:
             snap = by_path[ref.path]
             extra = [by_path[r.path] for r in also]
         else:
-            snap, extra = ref.get(), []
-        if not snap.exists or not hmac.compare_digest(snap.get("secret_sha256"), _hash(secret)):
+            by_path, snap, extra = {}, ref.get(), []
+        if not snap.exists or not hmac.compare_digest(str(snap.get("secret_sha256")), _hash(secret)):
             raise Unauthorized("Invalid or revoked token.")
-        token = self._from_snapshot(snap)
+        token = from_snapshot(Token, snap)
         t = now()
         if token.revoked_at is not None:
             raise Unauthorized("Invalid or revoked token.")
         if token.expires_at is not None and token.expires_at <= t:
             raise Unauthorized("This token has expired.")
-        if roster_ref is not None:
+        if roster_ref is not None and team is not None:
             roster = by_path[roster_ref.path]
-            token._roster = (team, roster.to_dict() if roster.exists else None)
+            token.fetched_roster = (team, roster.to_dict() if roster.exists else None)
         if token.last_used_at is None or t - token.last_used_at > LAST_USED_GRANULARITY:
             try:
                 self._ref(token_id).update({"last_used_at": t})
@@ -362,14 +413,14 @@ class Tokens:
         """The team's tokens, each as the team may see it (see Token.view_for)."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        col = self.db.collection("tokens")
-        found = {}
+        col = self.db.collection(paths.tokens())
+        found: dict[str, Token] = {}
         for q in (
             col.where(filter=FieldFilter("team", "==", team)),
             col.where(filter=FieldFilter("teams", "array_contains", team)),
         ):
             for snap in q.stream():
-                token = self._from_snapshot(snap)
+                token = from_snapshot(Token, snap)
                 found[snap.id] = token.view_for(team)
         tokens = list(found.values())
         if not include_revoked:
@@ -380,13 +431,20 @@ class Tokens:
         snap = self._ref(token_id).get()
         if not snap.exists:
             raise NotFound(f"No token {token_id}.")
-        return self._from_snapshot(snap)
+        return from_snapshot(Token, snap)
 
     def revoke_everywhere(self, token_id: str) -> None:
         """Revoke the whole token, all grants (its holder burning it)."""
         self._ref(token_id).update({"revoked_at": now()})
 
-    def owner_refusal(self, token: Token, permission: str, team: str, index: str, writers=None) -> str | None:
+    def owner_refusal(
+        self,
+        token: Token,
+        permission: Permission | PermissionName,
+        team: str,
+        index: str,
+        writers: builtins.list[str] | None = None,
+    ) -> str | None:
         """None if the token's owner (a person's token) may still ``permission`` in
         ``team/index`` (``writers``: the index's, for an upload), else why not. Tokens that
         are no person's: always None. Call after ``why_not`` passed (the token is for this team).
@@ -397,7 +455,7 @@ class Tokens:
         if person is None:
             return None
         tenancy = Tenancy(self.stores)
-        fetched = getattr(token, "_roster", None)
+        fetched = token.fetched_roster
         if fetched is not None and fetched[0] == team:
             team_doc = fetched[1]
         else:
@@ -406,7 +464,11 @@ class Tokens:
         role = tenancy.role_from(team, person, team_doc)
         if role is None:
             return f"This token belongs to {person}, who is no longer a member of {team}."
-        if permission in ("upload", "publish") and role != "admin" and person not in (writers or []):
+        if (
+            permission in (Permission.UPLOAD, Permission.PUBLISH)
+            and role != Role.ADMIN
+            and person not in (writers or [])
+        ):
             return f"This token belongs to {person}, who no longer has write access to {team}/{index}."
         return None
 
@@ -420,11 +482,11 @@ class Tokens:
         ref = self._ref(token_id)
 
         @firestore.transactional
-        def txn(tx):
+        def txn(tx: Transaction) -> bool:
             snap = ref.get(transaction=tx)
-            token = self._from_snapshot(snap) if snap.exists else None
+            token = from_snapshot(Token, snap) if snap.exists else None
             shared = bool(token and token.teams and len(set(token.teams)) > 1)
-            if token is None or (team not in token.teams if shared else token.team != team):
+            if token is None or (team not in (token.teams or []) if shared else token.team != team):
                 raise NotFound(f"No token {token_id} in team {team}.")
             if not shared:
                 if token.revoked_at is None:
@@ -463,8 +525,8 @@ class Tokens:
         return self.from_request_with(authorization)[0]
 
     def from_request_with(
-        self, authorization: str | None, also=(), *, team: str | None = None
-    ) -> tuple[Token, list]:
+        self, authorization: str | None, also: Sequence[DocumentReference] = (), *, team: str | None = None
+    ) -> tuple[Token, builtins.list[DocumentSnapshot[DocumentReference]]]:
         """from_request, fetching the documents ``also`` (and ``team``'s roster) in the same
         round trip."""
         from bale.tokens.credentials import token_from_header
@@ -475,7 +537,15 @@ class Tokens:
             exc.headers["WWW-Authenticate"] = REALM
             raise
 
-    def require(self, token: Token, permission: str, team: str, index: str, project: str | None = None):
+    def require(
+        self,
+        token: Token,
+        permission: Permission | PermissionName,
+        team: str,
+        index: str,
+        project: str | None = None,
+    ) -> None:
+        """Forbidden unless the token may ``permission`` there."""
         why = token.why_not(permission, team, index, project)
         if why:
             raise Forbidden(why)

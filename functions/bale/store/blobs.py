@@ -1,0 +1,202 @@
+"""File storage: the :class:`BlobStore` interface and its Cloud Storage implementation.
+
+The bucket is reached on first use, not at import, so a cold start that only serves a cached
+page never opens a GCS connection. For Cloud Storage we pass the emulator endpoint explicitly
+from settings (the Firestore client finds ``FIRESTORE_EMULATOR_HOST`` by itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
+
+from bale.errors import Unavailable
+from bale.settings import Settings
+
+
+class BlobExists(Exception):
+    """A create-only write found an object already at that path."""
+
+
+class BlobMissing(Exception):
+    """No object at that path."""
+
+
+class BlobStore(Protocol):
+    """Immutable file storage. Paths are opaque strings chosen by services."""
+
+    def create(self, path: str, fileobj: IO[bytes], *, size: int, content_type: str) -> int:
+        """Write a new object, failing with BlobExists if one is there; return its generation."""
+
+    def delete(self, path: str, *, generation: int | None = None) -> None:
+        """Remove an object (only that generation, when given); missing is fine."""
+
+    def open(self, path: str, *, size: int | None = None) -> tuple[Iterator[bytes], int]:
+        """Stream an object in chunks; return (chunks, size). With the size known (from the
+        file's record), no metadata request is made. Raises BlobMissing before any chunk."""
+
+    def read(self, path: str) -> bytes:
+        """Read a small object whole (METADATA files)."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
+        """A short-lived URL for the object, or None where signing is not possible."""
+
+
+class GCSBlobStore:
+    """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint)."""
+
+    CHUNK = 1024 * 1024
+    #: Resumable uploads send (and hold in memory) one chunk at a time; the library's
+    #: default is 100 MiB, which would put a whole large wheel in memory.
+    UPLOAD_CHUNK = 8 * 1024 * 1024
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        # google-cloud-storage ships no types, so its objects are Any here.
+        self._bucket: Any = None
+
+    @property
+    def bucket(self) -> Any:
+        """The bucket, its client made on first use."""
+        if self._bucket is None:
+            with self._lock:
+                if self._bucket is None:
+                    # No stubs: imported as a module, which ignore_missing_imports makes Any.
+                    import google.cloud.storage as storage
+
+                    s = self._settings
+                    if s.storage_emulator_host:
+                        from google.auth.credentials import AnonymousCredentials
+
+                        endpoint = s.storage_emulator_host
+                        if "://" not in endpoint:
+                            endpoint = "http://" + endpoint
+                        client = storage.Client(
+                            project=s.project,
+                            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth's __init__ is untyped
+                            client_options={"api_endpoint": endpoint},
+                            use_auth_w_custom_endpoint=False,
+                        )
+                    else:
+                        client = storage.Client(project=s.project)
+                    self._bucket = client.bucket(s.bucket)
+        return self._bucket
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if missing (local stack only; Terraform owns it in production)."""
+        from google.api_core import exceptions
+
+        try:
+            self.bucket.client.create_bucket(self.bucket.name)
+        except exceptions.Conflict:
+            pass
+
+    def create(self, path: str, fileobj: IO[bytes], *, size: int, content_type: str) -> int:
+        from google.api_core import exceptions
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        limit = self._settings.storage_timeout
+        blob = self.bucket.blob(path, chunk_size=self.UPLOAD_CHUNK)
+        try:
+            # if_generation_match=0: the write succeeds only if no object exists,
+            # so a file once stored can never be replaced, even by a racing upload.
+            blob.upload_from_file(
+                fileobj,
+                size=size,
+                content_type=content_type,
+                if_generation_match=0,
+                rewind=True,
+                checksum=None,
+                timeout=min(limit, 60),
+                retry=DEFAULT_RETRY.with_timeout(limit),
+            )
+        except exceptions.PreconditionFailed:
+            raise BlobExists(path) from None
+        except exceptions.RetryError as exc:  # retries ran out (timeouts, dropped connections)
+            raise Unavailable(f"Storage is unavailable: {exc.cause or exc}") from exc
+        except exceptions.GoogleAPIError as exc:
+            raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        except (ConnectionError, OSError) as exc:
+            raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        except Exception as exc:  # requests' errors, transport failures
+            if exc.__class__.__module__.startswith(("requests", "urllib3", "google.auth")):
+                raise Unavailable(f"Storage is unavailable: {exc}") from exc
+            raise
+        return int(blob.generation)
+
+    def delete(self, path: str, *, generation: int | None = None) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self.bucket.blob(path).delete(if_generation_match=generation)
+        except (exceptions.NotFound, exceptions.PreconditionFailed):
+            pass
+
+    def open(self, path: str, *, size: int | None = None) -> tuple[Iterator[bytes], int]:
+        from google.api_core import exceptions
+
+        blob = self.bucket.blob(path)
+        if size is None:
+            try:
+                blob.reload()
+            except exceptions.NotFound:
+                raise BlobMissing(path) from None
+            size = int(blob.size)
+        total: int = size
+
+        # Ranged GETs, one chunk each; the first is fetched now so that a missing object is a
+        # 404 before any byte is sent, and a file of one chunk or less costs one request.
+        # Paths are content-addressed and written once, so the ranges all read the same bytes.
+        def fetch(start: int) -> bytes:
+            end = min(start + self.CHUNK, total) - 1
+            try:
+                data: bytes = blob.download_as_bytes(start=start, end=end, checksum=None)
+                return data
+            except exceptions.NotFound:
+                raise BlobMissing(path) from None
+
+        first = fetch(0) if total else b""
+
+        def chunks() -> Iterator[bytes]:
+            if first:
+                yield first
+            pos = len(first)
+            while pos < total:
+                data = fetch(pos)
+                if not data:
+                    raise BlobMissing(f"{path} ended at {pos} of {total} bytes")
+                pos += len(data)
+                yield data
+
+        return chunks(), total
+
+    def read(self, path: str) -> bytes:
+        from google.api_core import exceptions
+
+        try:
+            data: bytes = self.bucket.blob(path).download_as_bytes()
+            return data
+        except exceptions.NotFound:
+            raise BlobMissing(path) from None
+
+    def exists(self, path: str) -> bool:
+        return bool(self.bucket.blob(path).exists())
+
+    def list(self, prefix: str = "") -> list[str]:
+        return [b.name for b in self.bucket.client.list_blobs(self.bucket.name, prefix=prefix or None)]
+
+    def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
+        if self._settings.storage_emulator_host:
+            return None
+        try:
+            url: str = self.bucket.blob(path).generate_signed_url(version="v4", expiration=ttl, method="GET")
+            return url
+        except Exception:
+            return None

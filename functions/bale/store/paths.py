@@ -1,0 +1,135 @@
+"""Where every record and file lives: Firestore document paths and Cloud Storage blob paths.
+
+Pure functions returning path strings, so the layout is written down in one place and the
+services' ``*_ref`` methods are one line each (``db.document(paths.project(...))``).
+
+Firestore::
+
+    teams/{team}                                               the team (and its roster)
+    teams/{team}/members/{email}                               one member
+    teams/{team}/indexes/{index}                               one index
+    teams/{team}/indexes/{index}/catalog/{k:02d}               a chunk of its project list
+    teams/{team}/indexes/{index}/projects/{project}            one project
+    teams/{team}/indexes/{index}/projects/{project}/files/{f}  one file's record
+    teams/{team}/indexes/{index}/projects/{project}/pages/{k:05d}  a chunk of its page
+    tokens/{id}                                                an API token
+    publishers/{id}                                            a trusted publisher
+    oidc_jti/{id}                                              a spent OIDC token
+    audit/{auto}                                               the audit log
+
+Cloud Storage (content-addressed)::
+
+    {team}/{index}/{project}/{sha256}/{filename}               the file
+    {team}/{index}/{project}/{sha256}/{filename}.metadata      its METADATA (PEP 658)
+"""
+
+from __future__ import annotations
+
+TEAMS = "teams"
+MEMBERS = "members"
+INDEXES = "indexes"
+PROJECTS = "projects"
+FILES = "files"
+PAGES = "pages"
+CATALOG = "catalog"
+TOKENS = "tokens"
+PUBLISHERS = "publishers"
+SPENT_JTIS = "oidc_jti"
+AUDIT = "audit"
+
+
+# -- Firestore ----------------------------------------------------------------
+# Each path is spelled out in full (no function calls another), so a parameter may share its
+# function's name.
+def team(team: str) -> str:
+    return f"{TEAMS}/{team}"
+
+
+def members(team: str) -> str:
+    """The collection of a team's members."""
+    return f"{TEAMS}/{team}/{MEMBERS}"
+
+
+def member(team: str, email: str) -> str:
+    return f"{TEAMS}/{team}/{MEMBERS}/{email}"
+
+
+def indexes(team: str) -> str:
+    """The collection of a team's indexes."""
+    return f"{TEAMS}/{team}/{INDEXES}"
+
+
+def index(team: str, index: str) -> str:
+    return f"{TEAMS}/{team}/{INDEXES}/{index}"
+
+
+def catalog_chunk(team: str, index: str, k: int) -> str:
+    """Chunk ``k`` of an index's project list."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{CATALOG}/{k:02d}"
+
+
+def projects(team: str, index: str) -> str:
+    """The collection of an index's projects."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}"
+
+
+def project(team: str, index: str, project: str) -> str:
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}"
+
+
+def files(team: str, index: str, project: str) -> str:
+    """The collection of a project's file records."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}/{FILES}"
+
+
+def file(team: str, index: str, project: str, filename: str) -> str:
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}/{FILES}/{filename}"
+
+
+def page_chunk(team: str, index: str, project: str, k: int) -> str:
+    """Chunk ``k`` of a project's Simple API page."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}/{PAGES}/{k:05d}"
+
+
+def tokens() -> str:
+    """The collection of API tokens (all teams')."""
+    return TOKENS
+
+
+def token(token_id: str) -> str:
+    return f"{TOKENS}/{token_id}"
+
+
+def publishers() -> str:
+    """The collection of trusted publishers (all teams')."""
+    return PUBLISHERS
+
+
+def publisher(publisher_id: str) -> str:
+    return f"{PUBLISHERS}/{publisher_id}"
+
+
+def spent_jtis() -> str:
+    """The collection of spent OIDC tokens."""
+    return SPENT_JTIS
+
+
+def spent_jti(doc_id: str) -> str:
+    """The create-only record of a spent OIDC token (``doc_id``: a hash of issuer and jti)."""
+    return f"{SPENT_JTIS}/{doc_id}"
+
+
+def audit() -> str:
+    """The audit log's collection (every team's entries, each naming its team)."""
+    return AUDIT
+
+
+# -- Cloud Storage ------------------------------------------------------------
+def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -> str:
+    """Where a file's bytes live: content-addressed, so a path is written once."""
+    return f"{team}/{index}/{project}/{sha256}/{filename}"
+
+
+def metadata_path(blob_path: str) -> str:
+    """Where a file's METADATA (PEP 658) lives, beside the file."""
+    return blob_path + ".metadata"
