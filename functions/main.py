@@ -7,10 +7,11 @@ in ``bale``.
 """
 
 import functions_framework
+from flask import Request, Response
 
 
 @functions_framework.http
-def upload(request):
+def upload(request: Request) -> Response:
     """POST /v1/upload/{team}/{index}/ (PyPI's legacy upload API)."""
     from bale.api import upload as upload_api
 
@@ -18,7 +19,7 @@ def upload(request):
 
 
 @functions_framework.http
-def simple(request):
+def simple(request: Request) -> Response:
     """GET /simple/{team}/{index}/[{project}/] and /files/... downloads."""
     from bale.api.simple import views as simple_api
 
@@ -26,7 +27,7 @@ def simple(request):
 
 
 @functions_framework.http
-def oidc(request):
+def oidc(request: Request) -> Response:
     """/_/oidc/audience, /_/oidc/mint-token, /_/oidc/burn-token (Trusted Publishing)."""
     from bale.api import oidc as oidc_api
 

@@ -24,7 +24,8 @@ BATCH = 500
 
 def bulk_records(name: str, n: int, *, team: str = "acme", index: str = "main", yank_every: int = 0):
     """n realistic FileRecords of project ``name`` (long platform-wheel filenames)."""
-    from bale.packages.service import FileRecord, blob_path, chunk_of
+    from bale.packages.service import FileRecord, chunk_of
+    from bale.store.paths import blob_path
 
     project = canonicalize_name(name)
     mod = project.replace("-", "_")

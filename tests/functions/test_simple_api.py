@@ -536,7 +536,8 @@ def test_downloads_headers_and_bytes(stack, demo):
 
 def test_blob_without_live_record_is_never_served(stack, demo):
     from bale.clock import now
-    from bale.packages.service import Packages, blob_path
+    from bale.packages.service import Packages
+    from bale.store.paths import blob_path
 
     token = stack.token("read")
     # A blob an interrupted upload left behind: bytes in GCS, no record.

@@ -23,9 +23,11 @@ from bale.clock import now
 from bale.errors import BadRequest, BaleError, NotFound, TooLarge
 from bale.names import validate_index, validate_team
 from bale.packages import distributions
-from bale.packages.service import CommitResult, FileRecord, Packages, blob_path
+from bale.packages.service import CommitResult, FileRecord, Packages
 from bale.settings import get_settings
-from bale.store.backends import BlobExists, Stores, get_stores
+from bale.store.backends import Stores, get_stores
+from bale.store.blobs import BlobExists
+from bale.store.paths import blob_path
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Tokens
 
@@ -104,17 +106,14 @@ def _handle(request: Request) -> Response:
     token, snaps = tokens.from_request_with(
         request.headers.get("Authorization"), also=[tenancy.index_ref(team, index)], team=team
     )
-    # (Tokens.from_request_with is annotated "-> tuple[Token, list]", and inside class Tokens
-    # "list" is its method Tokens.list: mypy cannot index it until tokens/service.py says
-    # builtins.list there; the ignore goes unused then.)
-    index_snap = snaps[0]  # type: ignore[index]
+    index_snap = snaps[0]
     # A token for another team says nothing about this one: same answer either way.
     why = token.why_not("upload", team, index)
     if why:
         raise BaleError(why, status=403)
     if not index_snap.exists:
         raise NotFound(f"No index {team}/{index}.")
-    index_doc = index_snap.to_dict()
+    index_doc = index_snap.to_dict() or {}
     # A person's token carries their rights as they are now: removed from the team, or no
     # longer an admin or a writer of this index, and their tokens stop uploading.
     why = tokens.owner_refusal(token, "upload", team, index, writers=index_doc.get("writers"))
@@ -261,5 +260,4 @@ def _stored(record: FileRecord, team: str, index: str, result: str) -> Response:
 
 
 #: The handler with errors mapped to responses in one place (bale.api.http).
-# (plain_errors is not annotated yet; typing it in bale.api.http makes this ignore unused.)
-_handle_mapped: Callable[[Request], Response] = plain_errors(_handle)  # type: ignore[no-untyped-call]
+_handle_mapped: Callable[[Request], Response] = plain_errors(_handle)

@@ -63,10 +63,6 @@ def catalog_chunk_of(project: str) -> int:
     return zlib.crc32(project.encode()) % CATALOG_CHUNKS
 
 
-# Kept here for its importers (api/upload.py, tests); the layout lives in bale.store.paths.
-blob_path = paths.blob_path
-
-
 @dataclasses.dataclass
 class FileRecord:
     filename: str

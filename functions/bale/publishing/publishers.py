@@ -35,7 +35,9 @@ from bale.errors import BadRequest, Conflict, NotFound
 from bale.names import validate_index, validate_project, validate_team
 from bale.publishing.providers import PROVIDERS, get_provider
 from bale.publishing.providers.base import Claims, Provider
+from bale.store import paths
 from bale.store.backends import Stores
+from bale.store.records import from_snapshot
 from bale.tenancy.service import Tenancy
 
 #: Projects one publisher may list. It bounds what a minted token carries: every team that
@@ -85,13 +87,11 @@ class Publishers:
         self.db = stores.db
 
     def _col(self) -> Any:
-        return self.db.collection("publishers")
+        return self.db.collection(paths.publishers())
 
     @staticmethod
     def _from_snapshot(snap: Any) -> Publisher:
-        d = snap.to_dict()
-        fields = {f.name for f in dataclasses.fields(Publisher)}
-        return Publisher(id=snap.id, **{k: v for k, v in d.items() if k in fields})
+        return from_snapshot(Publisher, snap)
 
     def add(
         self,

@@ -38,6 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -48,6 +49,7 @@ from bale.publishing.providers import PROVIDERS
 from bale.publishing.providers.base import Provider
 from bale.publishing.publishers import Publisher, Publishers
 from bale.settings import Settings
+from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Token, Tokens
@@ -81,7 +83,7 @@ class PublishingError(BaleError):
         super().__init__("Token request failed: " + "; ".join(descriptions), status=status)
         self.errors = [{"code": code, "description": d} for d in descriptions]
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"message": self.message, "errors": self.errors}
 
 
@@ -104,10 +106,10 @@ def _unavailable(issuer: str, why: str) -> PublishingError:
     )
 
 
-def _fetch_json(url: str) -> dict:
+def _fetch_json(url: str) -> dict[str, Any]:
     # No redirects: the issuer's documents must be where the issuer says they are.
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
     opener = urllib.request.build_opener(NoRedirect())
@@ -128,14 +130,14 @@ class IssuerKeys(jwt.PyJWKClient):
     is the documented hook that sees every JWKS fetched, raw.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._declared: dict[str, str] = {}
 
-    def fetch_data(self):
+    def fetch_data(self) -> Any:
         data = super().fetch_data()
         keys = data.get("keys") if isinstance(data, dict) else None
-        declared = {}
+        declared: dict[str, str] = {}
         for k in keys if isinstance(keys, list) else ():
             if isinstance(k, dict) and isinstance(k.get("kid"), str) and isinstance(k.get("alg"), str):
                 declared[k["kid"]] = k["alg"]
@@ -196,13 +198,15 @@ def _provider_for(issuer: object, settings: Settings) -> Provider | None:
 
 
 def _when(ts: object) -> str:
+    if not isinstance(ts, (int, float, str)):
+        return repr(ts)
     try:
         return dt.datetime.fromtimestamp(float(ts), dt.UTC).isoformat(timespec="seconds")
     except (TypeError, ValueError, OverflowError):
         return repr(ts)
 
 
-def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
+def verify(raw: str, settings: Settings) -> tuple[Provider, dict[str, Any]]:
     """Check an OIDC token's signature and standard claims; return its provider and claims."""
     try:
         header = jwt.get_unverified_header(raw)
@@ -283,7 +287,7 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict]:
     return provider, claims
 
 
-def spend(stores: Stores, issuer: str, claims: dict, raw: str) -> None:
+def spend(stores: Stores, issuer: str, claims: dict[str, Any], raw: str) -> None:
     """Record the token as used; a second use is refused.
 
     The jti (or, for issuers without one, the token's hash) names a create-only document:
@@ -301,7 +305,7 @@ def spend(stores: Stores, issuer: str, claims: dict, raw: str) -> None:
         # verify() refuses such an exp; this keeps spend() safe on claims from anywhere else.
         raise _invalid(f"The token's expiry (claim exp) {claims.get('exp')!r} is not a valid time.") from None
     try:
-        stores.db.collection("oidc_jti").document(doc_id).create(
+        stores.db.document(paths.spent_jti(doc_id)).create(
             {"issuer": issuer, "jti": jti, "expires_at": expires_at, "used_at": now()}
         )
     except exceptions.AlreadyExists:
@@ -401,7 +405,7 @@ class TrustedPublishing:
         run = " ".join(
             f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims
         )
-        grants = []
+        grants: list[dict[str, Any]] = []
         for (t, i), pubs in sorted(by_index.items()):
             grants.append(
                 {

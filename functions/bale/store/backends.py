@@ -15,8 +15,6 @@ from bale.settings import Settings, get_settings
 
 # Re-exported until their importers (api/simple/views.py, api/upload.py, tests) import them
 # from bale.store.blobs; remove then.
-from bale.store.blobs import BlobExists as BlobExists
-from bale.store.blobs import BlobMissing as BlobMissing
 from bale.store.blobs import BlobStore, GCSBlobStore
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from bale.errors import NotFound
 from bale.names import validate_project
 from bale.packages.distributions import check_filename
 from bale.packages.service import FileRecord, Packages
-from bale.store.backends import BlobMissing, Stores
+from bale.store.backends import Stores
+from bale.store.blobs import BlobMissing
 
 log = logging.getLogger("bale.simple")
 

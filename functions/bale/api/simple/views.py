@@ -52,8 +52,7 @@ def clear_caches() -> None:
 
 
 # -- entry point --------------------------------------------------------------------------------
-# The ignore goes when bale.api.http types plain_errors (Callable[[Handler], Handler]).
-@plain_errors  # type: ignore[untyped-decorator]
+@plain_errors
 def handle(request: Request) -> Response:
     """The Cloud Function: every /simple/ and /files/ request (errors as plain text)."""
     if request.method not in ("GET", "HEAD"):
@@ -154,7 +153,8 @@ def _project_list(
         # A token limited to some projects sees only those (and costs only their reads).
         refs = [packages.project_ref(team, index, p) for p in limited]
         snaps = stores.db.get_all(refs, field_paths=["name", "normalized"])
-        projects = sorted((s.to_dict() for s in snaps if s.exists), key=lambda d: d["normalized"])
+        found = (s.to_dict() for s in snaps if s.exists)
+        projects = sorted((d for d in found if d is not None), key=lambda d: d["normalized"])
     # Moves whenever a project is added to the index (the list's only change).
     serial = int(index_doc.get("catalog_serial") or 0)
     body = render_project_list(projects, serial, fmt)
