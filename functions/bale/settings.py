@@ -46,6 +46,11 @@ class Settings:
     minted_token_ttl: int = 15 * 60
     #: How long a storage call may take, retries included, before the request fails with 503.
     storage_timeout: int = 60
+    #: Files of at least this many bytes are answered with a redirect to a short-lived signed
+    #: Cloud Storage URL (where the service account can sign), so a large download does not
+    #: hold a function instance for the whole transfer; smaller ones are streamed (one storage
+    #: read, no second round trip for the client). 0: redirect every file.
+    signed_url_min_bytes: int = 4 * 1024 * 1024
     #: Secret for the dashboard's session cookies.
     secret_key: str = "dev-only-not-secret"
     #: The Firebase project's Web API key, for the dashboard's sign-in (public: it identifies
@@ -94,6 +99,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_compression_ratio=_int(env, "BALE_MAX_COMPRESSION_RATIO", d.max_compression_ratio),
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
+        signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
         firebase_api_key=env.get("BALE_FIREBASE_API_KEY") or d.firebase_api_key,
         google_oauth_client_id=env.get("BALE_GOOGLE_OAUTH_CLIENT_ID") or d.google_oauth_client_id,

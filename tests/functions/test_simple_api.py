@@ -8,6 +8,7 @@ Firestore documents a request really fetches.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import html.parser
@@ -633,8 +634,8 @@ def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
     token = stack.token()
     publish_wheel(stack, token, "signed", "1.0")
     rec = Packages(stack.stores).file("acme", "main", "signed", wheel_name("signed", "1.0"))
-    stores = Stores(settings)
-    stores.blobs = SigningBlobs(settings)
+    stores = Stores(dataclasses.replace(settings, signed_url_min_bytes=0))
+    stores.blobs = SigningBlobs(stores.settings)
     import flask
 
     with flask.Flask("t").test_request_context("/files/x"):
@@ -642,6 +643,12 @@ def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
     assert resp.status_code == 302
     assert resp.headers["Location"] == f"https://storage.example/{rec.blob_path}?ttl=300"
     assert "no-store" in resp.headers["Cache-Control"]
+    # Below the threshold the bytes are streamed even where storage signs.
+    stores = Stores(dataclasses.replace(settings, signed_url_min_bytes=rec.size + 1))
+    stores.blobs = SigningBlobs(stores.settings)
+    with flask.Flask("t").test_request_context("/files/x"):
+        resp = serve_blob(flask.request, stores, rec, want_metadata=False)
+    assert resp.status_code == 200 and b"".join(resp.response) == stack.stores.blobs.read(rec.blob_path)
 
 
 # -- yank ---------------------------------------------------------------------------------------

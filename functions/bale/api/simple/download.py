@@ -60,7 +60,14 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
 
 
 def serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata: bool) -> Response:
-    """The record's file (or METADATA): 304, a redirect to a signed URL, or the bytes streamed."""
+    """The record's file (or METADATA): 304, a redirect to a signed URL, or the bytes streamed.
+
+    A file of at least ``signed_url_min_bytes`` (BALE_SIGNED_URL_MIN_BYTES) goes to a signed
+    Cloud Storage URL when storage can sign one: the instance answers in milliseconds instead
+    of relaying hundreds of MiB. uv and pip follow the redirect to the other host without
+    sending the index's credentials there (tests/functions/test_large_files.py checks both);
+    the signature alone authorizes the GET, for 5 minutes. Smaller files and METADATA are
+    streamed: one storage read costs less than the client's second round trip."""
     path = rec.metadata_path if want_metadata else rec.blob_path
     digest = rec.metadata_sha256 if want_metadata else rec.sha256
     if digest is None:  # a file without METADATA (download() refuses it before this)
@@ -68,7 +75,8 @@ def serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata:
     headers = {"ETag": f'"{digest}"', "Cache-Control": FILE_CACHE_CONTROL}
     if request.if_none_match.contains_weak(digest):
         return Response(status=304, headers=headers)
-    url = stores.blobs.signed_url(path, ttl=SIGNED_URL_TTL)
+    big = not want_metadata and rec.size >= stores.settings.signed_url_min_bytes
+    url = stores.blobs.signed_url(path, ttl=SIGNED_URL_TTL) if big else None
     if url:
         # The signed URL is short-lived and per request: clients must not keep the redirect.
         resp = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
