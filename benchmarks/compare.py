@@ -17,7 +17,7 @@ Same files, same client, same concurrency for all three registries:
 
 How each registry runs:
 
-* Bale: `bale dev --no-auth` as a subprocess (werkzeug's threaded server, the Firestore
+* Bale: `bale dev --no-auth` as a subprocess (gunicorn's threaded worker, as Cloud Functions runs it, the Firestore
   emulator, fake-gcs-server), so the load generator does not share its GIL. Its pages are
   bulk-written into Firestore in Bale's own layout (tests/bulk.bulk_project); the 30
   wheels go through the upload API. The reads are counted afterwards in a short pass
@@ -270,11 +270,23 @@ class Bale(Registry):
         self.read_token, _ = Tokens(self.stores).create(TEAM, INDEX, "read", created_by="bench")
         self.upload_token, _ = Tokens(self.stores).create(TEAM, INDEX, "upload", created_by="bench")
 
+    def _gunicorn(self) -> list[int]:
+        """`bale dev` serves through gunicorn (master and worker), its own children."""
+        found = []
+        for pid in descendants(self.child.pid):
+            try:
+                if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                pass
+        return found
+
     def server_pids(self) -> list[int]:
-        return [self.child.pid]
+        return [self.child.pid, *self._gunicorn()]
 
     def other_pids(self) -> list[int]:
-        return descendants(self.child.pid)
+        serving = set(self._gunicorn())
+        return [p for p in descendants(self.child.pid) if p not in serving]
 
     def populate(self, sizes: list[int]) -> None:
         from bulk import bulk_project
@@ -893,7 +905,7 @@ def main() -> int:
         ensure_venv(venvs / "devpi", ["devpi-server"])
     uv = shutil.which("uv", path=str(BIN)) or shutil.which("uv")
     versions = [
-        f"  bale:    {bale_revision()} (`bale dev --no-auth` subprocess for timings; reads counted in-process)",
+        f"  bale:    {bale_revision()} (`bale dev --no-auth` subprocess, served by gunicorn gthread, every request with a token; reads counted in-process)",
         f"  uv:      {command_version([uv, '--version'])}",
         f"  java:    {command_version(['java', '-version'])} (Firestore emulator)",
     ]

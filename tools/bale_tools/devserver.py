@@ -12,8 +12,12 @@ import contextlib
 import dataclasses
 import os
 import signal
+import socket
 import ssl
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 from werkzeug.serving import make_server
@@ -46,8 +50,152 @@ def build_app(settings: Settings):
     return dispatch
 
 
+def wsgi_app():
+    """The dispatcher over the environment's settings: gunicorn's app factory
+    (``bale_tools.devserver:wsgi_app()``), called once in the worker process."""
+    from bale.settings import get_settings
+
+    return build_app(get_settings())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def gunicorn_argv(
+    app: str,
+    *,
+    bind: str,
+    threads: int = 8,
+    h2c: str = "both",
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> list[str]:
+    """gunicorn as Cloud Functions runs it (functions-framework: one gthread worker, 4 threads
+    per CPU, no worker timeout), plus cleartext HTTP/2 as the upload service runs it on Cloud
+    Run (``h2c``: ``prior-knowledge`` in production, ``both`` locally so HTTP/1.1 clients
+    still connect; see docs/deploy.md)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        "1",
+        "--threads",
+        str(threads),
+        "--bind",
+        bind,
+        "--timeout",
+        "0",
+        "--keep-alive",
+        "5",
+        "--limit-request-line",
+        "0",
+        "--log-level",
+        "warning",
+    ]
+    if certfile:
+        argv += ["--certfile", certfile, "--keyfile", keyfile or ""]
+    else:
+        argv += ["--http-protocols", "h1,h2", "--http2-cleartext", h2c]
+    return [*argv, app]
+
+
+class GunicornServer:
+    """The registry served the way production serves it, in a child process: gunicorn's
+    threaded worker (HTTP/1.1 keep-alive, cleartext HTTP/2), as functions-framework runs each
+    function. Same API as :class:`Server` (start, stop, url, port); the app is built in the
+    child from the environment ``env`` (the emulator hosts, ``BALE_*`` settings)."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        app: str = "bale_tools.devserver:wsgi_app()",
+        threads: int = 8,
+        log: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.scheme = "https" if certfile else "http"
+        self.argv = gunicorn_argv(
+            app, bind=f"{host}:{self.port}", threads=threads, certfile=certfile, keyfile=keyfile
+        )
+        self.env = dict(os.environ if env is None else env)
+        # The child imports what this process imports (bale, bale_tools, dashboard).
+        self.env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p])
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_in: float | None = None  # seconds from spawn to the first answered request
+
+    @property
+    def url(self) -> str:
+        host = "localhost" if self.scheme == "https" else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 60.0) -> GunicornServer:
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (log: {self.log})")
+            if self._answers():
+                self.started_in = time.perf_counter() - t0
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not answer in {timeout:.0f}s (log: {self.log})")
+            time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        """Whether the worker answers a request (the master binds before the worker loads)."""
+        import http.client
+
+        conn: http.client.HTTPConnection
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=5, context=ssl._create_unverified_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        try:
+            conn.request("GET", "/_/oidc/audience")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 class Server:
-    """A threaded WSGI server in a background thread (dev and tests)."""
+    """A threaded WSGI server in a background thread, in this process (tests that count
+    reads or inject faults in-process). It closes every connection after its response
+    (werkzeug's); ``bale dev`` serves through :class:`GunicornServer` instead."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, certfile=None, keyfile=None):
         ctx = None
@@ -171,8 +319,18 @@ def run(
         from bale.store.backends import get_stores
 
         get_stores(settings).blobs.ensure_bucket()
-        server = Server(build_app(settings), host=host, port=port, certfile=certfile, keyfile=keyfile)
+        # Served as Cloud Functions serves each function: gunicorn, one threaded worker,
+        # keep-alive (werkzeug's development server closed every connection).
+        server = GunicornServer(
+            dict(os.environ),
+            host=host,
+            port=port,
+            certfile=certfile,
+            keyfile=keyfile,
+            log=logs / "gunicorn.log",
+        )
         stack.callback(server.stop)
+        logs.mkdir(parents=True, exist_ok=True)
         server.start()
         echo("")
         echo(f"Bale is running at {base}/")
