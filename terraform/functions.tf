@@ -1,26 +1,19 @@
 # The three Cloud Functions (gen2) of functions/main.py and their shared source archive.
 
 locals {
-  # The three HTTP functions of functions/main.py. They share one source archive and
-  # differ in entry point, sizing and, below, in service account and roles.
-  # Concurrency above 1 needs a whole CPU; upload holds a request body (up to
-  # max_upload_bytes) in memory while it checks the archive, so it takes fewer at once.
+  # The two Cloud Functions of functions/main.py. They share one source archive and differ
+  # in entry point, sizing and, below, in service account and roles. The third entry point,
+  # upload, runs on Cloud Run with HTTP/2 end to end (upload.tf): Cloud Functions refuse
+  # requests over 32 MiB, and twine and uv send each distribution in one request.
+  # Concurrency above 1 needs a whole CPU.
   functions = {
-    upload = {
-      entry_point     = "upload"
-      memory          = "1Gi"
-      cpu             = "1"
-      concurrency     = 4
-      timeout_seconds = 300
-      env             = { BALE_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes) }
-    }
     simple = {
       entry_point     = "simple"
       memory          = "512Mi"
       cpu             = "1"
       concurrency     = 40
       timeout_seconds = 60
-      env             = {}
+      env             = { BALE_SIGNED_URL_MIN_BYTES = tostring(var.signed_url_min_bytes) }
     }
     oidc = {
       entry_point     = "oidc"
@@ -30,6 +23,13 @@ locals {
       timeout_seconds = 30
       env             = {}
     }
+  }
+
+  # One service account per serving unit (iam.tf grants each only what it needs).
+  service_accounts = {
+    upload = "upload"
+    simple = "simple"
+    oidc   = "oidc"
   }
 }
 

@@ -2,7 +2,7 @@
 # who may do what, in one place. (Secret access is granted next to the secrets in dashboard.tf.)
 
 resource "google_service_account" "function" {
-  for_each = local.functions
+  for_each = local.service_accounts
 
   account_id   = "bale-${each.key}"
   display_name = "Bale ${each.key} function"

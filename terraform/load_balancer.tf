@@ -62,7 +62,7 @@ resource "google_compute_url_map" "https" {
 
     path_rule {
       paths   = ["/v1/upload", "/v1/upload/*"]
-      service = google_compute_backend_service.function["upload"].id
+      service = google_compute_backend_service.upload.id
     }
 
     path_rule {

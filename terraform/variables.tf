@@ -108,13 +108,36 @@ variable "oidc_audience" {
 
 variable "max_upload_bytes" {
   type        = number
-  description = "BALE_MAX_UPLOAD_BYTES for the upload function. Kept under the 32 MiB Cloud Functions request cap so that clients see Bale's 413 message rather than the platform's bare rejection."
-  default     = 32505856 # 31 MiB: leaves room for the multipart envelope and metadata fields.
+  description = "BALE_MAX_UPLOAD_BYTES for the upload service (Cloud Run, HTTP/2 end to end, so not bound by the 32 MiB HTTP/1 request cap). The largest distribution accepted; a request of that size must also arrive within upload_timeout_seconds."
+  default     = 1073741824 # 1 GiB: ML wheels (CUDA builds) run to hundreds of MiB.
 
   validation {
-    condition     = var.max_upload_bytes > 0 && var.max_upload_bytes <= 33554432
-    error_message = "max_upload_bytes must be between 1 and 33554432 (the 32 MiB HTTP request limit of Cloud Functions)."
+    condition     = var.max_upload_bytes > 0 && var.max_upload_bytes <= 4294967296
+    error_message = "max_upload_bytes must be between 1 and 4294967296 (4 GiB)."
   }
+}
+
+variable "upload_image" {
+  type        = string
+  description = "Container image of the upload service (built from Dockerfile.upload: functions/ served by gunicorn with cleartext HTTP/2). The default is Google's placeholder so the first apply succeeds before any image has been pushed."
+  default     = "us-docker.pkg.dev/cloudrun/container/hello"
+}
+
+variable "upload_timeout_seconds" {
+  type        = number
+  description = "Request deadline of the upload service, seconds (Cloud Run allows up to 3600). A 1 GiB upload at 10 MiB/s takes about 100 s."
+  default     = 900
+
+  validation {
+    condition     = var.upload_timeout_seconds >= 60 && var.upload_timeout_seconds <= 3600
+    error_message = "upload_timeout_seconds must be between 60 and 3600."
+  }
+}
+
+variable "signed_url_min_bytes" {
+  type        = number
+  description = "BALE_SIGNED_URL_MIN_BYTES for the simple function: files at least this big are answered with a redirect to a 5-minute signed Cloud Storage URL, so a large download never holds an instance; smaller ones are streamed."
+  default     = 4194304
 }
 
 variable "function_min_instances" {

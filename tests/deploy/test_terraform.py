@@ -155,6 +155,22 @@ def _functions(tf: Config) -> list[tuple[str, str | None, dict, dict]]:
     return found
 
 
+def _upload_service(tf: Config) -> dict:
+    """The upload entry point's Cloud Run service (HTTP/2 end to end, terraform/upload.tf)."""
+    return tf.body("google_cloud_run_v2_service", "upload")
+
+
+def _served_entry_point(tf: Config, kind: str, name: str, key: str | None) -> str:
+    """The entry point of functions/main.py that a Cloud Function or the upload service runs."""
+    if kind == "google_cloud_run_v2_service":
+        assert name == "upload", name
+        return tf.locals["upload_env"]["FUNCTION_TARGET"].replace(
+            "${local.upload.entry_point}", tf.locals["upload"]["entry_point"]
+        )
+    assert kind == "google_cloudfunctions2_function", kind
+    return _entry_point(tf, name, key)
+
+
 def _entry_point(tf: Config, name: str, key: str | None) -> str:
     body = tf.body("google_cloudfunctions2_function", name)
     build = _block(body, "build_config")
@@ -180,6 +196,7 @@ def test_entry_points_exist_in_functions_main_py(tf: Config) -> None:
     assert MAIN_PY.exists(), "functions/main.py (the functions' entry points) is missing"
     defined = _top_level_callables(MAIN_PY)
     entry_points = {_entry_point(tf, name, key) for name, key, _, _ in _functions(tf)}
+    entry_points.add(_served_entry_point(tf, "google_cloud_run_v2_service", "upload", None))
     assert entry_points == ENTRY_POINTS
     missing = entry_points - defined
     assert not missing, f"entry points not defined at top level of functions/main.py: {missing}"
@@ -205,6 +222,8 @@ def test_each_function_has_its_own_service_account(tf: Config) -> None:
         kind, sa_name, sa_key = tf.ref(expr)
         assert kind == "google_service_account", expr
         accounts.append((sa_name, sa_key))
+    upload = _block(_upload_service(tf), "template")
+    accounts.append(tf.ref(upload["service_account"])[1:])
     assert len(set(accounts)) == len(accounts), f"functions share a service account: {accounts}"
     dashboard = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")
     assert tf.ref(dashboard["service_account"])[1:] not in accounts
@@ -215,14 +234,36 @@ def test_functions_get_their_settings_from_the_environment(tf: Config) -> None:
     for _name, key, _each_value, body in _functions(tf):
         env = _block(body, "service_config")["environment_variables"]
         assert "local.common_env" in env, (key, env)
-    assert "BALE_MAX_UPLOAD_BYTES" in tf.locals["functions"]["upload"]["env"]
+    assert "BALE_MAX_UPLOAD_BYTES" in tf.locals["upload_env"]
+    (container,) = _block(_upload_service(tf), "template")["containers"]
+    env = container["dynamic"][0]["env"]["for_each"]
+    assert "local.common_env" in env and "local.upload_env" in env, env
+    assert "BALE_SIGNED_URL_MIN_BYTES" in tf.locals["functions"]["simple"]["env"]
 
 
 def test_functions_only_reachable_through_the_load_balancer(tf: Config) -> None:
     for _name, _key, _, body in _functions(tf):
         assert _block(body, "service_config")["ingress_settings"] == "ALLOW_INTERNAL_AND_GCLB"
-    dashboard = tf.body("google_cloud_run_v2_service", "dashboard")
-    assert dashboard["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+    for service in ("dashboard", "upload"):
+        body = tf.body("google_cloud_run_v2_service", service)
+        assert body["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", service
+
+
+def test_upload_accepts_requests_over_32_mib(tf: Config) -> None:
+    """Cloud Run lifts its 32 MiB request cap only for HTTP/2 end to end: the container's port
+    is named h2c and its server (Dockerfile.upload) speaks cleartext HTTP/2 by prior knowledge."""
+    (container,) = _block(_upload_service(tf), "template")["containers"]
+    (port,) = container["ports"] if isinstance(container["ports"], list) else [container["ports"]]
+    assert port["name"] == "h2c"
+    assert tf.variables["max_upload_bytes"]["default"] > 32 * 1024 * 1024
+    assert container["image"] == "${var.upload_image}"
+    cmd = (ROOT / "Dockerfile.upload").read_text()
+    for flag in ("--http-protocols h1,h2", "--http2-cleartext prior-knowledge", "--worker-class gthread"):
+        assert flag in cmd, flag
+    assert 'create_app(target="upload"' in cmd
+    # The image needs gunicorn's HTTP/2 (gunicorn >= 25 with h2), pinned with hashes.
+    reqs = (ROOT / "functions" / "requirements.txt").read_text()
+    assert re.search(r"^gunicorn==(2[5-9]|[3-9]\d)\.", reqs, re.M) and re.search(r"^h2==", reqs, re.M)
 
 
 # --- the load balancer ----------------------------------------------------------
@@ -269,9 +310,8 @@ def test_paths_route_to_the_right_function(tf: Config) -> None:
     routed = {}
     for rule in matcher["path_rule"]:
         kind, name, key = _backend_target(tf, rule["service"])
-        assert kind == "google_cloudfunctions2_function", rule
         for path in rule["paths"]:
-            routed[path] = _entry_point(tf, name, key)
+            routed[path] = _served_entry_point(tf, kind, name, key)
     for path, entry_point in ROUTES.items():
         assert routed.get(path) == entry_point, f"{path} goes to {routed.get(path)!r}"
     # Nothing else goes to a function: every routed path lies under a prefix of the map.
@@ -524,6 +564,7 @@ def test_configuration_is_split_by_concern() -> None:
         "functions.tf",
         "dashboard.tf",
         "load_balancer.tf",
+        "upload.tf",
         "variables.tf",
         "outputs.tf",
         "versions.tf",
