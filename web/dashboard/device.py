@@ -110,12 +110,12 @@ def _rights(email: str) -> list[dict[str, Any]]:
     tenancy = services().tenancy
     out = []
     for team, role in tenancy.teams_of(email):
-        indexes = sorted(d["name"] for d in tenancy.list_indexes(team) if d.get("name"))
-        if role == "admin":
-            upload = indexes
-        else:
-            docs = {d["name"]: d for d in tenancy.list_indexes(team) if d.get("name")}
-            upload = [i for i in indexes if email in (docs[i].get("writers") or [])]
+        docs = {d["name"]: d for d in tenancy.list_indexes(team) if d.get("name")}
+        indexes = sorted(docs)
+        # Admins upload everywhere in their team; members where they were made writers.
+        upload = (
+            indexes if role == "admin" else [i for i in indexes if email in (docs[i].get("writers") or [])]
+        )
         out.append({"team": team, "role": str(role), "read": indexes, "upload": upload})
     return out
 
