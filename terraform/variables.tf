@@ -90,7 +90,7 @@ variable "dashboard_image" {
 
 variable "private_namespace" {
   type        = string
-  description = "BALE_PRIVATE_NAMESPACE: the namespace of private classifiers, as in \"Private :: <namespace> :: <team>\"."
+  description = "BALE_PRIVATE_NAMESPACE: the namespaces of private classifiers, comma-separated (e.g. \"bale,pyx\"), as in \"Private :: <namespace> :: <team>\"."
   default     = "bale"
 }
 

@@ -29,8 +29,10 @@ class Settings:
     auth_emulator_host: str | None = None
     #: Public base URL clients see, e.g. https://pypi.example.com. Empty: use the request's host.
     base_url: str = ""
-    #: Namespace of private classifiers: ``Private :: <ns>`` and ``Private :: <ns> :: <team>``.
-    private_namespace: str = "bale"
+    #: Namespaces of private classifiers, each with the same rules: ``Private :: <ns>`` (anywhere
+    #: on this registry) and ``Private :: <ns> :: <team>`` (that team only). Several let packages
+    #: marked for another registry (``Private :: pyx :: acme``) publish unchanged.
+    private_namespaces: tuple[str, ...] = ("bale",)
     #: OpenID Connect issuers trusted for Trusted Publishing.
     github_oidc_issuer: str = "https://token.actions.githubusercontent.com"
     gitlab_oidc_issuer: str = "https://gitlab.com"
@@ -64,6 +66,11 @@ class Settings:
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
 
     @property
+    def private_namespace(self) -> str:
+        """The first private namespace: the one messages suggest."""
+        return self.private_namespaces[0]
+
+    @property
     def using_emulators(self) -> bool:
         return bool(self.firestore_emulator_host)
 
@@ -78,6 +85,12 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         raise ValueError(f"{key} must be an integer, got {raw!r}") from None
 
 
+def _names(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """'bale, pyx' -> ('bale', 'pyx'); empty: ``default``."""
+    names = tuple(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
+    return names or default
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from environment variables (see README's configuration table)."""
     env = os.environ if env is None else env
@@ -89,7 +102,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
         auth_emulator_host=env.get("FIREBASE_AUTH_EMULATOR_HOST") or None,
         base_url=(env.get("BALE_BASE_URL") or "").rstrip("/"),
-        private_namespace=env.get("BALE_PRIVATE_NAMESPACE") or d.private_namespace,
+        private_namespaces=_names(
+            env.get("BALE_PRIVATE_NAMESPACES") or env.get("BALE_PRIVATE_NAMESPACE"), d.private_namespaces
+        ),
         github_oidc_issuer=env.get("BALE_GITHUB_OIDC_ISSUER") or d.github_oidc_issuer,
         gitlab_oidc_issuer=env.get("BALE_GITLAB_OIDC_ISSUER") or d.gitlab_oidc_issuer,
         google_oidc_issuer=env.get("BALE_GOOGLE_OIDC_ISSUER") or d.google_oidc_issuer,

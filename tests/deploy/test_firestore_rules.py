@@ -47,6 +47,7 @@ COLLECTIONS = [
     "tokens",
     "publishers",
     "oidc_jti",
+    "device_codes",
     "audit",
 ]
 

@@ -362,6 +362,7 @@ def test_etag_and_304(stack, demo):
             "Accept",
             "Accept-Encoding",
             "Authorization",
+            "Cookie",
         }
     assert j.headers["ETag"] != h.headers["ETag"]
     r = get(stack, path, token, JSON_V1, headers={"If-None-Match": j.headers["ETag"]})

@@ -226,6 +226,46 @@ def test_bale_oidc_action_mints_for_twine(stack, oidc_issuers, tmp_path):
     assert "::error" in r.stdout and "workflow 'other.yml' is not the enrolled 'publish.yml'" in r.stdout
 
 
+def test_bale_oidc_action_takes_pyx_input_names(stack, oidc_issuers, tmp_path):
+    """A pyx-auth-action step keeps its `workspace` and `registry` inputs: only `uses:` and
+    the URL change."""
+    from bale.publishing.publishers import Publishers
+    from bale.tenancy.service import Tenancy
+
+    action = (ROOT / ".github" / "actions" / "bale-oidc" / "action.yml").read_text()
+    assert "\n  workspace:\n" in action and "\n  registry:\n" in action  # inputs
+    assert "BALE_WORKSPACE: ${{ inputs.workspace }}" in action
+    assert "BALE_REGISTRY: ${{ inputs.registry }}" in action
+    Tenancy(stack.stores).create_index("acme", "staging")
+    Publishers(stack.stores).add(
+        "acme", "staging", "github", ["gizmo"], repository=REPO, workflow="publish.yml"
+    )
+    issuer = oidc_issuers.github
+    out = tmp_path / "github_output"
+    out.touch()
+    script = ROOT / ".github" / "actions" / "bale-oidc" / "mint.sh"
+    env = {
+        **os.environ,
+        "GITHUB_OUTPUT": str(out),
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{issuer.url}/token?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": issuer.request_token,
+        "BALE_REGISTRY_URL": stack.url,
+        "BALE_TEAM": "",
+        "BALE_INDEX": "",
+        "BALE_WORKSPACE": "acme",
+        "BALE_REGISTRY": "staging",
+    }
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert outputs["url"] == f"{stack.url}/v1/upload/acme/staging/"
+    # Both names, disagreeing: refused before anything is minted.
+    r = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env={**env, "BALE_TEAM": "globex"}, timeout=60
+    )
+    assert r.returncode != 0 and "team 'globex' and workspace 'acme' disagree" in r.stdout
+
+
 def test_uv_publishes_from_gitlab(https_stack, stack, oidc_issuers, tls_files, tmp_path):
     """On GitLab, uv reads the ID token from <AUDIENCE>_ID_TOKEN (the job's `id_tokens:`)."""
     from bale.packages.service import Packages

@@ -339,3 +339,19 @@ def test_summary_keeps_what_the_dashboard_shows_and_drops_what_is_empty(tmp_path
 def test_summary_bounds_the_description(tmp_path):
     path = make_wheel(tmp_path, "widgets", "1.0", description="x" * 300_000)
     assert len(d.summary(inspect(path).metadata)["description"]) == 200_000
+
+
+def test_several_private_namespaces_each_with_the_same_rules():
+    """BALE_PRIVATE_NAMESPACES=bale,pyx: packages marked for pyx publish unchanged."""
+    both = ("bale", "pyx")
+    d.check_classifiers(["Private :: pyx", "Private :: pyx :: acme"], team="acme", namespace=both)
+    d.check_classifiers(["Private :: bale :: acme"], team="acme", namespace=both)
+    with pytest.raises(BadRequest, match="keeps this package inside team 'acme'"):
+        d.check_classifiers(["Private :: pyx :: acme"], team="other", namespace=both)
+    with pytest.raises(BadRequest, match="use 'Private :: bale' or 'Private :: bale :: acme'"):
+        d.check_classifiers(["Private :: corp"], team="acme", namespace=both)
+    with pytest.raises(BadRequest, match="not for upload here"):
+        d.check_classifiers(["Private :: pyx :: acme :: extra"], team="acme", namespace=both)
+    # Only the namespaces named count.
+    with pytest.raises(BadRequest, match="not for upload here"):
+        d.check_classifiers(["Private :: pyx"], team="acme", namespace="bale")

@@ -44,3 +44,12 @@ def test_dashboard_sign_in_settings():
         "http://127.0.0.1:1/token",
     )
     assert "GOCSPX-secret" not in repr(s)  # a logged Settings does not leak the client secret
+
+
+def test_private_namespaces_a_comma_list_with_the_old_name_as_fallback():
+    assert from_env({}).private_namespaces == ("bale",)
+    s = from_env({"BALE_PRIVATE_NAMESPACES": " bale, pyx ,,pyx"})
+    assert (s.private_namespaces, s.private_namespace) == (("bale", "pyx"), "bale")
+    assert from_env({"BALE_PRIVATE_NAMESPACE": "corp,pyx"}).private_namespaces == ("corp", "pyx")
+    both = {"BALE_PRIVATE_NAMESPACES": "pyx", "BALE_PRIVATE_NAMESPACE": "corp"}
+    assert from_env(both).private_namespaces == ("pyx",)

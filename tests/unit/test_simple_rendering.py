@@ -237,7 +237,7 @@ def test_page_response_headers_gzip_and_revalidation():
     assert plain.status_code == 200 and plain.get_data() == body
     assert "Content-Encoding" not in plain.headers
     assert plain.headers["Cache-Control"] == "private, max-age=0, must-revalidate"
-    assert plain.headers["Vary"] == "Accept, Accept-Encoding, Authorization"
+    assert plain.headers["Vary"] == "Accept, Accept-Encoding, Authorization, Cookie"
     assert plain.headers["X-PyPI-Last-Serial"] == "7"
     assert plain.headers["Content-Type"] == ctype
     zipped = negotiate.page_response(request(**{"Accept-Encoding": "gzip"}), body, digest, ctype, 7, gz)

@@ -188,3 +188,23 @@ def test_parse_duration_refuses_the_rest(text):
 def test_parse_duration_must_be_positive():
     with pytest.raises(BadRequest, match="positive"):
         parse_duration("0d")
+
+
+# -- person-wide tokens (bale login, the dashboard's browser cookie) -----------------------------
+def test_a_login_token_matches_every_team_and_index_its_owner_decides_the_rest():
+    t = token("upload", team="*", index="*", kind="login", owner="bob@example.com")
+    assert t.person_wide and t.person == "bob@example.com"
+    for team, index in [("acme", "main"), ("beta", "staging")]:
+        assert t.can("read", team, index, "widgets") and t.can("upload", team, index, "widgets")
+        assert t.projects_for(team, index) is None  # every project: the project list is not cut
+    # Without an owner, "*" is no wildcard: nobody mints such a token, and it matches nothing.
+    stray = token("upload", team="*", index="*")
+    assert not stray.person_wide and not stray.can("read", "acme", "main")
+
+
+def test_a_browser_token_reads_everywhere_and_uploads_nowhere():
+    t = token("read", team="*", index="*", kind="browser", owner="bob@example.com")
+    assert t.can("read", "acme", "main") and t.can("read", "beta", "x", "p")
+    assert t.why_not("upload", "acme", "main") == (
+        "This token can only read acme/main; uploading needs an upload token."
+    )

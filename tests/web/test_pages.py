@@ -209,6 +209,8 @@ def test_index_page_uv_project_snippet_works_as_shown(sign_in, stack, published,
     toml = htmllib.unescape(re.search(r'<code id="uv-project-snippet">(.*?)</code>', page, re.S).group(1))
     env_lines = htmllib.unescape(re.search(r'<code id="uv-env-snippet">(.*?)</code>', page, re.S).group(1))
     assert 'name = "acme-main"' in toml and "export UV_INDEX_ACME_MAIN_PASSWORD=" in env_lines
+    assert 'publish-url = "http://localhost/v1/upload/acme/main/"' in toml
+    assert '<code id="login-snippet">bale login http://localhost</code>' in page
     # The test client's host is "localhost"; the registry itself runs at stack.url.
     toml = toml.replace("http://localhost", stack.url)
     values = {"$BALE_TOKEN": stack.token("read"), "$BALE_UPLOAD_TOKEN": stack.token()}

@@ -1,4 +1,4 @@
-"""The ``bale`` command: ``bale dev`` and ``bale admin …``, on click.
+"""The ``bale`` command: ``bale dev``, ``bale login``/``bale logout`` and ``bale admin …``, on click.
 
 ``bale admin`` groups its commands by noun (``bale admin token create``); every command
 also answers to the flat name the docs use (``bale admin create-token``), so both spellings
@@ -213,6 +213,51 @@ def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
             settings=get_settings(),
         )
     )
+
+
+def _registry_url(url: str | None) -> str:
+    """The registry to sign in to: the argument, else BALE_BASE_URL, else the local stack."""
+    if url:
+        return url
+    from bale.settings import get_settings
+
+    return get_settings().base_url or "http://127.0.0.1:8000"
+
+
+@cli.command("login")
+@click.argument("url", required=False)
+@click.option(
+    "--expires-in",
+    default="90d",
+    show_default=True,
+    help="Lifetime of the token (e.g. 30d, 12h; at most 365d).",
+)
+@click.option("--netrc", "netrc", is_flag=True, help="Also write the token to ~/.netrc (or $NETRC), for pip.")
+@click.option("--no-browser", is_flag=True, help="Print the URL only; don't open a browser.")
+def login_cmd(url, expires_in, netrc, no_browser) -> None:
+    """Sign in to a registry in the browser and keep a personal token in uv's credential store.
+
+    URL is the registry (https://pypi.example.com, or any index URL on it). You approve the
+    code shown here on the dashboard; the token carries your rights in all your teams, is
+    listed under "My tokens" and lasts 90 days unless --expires-in says otherwise.
+    """
+    from bale_tools.login import login
+
+    login(
+        _registry_url(url),
+        expires_in=expires_in,
+        netrc=netrc,
+        open_browser=not no_browser and sys.stdout.isatty(),
+    )
+
+
+@cli.command("logout")
+@click.argument("url", required=False)
+def logout_cmd(url) -> None:
+    """Revoke the token bale login stored for URL, and remove it from uv's store and ~/.netrc."""
+    from bale_tools.login import logout
+
+    logout(_registry_url(url))
 
 
 FLAT = {

@@ -4,6 +4,7 @@
   OAuth flow), sign-out (``auth.py``, ``identity.py``, ``google_oauth.py``).
 * ``teams``: my teams, a team's indexes, members and audit log (``teams.py``).
 * ``projects``: an index's projects, a project's versions and files (``projects.py``).
+* ``device``: ``bale login``'s device codes and their approval page (``device.py``).
 * ``admin``: team admins only: members, write access, tokens, trusted publishers,
   yanking, new indexes (``admin.py``).
 
@@ -83,13 +84,18 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
         settings, Identity(settings, require_verified_email=app.config["REQUIRE_VERIFIED_EMAIL"])
     )
 
-    from . import admin, auth, mytokens, projects, teams
+    from . import admin, auth, device, mytokens, projects, teams
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(teams.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(mytokens.bp)
+    app.register_blueprint(device.bp)
+    # bale login's JSON endpoints carry no session (the CLI has no cookie to forge a request
+    # with); the approval itself is a CSRF-protected form.
+    for view in (device.code, device.token, device.revoke):
+        csrf.exempt(view)
 
     _register_errors(app)
     _register_headers(app)

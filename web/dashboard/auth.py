@@ -12,6 +12,12 @@ and ends in the same session as email sign-in.
 
 Sign-out revokes the session on the server as well as dropping the cookie, so a
 copied cookie is refused from then on (``Identity.end_session``).
+
+Each sign-in also mints the person a read-only, person-wide *browser token* (kind ``browser``,
+expiring with the session) in its own HttpOnly, SameSite=Lax cookie (``BROWSER_COOKIE``), so
+``/simple/TEAM/INDEX/`` and its files open in the browser: the Simple API (a function, which
+cannot read this session) checks it like any token, with the person's current rights, for GET
+and HEAD only. Sign-out revokes it, and so does finding the Firebase session gone.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
 from bale.errors import BadRequest, BaleError, NotFound, Unauthorized, Unavailable
+from bale.tokens.credentials import BROWSER_COOKIE
+from bale.tokens.service import Permission, TokenKind
 
 from . import google_oauth
+from .identity import SESSION_LIFETIME
 from .services import current_user, services
 
 bp = Blueprint("auth", __name__)
@@ -54,6 +63,44 @@ def load_user():
         g.user = services().identity.user_from_session(cookie)
         if g.user is None:
             session.pop("firebase", None)
+            _end_browser_token(session.pop(_BROWSER_TOKEN, None))
+
+
+# -- the browser token: the Simple API in the browser -----------------------------------------
+_BROWSER_TOKEN = "browser_token"  # (owner, token id) of the session's browser token
+
+
+def _end_browser_token(held) -> None:
+    if not held:
+        return
+    owner, token_id = held
+    try:
+        services().tokens.revoke_personal(owner, token_id, audit=False)
+    except BaleError:
+        pass  # gone already
+
+
+def _with_browser_token(resp, email: str):
+    """Mint the session's browser token (revoking the one it replaces) and set its cookie."""
+    _end_browser_token(session.pop(_BROWSER_TOKEN, None))
+    secret, token = services().tokens.create_personal(
+        email,
+        TokenKind.BROWSER,
+        Permission.READ,
+        expires_in=SESSION_LIFETIME,
+        description="dashboard sign-in",
+    )
+    session[_BROWSER_TOKEN] = [email, token.id]
+    resp.set_cookie(
+        BROWSER_COOKIE,
+        secret,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        path="/",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return resp
 
 
 @bp.app_context_processor
@@ -81,27 +128,31 @@ def _signin_page(error: str | None = None, status: int = 200, next: str | None =
 
 @bp.get("/signin")
 def signin():
-    if current_user() is not None:
-        return redirect(safe_next(request.args.get("next")))
+    user = current_user()
+    if user is not None:
+        # The Simple API sends a browser here when its cookie is missing, expired or revoked
+        # while the session lives: a fresh browser token, and back (no loop).
+        return _with_browser_token(redirect(safe_next(request.args.get("next"))), user.email)
     return _signin_page()
 
 
-def _start_session(cookie: str, next: str | None):
+def _start_session(cookie: str, email: str, next: str | None):
     # A new session, so nothing set before sign-in (a planted CSRF secret) survives it.
+    _end_browser_token(session.get(_BROWSER_TOKEN))
     session.clear()
     session.permanent = True
     session["firebase"] = cookie
-    return redirect(safe_next(next), code=303)
+    return _with_browser_token(redirect(safe_next(next), code=303), email)
 
 
 @bp.post("/session")
 def create_session():
     """Exchange a fresh Firebase ID token for a dashboard session."""
     try:
-        cookie, _user = services().identity.session_from_id_token(request.form.get("id_token", ""))
+        cookie, user = services().identity.session_from_id_token(request.form.get("id_token", ""))
     except Unauthorized as exc:
         return _signin_page(exc.message, 401)
-    return _start_session(cookie, request.form.get("next"))
+    return _start_session(cookie, user.email, request.form.get("next"))
 
 
 _GOOGLE_FLOW = "google_oauth"
@@ -159,17 +210,19 @@ def google_callback():
         firebase_token = google_oauth.firebase_sign_in(
             cfg["IDENTITY_TOOLKIT"], cfg["FIREBASE_API_KEY"], google_token, redirect_uri
         )
-        cookie, _user = services().identity.session_from_id_token(firebase_token, require_verified=True)
+        cookie, user = services().identity.session_from_id_token(firebase_token, require_verified=True)
     except BaleError as exc:
         return _signin_page(exc.message, exc.status, next=flow.next if flow else None)
-    return _start_session(cookie, flow.next)
+    return _start_session(cookie, user.email, flow.next)
 
 
 @bp.post("/signout")
 def signout():
     cookie = session.get("firebase")
+    browser_token = session.get(_BROWSER_TOKEN)
     # This browser is signed out whatever happens next: the person asked to leave it.
     session.clear()
+    _end_browser_token(browser_token)
     try:
         services().identity.end_session(cookie)
     except Unavailable as exc:
@@ -178,4 +231,6 @@ def signout():
             f"server ({exc.message}). Sign in and sign out again once it is back."
         )
         return render_template("errors/error.html", status=503, message=message), 503
-    return redirect(url_for("auth.signin"), code=303)
+    resp = redirect(url_for("auth.signin"), code=303)
+    resp.delete_cookie(BROWSER_COOKIE, path="/")
+    return resp

@@ -4,6 +4,9 @@ member has write access (team admins grant it per index; admins may write everyw
 A member's tokens are theirs (``owner``): every request re-checks the member's rights as they
 are then, so removing them from the team stops all their tokens, and revoking their write
 access stops their upload tokens uploading.
+
+A member's ``bale login`` tokens are person-wide (one credential per host, for every team they
+belong to): each team's "My tokens" lists them, and revoking one there revokes it everywhere.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from flask import Blueprint, render_template
 
 from bale.clock import now
 from bale.errors import BaleError, Forbidden, NotFound
+from bale.tokens.service import TokenKind
 
 from .admin import EXPIRIES, _attempt, _index_names, token_from_form
 from .services import current_user, flash_refusal, services, team_member
@@ -23,7 +27,10 @@ def _page(team: str, *, created=None, secret=None, status=200):
     me = current_user().email
     tenancy = services().tenancy
     indexes = _index_names(team)
-    mine = [t for t in services().tokens.list(team) if t.person == me]
+    tokens = services().tokens
+    mine = [t for t in tokens.list(team) if t.person == me]
+    mine += tokens.personal(me, kinds=frozenset({TokenKind.LOGIN}))
+    mine.sort(key=lambda t: t.created_at or now(), reverse=True)
     return (
         render_template(
             "admin/tokens.html",
@@ -75,6 +82,9 @@ def revoke(team: str, token_id: str):
 
     def revoke_own():
         token = services().tokens.get(token_id)
+        if token.person_wide and token.person == me:
+            services().tokens.revoke_personal(me, token_id)
+            return
         if token.team != team or token.person != me:
             raise NotFound(f"You have no token {token_id} in {team}.")
         services().tokens.revoke(team, token_id, actor=me)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mint a Bale upload token from this GitHub Actions job's OIDC token.
 #
-# Reads BALE_REGISTRY_URL, BALE_TEAM, BALE_INDEX and the runner's ACTIONS_ID_TOKEN_REQUEST_URL
+# Reads BALE_REGISTRY_URL, BALE_TEAM, BALE_INDEX (or pyx's names for them, BALE_WORKSPACE and
+# BALE_REGISTRY, from the workspace and registry inputs) and the runner's ACTIONS_ID_TOKEN_REQUEST_URL
 # and ACTIONS_ID_TOKEN_REQUEST_TOKEN; appends url=… and token=… to $GITHUB_OUTPUT. Needs
 # curl and jq (both on GitHub-hosted runners).
 set -euo pipefail
@@ -9,8 +10,16 @@ set -euo pipefail
 fail() { echo "::error title=Bale Trusted Publishing::$*"; exit 1; }
 
 [ -n "${BALE_REGISTRY_URL:-}" ] || fail "the registry-url input is required"
-[ -n "${BALE_TEAM:-}" ] || fail "the team input is required"
-BALE_INDEX="${BALE_INDEX:-main}"
+# pyx-auth-action's input names are aliases: a pyx workflow changes only its uses line and URL.
+if [ -n "${BALE_TEAM:-}" ] && [ -n "${BALE_WORKSPACE:-}" ] && [ "$BALE_TEAM" != "$BALE_WORKSPACE" ]; then
+  fail "team '$BALE_TEAM' and workspace '$BALE_WORKSPACE' disagree: give one of them"
+fi
+if [ -n "${BALE_INDEX:-}" ] && [ -n "${BALE_REGISTRY:-}" ] && [ "$BALE_INDEX" != "$BALE_REGISTRY" ]; then
+  fail "index '$BALE_INDEX' and registry '$BALE_REGISTRY' disagree: give one of them"
+fi
+BALE_TEAM="${BALE_TEAM:-${BALE_WORKSPACE:-}}"
+[ -n "$BALE_TEAM" ] || fail "the team input (or pyx's workspace) is required"
+BALE_INDEX="${BALE_INDEX:-${BALE_REGISTRY:-main}}"
 [ -n "${GITHUB_OUTPUT:-}" ] || fail "GITHUB_OUTPUT is not set: run this as a step of a GitHub Actions job"
 if [ -z "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] || [ -z "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ]; then
   fail "no OIDC token is available: give this job the permission 'id-token: write'"

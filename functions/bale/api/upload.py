@@ -179,7 +179,7 @@ def _handle(request: Request) -> Response:
     meta = dist.metadata
     distributions.check_form_agrees(form, dist)
     classifiers = list(dict.fromkeys([*(meta.classifiers or []), *form.getlist("classifiers")]))
-    distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespace)
+    distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespaces)
 
     record = FileRecord(
         filename=filename,

@@ -14,7 +14,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Protocol
 
 import trove_classifiers
@@ -852,29 +852,32 @@ def check_form_agrees(form: Mapping[str, str], dist: Distribution) -> None:
         raise BadRequest(f"Unsupported filetype {filetype!r}: only bdist_wheel and sdist are accepted.")
 
 
-def check_classifiers(classifiers: list[str], *, team: str, namespace: str) -> None:
+def check_classifiers(classifiers: list[str], *, team: str, namespace: str | Sequence[str]) -> None:
     """Known trove classifiers, plus this registry's private ones.
 
-    ``Private :: <ns>`` may go anywhere on this registry; ``Private :: <ns> :: <team>`` only to
-    that team; any other ``Private ::`` classifier (``Do Not Upload`` among them) is refused,
-    because it says the author did not mean the package to be published here.
+    For each private namespace ``<ns>`` (one, or several: ``("bale", "pyx")``), ``Private ::
+    <ns>`` may go anywhere on this registry and ``Private :: <ns> :: <team>`` only to that team;
+    any other ``Private ::`` classifier (``Do Not Upload`` among them) is refused, because it
+    says the author did not mean the package to be published here.
     """
+    namespaces = (namespace,) if isinstance(namespace, str) else tuple(namespace)
     for c in classifiers:
         c = c.strip()
         parts = [p.strip() for p in c.split("::")]
         if parts[0] == "Private":
-            if parts == ["Private", namespace]:
+            if len(parts) == 2 and parts[1] in namespaces:
                 continue
-            if len(parts) == 3 and parts[1] == namespace:
+            if len(parts) == 3 and parts[1] in namespaces:
                 if parts[2] == team:
                     continue
                 raise BadRequest(
                     f"Classifier {c!r} keeps this package inside team {parts[2]!r}; "
                     f"it cannot be uploaded to team {team!r}."
                 )
+            ns = namespaces[0]
             raise BadRequest(
                 f"Classifier {c!r} marks this package as not for upload here; "
-                f"use 'Private :: {namespace}' or 'Private :: {namespace} :: {team}'."
+                f"use 'Private :: {ns}' or 'Private :: {ns} :: {team}'."
             )
         if c in trove_classifiers.deprecated_classifiers:
             raise BadRequest(f"Classifier {c!r} is deprecated; see https://pypi.org/classifiers/.")

@@ -15,6 +15,7 @@ Firestore::
     tokens/{id}                                                an API token
     publishers/{id}                                            a trusted publisher
     oidc_jti/{id}                                              a spent OIDC token
+    device_codes/{sha256}                                      a ``bale login`` in progress
     audit/{auto}                                               the audit log
 
 Cloud Storage (content-addressed)::
@@ -36,6 +37,7 @@ TOKENS = "tokens"
 PUBLISHERS = "publishers"
 SPENT_JTIS = "oidc_jti"
 AUDIT = "audit"
+DEVICE_CODES = "device_codes"
 
 
 # -- Firestore ----------------------------------------------------------------
@@ -117,6 +119,15 @@ def spent_jtis() -> str:
 def spent_jti(doc_id: str) -> str:
     """The create-only record of a spent OIDC token (``doc_id``: a hash of issuer and jti)."""
     return f"{SPENT_JTIS}/{doc_id}"
+
+
+def device_codes() -> str:
+    """The collection of ``bale login`` device codes (by the SHA-256 of the device code)."""
+    return DEVICE_CODES
+
+
+def device_code(code_sha256: str) -> str:
+    return f"{DEVICE_CODES}/{code_sha256}"
 
 
 def audit() -> str:

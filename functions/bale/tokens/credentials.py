@@ -1,11 +1,18 @@
-"""Credentials in requests: HTTP Basic ``__token__:<token>`` or ``Authorization: Bearer``."""
+"""Credentials in requests: HTTP Basic ``__token__:<token>`` or ``Authorization: Bearer``, and
+for a browser reading the Simple API, the dashboard's browser-token cookie."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from typing import Final
 
 from bale.errors import Unauthorized
+
+#: The cookie in which the dashboard keeps a signed-in person's read-only browser token (kind
+#: ``browser``), so the Simple API opens in the browser. The Simple API accepts it for GET and
+#: HEAD only, and only when the request has no Authorization header; uploads never read it.
+BROWSER_COOKIE: Final = "bale_browser"
 
 
 def token_from_header(authorization: str | None) -> str | None:

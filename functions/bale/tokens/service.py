@@ -74,10 +74,20 @@ PERMISSIONS: tuple[str, ...] = tuple(p.value for p in Permission)
 
 
 class TokenKind(StrEnum):
-    """Who made a token: a person or the CLI (``api``), or Trusted Publishing (``oidc``)."""
+    """Who made a token: a person or the CLI (``api``), Trusted Publishing (``oidc``), or, for
+    a person-wide token, ``bale login`` (``login``) or a dashboard sign-in (``browser``)."""
 
     API = "api"
     OIDC = "oidc"
+    LOGIN = "login"
+    BROWSER = "browser"
+
+
+#: ``team`` and ``index`` of a person-wide token: it matches every team and index, and what it
+#: may do there is its owner's current rights in that team (see Tokens.owner_refusal).
+EVERYWHERE = "*"
+#: Person-wide kinds (they always have an owner).
+PERSON_WIDE_KINDS = frozenset({TokenKind.LOGIN, TokenKind.BROWSER})
 
 
 #: First character of a token ID: a person's token (its owner's rights are checked per request)
@@ -125,6 +135,11 @@ class Token:
         if self.kind in set(TokenKind):
             self.kind = TokenKind(self.kind)
 
+    @property
+    def person_wide(self) -> bool:
+        """A ``bale login`` or browser token: good in every team its owner belongs to."""
+        return self.team == EVERYWHERE and self.owner is not None
+
     def view_for(self, team: str) -> Token:
         """What ``team`` may see of this token: for a token granted to several teams, its own
         grants only (their indexes, projects, publishers), never the others'."""
@@ -157,7 +172,8 @@ class Token:
         return self.label
 
     def scopes(self) -> list[tuple[str, str, list[str] | None]]:
-        """(team, index, projects or None for all) for each index the token is good for."""
+        """(team, index, projects or None for all) for each index the token is good for
+        (``*``: every team or index, for a person-wide token)."""
         if self.grants:
             return [(g["team"], g["index"], g.get("projects")) for g in self.grants]
         return [(self.team, self.index, self.projects)]
@@ -165,7 +181,7 @@ class Token:
     def projects_for(self, team: str, index: str) -> list[str] | None:
         """The projects the token is limited to in that index (None: all of them)."""
         for t, i, projects in self.scopes():
-            if (t, i) == (team, index):
+            if (t, i) == (team, index) or (t, i) == (EVERYWHERE, EVERYWHERE):
                 return projects
         return []
 
@@ -199,8 +215,14 @@ class Token:
     def why_not(
         self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
     ) -> str | None:
-        """None if allowed, else a sentence saying what is missing."""
-        scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
+        """None if allowed, else a sentence saying what is missing.
+
+        A person-wide token matches every team and index here; its owner's rights there are
+        :meth:`Tokens.owner_refusal`'s to decide (it carries an owner, so it is always asked)."""
+        if self.person_wide:
+            scope: tuple[str, str, list[str] | None] | None = (team, index, None)
+        else:
+            scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
         if scope is None:
             if len(self.scopes()) > 1:  # other teams' grants are not the caller's to read
                 return f"This token is not for {team}/{index}."
@@ -355,6 +377,87 @@ class Tokens:
                 team, actor or created_by, "create-token", detail + (f", for {owner}" if owner else "")
             )
         return f"{PREFIX}{token_id}_{secret}", record
+
+    def create_personal(
+        self,
+        owner: str,
+        kind: TokenKind,
+        permission: Permission,
+        *,
+        expires_in: dt.timedelta,
+        description: str = "",
+    ) -> tuple[str, Token]:
+        """A person-wide token (``bale login``: ``upload``; a dashboard sign-in: ``read``): one
+        credential per host carrying ``owner``'s current rights in every team they belong to.
+
+        Reads need the owner to be a member of the URL's team, uploads an admin or a writer of
+        the index, checked per request against the roster fetched with the token. It always
+        expires. A login token's creation is recorded in each of the owner's teams."""
+        if kind not in PERSON_WIDE_KINDS:
+            raise BadRequest(f"A person-wide token is a login or browser token, not {kind!r}.")
+        owner = validate_email(owner)
+        token_id = PERSON_ID + secrets.token_hex(8)[1:]
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        created = now()
+        expires_at = created + expires_in
+        data: dict[str, Any] = {
+            "team": EVERYWHERE,
+            "index": EVERYWHERE,
+            "permission": Permission(permission).value,
+            "projects": None,
+            "kind": kind.value,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "last_used_at": None,
+            "created_at": created,
+            "created_by": owner,
+            "owner": owner,
+            "description": description[:200],
+            "publisher": None,
+            "grants": None,
+            "teams": None,
+            "revoked_teams": None,
+            "secret_sha256": _hash(secret),
+            "purge_at": expires_at + dt.timedelta(days=30),
+        }
+        self._ref(token_id).create(data)
+        fields = {f.name for f in dataclasses.fields(Token)} - {"id", "fetched_roster"}
+        record = Token(id=token_id, **{k: v for k, v in data.items() if k in fields})
+        if kind == TokenKind.LOGIN:
+            for team, _role in Tenancy(self.stores).teams_of(owner):
+                Tenancy(self.stores).audit(
+                    team,
+                    owner,
+                    "create-token",
+                    f"{token_id} login ({description}), expires {_in(expires_in)}",
+                )
+        return f"{PREFIX}{token_id}_{secret}", record
+
+    def personal(self, owner: str, *, kinds: frozenset[TokenKind] = PERSON_WIDE_KINDS) -> list[Token]:
+        """``owner``'s person-wide tokens of ``kinds``, newest first."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        q = self.db.collection(paths.tokens()).where(filter=FieldFilter("owner", "==", owner.lower()))
+        found = [from_snapshot(Token, s) for s in q.stream()]
+        mine = [t for t in found if t.person_wide and t.kind in kinds]
+        return sorted(mine, key=lambda t: t.created_at or now(), reverse=True)
+
+    def revoke_personal(self, owner: str, token_id: str, *, audit: bool = True) -> bool:
+        """Revoke one of ``owner``'s person-wide tokens (from "My tokens", ``bale logout`` or
+        sign-out); NotFound if it is not theirs. True if it was live. A login token's
+        revocation is recorded in each of the owner's teams."""
+        snap = self._ref(token_id).get()
+        token = from_snapshot(Token, snap) if snap.exists else None
+        if token is None or not token.person_wide or token.owner != owner.lower():
+            raise NotFound(f"You have no token {token_id}.")
+        if token.revoked_at is not None:
+            return False
+        self._ref(token_id).update({"revoked_at": now()})
+        if audit and token.kind == TokenKind.LOGIN:
+            tenancy = Tenancy(self.stores)
+            for team, _role in tenancy.teams_of(token.owner):
+                tenancy.audit(team, owner, "revoke-token", token_id)
+        return True
 
     def authenticate(self, raw: str | None) -> Token:
         """The token a request presented, or Unauthorized."""

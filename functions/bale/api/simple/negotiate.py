@@ -73,8 +73,9 @@ def page_response(
     headers = {
         "ETag": f'"{etag}"',
         "Cache-Control": PAGE_CACHE_CONTROL,
-        # The body depends on all three: the format, the encoding, and what the token may see.
-        "Vary": "Accept, Accept-Encoding, Authorization",
+        # The body depends on the format, the encoding, and what the credential (a token, or a
+        # browser's cookie) may see.
+        "Vary": "Accept, Accept-Encoding, Authorization, Cookie",
         "X-PyPI-Last-Serial": str(serial),
     }
     if request.if_none_match.contains_weak(etag):

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 from flask import Request, Response
 
-from bale.errors import BadRequest, Forbidden, NotFound
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound, Unauthorized
 from bale.names import validate_index, validate_team
 from bale.settings import Settings, get_settings
 from bale.store.backends import Stores, get_stores
-from bale.tokens.service import Token, Tokens
+from bale.tokens.credentials import BROWSER_COOKIE
+from bale.tokens.service import REALM, Token, TokenKind, Tokens
 
 SIMPLE: Final = "/simple"
 FILES: Final = "/files"
+#: The dashboard's sign-in page (same host), where a browser without credentials is sent.
+SIGNIN: Final = "/signin"
 
 
 def slug_or_404(check: Callable[[str], str], value: str) -> str:
@@ -63,7 +67,7 @@ def authorize(
     never depends on what exists. Returns the token and the snapshots of ``also``.
     """
     tokens = Tokens(stores)
-    token, extra = tokens.from_request_with(request.headers.get("Authorization"), also, team=team)
+    token, extra = _credentials(request, tokens, also, team)
     why = token.why_not("read", team, index, project)
     if why:
         raise Forbidden(why)
@@ -73,3 +77,33 @@ def authorize(
     if why:
         raise Forbidden(why)
     return token, extra
+
+
+def _sign_in(request: Request) -> BaleError:
+    """A browser's page navigation without a (valid) credential goes to sign-in and back."""
+    location = request.script_root + SIGNIN + "?next=" + quote(request.script_root + request.path, safe="/")
+    return BaleError(f"Sign in at {location}", status=302, headers={"Location": location})
+
+
+def _credentials(request: Request, tokens: Tokens, also: Sequence[Any], team: str) -> tuple[Token, list[Any]]:
+    """The request's token: from the Authorization header, else (a browser signed in to the
+    dashboard) the browser cookie. Installers (uv, pip, curl) get 401 with the challenge they
+    need to send credentials; only a browser's navigation (``Sec-Fetch-Mode: navigate``) is
+    redirected to sign in. The cookie is read here only: this module serves GET and HEAD."""
+    header = request.headers.get("Authorization")
+    cookie = None if header else request.cookies.get(BROWSER_COOKIE)
+    navigate = request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+    if not cookie:
+        if not header and navigate:
+            raise _sign_in(request)
+        return tokens.from_request_with(header, also, team=team)
+    try:
+        token, extra = tokens.authenticate_with(cookie, also, team=team)
+        if token.kind != TokenKind.BROWSER:
+            raise Unauthorized("The browser cookie holds no browser token; sign in to the dashboard again.")
+    except Unauthorized as exc:
+        if navigate:  # expired or revoked (signed out): sign in again, and come back
+            raise _sign_in(request) from None
+        exc.headers["WWW-Authenticate"] = REALM
+        raise
+    return token, list(extra)

@@ -1,0 +1,173 @@
+"""``bale login``: the dashboard side of the browser-approved device login (RFC 8628's shape).
+
+JSON endpoints for the CLI (no session, no cookies, so exempt from CSRF; see ``create_app``):
+
+* ``POST /device/code`` -> ``{device_code, user_code, verification_uri,
+  verification_uri_complete, expires_in, interval}``;
+* ``POST /device/token`` with ``device_code`` -> 400 ``{"error": "authorization_pending" |
+  "slow_down" | "expired_token" | "access_denied" | "invalid_grant"}``, or once approved, 200
+  ``{"access_token", "token_type": "bearer", "expires_in", "token_id"}``;
+* ``POST /device/revoke`` with the login token as Bearer (or Basic ``__token__``): revokes it
+  (``bale logout``).
+
+And for the person: ``GET /device[?code=…]`` (signed in) shows the code, the host, what the
+token will be allowed (their rights, team by team) and its expiry; approving or denying is a
+CSRF-protected ``POST /device``. The codes and their rules live in :mod:`bale.tokens.device`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+
+from bale.clock import now
+from bale.errors import BaleError, Unauthorized
+from bale.tokens.credentials import token_from_header
+from bale.tokens.device import CODE_TTL, DeviceError, Devices, display_user_code, normalize_user_code
+from bale.tokens.service import TokenKind
+
+from .services import current_user, services, signed_in
+
+bp = Blueprint("device", __name__, url_prefix="/device")
+
+
+def _devices() -> Devices:
+    return Devices(services().stores)
+
+
+def _base_url() -> str:
+    return services().settings.base_url or request.host_url.rstrip("/")
+
+
+def _params() -> dict[str, Any]:
+    """The CLI's parameters, as a form (RFC 8628) or JSON."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        return body if isinstance(body, dict) else {}
+    return request.form.to_dict()
+
+
+def _json_error(code: str, description: str, status: int = 400):
+    return jsonify({"error": code, "error_description": description}), status
+
+
+@bp.post("/code")
+def code():
+    """Start a login: a device code for the CLI, a user code for the person."""
+    params = _params()
+    try:
+        device_code, user_code, _record = _devices().start(
+            client_name=str(params.get("client_name") or ""), expires_in=str(params.get("expires_in") or "")
+        )
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        return _json_error("invalid_request", exc.message)
+    shown = display_user_code(user_code)
+    verify = f"{_base_url()}/device"
+    return jsonify(
+        {
+            "device_code": device_code,
+            "user_code": shown,
+            "verification_uri": verify,
+            "verification_uri_complete": f"{verify}?code={shown}",
+            "expires_in": int(CODE_TTL.total_seconds()),
+            "interval": 5,
+        }
+    )
+
+
+@bp.post("/token")
+def token():
+    """The CLI's poll: RFC 8628 errors until approved, then the token, once."""
+    try:
+        secret, tok = _devices().poll(str(_params().get("device_code") or ""))
+    except DeviceError as exc:
+        return _json_error(exc.code, exc.message)
+    expires_in = int((tok.expires_at - now()).total_seconds()) if tok.expires_at else None
+    return jsonify(
+        {"access_token": secret, "token_type": "bearer", "expires_in": expires_in, "token_id": tok.id}
+    )
+
+
+@bp.post("/revoke")
+def revoke():
+    """``bale logout``: the login token revokes itself (it is its own credential)."""
+    tokens = services().tokens
+    try:
+        tok = tokens.authenticate(token_from_header(request.headers.get("Authorization")))
+    except Unauthorized as exc:
+        return _json_error("invalid_token", exc.message, 401)
+    if tok.kind != TokenKind.LOGIN or tok.owner is None:
+        return _json_error("unsupported_token_type", "Only a bale login token can revoke itself here.")
+    tokens.revoke_personal(tok.owner, tok.id)
+    return jsonify({"revoked": tok.id})
+
+
+def _rights(email: str) -> list[dict[str, Any]]:
+    """What a login token of ``email`` may do, team by team (their rights today)."""
+    tenancy = services().tenancy
+    out = []
+    for team, role in tenancy.teams_of(email):
+        docs = {d["name"]: d for d in tenancy.list_indexes(team) if d.get("name")}
+        indexes = sorted(docs)
+        # Admins upload everywhere in their team; members where they were made writers.
+        upload = (
+            indexes if role == "admin" else [i for i in indexes if email in (docs[i].get("writers") or [])]
+        )
+        out.append({"team": team, "role": str(role), "read": indexes, "upload": upload})
+    return out
+
+
+def _page(
+    user_code: str | None = None, *, status: int = 200, error: str | None = None, done: str | None = None
+):
+    user = current_user()
+    assert user is not None
+    record = None
+    if user_code and error is None and done is None:
+        try:
+            record = _devices().find(user_code)
+            user_code = display_user_code(normalize_user_code(user_code))
+        except BaleError as exc:
+            if exc.status >= 500:
+                raise
+            error, status = exc.message, exc.status
+    return (
+        render_template(
+            "device/approve.html",
+            code=user_code or "",
+            record=record,
+            host=_base_url(),
+            rights=_rights(user.email) if record else [],
+            error=error,
+            done=done,
+            token_expires=(now() + record.token_ttl) if record else None,
+        ),
+        status,
+    )
+
+
+@bp.get("")
+@signed_in
+def approve_page():
+    return _page(request.args.get("code"))
+
+
+@bp.post("")
+@signed_in
+def decide():
+    user = current_user()
+    assert user is not None
+    user_code = request.form.get("code", "")
+    approve = request.form.get("decision") == "approve"
+    try:
+        _devices().decide(user_code, user.email, approve=approve)
+    except BaleError as exc:
+        if exc.status >= 500:
+            raise
+        return _page(user_code, status=exc.status, error=exc.message)
+    if approve:
+        return _page(user_code, done="Approved: return to your terminal; bale login has its token.")
+    return _page(user_code, done="Denied: no token was made.")
