@@ -157,3 +157,70 @@ def test_bad_trust_root_is_a_server_error(tmp_path):
         verifier(str(bad))
     assert err.value.status == 503
     assert SLSA_PROVENANCE_V1  # both predicate types are known
+
+
+# -- a throwaway trust root (tests/fakes/sigstore_root.py) --------------------------------------
+@pytest.fixture(scope="module")
+def test_root(tmp_path_factory):
+    from fakes.sigstore_root import TestSigstore
+
+    sig = TestSigstore()
+    return sig, sig.write_trusted_root(tmp_path_factory.mktemp("root") / "trusted_root.json")
+
+
+WIDGETS = Identity("github", repository="octo-org/widgets", workflow="publish.yml")
+
+
+def test_test_root_attestations_verify_against_the_test_root_only(test_root):
+    sig, root = test_root
+    a = sig.attest("widgets-1.0.tar.gz", "ab" * 32)
+    v = verify_upload(field(a), WIDGETS, "widgets-1.0.tar.gz", "ab" * 32, trusted_root=root)
+    assert v.summary["commit"] == "0123456789abcdef0123456789abcdef01234567"
+    # Sigstore's production root (the default) does not know the test CA.
+    with pytest.raises(AttestationRefused, match=r"bad signature: failed to build .* certificate chain"):
+        verify_upload(field(a), WIDGETS, "widgets-1.0.tar.gz", "ab" * 32)
+
+
+def test_test_root_google_and_slsa(test_root):
+    sig, root = test_root
+    email = "ci@proj.iam.gserviceaccount.com"
+    publish = sig.attest("widgets-1.0.tar.gz", "ab" * 32, email=email)
+    slsa = sig.attest("widgets-1.0.tar.gz", "ab" * 32, email=email, predicate_type=SLSA_PROVENANCE_V1)
+    v = verify_upload(
+        field(publish, slsa),
+        Identity("google", service_account=email),
+        "widgets-1.0.tar.gz",
+        "ab" * 32,
+        trusted_root=root,
+    )
+    assert len(v.provenance["attestation_bundles"][0]["attestations"]) == 2
+
+
+def test_a_forged_log_entry_is_refused(test_root):
+    """The signature and certificate are fine but the transparency log entry is not the log's."""
+    import base64
+
+    sig, root = test_root
+    a = sig.attest("widgets-1.0.tar.gz", "ab" * 32)
+    entry = a["verification_material"]["transparency_entries"][0]
+    entry["inclusionPromise"]["signedEntryTimestamp"] = base64.b64encode(
+        b"\x30\x06\x02\x01\x01\x02\x01\x01"
+    ).decode()
+    with pytest.raises(AttestationRefused, match="bad signature: invalid log entry"):
+        verify_upload(field(a), WIDGETS, "widgets-1.0.tar.gz", "ab" * 32, trusted_root=root)
+
+
+def test_the_upload_module_does_not_import_the_verification_stack():
+    """Cold start: sigstore and pypi-attestations load only when an upload carries attestations."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, main; from bale.api import upload; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sigstore', 'pypi_attestations', 'pydantic')))"
+    )
+    functions = Path(__file__).resolve().parents[2] / "functions"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=functions, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
