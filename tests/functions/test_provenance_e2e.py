@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 
 import pytest
 import requests
@@ -27,27 +26,6 @@ uv_trusted_publish = trusted_e2e.uv_trusted_publish
 
 REPO = "octo-org/widgets"
 INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
-
-
-@pytest.fixture(scope="session")
-def _test_sigstore(tmp_path_factory):
-    sig = TestSigstore()
-    path = sig.write_trusted_root(tmp_path_factory.mktemp("sigstore") / "trusted_root.json")
-    return sig, path
-
-
-@pytest.fixture
-def test_sigstore(_test_sigstore, oidc_issuers):
-    """The throwaway Sigstore, with the running functions' verifier pointed at its root."""
-    from bale import settings as settings_mod
-
-    sig, path = _test_sigstore
-    os.environ["BALE_SIGSTORE_TRUSTED_ROOT"] = path
-    settings_mod.get_settings.cache_clear()
-    sig.root_path = path
-    yield sig
-    os.environ.pop("BALE_SIGSTORE_TRUSTED_ROOT", None)
-    settings_mod.get_settings.cache_clear()
 
 
 @pytest.fixture
