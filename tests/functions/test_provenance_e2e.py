@@ -71,6 +71,7 @@ def test_uv_publish_stores_and_serves_provenance(
     from sigstore.verify import Verifier
 
     from bale.packages.service import Packages
+    from bale.tokens.service import Tokens
 
     dist = tmp_path / "dist"
     dist.mkdir()
@@ -83,6 +84,9 @@ def test_uv_publish_stores_and_serves_provenance(
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
+    # The minted token recorded the publisher's identity, which the attestations were checked against.
+    [minted] = [t for t in Tokens(stack.stores).list("acme") if t.kind == "oidc"]
+    assert minted.identity == {"provider": "github", "repository": REPO, "workflow": "publish.yml"}
     records = {f.filename: f for f in Packages(stack.stores).files("acme", "main", "gizmo")}
     assert set(records) == {whl.name, sdist.name}
     for rec in records.values():
