@@ -228,3 +228,64 @@ def test_attestations_with_a_persons_token_are_refused(stack, test_sigstore, tmp
         f"{stack.url}/v1/upload/acme/main/", token, *with_attestations(whl), extra=["--no-attestations"]
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_real_attestations_verify_with_the_pypi_attestations_cli(
+    https_stack, stack, oidc_issuers, tls_files, tmp_path
+):
+    """A real release (gitlab-oidc-project 0.0.3 and its real publish attestation, made on GitLab
+    CI/CD and logged in the public Rekor: tests/assets/attestations/NOTICE), published by the
+    real uv through Trusted Publishing from GitLab and verified by Bale against Sigstore's
+    bundled production root; then `pypi-attestations verify pypi --offline` accepts what Bale
+    serves."""
+    import shutil
+    from pathlib import Path
+
+    from bale.publishing.publishers import Publishers
+    from clients import BIN, run
+
+    assets = Path(__file__).resolve().parents[1] / "assets" / "attestations"
+    name = "gitlab_oidc_project-0.0.3.tar.gz"
+    repo = "facutuesca/gitlab-oidc-project"
+    Publishers(stack.stores).add("acme", "main", "gitlab", ["gitlab-oidc-project"], repository=repo)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for f in (name, name + ".publish.attestation"):
+        shutil.copy(assets / f, dist / f)
+    env = {
+        "GITLAB_CI": "true",
+        "BALE_ID_TOKEN": oidc_issuers.gitlab.sign(oidc_issuers.gitlab.claims(project_path=repo)),
+        "SSL_CERT_FILE": str(tls_files / "ca.pem"),
+    }
+    argv = [BIN / "uv", "publish", "--trusted-publishing", "always", "--publish-url"]
+    r = run([*argv, f"{https_stack}/v1/upload/acme/main/", *with_attestations(dist / name)], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    auth = ("__token__", stack.token("read"))
+    served = tmp_path / "served"
+    served.mkdir()
+    body = requests.get(f"{stack.url}/simple/acme/main/gitlab-oidc-project/{name}", auth=auth).content
+    (served / name).write_bytes(body)
+    prov = requests.get(
+        f"{stack.url}/integrity/acme/main/gitlab-oidc-project/0.0.3/{name}/provenance", auth=auth
+    )
+    assert prov.status_code == 200 and prov.headers["Content-Type"] == INTEGRITY_TYPE
+    assert json.loads(prov.content)["attestation_bundles"][0]["publisher"]["kind"] == "GitLab"
+    (served / "provenance.json").write_bytes(prov.content)
+
+    # The CLI's offline mode reads sigstore's trust root from its own cache: keep that in tmp.
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    cli = [
+        BIN / "pypi-attestations",
+        "verify",
+        "pypi",
+        "--offline",
+        "--provenance-file",
+        served / "provenance.json",
+    ]
+    ok = run([*cli, "--repository", f"https://gitlab.com/{repo}", served / name], env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"OK: {name}" in ok.stdout + ok.stderr
+    # The CLI can fail: another repository is refused.
+    bad = run([*cli, "--repository", "https://gitlab.com/octo-org/widgets", served / name], env=env)
+    assert bad.returncode != 0
