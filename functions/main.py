@@ -20,7 +20,7 @@ def upload(request: Request) -> Response:
 
 @functions_framework.http
 def simple(request: Request) -> Response:
-    """GET /simple/{team}/{index}/[{project}/] and /files/... downloads."""
+    """GET /simple/{team}/{index}/[{project}/], /files/... downloads and /integrity/... (PEP 740)."""
     from bale.api.simple import views as simple_api
 
     return simple_api.handle(request)

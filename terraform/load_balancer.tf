@@ -66,7 +66,7 @@ resource "google_compute_url_map" "https" {
     }
 
     path_rule {
-      paths   = ["/simple", "/simple/*", "/files/*"]
+      paths   = ["/simple", "/simple/*", "/files/*", "/integrity/*"]
       service = google_compute_backend_service.function["simple"].id
     }
 

@@ -169,3 +169,28 @@ def oidc_issuers(_oidc_issuer_server, emulators):
             os.environ[k] = v
     settings_mod.get_settings.cache_clear()
     trusted_publishing.clear_caches()
+
+
+@pytest.fixture(scope="session")
+def _test_sigstore(tmp_path_factory):
+    """A throwaway Sigstore trust root (tests/fakes/sigstore_root.py) and its trusted_root.json."""
+    from fakes.sigstore_root import TestSigstore
+
+    sig = TestSigstore()
+    path = sig.write_trusted_root(tmp_path_factory.mktemp("sigstore") / "trusted_root.json")
+    return sig, path
+
+
+@pytest.fixture
+def test_sigstore(_test_sigstore, emulators):
+    """The throwaway Sigstore, with the running functions' attestation verifier pointed at its
+    root (BALE_SIGSTORE_TRUSTED_ROOT) for the test; ``.root_path`` is its trusted_root.json."""
+    from bale import settings as settings_mod
+
+    sig, path = _test_sigstore
+    os.environ["BALE_SIGSTORE_TRUSTED_ROOT"] = path
+    settings_mod.get_settings.cache_clear()
+    sig.root_path = path
+    yield sig
+    os.environ.pop("BALE_SIGSTORE_TRUSTED_ROOT", None)
+    settings_mod.get_settings.cache_clear()

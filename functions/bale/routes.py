@@ -16,6 +16,7 @@ ROUTES: Final[tuple[tuple[str, Target], ...]] = (
     ("/v1/upload", "upload"),
     ("/simple", "simple"),
     ("/files", "simple"),
+    ("/integrity", "simple"),
     ("/_/oidc", "oidc"),
 )
 

@@ -46,6 +46,9 @@ class Settings:
     max_compression_ratio: int = 200
     #: Lifetime of tokens minted by Trusted Publishing, in seconds.
     minted_token_ttl: int = 15 * 60
+    #: A sigstore ``trusted_root.json`` that attestations are verified against; empty: Sigstore's
+    #: production root bundled in the sigstore package (never refreshed over the network).
+    sigstore_trusted_root: str = ""
     #: How long a storage call may take, retries included, before the request fails with 503.
     storage_timeout: int = 60
     #: Files of at least this many bytes are answered with a redirect to a short-lived signed
@@ -115,6 +118,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
+        sigstore_trusted_root=env.get("BALE_SIGSTORE_TRUSTED_ROOT") or d.sigstore_trusted_root,
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
         firebase_api_key=env.get("BALE_FIREBASE_API_KEY") or d.firebase_api_key,
         google_oauth_client_id=env.get("BALE_GOOGLE_OAUTH_CLIENT_ID") or d.google_oauth_client_id,

@@ -137,7 +137,7 @@ def test_json_project_page_field_by_field(stack, demo):
     assert r.headers["Content-Type"] == JSON_V1
     doc = r.json()
     assert set(doc) == {"meta", "name", "versions", "files"}
-    assert doc["meta"] == {"api-version": "1.1", "_last-serial": 5}
+    assert doc["meta"] == {"api-version": "1.3", "_last-serial": 5}
     assert doc["name"] == "demo"
     # PEP 700: every version, in version order (a string sort would put 10.0 before 2.0).
     assert doc["versions"] == ["1.0rc1", "1.0", "2.0", "10.0"]
@@ -156,6 +156,7 @@ def test_json_project_page_field_by_field(stack, demo):
             "yanked",
             "size",
             "upload-time",
+            "provenance",  # PEP 740: none here (no attestations were uploaded)
         }
         if f["filename"] in (wheel_name("Demo", "1.0"), "demo-1.0.tar.gz"):
             keys.add("requires-python")
@@ -163,6 +164,7 @@ def test_json_project_page_field_by_field(stack, demo):
         assert f["hashes"] == {"sha256": hashlib.sha256(data).hexdigest()}
         assert f["size"] == len(data)
         assert f["yanked"] is False
+        assert f["provenance"] is None
         assert UPLOAD_TIME.match(f["upload-time"]), f["upload-time"]
         uploaded = dt.datetime.fromisoformat(f["upload-time"].replace("Z", "+00:00"))
         assert abs((now - uploaded).total_seconds()) < 120
@@ -189,11 +191,11 @@ def test_json_project_list(stack, demo):
     assert r.status_code == 200 and r.headers["Content-Type"] == JSON_V1
     # The list's serial counts the projects added to the index: demo, then another-thing.
     assert r.json() == {
-        "meta": {"api-version": "1.1", "_last-serial": 2},
+        "meta": {"api-version": "1.3", "_last-serial": 2},
         "projects": [{"name": "Another.Thing"}, {"name": "Demo"}],
     }
     page = parse_html(get(stack, "/simple/acme/main/", token).text)
-    assert page.meta["pypi:repository-version"] == "1.1"
+    assert page.meta["pypi:repository-version"] == "1.3"
     assert [(a["href"], a["text"]) for a in page.anchors] == [
         ("another-thing/", "Another.Thing"),
         ("demo/", "Demo"),
@@ -212,7 +214,7 @@ def test_html_project_page(stack, demo):
     assert 'data-requires-python="&gt;=3.8"' in r.text
     assert ">=3.8" not in r.text
     page = parse_html(r.text)
-    assert page.meta == {"pypi:repository-version": "1.1"}
+    assert page.meta == {"pypi:repository-version": "1.3"}
     assert [a["text"] for a in page.anchors] == IN_ORDER
     for a in page.anchors:
         data = demo[a["text"]]

@@ -322,3 +322,27 @@ def test_get_provider():
     assert get_provider("gitlab") is not None and get_provider("gitlab").name == "gitlab"
     with pytest.raises(BadRequest, match="Unknown provider 'jenkins'"):
         get_provider("jenkins")
+
+
+# -- the identity a minted token records, which attestations are verified against ---------------
+def test_each_provider_names_the_identity_attestations_must_carry():
+    from bale.provenance.identity import Identity
+
+    gh = GitHubActions().identity(publisher("github", repository="octo-org/widgets", workflow="publish.yml"))
+    assert gh == {"provider": "github", "repository": "octo-org/widgets", "workflow": "publish.yml"}
+    gl = GitLabCI().identity(publisher("gitlab", repository="grp/sub/proj", ci_config_path="ci/release.yml"))
+    assert gl == {"provider": "gitlab", "repository": "grp/sub/proj", "ci_config_path": "ci/release.yml"}
+    go = GoogleCloud().identity(publisher("google", service_account="ci@p.iam.gserviceaccount.com"))
+    assert go == {"provider": "google", "service_account": "ci@p.iam.gserviceaccount.com"}
+    # Round trip through the token record, and PEP 740's publisher objects.
+    assert Identity.from_dict(gh).publisher_object() == {
+        "kind": "GitHub",
+        "repository": "octo-org/widgets",
+        "workflow": "publish.yml",
+    }
+    assert Identity.from_dict(gl).publisher_object()["workflow_filepath"] == "ci/release.yml"
+    assert Identity.from_dict(go).publisher_object() == {
+        "kind": "Google",
+        "email": "ci@p.iam.gserviceaccount.com",
+    }
+    assert Identity.from_dict(None) is None and Identity.from_dict({}) is None

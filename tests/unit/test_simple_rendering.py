@@ -90,7 +90,7 @@ def page(files=FILES, name="Widgets", normalized="widgets", serial=7) -> Rendere
 
 def test_json_page_fields():
     doc = json.loads(page().bodies["json"])
-    assert doc["meta"] == {"api-version": "1.1", "_last-serial": 7}
+    assert doc["meta"] == {"api-version": "1.3", "_last-serial": 7}
     assert doc["name"] == "widgets"
     assert doc["versions"] == ["1.0", "2.0rc1", "2.0"]
     # Files by version, then by filename.
@@ -111,6 +111,7 @@ def test_json_page_fields():
         "yanked": False,
         "size": 1000,
         "upload-time": "2025-03-04T05:06:07.000089Z",
+        "provenance": None,
     }
     assert "requires-python" not in sdist
     assert sdist["core-metadata"] is False and sdist["dist-info-metadata"] is False
@@ -121,7 +122,7 @@ def test_json_page_fields():
 
 def test_html_page_links():
     parsed = Anchors(page().bodies["html"])
-    assert parsed.meta == {"pypi:repository-version": "1.1"}
+    assert parsed.meta == {"pypi:repository-version": "1.3"}
     assert parsed.title == "Links for Widgets"
     by_name = {text: attrs for attrs, text in parsed.anchors}
     assert list(by_name) == [
@@ -290,3 +291,19 @@ def test_cache_replaces_an_entry_and_skips_one_larger_than_itself():
     cache.put(("b",), rendered((1, ""), 10))
     cache.clear()
     assert len(cache) == 0 and cache.get(("b",), (1, "")) is None
+
+
+# -- provenance (PEP 740) -----------------------------------------------------------------------
+INTEGRITY = "https://pypi.example.com/integrity/acme/main/widgets/"
+
+
+def test_provenance_linked_for_files_that_have_it():
+    files = [entry("widgets-1.0.tar.gz", "1.0", p=1), entry("widgets-1.0-py3-none-any.whl", "1.0")]
+    rendered = render_project("widgets", "widgets", 3, files, BASE, (3, "t"), integrity=INTEGRITY)
+    doc = json.loads(rendered.bodies["json"])
+    by_name = {f["filename"]: f for f in doc["files"]}
+    assert by_name["widgets-1.0.tar.gz"]["provenance"] == INTEGRITY + "1.0/widgets-1.0.tar.gz/provenance"
+    assert by_name["widgets-1.0-py3-none-any.whl"]["provenance"] is None
+    anchors = {text: attrs for attrs, text in Anchors(rendered.bodies["html"]).anchors}
+    assert anchors["widgets-1.0.tar.gz"]["data-provenance"] == INTEGRITY + "1.0/widgets-1.0.tar.gz/provenance"
+    assert "data-provenance" not in anchors["widgets-1.0-py3-none-any.whl"]

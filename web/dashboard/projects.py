@@ -20,6 +20,32 @@ bp = Blueprint("projects", __name__, url_prefix="/teams/<team>/indexes/<index>")
 PAGE_SIZE = 100
 
 
+@dataclasses.dataclass
+class BuiltBy:
+    """A file's provenance as the project page shows it: who built it, from what, and a link."""
+
+    source: str  # OWNER/REPO, a GitLab project path, or a service account
+    config: str | None  # the workflow or CI config file
+    commit: str | None
+    url: str | None  # the commit (or repository) on GitHub/GitLab: https only
+
+
+def built_by(summary: dict | None) -> BuiltBy | None:
+    """What a file record's provenance summary (bale.provenance.verify.summarize) shows."""
+    if not summary:
+        return None
+    url = summary.get("source_url") or summary.get("repository_url")
+    # The URL comes from the verified signing certificate; still, only ever link https.
+    if not isinstance(url, str) or not url.startswith("https://"):
+        url = None
+    return BuiltBy(
+        source=summary.get("repository") or summary.get("service_account") or "?",
+        config=summary.get("workflow") or summary.get("ci_config_path"),
+        commit=summary.get("commit"),
+        url=url,
+    )
+
+
 def _index(team: str, index: str) -> dict:
     try:
         validate_index(index)
@@ -140,4 +166,5 @@ def project(team: str, index: str, project: str):
         meta=meta,
         description=readme.render(meta.get("description"), meta.get("description_content_type")),
         index_url=index_url(team, index),
+        built_by=built_by,
     )

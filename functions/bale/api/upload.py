@@ -2,9 +2,10 @@
 
 Order of work, cheapest refusal first: route and auth, size, form, filename,
 digests (while spooling the body to a temporary file, so memory stays flat),
-archive and its METADATA, classifiers; only then the blob (create-only, in a
+archive and its METADATA, classifiers, PEP 740 attestations (verified offline, only
+when the upload carries them); only then the blob (create-only, in a
 content-addressed path) and finally the Firestore transaction that makes the
-file visible. Any failure after the blob write deletes that blob.
+file visible, with its provenance. Any failure after the blob write deletes that blob.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
@@ -24,12 +25,14 @@ from bale.errors import BadRequest, BaleError, NotFound, TooLarge
 from bale.names import validate_index, validate_team
 from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
+from bale.provenance import store as provenance_store
+from bale.provenance.identity import Identity
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists
 from bale.store.paths import blob_path
 from bale.tenancy.service import Tenancy
-from bale.tokens.service import Tokens
+from bale.tokens.service import Token, TokenKind, Tokens
 
 log = logging.getLogger("bale.upload")
 
@@ -181,6 +184,7 @@ def _handle(request: Request) -> Response:
     classifiers = list(dict.fromkeys([*(meta.classifiers or []), *form.getlist("classifiers")]))
     distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespaces)
 
+    provenance = _attestations(form.get("attestations"), token, filename, digests["sha256"])
     record = FileRecord(
         filename=filename,
         project=parsed.project,
@@ -198,12 +202,37 @@ def _handle(request: Request) -> Response:
         upload_time=now(),
         uploaded_by=token.label_for(team, index),
         metadata=distributions.summary(meta),
+        provenance=provenance[1] if provenance else None,
     )
-    return _store(stores, team, index, record, fh, dist.raw_metadata)
+    return _store(stores, team, index, record, fh, dist.raw_metadata, provenance[0] if provenance else None)
+
+
+def _attestations(
+    raw: str | None, token: Token, filename: str, sha256: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The upload's PEP 740 attestations, verified: (the provenance to store, as JSON; its
+    summary), or None when there are none. Refused (400, naming the check) if any fails."""
+    if raw is None or not raw.strip():
+        return None
+    # The verification stack (sigstore and its dependencies) is large: imported only here, so
+    # an upload without attestations, the usual case, never pays for it.
+    from bale.provenance import verify
+
+    identity = Identity.from_dict(token.identity) if token.kind == TokenKind.OIDC else None
+    verified = verify.verify_upload(
+        raw, identity, filename, sha256, trusted_root=get_settings().sigstore_trusted_root
+    )
+    return provenance_store.encode(verified.provenance), verified.summary
 
 
 def _store(
-    stores: Stores, team: str, index: str, record: FileRecord, fh: IO[bytes], raw_metadata: bytes
+    stores: Stores,
+    team: str,
+    index: str,
+    record: FileRecord,
+    fh: IO[bytes],
+    raw_metadata: bytes,
+    provenance: str | None = None,
 ) -> Response:
     blobs = stores.blobs
     # A retry of a stored file, or a taken name: answered without writing anything.
@@ -232,7 +261,9 @@ def _store(
         except BlobExists:
             pass
         # The record comes last and in one transaction: until it commits nothing is served.
-        result = Packages(stores).commit(team, index, record, new_project=not project_exists)
+        result = Packages(stores).commit(
+            team, index, record, new_project=not project_exists, provenance=provenance
+        )
     except BaseException:
         # Unless a racing identical upload now references these bytes, remove what we wrote
         # (a tombstone with the same hash references nothing: its bytes were deleted).

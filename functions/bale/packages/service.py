@@ -86,6 +86,11 @@ class FileRecord:
     deleted_at: dt.datetime | None = None
     deleted_by: str | None = None
     chunk: int = 0
+    #: Who built the file, as its verified attestations say (see
+    #: :func:`bale.provenance.verify.summarize`); None: uploaded without provenance. The
+    #: provenance itself is a document of its own (``paths.provenance``), created in the
+    #: same batch as this record.
+    provenance: dict[str, Any] | None = None
 
     @property
     def metadata_path(self) -> str:
@@ -107,6 +112,8 @@ def page_entry(rec: FileRecord) -> dict[str, Any]:
         e["m"] = rec.metadata_sha256
     if rec.yanked:
         e["y"] = rec.yanked_reason or ""
+    if rec.provenance:
+        e["p"] = 1
     return e
 
 
@@ -159,7 +166,9 @@ class Packages:
         return self.db.document(paths.catalog_chunk(team, index, k))
 
     # -- writes -------------------------------------------------------------
-    def commit(self, team: str, index: str, rec: FileRecord, *, new_project: bool) -> str:
+    def commit(
+        self, team: str, index: str, rec: FileRecord, *, new_project: bool, provenance: str | None = None
+    ) -> str:
         """Record an uploaded file, atomically with its project page.
 
         Called after the blob is stored: a crash in between leaves an
@@ -178,6 +187,9 @@ class Packages:
         always saw it missing, so every project is in the catalog; two racing first uploads
         both add it, and the catalog's reader drops the repeat.
 
+        ``provenance`` (the PEP 740 provenance object, as JSON) is created in the same batch,
+        so a file is never visible without the provenance it was uploaded with.
+
         Returns CommitResult.CREATED, or EXISTS when the same file was there.
         Raises BadRequest when the filename is taken by other content.
         """
@@ -190,6 +202,11 @@ class Packages:
         rec.chunk = chunk_of(rec.filename)
         batch = self.db.batch()
         batch.create(f_ref, dataclasses.asdict(rec))
+        if provenance is not None:
+            batch.create(
+                self.db.document(paths.provenance(team, index, project, rec.filename)),
+                {"json": provenance, "created_at": rec.upload_time},
+            )
         batch.set(
             self.chunk_ref(team, index, project, rec.chunk),
             {"files": firestore.ArrayUnion([page_entry(rec)])},

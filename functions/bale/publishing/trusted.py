@@ -426,6 +426,9 @@ class TrustedPublishing:
                 kind="oidc",
                 grants=grants,
                 check_index=False,  # checked above, publisher by publisher
+                # Every kept publisher matched this one workload's claims, so they name the same
+                # repository and workflow (or project and CI config, or service account).
+                identity=provider.identity(matched[0]),
             )
         except BaleError as exc:
             raise PublishingError("invalid-publisher", f"{who}: {exc.message}") from None

@@ -11,6 +11,7 @@ Firestore::
     teams/{team}/indexes/{index}/catalog/{k:02d}               a chunk of its project list
     teams/{team}/indexes/{index}/projects/{project}            one project
     teams/{team}/indexes/{index}/projects/{project}/files/{f}  one file's record
+    .../files/{f}/provenance/pep740                            its PEP 740 provenance, if any
     teams/{team}/indexes/{index}/projects/{project}/pages/{k:05d}  a chunk of its page
     tokens/{id}                                                an API token
     publishers/{id}                                            a trusted publisher
@@ -32,6 +33,9 @@ INDEXES = "indexes"
 PROJECTS = "projects"
 FILES = "files"
 PAGES = "pages"
+PROVENANCE = "provenance"
+#: The one document of a file's provenance collection: PEP 740's provenance object.
+PEP740 = "pep740"
 CATALOG = "catalog"
 TOKENS = "tokens"
 PUBLISHERS = "publishers"
@@ -86,6 +90,12 @@ def files(team: str, index: str, project: str) -> str:
 
 def file(team: str, index: str, project: str, filename: str) -> str:
     return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}/{FILES}/{filename}"
+
+
+def provenance(team: str, index: str, project: str, filename: str) -> str:
+    """A file's PEP 740 provenance, beside (not in) its record: downloads read the record, and
+    need not carry the attestations' 10-20 KB along."""
+    return f"{file(team, index, project, filename)}/{PROVENANCE}/{PEP740}"
 
 
 def page_chunk(team: str, index: str, project: str, k: int) -> str:

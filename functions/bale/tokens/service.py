@@ -9,7 +9,7 @@ comparison is constant-time.
     tokens/{id}  {team, index, permission, projects|None, secret_sha256, kind,
                   created_at, created_by, owner|None, expires_at|None, revoked_at|None,
                   last_used_at|None, description, publisher|None,
-                  grants|None, teams|None, revoked_teams|None}
+                  grants|None, teams|None, revoked_teams|None, identity|None}
 
 Permissions: ``read`` (pages and files), ``upload`` (that and uploads), ``publish`` (uploads
 only: what Trusted Publishing mints; a CI job that publishes never needs to read).
@@ -123,6 +123,11 @@ class Token:
     grants: list[dict[str, Any]] | None = None
     teams: list[str] | None = None
     revoked_teams: dict[str, dt.datetime] | None = None
+    #: A Trusted Publishing token: the identity of the publisher it was minted for
+    #: (``{provider, repository, workflow | ci_config_path}`` or ``{provider, service_account}``),
+    #: which the attestations uploaded with it must be signed by. One per token: every grant
+    #: comes from the same workload. None for every other token, and for older minted ones.
+    identity: dict[str, str] | None = None
     #: Set by authenticate_with: (team, that team's document or None), read by owner_refusal.
     #: Never stored.
     fetched_roster: tuple[str, dict[str, Any] | None] | None = dataclasses.field(
@@ -299,6 +304,7 @@ class Tokens:
         grants: builtins.list[dict[str, Any]] | None = None,
         owner: str | None = None,
         actor: str | None = None,
+        identity: dict[str, str] | None = None,
     ) -> tuple[str, Token]:
         """Create a token; returns the secret string (shown once) and its record.
 
@@ -310,7 +316,10 @@ class Tokens:
 
         ``grants`` (Trusted Publishing only) makes one token good for several indexes: each a
         ``{team, index, projects, publisher, description}``; ``team``, ``index``,
-        ``projects``, ``publisher`` and ``description`` then come from the first."""
+        ``projects``, ``publisher`` and ``description`` then come from the first.
+
+        ``identity`` (Trusted Publishing only): the publisher's identity, which attestations
+        uploaded with the token are verified against."""
         if grants:
             grants = [
                 {
@@ -359,6 +368,7 @@ class Tokens:
             publisher=publisher,
             grants=grants if grants and len(grants) > 1 else None,
             teams=sorted({g["team"] for g in grants}) if grants and len(grants) > 1 else None,
+            identity=identity if kind == TokenKind.OIDC else None,
         )
         data = dataclasses.asdict(record)
         del data["id"]

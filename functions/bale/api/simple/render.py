@@ -14,7 +14,8 @@ from bale.api.simple.negotiate import GZIP_MIN_BYTES, Format, gzip_body
 from bale.api.simple.routing import SIMPLE
 from bale.packages.versions import sort_versions
 
-API_VERSION: Final = "1.1"  # PEP 700: size, upload-time, versions
+#: 1.1: PEP 700 (size, upload-time, versions); 1.3: PEP 740 (provenance).
+API_VERSION: Final = "1.3"
 
 
 def file_base(base_url: str, team: str, index: str, project: str) -> str:
@@ -63,9 +64,19 @@ def render_project_list(projects: Iterable[Mapping[str, str]], serial: int, fmt:
 
 
 def render_project(
-    name: str, normalized: str, serial: int, files: list[dict[str, Any]], base: str, version: PageVersion
+    name: str,
+    normalized: str,
+    serial: int,
+    files: list[dict[str, Any]],
+    base: str,
+    version: PageVersion,
+    *,
+    integrity: str | None = None,
 ) -> Rendered:
-    """Render a project page in both formats (entries as :func:`bale.packages.page_entry` writes them)."""
+    """Render a project page in both formats (entries as :func:`bale.packages.page_entry` writes them).
+
+    ``integrity``: where the Integrity API serves this project's provenance (PEP 740), followed
+    by ``{version}/{filename}/provenance``; files with provenance link it there."""
     json_files = []
     rows = []
     versions = sort_versions(e["v"] for e in files)
@@ -90,6 +101,8 @@ def render_project(
         jf["yanked"] = (yanked or True) if yanked is not None else False
         jf["size"] = e["s"]
         jf["upload-time"] = upload_time(e["t"])
+        prov = f"{integrity}{e['v']}/{e['f']}/provenance" if integrity and e.get("p") else None
+        jf["provenance"] = prov
         json_files.append(jf)
 
         attrs = [f'href="{_attr(url)}#sha256={e["h"]}"']
@@ -100,6 +113,8 @@ def render_project(
         if meta:
             attrs.append(f'data-core-metadata="sha256={meta}"')
             attrs.append(f'data-dist-info-metadata="sha256={meta}"')
+        if prov:
+            attrs.append(f'data-provenance="{_attr(prov)}"')
         rows.append(f"    <a {' '.join(attrs)}>{html.escape(e['f'])}</a><br>\n")
 
     bodies: dict[Format, bytes] = {

@@ -6,6 +6,7 @@ Routes (``bale dev`` and the production load balancer send both prefixes here)::
     GET /simple/{team}/{index}/{project}/               one project's files
     GET /files/{team}/{index}/{project}/{filename}      a file, streamed or redirected to GCS
     GET /files/{team}/{index}/{project}/{filename}.metadata   its METADATA (PEP 658/714)
+    GET /integrity/{team}/{index}/{project}/{version}/{filename}/provenance   PEP 740
 
 Every index is private: each request carries a read-capable token (HTTP Basic
 ``__token__:<token>`` or ``Authorization: Bearer``). The token's scope is
@@ -33,12 +34,14 @@ from flask import Request, Response
 from bale.api.http import plain_errors, route_parts
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
 from bale.api.simple.download import download
+from bale.api.simple.integrity import provenance
 from bale.api.simple.negotiate import Format, negotiate, page_response
 from bale.api.simple.render import file_base, render_project, render_project_list
 from bale.api.simple.routing import FILES, SIMPLE, authorize, index_slugs, redirect, services, slug_or_404
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
 from bale.packages.service import Packages
+from bale.provenance.store import INTEGRITY, integrity_base
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tokens.service import Token
@@ -62,6 +65,8 @@ def handle(request: Request) -> Response:
             headers={"Allow": "GET, HEAD"},
         )
     path = request.path
+    if path.startswith(INTEGRITY + "/"):
+        return provenance(request)
     if path == FILES or path.startswith(FILES + "/"):
         return download(request)
     if path == SIMPLE or path.startswith(SIMPLE + "/"):
@@ -126,7 +131,15 @@ def _project_page(
                 page = Packages(stores).page(team, index, project, proj=proj)
                 if page is None:  # pragma: no cover - proj is given, so page() always has one
                     raise NotFound(f"No project {project!r} in {team}/{index}.")
-                entry = render_project(page.name, page.normalized, page.serial, page.files, base, version)
+                entry = render_project(
+                    page.name,
+                    page.normalized,
+                    page.serial,
+                    page.files,
+                    base,
+                    version,
+                    integrity=integrity_base(settings.base_url, team, index, project),
+                )
                 _pages.put(key, entry)
     return page_response(
         request, entry.bodies[fmt], entry.digests[fmt], content_type, entry.serial, entry.gzipped.get(fmt)

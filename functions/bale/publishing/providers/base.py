@@ -81,6 +81,11 @@ class Provider:
         """A publisher's short label, e.g. ``github:octo-org/widgets:publish.yml``."""
         raise NotImplementedError
 
+    def identity(self, publisher: Enrolled) -> dict[str, str]:
+        """What an attestation's signer must be for uploads through this publisher's tokens
+        (a :class:`bale.provenance.identity.Identity`, as stored on the minted token)."""
+        raise NotImplementedError
+
     def lookup(self, key: str) -> str:
         """The publisher record's ``lookup`` value for a workload key."""
         return f"{self.name.value}:{key}"

@@ -90,6 +90,13 @@ class GitHubActions(Provider):
             return [f"job_workflow_ref {ref_claim!r} does not run at the token's ref or sha"]
         return []
 
+    def identity(self, publisher: Enrolled) -> dict[str, str]:
+        return {
+            "provider": self.name.value,
+            "repository": publisher.repository or "",
+            "workflow": publisher.workflow or "",
+        }
+
     def describe(self, publisher: Enrolled) -> str:
         env = f" (environment {publisher.environment})" if publisher.environment else ""
         return f"github:{publisher.repository}:{publisher.workflow}{env}"

@@ -84,6 +84,13 @@ class GitLabCI(Provider):
         errors += self._check_environment(publisher, claims)
         return errors
 
+    def identity(self, publisher: Enrolled) -> dict[str, str]:
+        return {
+            "provider": self.name.value,
+            "repository": publisher.repository or "",
+            "ci_config_path": publisher.ci_config_path or "",
+        }
+
     def describe(self, publisher: Enrolled) -> str:
         env = f" (environment {publisher.environment})" if publisher.environment else ""
         return f"gitlab:{publisher.repository}:{publisher.ci_config_path}{env}"

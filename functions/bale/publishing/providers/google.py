@@ -49,5 +49,8 @@ class GoogleCloud(Provider):
         errors += self.check_pin(publisher, claims)
         return errors
 
+    def identity(self, publisher: Enrolled) -> dict[str, str]:
+        return {"provider": self.name.value, "service_account": publisher.service_account or ""}
+
     def describe(self, publisher: Enrolled) -> str:
         return f"google:{publisher.service_account}"

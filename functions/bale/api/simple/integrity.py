@@ -1,0 +1,57 @@
+"""PEP 740's Integrity API: ``GET /integrity/{team}/{index}/{project}/{version}/{filename}/provenance``.
+
+The file's provenance object (``application/vnd.pypi.integrity.v1+json``), read with the same
+authorization as the file itself: the token, the file's record and its provenance come in one
+batched read, and nothing about them is used unless the token may read the project. 404 for a
+file with no provenance, a deleted file, or a version that is not the file's.
+"""
+
+from __future__ import annotations
+
+from flask import Request, Response
+from packaging.version import InvalidVersion, Version
+
+from bale.api.http import route_parts
+from bale.api.simple.routing import authorize, index_slugs, redirect, services, slug_or_404
+from bale.errors import NotFound
+from bale.names import validate_project
+from bale.packages.distributions import check_filename
+from bale.packages.service import FileRecord, Packages
+from bale.provenance.store import INTEGRITY, INTEGRITY_TYPE
+from bale.store import paths
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return False
+
+
+def provenance(request: Request) -> Response:
+    parts = route_parts(request.path, INTEGRITY + "/")
+    if len(parts) != 6 or parts[5] != "provenance":
+        raise NotFound("Provenance is at /integrity/TEAM/INDEX/PROJECT/VERSION/FILENAME/provenance.")
+    team, index = index_slugs(parts[0], parts[1])
+    project = slug_or_404(validate_project, parts[2])
+    version, filename = parts[3], slug_or_404(check_filename, parts[4])
+    if project != parts[2]:
+        return redirect(request, f"{INTEGRITY}/{team}/{index}/{project}/{version}/{filename}/provenance")
+    _, stores = services()
+    packages = Packages(stores)
+    f_ref = packages.file_ref(team, index, project, filename)
+    p_ref = stores.db.document(paths.provenance(team, index, project, filename))
+    _, (f_snap, p_snap) = authorize(request, stores, team, index, project, also=[f_ref, p_ref])
+    rec = FileRecord(**(f_snap.to_dict() or {})) if f_snap.exists else None
+    if rec is None or rec.deleted_at is not None or not _same_version(version, rec.version):
+        raise NotFound(f"No file {filename!r} of {project} {version} in {team}/{index}.")
+    stored = p_snap.to_dict() if p_snap.exists else None
+    if not stored or not isinstance(stored.get("json"), str):
+        raise NotFound(f"{filename} has no provenance: it was uploaded without attestations.")
+    body = stored["json"].encode()
+    resp = Response(b"" if request.method == "HEAD" else body, status=200)
+    resp.headers["Content-Type"] = INTEGRITY_TYPE
+    resp.headers["Content-Length"] = str(len(body))
+    # Immutable like the file: written once, with it.
+    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return resp

@@ -1,0 +1,56 @@
+"""The project page says, per file, who built it (from its verified PEP 740 provenance), or
+that it has none."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import requests
+
+from clients import uv_publish
+from factories import make_wheel, sdist_bytes
+
+
+def test_project_page_shows_who_built_each_file(sign_in, stack, oidc_issuers, test_sigstore, tmp_path):
+    from bale.publishing.publishers import Publishers
+    from bale.publishing.trusted import TrustedPublishing
+    from bale.settings import get_settings
+
+    # One file uploaded by a person, without provenance …
+    whl = make_wheel(tmp_path, "gizmo", "1.0")
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token("upload"), whl).returncode == 0
+    # … and one by the enrolled workflow, with a publish attestation (the legacy API's form,
+    # as uv sends it).
+    Publishers(stack.stores).add(
+        "acme", "main", "github", ["gizmo"], repository="octo-org/widgets", workflow="publish.yml"
+    )
+    minted = TrustedPublishing(stack.stores, get_settings()).mint(oidc_issuers.github.sign())
+    data = sdist_bytes("gizmo", "1.0")
+    name = "gizmo-1.0.tar.gz"
+    att = test_sigstore.attest(name, hashlib.sha256(data).hexdigest())
+    r = requests.post(
+        f"{stack.url}/v1/upload/acme/main/",
+        auth=("__token__", minted.token),
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": "gizmo",
+            "version": "1.0",
+            "filetype": "sdist",
+            "attestations": json.dumps([att]),
+        },
+        files={"content": (name, data, "application/octet-stream")},
+    )
+    assert r.status_code == 200, r.text
+
+    page = sign_in("alice@example.com").get("/teams/acme/indexes/main/projects/gizmo/").get_data(as_text=True)
+    rows = {row.split("<code>", 2)[1].split("</code>")[0]: row for row in page.split("<tr>")[2:]}
+    built = rows[name]
+    assert "built by" in built
+    assert (
+        '<a href="https://github.com/octo-org/widgets/commit/0123456789abcdef0123456789abcdef01234567" '
+        'rel="noopener">octo-org/widgets</a>, publish.yml, <code title="0123456789abcdef0123456789abcdef01234567">'
+        "0123456789ab</code>"
+    ) in built
+    assert "no provenance" in rows[whl.name] and "built by" not in rows[whl.name]
