@@ -31,6 +31,7 @@ from typing import Any
 from flask import Request, Response
 
 from bale.api.http import plain_errors, route_parts
+from bale.api.simple import proxy
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
 from bale.api.simple.download import download
 from bale.api.simple.negotiate import Format, negotiate, page_response
@@ -42,6 +43,7 @@ from bale.packages.service import Packages
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tokens.service import Token
+from bale.upstream.policy import config_of, is_private
 
 _pages = PageCache()
 
@@ -49,6 +51,7 @@ _pages = PageCache()
 def clear_caches() -> None:
     """Forget cached pages (tests clear the emulators between tests)."""
     _pages.clear()
+    proxy.clear_caches()
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -94,11 +97,22 @@ def _simple(request: Request) -> Response:
         if not index_snap.exists:
             raise NotFound(f"No index {team}/{index}.")
         return _project_list(request, stores, token, team, index, fmt, content_type, index_snap.to_dict())
-    _, (snap,) = authorize(
-        request, stores, team, index, project, also=[packages.project_ref(team, index, project)]
+    # The index document comes in the same round trip: it says whether there is an upstream.
+    _, (snap, index_snap) = authorize(
+        request,
+        stores,
+        team,
+        index,
+        project,
+        also=[packages.project_ref(team, index, project), packages.index_ref(team, index)],
     )
     fmt, content_type = negotiate(request)
     if not snap.exists:
+        index_doc = index_snap.to_dict() if index_snap.exists else None
+        cfg = config_of(index_doc)
+        # Private first, never merged: a name the index holds (or reserved) never reaches here.
+        if cfg is not None and not is_private(index_doc, project, False):
+            return proxy.project_page(request, settings, stores, team, index, project, cfg, fmt, content_type)
         raise NotFound(f"No project {project!r} in {team}/{index}.")
     return _project_page(request, settings, stores, team, index, project, fmt, content_type, snap.to_dict())
 
