@@ -68,7 +68,21 @@ class Upstream:
         data = wheel_bytes(
             name, version, requires=list(requires), requires_python=requires_python, payload=payload
         )
-        filename = wheel_name(name, version)
+        return self.add_wheel(
+            name, wheel_name(name, version), data, age=age, requires_python=requires_python, yanked=yanked
+        )
+
+    def add_wheel(
+        self,
+        name: str,
+        filename: str,
+        data: bytes,
+        *,
+        age: dt.timedelta | None = dt.timedelta(days=30),
+        requires_python: str | None = None,
+        yanked: str | bool = False,
+    ) -> dict:
+        """Serve a wheel built elsewhere (the benchmark's graph)."""
         meta = _metadata_of(data)
         f = {
             "filename": filename,

@@ -137,7 +137,27 @@ class _Memory:
             self._pages.clear()
 
 
+class _Sizes:
+    """Sizes of stored copies (bounded; a forgotten one costs a metadata request)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._sizes: dict[str, int] = {}
+        self._limit = limit
+
+    def get(self, path: str) -> int | None:
+        return self._sizes.get(path)
+
+    def put(self, path: str, size: int) -> None:
+        if len(self._sizes) >= self._limit:
+            self._sizes.clear()
+        self._sizes[path] = size
+
+    def clear(self) -> None:
+        self._sizes.clear()
+
+
 _memory = _Memory()
+_sizes = _Sizes()
 _page_locks = _Locks()
 _file_locks = _Locks()
 
@@ -145,6 +165,7 @@ _file_locks = _Locks()
 def clear_caches() -> None:
     """Forget this instance's pages (tests clear the emulators between tests)."""
     _memory.clear()
+    _sizes.clear()
 
 
 class UpstreamCache:
@@ -245,16 +266,24 @@ class UpstreamCache:
             raise NotFound(f"No metadata for {entry['f']!r}.")
         path = self.file_path(entry, metadata)
         try:
-            return self.stores.blobs.open(path)
+            return self._open(path)
         except BlobMissing:
             pass
         with _file_locks(path):
             try:
-                return self.stores.blobs.open(path)  # another request just copied it
+                return self._open(path)  # another request just copied it
             except BlobMissing:
                 pass
             self._copy(entry, metadata, path)
-        return self.stores.blobs.open(path)
+        return self._open(path)
+
+    def _open(self, path: str) -> tuple[Iterator[bytes], int]:
+        """Open a copy; its size, once known here, saves the metadata request on later opens (a
+        copy never changes: content-addressed and create-only). Never the size the upstream's
+        page claims: only the bytes were verified."""
+        chunks, total = self.stores.blobs.open(path, size=_sizes.get(path))
+        _sizes.put(path, total)
+        return chunks, total
 
     def _copy(self, entry: dict[str, Any], metadata: bool, path: str) -> None:
         url = entry["u"] + ".metadata" if metadata else entry["u"]
@@ -269,6 +298,7 @@ class UpstreamCache:
                 self.stores.blobs.create(path, tmp, size=size, content_type=ctype)
             except BlobExists:
                 pass
+            _sizes.put(path, size)
 
 
 def upstream_has(stores: Stores, settings: Settings, team: str, cfg: UpstreamConfig, project: str) -> bool:
