@@ -42,6 +42,9 @@ log = logging.getLogger("bale.upstream")
 
 MEMORY_PAGES: Final = 2048
 MAX_RETIRED: Final = 1000
+#: Copies this small are kept whole in memory, up to SMALL_FILES_BYTES in all.
+SMALL_FILE: Final = 256 * 1024
+SMALL_FILES_BYTES: Final = 32 * 1024 * 1024
 FORMAT: Final = 1
 
 
@@ -156,8 +159,41 @@ class _Sizes:
         self._sizes.clear()
 
 
+class _Small:
+    """Small copies (METADATA files, small wheels) kept whole: an LRU bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._items: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> bytes | None:
+        with self._lock:
+            data = self._items.get(path)
+            if data is not None:
+                self._items.move_to_end(path)
+            return data
+
+    def put(self, path: str, data: bytes) -> None:
+        with self._lock:
+            if path in self._items:
+                return
+            self._items[path] = data
+            self._bytes += len(data)
+            while self._bytes > self._max:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
 _memory = _Memory()
 _sizes = _Sizes()
+_small = _Small(SMALL_FILES_BYTES)
 _page_locks = _Locks()
 _file_locks = _Locks()
 
@@ -166,6 +202,7 @@ def clear_caches() -> None:
     """Forget this instance's pages (tests clear the emulators between tests)."""
     _memory.clear()
     _sizes.clear()
+    _small.clear()
 
 
 class UpstreamCache:
@@ -277,12 +314,28 @@ class UpstreamCache:
             self._copy(entry, metadata, path)
         return self._open(path)
 
+    def ensure_copy(self, entry: dict[str, Any], metadata: bool) -> None:
+        """Make sure Bale holds a verified copy (before redirecting to a signed URL of it)."""
+        if _sizes.get(self.file_path(entry, metadata)) is not None:
+            return  # this instance opened or made it: copies are never removed by Bale
+        chunks, _ = self.open_file(entry, metadata)
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
     def _open(self, path: str) -> tuple[Iterator[bytes], int]:
-        """Open a copy; its size, once known here, saves the metadata request on later opens (a
-        copy never changes: content-addressed and create-only). Never the size the upstream's
-        page claims: only the bytes were verified."""
+        """Open a copy. A copy never changes (content-addressed, create-only), so this instance
+        remembers its size (no metadata request on later opens; never the size the upstream's
+        page claims: only the bytes were verified) and keeps small ones whole in memory."""
+        data = _small.get(path)
+        if data is not None:
+            return iter((data,)), len(data)
         chunks, total = self.stores.blobs.open(path, size=_sizes.get(path))
         _sizes.put(path, total)
+        if total <= SMALL_FILE:
+            data = b"".join(chunks)  # one chunk, already read by open()
+            _small.put(path, data)
+            return iter((data,)), len(data)
         return chunks, total
 
     def _copy(self, entry: dict[str, Any], metadata: bool, path: str) -> None:

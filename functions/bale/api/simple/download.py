@@ -150,16 +150,18 @@ def upstream_file(
     headers = {"ETag": f'"{digest}"', "Cache-Control": FILE_CACHE_CONTROL}
     if request.if_none_match.contains_weak(digest):
         return Response(status=304, headers=headers)
-    chunks, size = up.open_file(entry, want_metadata)
     url = stores.blobs.signed_url(up.file_path(entry, want_metadata), ttl=SIGNED_URL_TTL)
-    if url or request.method == "HEAD":
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
     if url:
+        # Production: the client fetches Bale's copy from Cloud Storage; it must exist first.
+        up.ensure_copy(entry, want_metadata)
         resp = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
         resp.autocorrect_location_header = False
         return resp
+    chunks, size = up.open_file(entry, want_metadata)
+    if request.method == "HEAD":
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     resp = Response(
         None if request.method == "HEAD" else chunks, status=200, headers=headers, direct_passthrough=True
     )
