@@ -197,6 +197,11 @@ def test_dependency_confusion_private_version_wins_for_uv_and_pip(proxied, upstr
     )
     assert r.returncode == 0, r.stderr + r.stdout
     assert installed(python, client_env)["acme-internal"] == "1.0"
+    # Not even a direct link to the upstream's file gets through.
+    evil = wheel_name("acme-internal", "99.0")
+    assert get(proxied, f"/simple/acme/main/acme-internal/{evil}", token).status_code == 404
+    assert get(proxied, f"/files/acme/main/acme-internal/{evil}.metadata", token).status_code == 404
+    assert upstream.file_hits(evil) == 0
     # Once the name is private, the upstream is never asked about it again.
     assert upstream.page_hits("acme-internal") == asked
 

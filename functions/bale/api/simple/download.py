@@ -55,18 +55,18 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     packages = Packages(stores)
     if not filename:
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
-    # The project and index documents come in the same round trip: a file of a project the
-    # index does not hold may be its upstream's.
-    also = [
-        packages.file_ref(team, index, project, filename),
-        packages.project_ref(team, index, project),
-        packages.index_ref(team, index),
-    ]
-    _, (f_snap, p_snap, i_snap) = authorize(request, stores, team, index, project, also=also)
-    if not f_snap.exists and not p_snap.exists:
+    _, (f_snap,) = authorize(
+        request, stores, team, index, project, also=[packages.file_ref(team, index, project, filename)]
+    )
+    if not f_snap.exists:
+        # Only for a file the index does not hold: may it be its upstream's? (One more round
+        # trip, so a private download keeps costing one.)
+        p_ref, i_ref = packages.project_ref(team, index, project), packages.index_ref(team, index)
+        snaps = {s.reference.path: s for s in stores.db.get_all([p_ref, i_ref])}
+        p_snap, i_snap = snaps[p_ref.path], snaps[i_ref.path]
         index_doc = i_snap.to_dict() if i_snap.exists else None
         cfg = config_of(index_doc)
-        if cfg is not None and not is_private(index_doc, project, False):
+        if cfg is not None and not p_snap.exists and not is_private(index_doc, project, False):
             return upstream_file(
                 request, settings, stores, team, index, project, cfg, filename, want_metadata
             )

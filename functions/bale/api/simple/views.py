@@ -97,17 +97,14 @@ def _simple(request: Request) -> Response:
         if not index_snap.exists:
             raise NotFound(f"No index {team}/{index}.")
         return _project_list(request, stores, token, team, index, fmt, content_type, index_snap.to_dict())
-    # The index document comes in the same round trip: it says whether there is an upstream.
-    _, (snap, index_snap) = authorize(
-        request,
-        stores,
-        team,
-        index,
-        project,
-        also=[packages.project_ref(team, index, project), packages.index_ref(team, index)],
+    _, (snap,) = authorize(
+        request, stores, team, index, project, also=[packages.project_ref(team, index, project)]
     )
     fmt, content_type = negotiate(request)
     if not snap.exists:
+        # Only for a name the index does not hold: is there an upstream? (One more read, so a
+        # private page keeps costing two.)
+        index_snap = packages.index_ref(team, index).get()
         index_doc = index_snap.to_dict() if index_snap.exists else None
         cfg = config_of(index_doc)
         # Private first, never merged: a name the index holds (or reserved) never reaches here.
