@@ -202,3 +202,34 @@ def test_settings_keep_credentials_out_of_repr():
     assert "secret-value" not in repr(s)
     assert hash(s) == hash(dataclasses.replace(s))
     assert Settings().default_upstream_url == "https://pypi.org/simple/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/simple/x/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "ftp://x/f",
+        "file:///etc/passwd",
+    ],
+)
+def test_the_client_fetches_nothing_but_https_or_loopback_http(url):
+    import io
+
+    from bale.upstream.client import UpstreamClient
+
+    client = UpstreamClient(Settings(), "https://up.example/simple/")
+    with pytest.raises(UpstreamError) as exc:
+        client.download(url, io.BytesIO(), SHA)
+    assert exc.value.status == 502
+
+
+def test_credentials_go_to_the_upstream_host_only():
+    from bale.upstream.client import UpstreamClient
+
+    basic = UpstreamClient(Settings(), "https://up.example/simple/", "u:p")
+    assert basic._headers_for("https://up.example/files/x.whl") == {"Authorization": "Basic dTpw"}
+    assert basic._headers_for("https://files.example/x.whl") == {}
+    assert basic._headers_for("http://up.example/x.whl") == {}
+    bearer = UpstreamClient(Settings(), "https://up.example/simple/", "tok")
+    assert bearer._headers_for("https://up.example/simple/p/") == {"Authorization": "Bearer tok"}

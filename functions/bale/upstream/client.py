@@ -70,6 +70,18 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower()
 
 
+def _loopback_url(url: str) -> bool:
+    import ipaddress
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 _sessions: dict[int, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -116,6 +128,10 @@ class UpstreamClient:
                 raise UpstreamError(
                     f"The upstream linked to a {scheme or 'relative'} URL; only http(s) is fetched."
                 )
+            if scheme == "http" and not _loopback_url(url):
+                # Plain http only on loopback (a local upstream): from anywhere else a page, a
+                # redirect or a file link could point Bale at the network it runs in.
+                raise UpstreamError(f"The upstream sent Bale to {url}, which is not https; refused.")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise UpstreamTimeout(f"The upstream did not answer in time ({url}).")
