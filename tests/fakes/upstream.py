@@ -52,6 +52,8 @@ class Upstream:
             self.huge = 0
             self.down = False
             self.delay = 0.0  # seconds before answering a page or file (widens race windows)
+            self.require_auth: str | None = None  # an Authorization header every request must carry
+            self.auth_seen: collections.Counter[str | None] = collections.Counter()
 
     # -- content --------------------------------------------------------------------------------
     def add(
@@ -119,6 +121,10 @@ class Upstream:
     def respond(self, request: Request) -> Response:
         if self.down:
             return Response("down for maintenance\n", status=503)
+        with self._lock:
+            self.auth_seen[request.headers.get("Authorization")] += 1
+        if self.require_auth and request.headers.get("Authorization") != self.require_auth:
+            return Response("credentials needed\n", status=401)
         path = request.path
         if path.startswith("/files/"):
             time.sleep(self.delay)

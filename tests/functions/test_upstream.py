@@ -490,6 +490,32 @@ def test_pypiserver_as_the_upstream(stack, tmp_path, client_env):
         server.wait(10)
 
 
+# -- credentials ---------------------------------------------------------------------------------
+
+
+def test_an_upstream_with_credentials(stack, upstream, bale_env):
+    f = upstream.add("pubdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_ACME_CORP="svc:s3cret")
+    token = stack.token("read")
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url)
+    r = get(stack, "/simple/acme/main/pubdep/", token)
+    assert r.status_code == 502 and "answered 401" in r.text  # no credentials named: refused
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    assert get(stack, "/simple/acme/main/pubdep/", token).status_code == 200
+    r = get(stack, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 200 and r.content == f["data"]
+
+
+def test_another_teams_credentials_are_out_of_reach(stack, upstream, bale_env, tenancy):
+    upstream.add("pubdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_BETA_CORP="svc:s3cret")  # beta's, not acme's
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    assert get(stack, "/simple/acme/main/pubdep/", stack.token("read")).status_code == 502
+    assert set(upstream.auth_seen) == {None}
+
+
 # -- audit ---------------------------------------------------------------------------------------
 
 
