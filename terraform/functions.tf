@@ -13,7 +13,13 @@ locals {
       cpu             = "1"
       concurrency     = 40
       timeout_seconds = 60
-      env             = { BALE_SIGNED_URL_MIN_BYTES = tostring(var.signed_url_min_bytes) }
+      # An upstream file is copied through /tmp (memory on Cloud Functions) within the
+      # request's 60 s: bound both below what the function has (docs/deploy.md, Limits).
+      env = {
+        BALE_SIGNED_URL_MIN_BYTES    = tostring(var.signed_url_min_bytes)
+        BALE_UPSTREAM_MAX_FILE_BYTES = tostring(200 * 1024 * 1024)
+        BALE_UPSTREAM_FILE_TIMEOUT   = "50"
+      }
     }
     oidc = {
       entry_point     = "oidc"

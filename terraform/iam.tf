@@ -94,6 +94,46 @@ resource "google_storage_bucket_iam_member" "simple_objects" {
   member = google_service_account.function["simple"].member
 }
 
+# simple: keeps the upstream cache (pages replaced on revalidation, verified file copies written
+# once) under upstream/ in the files bucket, and nowhere else: it can never touch a package.
+resource "google_storage_bucket_iam_member" "simple_upstream_cache" {
+  bucket = google_storage_bucket.files.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["simple"].member
+
+  condition {
+    title       = "upstream-cache-only"
+    description = "Objects under upstream/ (the cache of upstream indexes)"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.files.name}/objects/upstream/\")"
+  }
+}
+
+# simple and upload: read upstream credentials, and only the secrets named for them
+# (bale-upstream-{team}-{name}; an index names its team's alone, see docs/deploy.md).
+resource "google_project_iam_member" "simple_upstream_secrets" {
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.function["simple"].member
+
+  condition {
+    title       = "upstream-credentials-only"
+    description = "Secrets named bale-upstream-*"
+    expression  = "resource.name.extract(\"secrets/{name}/\").startsWith(\"bale-upstream-\")"
+  }
+}
+
+resource "google_project_iam_member" "upload_upstream_secrets" {
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.function["upload"].member
+
+  condition {
+    title       = "upstream-credentials-only"
+    description = "Secrets named bale-upstream-*"
+    expression  = "resource.name.extract(\"secrets/{name}/\").startsWith(\"bale-upstream-\")"
+  }
+}
+
 # simple: signs download URLs with its own identity (IAM signBlob), as a function has
 # no private key of its own.
 resource "google_service_account_iam_member" "simple_signs_as_itself" {

@@ -35,5 +35,9 @@ locals {
     BALE_PRIVATE_NAMESPACE  = var.private_namespace
     BALE_GITHUB_OIDC_ISSUER = var.github_oidc_issuer
     BALE_OIDC_AUDIENCE      = var.oidc_audience
+    # Upstream indexes: credentials from Secret Manager, the default upstream, the page TTL.
+    BALE_UPSTREAM_SECRETS     = "secret-manager"
+    BALE_DEFAULT_UPSTREAM_URL = var.default_upstream_url
+    BALE_UPSTREAM_PAGE_TTL    = tostring(var.upstream_page_ttl_seconds)
   }
 }

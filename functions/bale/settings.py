@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 
 DEFAULT_PROJECT = "demo-bale"
+#: Environment variables an index may name as its upstream's credentials (``env:NAME``).
+UPSTREAM_AUTH_PREFIX = "BALE_UPSTREAM_AUTH_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,25 @@ class Settings:
     #: Google's OAuth 2.0 endpoints (tests point them at a local fake).
     google_oauth_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    #: The upstream an index gets when an admin enables one without naming a URL.
+    default_upstream_url: str = "https://pypi.org/simple/"
+    #: How long a cached upstream page is used before it is revalidated (ETag), in seconds.
+    upstream_page_ttl: int = 300
+    #: Time limit of one upstream page fetch, connect to last byte (a slow drip is cut off), in
+    #: seconds; and of one upstream file fetch.
+    upstream_page_timeout: int = 15
+    upstream_file_timeout: int = 300
+    #: Largest upstream page and file Bale will read; bigger ones are refused (502).
+    upstream_max_page_bytes: int = 32 * 1024 * 1024
+    upstream_max_file_bytes: int = 1024 * 1024 * 1024
+    #: Upstream credentials named ``env:NAME`` by an index: the ``BALE_UPSTREAM_AUTH_*``
+    #: variables, read here once as (name, value) pairs (a tuple: Settings stays hashable).
+    upstream_credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+    #: Where a credentials name is looked up: "local" (those variables, then
+    #: ``upstream_credentials_dir/{team}/{name}``) or "secret-manager" (the secret
+    #: ``bale-upstream-{team}-{name}`` of this project).
+    upstream_secrets: str = "local"
+    upstream_credentials_dir: str = ""
 
     @property
     def private_namespace(self) -> str:
@@ -125,6 +146,17 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         google_oauth_client_secret=env.get("BALE_GOOGLE_OAUTH_CLIENT_SECRET") or d.google_oauth_client_secret,
         google_oauth_auth_url=env.get("BALE_GOOGLE_OAUTH_AUTH_URL") or d.google_oauth_auth_url,
         google_oauth_token_url=env.get("BALE_GOOGLE_OAUTH_TOKEN_URL") or d.google_oauth_token_url,
+        default_upstream_url=env.get("BALE_DEFAULT_UPSTREAM_URL") or d.default_upstream_url,
+        upstream_page_ttl=_int(env, "BALE_UPSTREAM_PAGE_TTL", d.upstream_page_ttl),
+        upstream_page_timeout=_int(env, "BALE_UPSTREAM_PAGE_TIMEOUT", d.upstream_page_timeout),
+        upstream_file_timeout=_int(env, "BALE_UPSTREAM_FILE_TIMEOUT", d.upstream_file_timeout),
+        upstream_max_page_bytes=_int(env, "BALE_UPSTREAM_MAX_PAGE_BYTES", d.upstream_max_page_bytes),
+        upstream_max_file_bytes=_int(env, "BALE_UPSTREAM_MAX_FILE_BYTES", d.upstream_max_file_bytes),
+        upstream_secrets=env.get("BALE_UPSTREAM_SECRETS") or d.upstream_secrets,
+        upstream_credentials_dir=env.get("BALE_UPSTREAM_CREDENTIALS_DIR") or d.upstream_credentials_dir,
+        upstream_credentials=tuple(
+            sorted((k, v) for k, v in env.items() if k.startswith(UPSTREAM_AUTH_PREFIX) and v)
+        ),
     )
 
 

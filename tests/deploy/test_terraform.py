@@ -453,9 +453,43 @@ def test_package_bucket_access_by_service_account(tf: Config) -> None:
     by_name = {sa[1:]: roles for sa, roles in _bucket_grants(tf, "files").items()}
     assert by_name == {
         ("function", "upload"): {"roles/storage.objectUser"},
-        ("function", "simple"): {"roles/storage.objectViewer"},
+        ("function", "simple"): {"roles/storage.objectViewer", "roles/storage.objectUser"},
         ("dashboard", None): {"${google_project_iam_custom_role.object_deleter.name}"},
     }
+
+
+def test_simple_writes_only_the_upstream_cache(tf: Config) -> None:
+    """simple's write access to the files bucket is conditioned on the upstream/ prefix."""
+    grants = tf.resources["google_storage_bucket_iam_member"]
+    (cache,) = [
+        g for g in grants.values() if g["role"] == "roles/storage.objectUser" and "simple" in g["member"]
+    ]
+    expr = _block(cache, "condition")["expression"]
+    assert expr.startswith("resource.name.startsWith(") and "/objects/upstream/" in expr
+
+
+def test_upstream_pages_expire_and_file_copies_stay(tf: Config) -> None:
+    rules = tf.resources["google_storage_bucket"]["files"]["lifecycle_rule"]
+    (rule,) = rules
+    cond = _block(rule, "condition")
+    assert cond["matches_prefix"] == ["upstream/pages/"]
+    assert cond["age"] == "${var.upstream_page_cache_days}"
+    assert _block(rule, "action")["type"] == "Delete"
+
+
+def test_upstream_secrets_are_limited_to_their_names(tf: Config) -> None:
+    for fn in ("simple", "upload"):
+        grant = tf.resources["google_project_iam_member"][f"{fn}_upstream_secrets"]
+        assert grant["role"] == "roles/secretmanager.secretAccessor"
+        assert tf.ref(grant["member"]) == ("google_service_account", "function", fn)
+        expr = _block(grant, "condition")["expression"]
+        assert 'extract("secrets/{name}/").startsWith("bale-upstream-")' in expr.replace("\\", "")
+
+
+def test_functions_know_the_default_upstream(tf: Config) -> None:
+    env = tf.locals["common_env"]
+    assert env["BALE_DEFAULT_UPSTREAM_URL"] == "${var.default_upstream_url}"
+    assert env["BALE_UPSTREAM_SECRETS"] == "secret-manager"
 
 
 def test_build_account_has_no_project_wide_write_to_storage(tf: Config) -> None:

@@ -9,6 +9,9 @@ tests/conftest.py); these play the outside parties, over real HTTP, each hosted 
   (Trusted Publishing: tests/conftest.py ``oidc_issuers``).
 * :mod:`fakes.google_oauth`: Google's OAuth 2.0 authorization and token endpoints, for the
   dashboard's "Sign in with Google" (tests/web/conftest.py ``google``).
+* :mod:`fakes.upstream`: a PEP 691/503 index playing a Bale index's upstream (PyPI), counting
+  requests and serving faults on demand (down, bad JSON, huge pages, slow drip, wrong hashes)
+  (tests/functions/test_upstream.py; pypiserver plays a real third-party one there too).
 * :mod:`fakes.server`: a threaded WSGI server on 127.0.0.1 in a background thread, for the
   fakes above. The registry itself is served by ``bale_tools.devserver`` (the real stack).
 """

@@ -539,3 +539,51 @@ def test_dev_says_when_its_port_is_taken_before_starting_anything():
     assert r.exit_code == 1
     assert f"127.0.0.1:{port} is already in use" in r.stdout
     assert "Starting" not in r.stdout  # no emulator was started for nothing
+
+
+# -- upstreams ---------------------------------------------------------------
+
+
+def test_upstream_commands_set_show_list_and_turn_off(bale, acme_cli, tenancy):
+    r = bale("set-upstream", "acme", "main", "--url", "http://127.0.0.1:9/simple", "--min-age", "3d")
+    assert r.exit_code == 0, r.stderr
+    assert "http://127.0.0.1:9/simple/" in r.stdout and "259200s" in r.stdout
+    assert bale("reserve", "acme", "main", "Acme_Secret").exit_code == 0
+    assert bale("upstream", "allow-shadow", "acme", "main", "requests").exit_code == 0
+    assert bale("exempt", "acme", "main", "urllib3").exit_code == 0
+    assert bale("exempt", "acme", "main", "urllib3", "--remove").exit_code == 0
+    r = bale("show-upstream", "acme", "main")
+    assert "min-age:      259200s" in r.stdout
+    assert "reserved:     acme-secret" in r.stdout
+    assert "allow-shadow: requests" in r.stdout
+    assert "exempt:       -" in r.stdout
+    r = bale("set-upstream", "acme", "main")  # the default upstream: PyPI
+    assert "https://pypi.org/simple/" in r.stdout and "no cooldown" in r.stdout
+    r = bale("set-upstream", "acme", "main", "--off")
+    assert r.exit_code == 0 and "no upstream" in r.stdout
+    actions = [e["action"] for e in tenancy.audit_log("acme")][:7]
+    assert actions == [
+        "upstream-off",
+        "set-upstream",
+        "upstream-un-exempt",
+        "upstream-exempt",
+        "upstream-allow-shadow",
+        "upstream-reserve",
+        "set-upstream",
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--url", "http://pypi.org/simple/"], "use https"),
+        (["--min-age", "soon"], "Invalid duration"),
+        (["--min-age", "400d"], "between 0 and 90 days"),
+        (["--credentials", "../etc/passwd"], "Invalid credentials name"),
+    ],
+)
+def test_set_upstream_refuses_bad_values(bale, acme_cli, args, message):
+    r = bale("set-upstream", "acme", "main", *args)
+    assert r.exit_code != 0
+    assert message in r.stderr
+    assert bale("show-upstream", "acme", "main").stdout.startswith("url:          -")

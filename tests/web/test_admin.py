@@ -353,3 +353,59 @@ def test_a_delete_that_leaves_bytes_in_storage_says_so(
     assert "widgets-1.0-py3-none-any.whl.metadata" in page
     (entry,) = [e for e in audit(tenancy) if e[1] == "delete"]
     assert "could not remove from storage" in entry[2]
+
+
+# -- upstream ---------------------------------------------------------------------------------
+
+
+def test_upstream_form_sets_lists_and_turns_off(alice, tenancy, stores):
+    from bale.upstream.policy import config_of
+
+    page = text(alice.get("/teams/acme/admin/upstream"))
+    assert "acme/main" in page and "No upstream." in page
+    page = follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/upstream",
+            {"index": "main", "url": "https://mirror.example/simple", "min_age": "3d", "action": "set"},
+        ),
+    )
+    assert "Upstream of acme/main saved." in text(page)
+    assert 'value="3d"' in text(page)
+    page = follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/upstream/names", {"index": "main", "list": "exempt", "name": "Urllib3"}
+        ),
+    )
+    assert "urllib3: added to exempt" in text(page)
+    cfg = config_of(tenancy.require_index("acme", "main"))
+    assert cfg is not None and (cfg.url, cfg.min_age, cfg.exempt) == (
+        "https://mirror.example/simple/",
+        3 * 86400,
+        frozenset({"urllib3"}),
+    )
+    page = follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/upstream", {"index": "main", "url": "http://evil.example/", "action": "set"}
+        ),
+    )
+    assert "use https" in text(page)
+    follow(alice, alice.post("/teams/acme/admin/upstream", {"index": "main", "action": "off"}))
+    assert config_of(tenancy.require_index("acme", "main")) is None
+    log = audit(tenancy)
+    assert (ADMIN, "set-upstream", "main: https://mirror.example/simple/, min-age 259200s") in log
+    assert (ADMIN, "upstream-exempt", "main: urllib3") in log
+    assert (ADMIN, "upstream-off", "main") in log
+
+
+def test_upstream_form_is_for_admins_only(sign_in, acme, tenancy):
+    tenancy.set_member("acme", "bob@example.com", "member")
+    bob = sign_in("bob@example.com")
+    assert bob.get("/teams/acme/admin/upstream").status_code == 403
+    r = bob.post(
+        "/teams/acme/admin/upstream", {"index": "main", "url": "https://x.example/simple/", "action": "set"}
+    )
+    assert r.status_code == 403
+    assert "upstream" not in tenancy.require_index("acme", "main")

@@ -121,6 +121,13 @@ class Admin:
         return Packages(self.stores)
 
     @property
+    def upstreams(self):
+        from bale.settings import get_settings
+        from bale.upstream.service import Upstreams
+
+        return Upstreams(self.stores, get_settings())
+
+    @property
     def publishers(self):
         from bale.publishing.publishers import Publishers
 
@@ -281,6 +288,11 @@ FLAT = {
     "yank": ("release", "yank"),
     "unyank": ("release", "unyank"),
     "delete": ("release", "delete"),
+    "set-upstream": ("upstream", "set"),
+    "show-upstream": ("upstream", "show"),
+    "reserve": ("upstream", "reserve"),
+    "allow-shadow": ("upstream", "allow-shadow"),
+    "exempt": ("upstream", "exempt"),
 }
 
 
@@ -331,6 +343,11 @@ def project() -> None:
 @admin.group()
 def release() -> None:
     """Yank, unyank or delete a version."""
+
+
+@admin.group()
+def upstream() -> None:
+    """An index's upstream (e.g. PyPI): private first, with a cooldown on fresh releases."""
 
 
 # -- teams and members -------------------------------------------------------
@@ -749,6 +766,78 @@ def delete(a: Admin, team, index_name, project_name, version, filename, yes) -> 
             err=True,
         )
         click.get_current_context().exit(1)
+
+
+# -- upstreams ---------------------------------------------------------------
+
+
+def _min_age(ctx, param, value):
+    """A cooldown: a duration (3d, 12h), or 0 for none."""
+    if value in (None, "0"):
+        return 0
+    return int(Duration().convert(value, param, ctx).total_seconds())
+
+
+@upstream.command("set")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.option(
+    "--url", help="The upstream's PEP 691/503 index URL (default: BALE_DEFAULT_UPSTREAM_URL, PyPI)."
+)
+@click.option(
+    "--min-age",
+    callback=_min_age,
+    metavar="DURATION",
+    help="Hide upstream files younger than this (e.g. 3d); 0 or absent: no cooldown.",
+)
+@click.option(
+    "--credentials", metavar="NAME", help="Stored credentials to send to the upstream (docs/deploy.md)."
+)
+@click.option("--off", is_flag=True, help="Turn the upstream off: unknown names are 404 again.")
+@pass_admin
+def set_upstream(a: Admin, team, index_name, url, min_age, credentials, off) -> None:
+    """Give an index an upstream (or turn it --off)."""
+    used = a.upstreams.set_upstream(
+        team, index_name, url=url, min_age=min_age, credentials=credentials, off=off, actor=ACTOR
+    )
+    if used is None:
+        click.echo(f"{team}/{index_name} has no upstream now.")
+    else:
+        wait = f", cooldown {min_age}s" if min_age else ", no cooldown"
+        click.echo(f"{team}/{index_name} now answers names it does not hold from {used}{wait}.")
+
+
+@upstream.command("show")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@pass_admin
+def show_upstream(a: Admin, team, index_name) -> None:
+    """Show an index's upstream settings and lists."""
+    info = a.upstreams.get(team, index_name)
+    click.echo(f"url:          {info['url'] or '-'}")
+    click.echo(f"min-age:      {info['min_age']}s")
+    click.echo(f"credentials:  {info['credentials'] or '-'}")
+    for key in ("reserved", "allow_shadow", "exempt"):
+        click.echo(f"{key.replace('_', '-') + ':':13} {', '.join(info[key]) or '-'}")
+
+
+def _listing(which: str, doc: str):
+    @click.argument("team")
+    @click.argument("index_name", metavar="INDEX")
+    @click.argument("project_name", metavar="PROJECT")
+    @click.option("--remove", is_flag=True, help="Take the name off the list.")
+    @pass_admin
+    def command(a: Admin, team, index_name, project_name, remove) -> None:
+        name = a.upstreams.set_listed(team, index_name, which, project_name, not remove, actor=ACTOR)
+        click.echo(f"{name}: {'no longer ' if remove else ''}{which} in {team}/{index_name}.")
+
+    command.__doc__ = doc
+    return upstream.command(which)(command)
+
+
+_listing("reserve", "Make a name private before its first upload: the upstream is never asked about it.")
+_listing("allow-shadow", "Allow the first upload of a name the upstream has (it then hides the upstream's).")
+_listing("exempt", "Show a project's upstream files whatever their age (an urgent fix).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,65 @@ def create_index(team: str):
     )
 
 
+# -- upstreams -----------------------------------------------------------------------------
+
+
+def _min_age(raw: str) -> int:
+    raw = (raw or "").strip()
+    if raw in ("", "0"):
+        return 0
+    from bale.tokens.service import parse_duration
+
+    return int(parse_duration(raw).total_seconds())
+
+
+@bp.get("/upstream")
+@team_admin
+def upstream(team: str):
+    ups = services().upstreams
+    indexes = [(name, ups.get(team, name)) for name in _index_names(team)]
+    return render_template(
+        "admin/upstream.html", indexes=indexes, default_url=services().settings.default_upstream_url
+    )
+
+
+@bp.post("/upstream")
+@team_admin
+def set_upstream(team: str):
+    f = request.form
+    index = (f.get("index") or "").strip()
+    off = f.get("action") == "off"
+
+    def change() -> None:
+        services().upstreams.set_upstream(
+            team,
+            index,
+            url=(f.get("url") or "").strip() or None,
+            min_age=_min_age(f.get("min_age") or ""),
+            credentials=(f.get("credentials") or "").strip() or None,
+            off=off,
+            actor=_actor(),
+        )
+
+    ok = f"{team}/{index} has no upstream now." if off else f"Upstream of {team}/{index} saved."
+    return _attempt(change, ok=ok, endpoint=".upstream", team=team)
+
+
+@bp.post("/upstream/names")
+@team_admin
+def set_upstream_name(team: str):
+    f = request.form
+    index, which, name = (f.get("index") or "").strip(), f.get("list") or "", (f.get("name") or "").strip()
+    on = f.get("action") != "remove"
+    try:
+        name = services().upstreams.set_listed(team, index, which, name, on, actor=_actor())
+    except BaleError as exc:
+        flash_refusal(exc)
+    else:
+        flash(f"{name}: {'added to' if on else 'removed from'} {which} in {team}/{index}.", "ok")
+    return _back(".upstream", team)
+
+
 # -- members -------------------------------------------------------------------------------
 
 

@@ -58,6 +58,12 @@ class Services:
         return {s.id: s.to_dict() for s in self.stores.db.get_all(refs) if s.exists} if refs else {}
 
     @property
+    def upstreams(self):
+        from bale.upstream.service import Upstreams
+
+        return Upstreams(self.stores, self.settings)
+
+    @property
     def publishers(self):
         """The Trusted Publishing service, or None where this build has none."""
         try:

@@ -21,7 +21,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntity
 
 from bale.api.http import plain_errors, route_parts
 from bale.clock import now
-from bale.errors import BadRequest, BaleError, NotFound, TooLarge
+from bale.errors import BadRequest, BaleError, Forbidden, NotFound, TooLarge, Unavailable
 from bale.names import validate_index, validate_team
 from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
@@ -33,6 +33,9 @@ from bale.store.blobs import BlobExists
 from bale.store.paths import blob_path
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Token, TokenKind, Tokens
+from bale.upstream.cache import upstream_has
+from bale.upstream.client import UpstreamError
+from bale.upstream.policy import config_of, may_shadow
 
 log = logging.getLogger("bale.upload")
 
@@ -204,7 +207,16 @@ def _handle(request: Request) -> Response:
         metadata=distributions.summary(meta),
         provenance=provenance[1] if provenance else None,
     )
-    return _store(stores, team, index, record, fh, dist.raw_metadata, provenance[0] if provenance else None)
+    return _store(
+        stores,
+        team,
+        index,
+        record,
+        fh,
+        dist.raw_metadata,
+        provenance=provenance[0] if provenance else None,
+        index_doc=index_doc,
+    )
 
 
 def _attestations(
@@ -225,6 +237,29 @@ def _attestations(
     return provenance_store.encode(verified.provenance), verified.summary
 
 
+def _check_shadowing(stores: Stores, team: str, index: str, project: str, index_doc: dict[str, Any]) -> None:
+    """Refuse the first upload of a name the index's upstream has, unless an admin allowed it:
+    from then on the private project would hide the public one (private first), which must be
+    a decision, never an accident."""
+    cfg = config_of(index_doc)
+    if cfg is None or may_shadow(cfg, project):
+        return
+    how = f"bale admin allow-shadow {team} {index} {project}"
+    try:
+        taken = upstream_has(stores, get_settings(), team, cfg, project)
+    except UpstreamError as exc:
+        raise Unavailable(
+            f"Cannot check whether {project!r} exists on the upstream of {team}/{index} ({exc.message}); "
+            f"retry later, or have a team admin run `{how}` to upload it anyway."
+        ) from None
+    if taken:
+        raise Forbidden(
+            f"{project!r} exists on the upstream of {team}/{index} ({cfg.url}); uploading it here would "
+            f"shadow it for everyone installing from this index. If that is intended, a team admin "
+            f"can allow it: `{how}`."
+        )
+
+
 def _store(
     stores: Stores,
     team: str,
@@ -233,12 +268,16 @@ def _store(
     fh: IO[bytes],
     raw_metadata: bytes,
     provenance: str | None = None,
+    index_doc: dict[str, Any] | None = None,
 ) -> Response:
     blobs = stores.blobs
     # A retry of a stored file, or a taken name: answered without writing anything.
     outcome, project_exists = Packages(stores).precheck(team, index, record)
     if outcome == CommitResult.EXISTS:
         return _stored(record, team, index, CommitResult.EXISTS)
+    if not project_exists:
+        # One upstream lookup (through its page cache), only for a project's first upload.
+        _check_shadowing(stores, team, index, record.project, index_doc or {})
     created: list[tuple[str, int]] = []
     try:
         # Create-only writes to a path named by the content's hash: a stored file can never be

@@ -30,6 +30,9 @@ class BlobStore(Protocol):
     def create(self, path: str, fileobj: IO[bytes], *, size: int, content_type: str) -> int:
         """Write a new object, failing with BlobExists if one is there; return its generation."""
 
+    def replace(self, path: str, data: bytes, *, content_type: str) -> None:
+        """Write a small object, replacing any there (caches only: never a package file)."""
+
     def delete(self, path: str, *, generation: int | None = None) -> None:
         """Remove an object (only that generation, when given); missing is fine."""
 
@@ -130,6 +133,21 @@ class GCSBlobStore:
                 raise Unavailable(f"Storage is unavailable: {exc}") from exc
             raise
         return int(blob.generation)
+
+    def replace(self, path: str, data: bytes, *, content_type: str) -> None:
+        from google.api_core import exceptions
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        limit = self._settings.storage_timeout
+        try:
+            self.bucket.blob(path).upload_from_string(
+                data,
+                content_type=content_type,
+                timeout=min(limit, 60),
+                retry=DEFAULT_RETRY.with_timeout(limit),
+            )
+        except (exceptions.GoogleAPIError, OSError) as exc:
+            raise Unavailable(f"Storage is unavailable: {exc}") from exc
 
     def delete(self, path: str, *, generation: int | None = None) -> None:
         from google.api_core import exceptions

@@ -23,6 +23,14 @@ Cloud Storage (content-addressed)::
 
     {team}/{index}/{project}/{sha256}/{filename}               the file
     {team}/{index}/{project}/{sha256}/{filename}.metadata      its METADATA (PEP 658)
+    upstream/pages/{upstream}/{project}.json                   a cached upstream page (replaced
+                                                               on revalidation; lifecycle rule)
+    upstream/files/{upstream}/{sha256}/{filename}              a copied upstream file, verified
+    upstream/files/{upstream}/{sha256}/{filename}.metadata     its METADATA, verified
+
+``{upstream}`` is a hash of the upstream's URL, so indexes sharing an upstream share its cache
+(the bytes are verified against the sha256 the upstream's page gave) and a changed URL starts
+a new one.
 """
 
 from __future__ import annotations
@@ -154,3 +162,17 @@ def blob_path(team: str, index: str, project: str, sha256: str, filename: str) -
 def metadata_path(blob_path: str) -> str:
     """Where a file's METADATA (PEP 658) lives, beside the file."""
     return blob_path + ".metadata"
+
+
+UPSTREAM = "upstream"
+
+
+def upstream_page(upstream: str, project: str) -> str:
+    """A cached upstream page (``upstream``: the hash of its URL); rewritten on revalidation."""
+    return f"{UPSTREAM}/pages/{upstream}/{project}.json"
+
+
+def upstream_file(upstream: str, sha256: str, filename: str) -> str:
+    """A copy of an upstream file, content-addressed like our own: written once, after its
+    bytes matched ``sha256``."""
+    return f"{UPSTREAM}/files/{upstream}/{sha256}/{filename}"

@@ -11,12 +11,16 @@ from flask import Request, Response
 
 from bale.api.http import route_parts
 from bale.api.simple.routing import FILES, authorize, index_slugs, redirect, services, slug_or_404
+from bale.clock import now
 from bale.errors import NotFound
 from bale.names import validate_project
 from bale.packages.distributions import check_filename
 from bale.packages.service import FileRecord, Packages
+from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.store.blobs import BlobMissing
+from bale.upstream.cache import UpstreamCache
+from bale.upstream.policy import UpstreamConfig, config_of, hidden_reason, is_private
 
 log = logging.getLogger("bale.simple")
 
@@ -47,13 +51,28 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     want_metadata = name.endswith(METADATA_SUFFIX)
     filename = name[: -len(METADATA_SUFFIX)] if want_metadata else name
 
-    _, stores = services()
+    settings, stores = services()
     packages = Packages(stores)
-    also = [packages.file_ref(team, index, project, filename)] if filename else []
-    _, snaps = authorize(request, stores, team, index, project, also=also)
+    if not filename:
+        raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
+    _, (f_snap,) = authorize(
+        request, stores, team, index, project, also=[packages.file_ref(team, index, project, filename)]
+    )
+    if not f_snap.exists:
+        # Only for a file the index does not hold: may it be its upstream's? (One more round
+        # trip, so a private download keeps costing one.)
+        p_ref, i_ref = packages.project_ref(team, index, project), packages.index_ref(team, index)
+        snaps = {s.reference.path: s for s in stores.db.get_all([p_ref, i_ref])}
+        p_snap, i_snap = snaps[p_ref.path], snaps[i_ref.path]
+        index_doc = i_snap.to_dict() if i_snap.exists else None
+        cfg = config_of(index_doc)
+        if cfg is not None and not p_snap.exists and not is_private(index_doc, project, False):
+            return upstream_file(
+                request, settings, stores, team, index, project, cfg, filename, want_metadata
+            )
     # Only a live record makes a blob servable: a blob without one (an interrupted upload)
     # or behind a deleted record is never served.
-    rec = FileRecord(**snaps[0].to_dict()) if snaps and snaps[0].exists else None
+    rec = FileRecord(**(f_snap.to_dict() or {})) if f_snap.exists else None
     if rec is None or rec.deleted_at is not None or (want_metadata and not rec.metadata_sha256):
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
     return serve_blob(request, stores, rec, want_metadata)
@@ -108,5 +127,52 @@ def serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata:
     # Streamed chunk by chunk (1 MiB each): memory stays flat whatever the file's size.
     resp = Response(body, status=200, headers=headers, direct_passthrough=True)
     resp.headers["Content-Type"] = FILE_TYPE
+    resp.headers["Content-Length"] = str(size)
+    return resp
+
+
+def upstream_file(
+    request: Request,
+    settings: Settings,
+    stores: Stores,
+    team: str,
+    index: str,
+    project: str,
+    cfg: UpstreamConfig,
+    filename: str,
+    want_metadata: bool,
+) -> Response:
+    """An upstream file (or its METADATA), from Bale's verified copy, made on first use."""
+    up = UpstreamCache(stores, settings, team, cfg)
+    page = up.page(project)
+    entry = page.entry(filename)
+    shown = filename + (".metadata" if want_metadata else "")
+    if entry is None:
+        raise NotFound(f"No file {shown!r} in {team}/{index}/{project} or its upstream.")
+    why = hidden_reason(entry, cfg, project, now())
+    if why:
+        raise NotFound(f"{filename} is held back by the cooldown of {team}/{index}: {why}.")
+    if want_metadata and not entry.get("m"):
+        raise NotFound(f"The upstream has no metadata file for {filename!r}.")
+    digest = entry["m"] if want_metadata else entry["h"]
+    headers = {"ETag": f'"{digest}"', "Cache-Control": FILE_CACHE_CONTROL}
+    if request.if_none_match.contains_weak(digest):
+        return Response(status=304, headers=headers)
+    url = stores.blobs.signed_url(up.file_path(entry, want_metadata), ttl=SIGNED_URL_TTL)
+    if url:
+        # Production: the client fetches Bale's copy from Cloud Storage; it must exist first.
+        up.ensure_copy(entry, want_metadata)
+        resp = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
+        resp.autocorrect_location_header = False
+        return resp
+    chunks, size = up.open_file(entry, want_metadata)
+    if request.method == "HEAD":
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    resp = Response(
+        None if request.method == "HEAD" else chunks, status=200, headers=headers, direct_passthrough=True
+    )
+    resp.headers["Content-Type"] = METADATA_TYPE if want_metadata else FILE_TYPE
     resp.headers["Content-Length"] = str(size)
     return resp

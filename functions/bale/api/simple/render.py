@@ -99,8 +99,12 @@ def render_project(
         jf["core-metadata"] = {"sha256": meta} if meta else False
         jf["dist-info-metadata"] = jf["core-metadata"]
         jf["yanked"] = (yanked or True) if yanked is not None else False
-        jf["size"] = e["s"]
-        jf["upload-time"] = upload_time(e["t"])
+        # Always set for Bale's own files; an upstream may lack them (PEP 700 makes them optional
+        # for the files it did not know).
+        if "s" in e:
+            jf["size"] = e["s"]
+        if e.get("t") is not None:
+            jf["upload-time"] = upload_time(e["t"])
         prov = f"{integrity}{e['v']}/{e['f']}/provenance" if integrity and e.get("p") else None
         jf["provenance"] = prov
         json_files.append(jf)

@@ -32,6 +32,7 @@ from typing import Any
 from flask import Request, Response
 
 from bale.api.http import plain_errors, route_parts
+from bale.api.simple import proxy
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
 from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
@@ -45,6 +46,7 @@ from bale.provenance.store import INTEGRITY, integrity_base
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.tokens.service import Token
+from bale.upstream.policy import config_of, is_private
 
 _pages = PageCache()
 
@@ -52,6 +54,7 @@ _pages = PageCache()
 def clear_caches() -> None:
     """Forget cached pages (tests clear the emulators between tests)."""
     _pages.clear()
+    proxy.clear_caches()
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -104,6 +107,14 @@ def _simple(request: Request) -> Response:
     )
     fmt, content_type = negotiate(request)
     if not snap.exists:
+        # Only for a name the index does not hold: is there an upstream? (One more read, so a
+        # private page keeps costing two.)
+        index_snap = packages.index_ref(team, index).get()
+        index_doc = index_snap.to_dict() if index_snap.exists else None
+        cfg = config_of(index_doc)
+        # Private first, never merged: a name the index holds (or reserved) never reaches here.
+        if cfg is not None and not is_private(index_doc, project, False):
+            return proxy.project_page(request, settings, stores, team, index, project, cfg, fmt, content_type)
         raise NotFound(f"No project {project!r} in {team}/{index}.")
     return _project_page(request, settings, stores, team, index, project, fmt, content_type, snap.to_dict())
 

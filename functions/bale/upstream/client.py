@@ -1,0 +1,387 @@
+"""Talking to an upstream index: PEP 691 JSON or PEP 503 HTML pages, and file downloads.
+
+Everything an upstream sends is untrusted and bounded: a page is read up to
+``upstream_max_page_bytes`` within ``upstream_page_timeout`` seconds from connect to last byte
+(so a slow drip is cut off, not just a silent socket), a file likewise with its own limits.
+Redirects are followed by hand, at most a few, and never from https to anything else; file
+links must be http(s). Credentials go only to the upstream's own origin, never to a file host
+elsewhere. Pages are parsed into the entry shape Bale's own pages use
+(:func:`bale.packages.service.page_entry`), plus ``u``, the file's upstream URL; a file without
+a sha256 is dropped, since it could not be verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import html.parser
+import json
+import re
+import threading
+import time
+import urllib.parse
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol
+
+from packaging.utils import canonicalize_name
+
+from bale.errors import BadRequest, BaleError
+from bale.packages.distributions import check_filename, parse_filename
+from bale.settings import Settings
+
+if TYPE_CHECKING:
+    import requests
+
+JSON_V1: Final = "application/vnd.pypi.simple.v1+json"
+HTML_V1: Final = "application/vnd.pypi.simple.v1+html"
+ACCEPT: Final = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.01"
+MAX_REDIRECTS: Final = 3
+MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
+CHUNK: Final = 64 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class UpstreamError(BaleError):
+    """The upstream failed or sent something Bale will not pass on."""
+
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+
+
+@dataclasses.dataclass
+class Fetched:
+    """One page fetch: ``state`` is ok (``entries``), not-modified (the ETag matched) or missing."""
+
+    state: str
+    etag: str | None = None
+    name: str | None = None
+    entries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def page_url(base: str, project: str) -> str:
+    return urllib.parse.urljoin(base if base.endswith("/") else base + "/", f"{project}/")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower()
+
+
+def _loopback_url(url: str) -> bool:
+    import ipaddress
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session() -> requests.Session:
+    """One pooled session per thread (requests' Session is not documented as thread-safe)."""
+    import requests
+
+    ident = threading.get_ident()
+    s = _sessions.get(ident)
+    if s is None:
+        with _sessions_lock:
+            s = _sessions.setdefault(ident, requests.Session())
+            s.trust_env = False  # no proxies or .netrc of the host: only what the index says
+    return s
+
+
+class UpstreamClient:
+    """Fetches from one upstream (``base``: its index URL) with optional credentials."""
+
+    def __init__(self, settings: Settings, base: str, credentials: str | None = None) -> None:
+        self.settings = settings
+        self.base = base if base.endswith("/") else base + "/"
+        self._credentials = credentials
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def _headers_for(self, url: str) -> dict[str, str]:
+        if not self._credentials or _origin(url) != _origin(self.base):
+            return {}
+        import base64
+
+        if ":" in self._credentials:
+            raw = base64.b64encode(self._credentials.encode()).decode()
+            return {"Authorization": f"Basic {raw}"}
+        return {"Authorization": f"Bearer {self._credentials}"}
+
+    def _get(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:
+        """GET with redirects followed by hand (same scheme or up to https, a few at most)."""
+        import requests
+
+        for _ in range(MAX_REDIRECTS + 1):
+            scheme = urllib.parse.urlsplit(url).scheme
+            if scheme not in ("http", "https"):
+                raise UpstreamError(
+                    f"The upstream linked to a {scheme or 'relative'} URL; only http(s) is fetched."
+                )
+            if scheme == "http" and not _loopback_url(url):
+                # Plain http only on loopback (a local upstream): from anywhere else a page, a
+                # redirect or a file link could point Bale at the network it runs in.
+                raise UpstreamError(f"The upstream sent Bale to {url}, which is not https; refused.")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise UpstreamTimeout(f"The upstream did not answer in time ({url}).")
+            try:
+                resp = _session().get(
+                    url,
+                    headers={**headers, **self._headers_for(url)},
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(min(left, 10.0), min(left, 30.0)),
+                )
+            except requests.Timeout:
+                raise UpstreamTimeout(f"The upstream did not answer in time ({url}).") from None
+            except requests.RequestException as exc:
+                raise UpstreamError(
+                    f"The upstream is unreachable ({url}): {exc.__class__.__name__}."
+                ) from None
+            if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                target = urllib.parse.urljoin(url, resp.headers["Location"])
+                resp.close()
+                if scheme == "https" and urllib.parse.urlsplit(target).scheme != "https":
+                    raise UpstreamError(f"The upstream redirected {url} away from https; refused.")
+                url = target
+                continue
+            return resp
+        raise UpstreamError(f"The upstream redirected too often ({url}).")
+
+    def _read(self, resp: requests.Response, limit: int, deadline: float, sink: _Sink | None = None) -> bytes:
+        """The body, whole (or into ``sink``), within ``limit`` bytes and the deadline."""
+        import requests
+
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise UpstreamError(
+                f"The upstream's answer is too large ({declared} bytes; the limit is {limit})."
+            )
+        buf = bytearray()
+        size = 0
+        try:
+            for chunk in resp.iter_content(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamError(f"The upstream's answer is too large (over {limit} bytes).")
+                if time.monotonic() > deadline:
+                    raise UpstreamTimeout("The upstream sent its answer too slowly; cut off.")
+                if sink is None:
+                    buf += chunk
+                else:
+                    sink.write(chunk)
+        except requests.RequestException as exc:
+            if isinstance(exc, requests.ConnectionError) and "timed out" in str(exc).lower():
+                raise UpstreamTimeout("The upstream stopped sending mid-answer.") from None
+            raise UpstreamError(f"The upstream broke off its answer: {exc.__class__.__name__}.") from None
+        finally:
+            resp.close()
+        return bytes(buf)
+
+    # -- pages --------------------------------------------------------------------------------
+    def page(self, project: str, etag: str | None = None) -> Fetched:
+        """The upstream's page for ``project`` (normalized): parsed, not-modified, or missing."""
+        url = page_url(self.base, project)
+        deadline = time.monotonic() + self.settings.upstream_page_timeout
+        headers = {"Accept": ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        resp = self._get(url, headers, deadline)
+        if resp.status_code == 304 and etag:
+            resp.close()
+            return Fetched("not-modified", etag=etag)
+        if resp.status_code in (404, 410):
+            resp.close()
+            return Fetched("missing")
+        if resp.status_code != 200:
+            resp.close()
+            raise UpstreamError(f"The upstream answered {resp.status_code} for {url}.")
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
+        final = resp.url or url
+        if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
+            name, entries = parse_json(body, final, project)
+        else:
+            name, entries = parse_html(body, final, project)
+        return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
+
+    # -- files --------------------------------------------------------------------------------
+    def download(self, url: str, sink: IO[bytes], sha256: str, *, metadata: bool = False) -> int:
+        """Copy the file at ``url`` into ``sink``; UpstreamError unless its sha256 is ``sha256``."""
+        s = self.settings
+        limit = MAX_METADATA_BYTES if metadata else s.upstream_max_file_bytes
+        deadline = time.monotonic() + (s.upstream_page_timeout if metadata else s.upstream_file_timeout)
+        resp = self._get(url, {"Accept": "*/*", "Accept-Encoding": "identity"}, deadline)
+        if resp.status_code != 200:
+            resp.close()
+            raise UpstreamError(f"The upstream answered {resp.status_code} for {url}.")
+        hasher = _HashingSink(sink)
+        self._read(resp, limit, deadline, hasher)
+        if hasher.sha256.hexdigest() != sha256:
+            raise UpstreamError(
+                f"The upstream's {url.rsplit('/', 1)[-1]} does not match the sha256 its page gave; "
+                "not served."
+            )
+        return hasher.size
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class _HashingSink:
+    def __init__(self, sink: IO[bytes]) -> None:
+        self.sink = sink
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.sink.write(data)
+
+
+# -- parsing (pure) ---------------------------------------------------------------------------
+def parse_upload_time(value: Any) -> dt.datetime | None:
+    """PEP 700's upload-time (ISO 8601, UTC); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def make_entry(
+    project: str,
+    url: str,
+    sha256: Any,
+    *,
+    requires_python: Any = None,
+    yanked: Any = False,
+    metadata: Any = None,
+    size: Any = None,
+    uploaded: Any = None,
+) -> dict[str, Any] | None:
+    """One file as Bale's page entry, or None when Bale won't serve it (no sha256, not a wheel
+    or sdist, another project's file, a link that is not http(s))."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None
+    filename = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
+    if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
+        return None
+    try:
+        check_filename(filename)
+        parsed = parse_filename(filename)
+    except BadRequest:
+        return None
+    if canonicalize_name(str(parsed.project)) != project:
+        return None
+    e: dict[str, Any] = {
+        "f": filename,
+        "v": str(parsed.version),
+        "h": sha256.lower(),
+        "u": urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
+    }
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        e["s"] = size
+    t = uploaded if isinstance(uploaded, dt.datetime) else parse_upload_time(uploaded)
+    if t is not None:
+        e["t"] = t
+    if isinstance(requires_python, str) and requires_python.strip():
+        e["r"] = requires_python.strip()
+    if isinstance(metadata, str) and _SHA256.match(metadata.lower()):
+        e["m"] = metadata.lower()
+    if yanked is True:
+        e["y"] = ""
+    elif isinstance(yanked, str):
+        e["y"] = yanked
+    return e
+
+
+def parse_json(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 691 project page."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise UpstreamError("The upstream sent an unreadable JSON page.") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+        raise UpstreamError("The upstream sent a JSON page without a files list.")
+    name = doc.get("name") if isinstance(doc.get("name"), str) else project
+    entries = []
+    for f in doc["files"]:
+        if not isinstance(f, dict) or not isinstance(f.get("url"), str):
+            continue
+        raw_hashes = f.get("hashes")
+        hashes: dict[str, Any] = raw_hashes if isinstance(raw_hashes, dict) else {}
+        meta = f.get("core-metadata", f.get("dist-info-metadata"))
+        meta_sha = meta.get("sha256") if isinstance(meta, dict) else None
+        e = make_entry(
+            project,
+            urllib.parse.urljoin(url, f["url"]),
+            hashes.get("sha256"),
+            requires_python=f.get("requires-python"),
+            yanked=f.get("yanked", False),
+            metadata=meta_sha,
+            size=f.get("size"),
+            uploaded=f.get("upload-time"),
+        )
+        if e is not None:
+            entries.append(e)
+    return str(name), entries
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+
+def parse_html(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes)."""
+    parser = _Links()
+    try:
+        parser.feed(body.decode("utf-8", errors="replace"))
+        parser.close()
+    except Exception:
+        raise UpstreamError("The upstream sent an unreadable HTML page.") from None
+    entries = []
+    for a in parser.links:
+        href = a.get("href")
+        if not href:
+            continue
+        full = urllib.parse.urljoin(url, href)
+        fragment = urllib.parse.urlsplit(full).fragment
+        algo, _, digest = fragment.partition("=")
+        meta = a.get("data-core-metadata") or a.get("data-dist-info-metadata") or ""
+        m_algo, _, m_digest = meta.partition("=")
+        yanked = a.get("data-yanked")
+        e = make_entry(
+            project,
+            full,
+            digest if algo == "sha256" else None,
+            requires_python=a.get("data-requires-python"),
+            yanked=False if "data-yanked" not in a else (yanked or True),
+            metadata=m_digest if m_algo == "sha256" else None,
+        )
+        if e is not None:
+            entries.append(e)
+    return project, entries

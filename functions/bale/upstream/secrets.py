@@ -1,0 +1,88 @@
+"""Upstream credentials, named per team and looked up through a small interface.
+
+An index names its upstream's credentials by a short name (``corp``), never by a path or a
+variable: each team reaches only its own, so one team's admin can't have Bale send another
+team's secret (or the service's own) to an upstream of their choosing.
+
+* ``local`` (the default; ``bale dev`` and tests): the variable
+  ``BALE_UPSTREAM_AUTH_{TEAM}_{NAME}`` (upper case, ``-`` as ``_``), else the file
+  ``{BALE_UPSTREAM_CREDENTIALS_DIR}/{team}/{name}``;
+* ``secret-manager`` (production): the latest version of the secret
+  ``bale-upstream-{team}-{name}`` in the project.
+
+A value ``user:password`` is sent as HTTP Basic, any other as a Bearer token.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Protocol
+
+from bale.errors import BadRequest, Unavailable
+from bale.settings import UPSTREAM_AUTH_PREFIX, Settings
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise BadRequest(
+            f"Invalid credentials name {name!r}: use up to 31 lower-case letters, digits and '-'."
+        )
+    return name
+
+
+class SecretSource(Protocol):
+    def get(self, team: str, name: str) -> str | None:
+        """The value of ``team``'s credentials ``name``, or None when there is none."""
+
+
+def env_var(team: str, name: str) -> str:
+    return f"{UPSTREAM_AUTH_PREFIX}{team}_{name}".upper().replace("-", "_")
+
+
+class LocalSecrets:
+    def __init__(self, settings: Settings) -> None:
+        self._env = dict(settings.upstream_credentials)
+        self._dir = settings.upstream_credentials_dir
+
+    def get(self, team: str, name: str) -> str | None:
+        value = self._env.get(env_var(team, name))
+        if value:
+            return value.strip()
+        if self._dir:
+            path = Path(self._dir) / team / name
+            if path.is_file():
+                return path.read_text().strip() or None
+        return None
+
+
+class SecretManagerSecrets:
+    """Secret Manager through its REST API (google-auth is already a dependency)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._project = settings.project
+
+    def get(self, team: str, name: str) -> str | None:
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        secret = f"projects/{self._project}/secrets/bale-upstream-{team}-{name}/versions/latest"
+        creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        resp = AuthorizedSession(creds).get(  # type: ignore[no-untyped-call]
+            f"https://secretmanager.googleapis.com/v1/{secret}:access", timeout=10
+        )
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise Unavailable(f"Secret Manager answered {resp.status_code} for {secret}.")
+        data: str = base64.b64decode(resp.json()["payload"]["data"]).decode().strip()
+        return data or None
+
+
+def secret_source(settings: Settings) -> SecretSource:
+    if settings.upstream_secrets == "secret-manager":
+        return SecretManagerSecrets(settings)
+    return LocalSecrets(settings)

@@ -1,0 +1,526 @@
+"""Upstream indexes end to end: the real stack over the emulators, a local upstream
+(tests/fakes/upstream.py, and pypiserver as a real third-party one), real uv and pip."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from clients import BIN, run, uv_publish
+from factories import make_wheel, wheel_name
+from fakes.upstream import Upstream
+
+UV = BIN / "uv"
+PIP = BIN / "pip"
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture(scope="session")
+def _upstream_server():
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_server):
+    _upstream_server.reset()
+    return _upstream_server
+
+
+@pytest.fixture
+def bale_env():
+    """Set BALE_* variables for the running stack (it reads its settings per process, cached)."""
+    from bale import settings as settings_mod
+
+    saved: dict[str, str | None] = {}
+
+    def set_env(**values):
+        for k, v in values.items():
+            saved.setdefault(k, os.environ.get(k))
+            os.environ[k] = str(v)
+        settings_mod.get_settings.cache_clear()
+
+    yield set_env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    settings_mod.get_settings.cache_clear()
+
+
+def upstreams(stack):
+    from bale.upstream.service import Upstreams
+
+    return Upstreams(stack.stores, stack.settings)
+
+
+@pytest.fixture
+def proxied(stack, upstream):
+    """acme/main with the fake upstream."""
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url)
+    return stack
+
+
+def auth(token):
+    return {"Authorization": "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()}
+
+
+def get(stack, path, token, **headers):
+    return requests.get(stack.url + path, headers={**auth(token), **headers}, timeout=60)
+
+
+def index_url(stack, token, index="main") -> str:
+    host = urllib.parse.urlsplit(stack.url).netloc
+    return f"http://__token__:{token}@{host}/simple/acme/{index}/"
+
+
+@pytest.fixture
+def client_env(tmp_path):
+    cache = tmp_path / "cache"
+    return {
+        "UV_NO_CACHE": "1",
+        "UV_CACHE_DIR": str(cache / "uv"),
+        "UV_NO_CONFIG": "1",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "XDG_CACHE_HOME": str(cache),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HOME": str(tmp_path / "home"),
+    }
+
+
+def new_venv(tmp_path, client_env, name="venv"):
+    path = tmp_path / name
+    r = run([UV, "venv", "--no-config", "--python", sys.executable, path], env=client_env)
+    assert r.returncode == 0, r.stderr
+    return path / "bin" / "python"
+
+
+def uv_install(python, url, *reqs, env):
+    return run([UV, "pip", "install", "--python", python, "--index-url", url, *reqs], env=env)
+
+
+def installed(python, env) -> dict[str, str]:
+    r = run([UV, "pip", "list", "--python", python, "--format", "json"], env=env)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    return {p["name"].lower(): p["version"] for p in json.loads(r.stdout)}
+
+
+def publish(stack, tmp_path, *wheels_spec, token=None):
+    dist = tmp_path / "dist"
+    dist.mkdir(exist_ok=True)
+    files = [make_wheel(dist, name, version, **kw) for name, version, kw in wheels_spec]
+    return uv_publish(f"{stack.url}/v1/upload/acme/main/", token or stack.token(), *files)
+
+
+# -- installs through one URL ---------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_uv_installs_a_graph_of_private_and_upstream_packages_through_one_url(
+    proxied, upstream, tmp_path, client_env
+):
+    upstream.add("pubdep", "1.0", requires=["publeaf>=2"])
+    upstream.add("publeaf", "1.0")
+    upstream.add("publeaf", "2.0")
+    r = publish(
+        proxied,
+        tmp_path,
+        ("acme-lib", "1.0", {}),
+        ("acme-app", "1.0", {"requires": ["acme-lib", "pubdep"]}),
+    )
+    assert r.returncode == 0, r.stderr
+    python = new_venv(tmp_path, client_env)
+    r = uv_install(python, index_url(proxied, proxied.token("read")), "acme-app", env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert installed(python, client_env) == {
+        "acme-app": "1.0",
+        "acme-lib": "1.0",
+        "pubdep": "1.0",
+        "publeaf": "2.0",
+    }
+    # Private projects never reached the upstream (the two first uploads each asked once).
+    assert upstream.page_hits("acme-app") == 1 and upstream.page_hits("acme-lib") == 1
+    # The upstream files were copied once, verified, into the files bucket.
+    copies = proxied.stores.blobs.list("upstream/files/")
+    assert sorted(p.rsplit("/", 1)[-1] for p in copies if not p.endswith(".metadata")) == [
+        wheel_name("pubdep", "1.0"),
+        wheel_name("publeaf", "2.0"),
+    ]
+
+
+@pytest.mark.e2e
+def test_dependency_confusion_private_version_wins_for_uv_and_pip(proxied, upstream, tmp_path, client_env):
+    """acme-internal 1.0 in Bale, 99.0 upstream: 1.0 is what uv and pip install."""
+    upstream.add("acme-internal", "99.0", payload=b"raise SystemExit('pwned')\n")
+    r = publish(proxied, tmp_path, ("acme-internal", "1.0", {}))
+    assert r.returncode != 0
+    assert "allow-shadow acme main acme-internal" in r.stderr
+    assert proxied.stores.blobs.list("acme/") == []  # nothing left behind
+    upstreams(proxied).set_listed("acme", "main", "allow-shadow", "acme-internal")
+    r = publish(proxied, tmp_path, ("acme-internal", "1.0", {}))
+    assert r.returncode == 0, r.stderr
+    asked = upstream.page_hits("acme-internal")
+
+    token = proxied.token("read")
+    page = get(proxied, "/simple/acme/main/acme-internal/", token, Accept=JSON_V1).json()
+    assert page["versions"] == ["1.0"]
+    python = new_venv(tmp_path, client_env)
+    r = uv_install(python, index_url(proxied, token), "acme-internal", env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert installed(python, client_env)["acme-internal"] == "1.0"
+
+    python = new_venv(tmp_path, client_env, "pipvenv")
+    r = run([python, "-m", "ensurepip", "--default-pip"], env=client_env)
+    r = run(
+        [python, "-m", "pip", "install", "--index-url", index_url(proxied, token), "acme-internal"]
+        if r.returncode == 0
+        else [PIP, "--python", python, "install", "--index-url", index_url(proxied, token), "acme-internal"],
+        env=client_env,
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert installed(python, client_env)["acme-internal"] == "1.0"
+    # Not even a direct link to the upstream's file gets through.
+    evil = wheel_name("acme-internal", "99.0")
+    assert get(proxied, f"/simple/acme/main/acme-internal/{evil}", token).status_code == 404
+    assert get(proxied, f"/files/acme/main/acme-internal/{evil}.metadata", token).status_code == 404
+    assert upstream.file_hits(evil) == 0
+    # Once the name is private, the upstream is never asked about it again.
+    assert upstream.page_hits("acme-internal") == asked
+
+
+def test_project_list_shows_private_projects_only(proxied, upstream, tmp_path):
+    upstream.add("pubdep", "1.0")
+    assert publish(proxied, tmp_path, ("acme-lib", "1.0", {})).returncode == 0
+    token = proxied.token("read")
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    listing = get(proxied, "/simple/acme/main/", token, Accept=JSON_V1).json()
+    assert [p["name"] for p in listing["projects"]] == ["acme-lib"]
+
+
+def test_a_reserved_name_never_consults_the_upstream(proxied, upstream):
+    upstream.add("acme-secret", "5.0")
+    upstreams(proxied).set_listed("acme", "main", "reserve", "Acme_Secret")
+    r = get(proxied, "/simple/acme/main/acme-secret/", proxied.token("read"))
+    assert r.status_code == 404
+    assert upstream.page_hits("acme-secret") == 0
+    r = get(
+        proxied, f"/simple/acme/main/acme-secret/{wheel_name('acme-secret', '5.0')}", proxied.token("read")
+    )
+    assert r.status_code == 404
+    assert upstream.hits[f"/files/{wheel_name('acme-secret', '5.0')}"] == 0
+
+
+def test_without_an_upstream_unknown_names_are_404_and_nothing_is_asked(stack, upstream):
+    upstream.add("pubdep", "1.0")
+    assert get(stack, "/simple/acme/main/pubdep/", stack.token("read")).status_code == 404
+    assert sum(upstream.hits.values()) == 0
+
+
+def test_upload_of_a_name_the_upstream_lacks_needs_no_permission(proxied, upstream, tmp_path):
+    r = publish(proxied, tmp_path, ("acme-new", "1.0", {}))
+    assert r.returncode == 0, r.stderr
+    assert upstream.page_hits("acme-new") == 1
+
+
+# -- pages as good as Bale's own -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("html_only", [False, True])
+def test_proxied_page_carries_yanks_requires_python_metadata_and_hashes(proxied, upstream, html_only):
+    if html_only:
+        upstream.faults["pubdep"].add("html_only")
+    a = upstream.add("pubdep", "1.0", yanked="broken build")
+    b = upstream.add("pubdep", "2.0", requires_python=">=3.9")
+    token = proxied.token("read")
+    page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1)
+    assert page.status_code == 200 and page.headers["Content-Type"] == JSON_V1
+    files = {f["filename"]: f for f in page.json()["files"]}
+    assert files[a["filename"]]["yanked"] == "broken build"
+    assert files[b["filename"]]["requires-python"] == ">=3.9"
+    assert files[b["filename"]]["hashes"] == {"sha256": b["sha256"]}
+    assert files[b["filename"]]["core-metadata"] == {"sha256": b["metadata_sha256"]}
+    assert files[b["filename"]]["url"].endswith(f"/simple/acme/main/pubdep/{b['filename']}")
+    if not html_only:
+        assert files[b["filename"]]["size"] == len(b["data"])
+        assert "upload-time" in files[b["filename"]]
+    html = get(proxied, "/simple/acme/main/pubdep/", token, Accept="text/html").text
+    assert 'data-yanked="broken build"' in html and 'data-requires-python="&gt;=3.9"' in html
+    assert f"#sha256={b['sha256']}" in html
+    meta = get(proxied, f"/simple/acme/main/pubdep/{b['filename']}.metadata", token)
+    assert meta.status_code == 200 and meta.content == b["metadata"]
+    wheel = get(proxied, f"/simple/acme/main/pubdep/{b['filename']}", token)
+    assert wheel.status_code == 200 and wheel.content == b["data"]
+    assert wheel.headers["ETag"] == f'"{b["sha256"]}"'
+
+
+def test_proxied_pages_follow_the_token_rules(proxied, upstream, tenancy):
+    upstream.add("pubdep", "1.0")
+    r = requests.get(proxied.url + "/simple/acme/main/pubdep/", timeout=30)
+    assert r.status_code == 401
+    filename = wheel_name("pubdep", "1.0")
+    r = requests.get(proxied.url + f"/simple/acme/main/pubdep/{filename}", timeout=30)
+    assert r.status_code == 401
+    tenancy.create_index("acme", "other")
+    other = proxied.token("read", index="other")
+    assert get(proxied, "/simple/acme/main/pubdep/", other).status_code == 403
+    scoped = proxied.token("read", projects=["acme-lib"])
+    assert get(proxied, "/simple/acme/main/pubdep/", scoped).status_code == 403
+    assert sum(upstream.hits.values()) == 0  # nobody without the rights made Bale ask
+
+
+# -- cooldown -----------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_cooldown_hides_a_fresh_release_until_the_project_is_exempted(
+    proxied, upstream, tmp_path, client_env
+):
+    upstream.add("pubdep", "1.0", age=dt.timedelta(days=30))
+    fresh = upstream.add("pubdep", "2.0", age=dt.timedelta(hours=2))
+    upstreams(proxied).set_upstream("acme", "main", url=upstream.index_url, min_age=3 * 86400)
+    token = proxied.token("read")
+    page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).json()
+    assert page["versions"] == ["1.0"]
+    r = get(proxied, f"/simple/acme/main/pubdep/{fresh['filename']}", token)
+    assert r.status_code == 404 and "cooldown" in r.text
+    assert upstream.file_hits(fresh["filename"]) == 0
+    python = new_venv(tmp_path, client_env)
+    r = uv_install(python, index_url(proxied, token), "pubdep", env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert installed(python, client_env)["pubdep"] == "1.0"
+
+    upstreams(proxied).set_listed("acme", "main", "exempt", "pubdep")
+    page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).json()
+    assert page["versions"] == ["1.0", "2.0"]
+    r = uv_install(python, index_url(proxied, token), "--upgrade", "pubdep", env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert installed(python, client_env)["pubdep"] == "2.0"
+
+
+def test_cooldown_hides_files_without_an_upload_time(proxied, upstream):
+    upstream.faults["pubdep"].add("html_only")  # PEP 503 HTML has no upload-time
+    upstream.add("pubdep", "1.0")
+    upstreams(proxied).set_upstream("acme", "main", url=upstream.index_url, min_age=86400)
+    page = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"), Accept=JSON_V1).json()
+    assert page["files"] == []
+
+
+# -- surviving the upstream ----------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_installs_keep_working_when_the_upstream_stops(stack, tmp_path, client_env, bale_env):
+    up = Upstream().start()
+    try:
+        up.add("pubdep", "1.0", requires=["publeaf"])
+        up.add("publeaf", "1.0")
+        upstreams(stack).set_upstream("acme", "main", url=up.index_url)
+        bale_env(BALE_UPSTREAM_PAGE_TTL=0)  # every request revalidates: the upstream is needed
+        token = stack.token("read")
+        python = new_venv(tmp_path, client_env)
+        r = uv_install(python, index_url(stack, token), "pubdep", env=client_env)
+        assert r.returncode == 0, r.stderr
+    finally:
+        up.stop()
+    from bale.api.simple import views
+
+    views.clear_caches()  # a new instance: only Cloud Storage remembers
+    python = new_venv(tmp_path, client_env, "again")
+    r = uv_install(python, index_url(stack, token), "pubdep", env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert installed(python, client_env) == {"pubdep": "1.0", "publeaf": "1.0"}
+    # A project never fetched: a clear 502, no stack trace.
+    r = get(stack, "/simple/acme/main/never-seen/", token)
+    assert r.status_code == 502
+    assert "upstream is unreachable" in r.text and "Traceback" not in r.text
+
+
+def test_a_file_the_upstream_deletes_is_still_served_from_the_copy(proxied, upstream, bale_env):
+    bale_env(BALE_UPSTREAM_PAGE_TTL=0)
+    f = upstream.add("pubdep", "1.0")
+    upstream.add("pubdep", "1.1")
+    token = proxied.token("read")
+    assert get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token).status_code == 200
+    upstream.remove(f["filename"])
+    page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).json()
+    assert page["versions"] == ["1.1"]
+    r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 200 and r.content == f["data"]
+
+
+def test_pages_are_revalidated_with_the_etag(proxied, upstream, bale_env):
+    bale_env(BALE_UPSTREAM_PAGE_TTL=0)
+    upstream.add("pubdep", "1.0")
+    token = proxied.token("read")
+    for _ in range(3):
+        assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    assert upstream.page_hits("pubdep") == 3
+    assert upstream.not_modified == 2
+
+
+def test_within_the_ttl_the_upstream_is_not_asked_again(proxied, upstream):
+    upstream.add("pubdep", "1.0")
+    token = proxied.token("read")
+    for _ in range(5):
+        assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    assert upstream.page_hits("pubdep") == 1
+
+
+# -- an upstream sending garbage -----------------------------------------------------------------
+
+
+def test_a_hash_mismatch_is_refused_and_nothing_is_stored(proxied, upstream, tmp_path, client_env):
+    f = upstream.add("pubdep", "1.0")
+    upstream.faults["pubdep"].add("wrong_hash")
+    token = proxied.token("read")
+    r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 502 and "does not match the sha256" in r.text
+    assert proxied.stores.blobs.list("upstream/files/") == []
+    python = new_venv(tmp_path, client_env)
+    r = uv_install(python, index_url(proxied, token), "pubdep", env=client_env)
+    assert r.returncode != 0
+
+
+def test_bad_json_is_a_502(proxied, upstream):
+    upstream.faults["pubdep"].add("bad_json")
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"), Accept=JSON_V1)
+    assert r.status_code == 502 and "unreadable JSON" in r.text
+
+
+def test_a_huge_page_is_cut_off(proxied, upstream, bale_env):
+    bale_env(BALE_UPSTREAM_MAX_PAGE_BYTES=100_000)
+    upstream.faults["pubdep"].add("huge")
+    upstream.huge = 1_000_000
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502 and "too large" in r.text
+
+
+def test_a_slow_drip_is_cut_off_in_time(proxied, upstream, bale_env):
+    bale_env(BALE_UPSTREAM_PAGE_TIMEOUT=2)
+    upstream.faults["pubdep"].add("drip")
+    t0 = time.monotonic()
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 504
+    assert time.monotonic() - t0 < 5
+
+
+def test_an_upstream_answering_503_with_nothing_cached_is_a_502(proxied, upstream):
+    upstream.add("pubdep", "1.0")
+    upstream.down = True
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502 and "answered 503" in r.text
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+
+
+def test_concurrent_first_requests_fetch_once(proxied, upstream):
+    f = upstream.add("pubdep", "1.0")
+    upstream.delay = 0.3
+    token = proxied.token("read")
+
+    def fetch(path):
+        return get(proxied, path, token)
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        pages = list(pool.map(fetch, ["/simple/acme/main/pubdep/"] * 12))
+        files = list(pool.map(fetch, [f"/simple/acme/main/pubdep/{f['filename']}"] * 12))
+    assert all(r.status_code == 200 for r in pages + files)
+    assert all(r.content == f["data"] for r in files)
+    assert upstream.page_hits("pubdep") == 1
+    assert upstream.file_hits(f["filename"]) == 1
+
+
+# -- a real third-party upstream: pypiserver -----------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.e2e
+def test_pypiserver_as_the_upstream(stack, tmp_path, client_env):
+    packages = tmp_path / "pypiserver"
+    packages.mkdir()
+    make_wheel(packages, "pubdep", "1.0", requires=["publeaf"])
+    make_wheel(packages, "publeaf", "1.0")
+    port = _free_port()
+    argv = [BIN / "pypi-server", "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
+            "--disable-fallback", str(packages)]  # fmt: skip
+    server = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/simple/", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        upstreams(stack).set_upstream("acme", "main", url=f"http://127.0.0.1:{port}/simple/")
+        token = stack.token("read")
+        python = new_venv(tmp_path, client_env)
+        r = uv_install(python, index_url(stack, token), "pubdep", env=client_env)
+        assert r.returncode == 0, r.stderr
+        assert installed(python, client_env) == {"pubdep": "1.0", "publeaf": "1.0"}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+
+def test_an_upstream_with_credentials(stack, upstream, bale_env):
+    f = upstream.add("pubdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_ACME_CORP="svc:s3cret")
+    token = stack.token("read")
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url)
+    r = get(stack, "/simple/acme/main/pubdep/", token)
+    assert r.status_code == 502 and "answered 401" in r.text  # no credentials named: refused
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    assert get(stack, "/simple/acme/main/pubdep/", token).status_code == 200
+    r = get(stack, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 200 and r.content == f["data"]
+
+
+def test_another_teams_credentials_are_out_of_reach(stack, upstream, bale_env, tenancy):
+    upstream.add("pubdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_BETA_CORP="svc:s3cret")  # beta's, not acme's
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    assert get(stack, "/simple/acme/main/pubdep/", stack.token("read")).status_code == 502
+    assert set(upstream.auth_seen) == {None}
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+def test_changes_are_audited(proxied, tenancy):
+    upstreams(proxied).set_listed("acme", "main", "exempt", "pubdep")
+    upstreams(proxied).set_upstream("acme", "main", off=True)
+    actions = [e["action"] for e in tenancy.audit_log("acme")]
+    assert actions[:3] == ["upstream-off", "upstream-exempt", "set-upstream"]
