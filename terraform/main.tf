@@ -36,6 +36,7 @@ locals {
     BALE_GITHUB_OIDC_ISSUER = var.github_oidc_issuer
     BALE_OIDC_AUDIENCE      = var.oidc_audience
     # Upstream indexes: credentials from Secret Manager, the default upstream, the page TTL.
+    # checkov:skip=CKV_SECRET_6:"secret-manager" names where secrets are looked up; it is no secret
     BALE_UPSTREAM_SECRETS     = "secret-manager"
     BALE_DEFAULT_UPSTREAM_URL = var.default_upstream_url
     BALE_UPSTREAM_PAGE_TTL    = tostring(var.upstream_page_ttl_seconds)
