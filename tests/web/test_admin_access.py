@@ -30,8 +30,10 @@ POSTS = {
     "admin.remove_publisher": {},
     "admin.yank": {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "x"},
     "admin.delete": {"index": "main", "project": "widgets", "version": "1.0", "confirm": "1.0"},
+    "admin.set_upstream": {"index": "main", "url": "https://upstream.example/simple/", "min_age": "3d"},
+    "admin.set_upstream_name": {"index": "main", "list": "reserve", "name": "internal-tool"},
 }
-GETS = {"admin.overview", "admin.members", "admin.access", "admin.tokens", "admin.publishers"}
+GETS = {"admin.overview", "admin.members", "admin.access", "admin.tokens", "admin.publishers", "admin.upstream"}
 
 
 def snapshot(db) -> dict:

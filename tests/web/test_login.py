@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from test_browser import PASSWORD, chromium, page, shot  # noqa: F401 (fixtures)
+from test_browser import PASSWORD, shot
 
 from clients import BIN, run
 from factories import make_wheel
@@ -38,7 +38,7 @@ def isolated(tmp_path) -> dict:
     }
 
 
-def test_bale_login_in_the_browser_then_uv_needs_no_token(stack, tenancy, accounts, page, tmp_path):  # noqa: F811
+def test_bale_login_in_the_browser_then_uv_needs_no_token(stack, tenancy, accounts, page, tmp_path):
     tenancy.set_member("acme", BOB, "admin")
     accounts.sign_up(BOB, PASSWORD)
     dist = tmp_path / "dist"
