@@ -524,3 +524,81 @@ def test_changes_are_audited(proxied, tenancy):
     upstreams(proxied).set_upstream("acme", "main", off=True)
     actions = [e["action"] for e in tenancy.audit_log("acme")]
     assert actions[:3] == ["upstream-off", "upstream-exempt", "set-upstream"]
+
+
+def test_two_teams_naming_the_same_credentials_never_share_a_cache(stack, upstream, bale_env, tenancy):
+    """beta's secret fetched beta's page; acme names 'corp' too (it has no such secret): acme
+    must get what its own (missing) credentials get, not beta's cached page or copies."""
+    f = upstream.add("secretdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_BETA_CORP="svc:s3cret")
+    tenancy.create_team("beta", "bob@example.com")
+    upstreams(stack).set_upstream("beta", "main", url=upstream.index_url, credentials="corp")
+    beta = stack.token("read", team="beta")
+    assert get(stack, "/simple/beta/main/secretdep/", beta).status_code == 200
+    r = get(stack, f"/simple/beta/main/secretdep/{f['filename']}", beta)
+    assert r.status_code == 200 and r.content == f["data"]
+
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    acme = stack.token("read")
+    r = get(stack, "/simple/acme/main/secretdep/", acme)
+    assert r.status_code == 502 and "answered 401" in r.text
+    r = get(stack, f"/simple/acme/main/secretdep/{f['filename']}", acme)
+    assert r.status_code == 502 and f["data"] not in r.content
+
+
+# -- where Bale connects (SSRF) ---------------------------------------------------------------------
+
+
+def test_without_the_loopback_setting_a_local_upstream_is_refused(stack, upstream, bale_env, tenancy):
+    """Production's side: loopback (the instance itself) is no upstream, set or fetched."""
+    from bale.errors import BadRequest
+
+    upstream.add("pubdep", "1.0")
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url)  # set while allowed
+    bale_env(BALE_UPSTREAM_ALLOW_LOOPBACK="0")
+    r = get(stack, "/simple/acme/main/pubdep/", stack.token("read"))
+    assert r.status_code == 502 and "not https" in r.text
+    https_url = upstream.index_url.replace("http://", "https://")
+    tenancy.create_index("acme", "other")
+    import dataclasses
+
+    from bale.upstream.service import Upstreams
+
+    prod = Upstreams(stack.stores, dataclasses.replace(stack.settings, upstream_allow_loopback=False))
+    with pytest.raises(BadRequest):
+        prod.set_upstream("acme", "other", url=upstream.index_url)
+    with pytest.raises(BadRequest):
+        prod.set_upstream("acme", "other", url=https_url)
+    assert sum(upstream.hits.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+        "https://169.254.169.254/computeMetadata/v1/",
+        "http://2852039166/computeMetadata/v1/",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "http://[::ffff:169.254.169.254]/",
+        "https://10.0.0.1/simple/pubdep/",
+        "https://[fd00::1]/simple/pubdep/",
+    ],
+)
+def test_redirects_to_internal_addresses_are_refused(proxied, upstream, location):
+    """Even on the local stack (loopback allowed), a redirect can't reach anything else internal."""
+    upstream.add("pubdep", "1.0")
+    upstream.redirects["/simple/pubdep/"] = location
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502, r.text
+    # Refused before connecting, not merely unreachable (from a VPC, 10.0.0.1 might answer).
+    assert "unreachable" not in r.text and "Traceback" not in r.text
+
+
+def test_file_links_to_internal_addresses_are_never_fetched(proxied, upstream):
+    f = upstream.add("pubdep", "1.0")
+    upstream.file_prefix = "https://169.254.169.254/files/"
+    token = proxied.token("read")
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 502 and "not a public address" in r.text

@@ -230,7 +230,7 @@ class UpstreamCache:
     def page(self, project: str) -> CachedPage:
         """The upstream's page of ``project``, from cache when fresh; UpstreamError when the
         upstream fails and nothing is cached."""
-        key = (self.cfg.key, project)
+        key = (self.cfg.key(self.team), project)
         ttl = self.settings.upstream_page_ttl
         page = _memory.get(key)
         if page is not None and time.time() - page.fetched_at < ttl:
@@ -239,7 +239,7 @@ class UpstreamCache:
             page = _memory.get(key)
             if page is not None and time.time() - page.fetched_at < ttl:
                 return page  # another request just fetched it
-            path = paths.upstream_page(self.cfg.key, project)
+            path = paths.upstream_page(self.cfg.key(self.team), project)
             if page is None:
                 page = self._stored(path)
                 if page is not None and time.time() - page.fetched_at < ttl:
@@ -293,7 +293,7 @@ class UpstreamCache:
 
     # -- files --------------------------------------------------------------------------------
     def file_path(self, entry: dict[str, Any], metadata: bool) -> str:
-        path = paths.upstream_file(self.cfg.key, entry["h"], entry["f"])
+        path = paths.upstream_file(self.cfg.key(self.team), entry["h"], entry["f"])
         return paths.metadata_path(path) if metadata else path
 
     def open_file(self, entry: dict[str, Any], metadata: bool) -> tuple[Iterator[bytes], int]:

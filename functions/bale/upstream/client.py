@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html.parser
 import json
@@ -28,6 +29,7 @@ from packaging.utils import canonicalize_name
 from bale.errors import BadRequest, BaleError
 from bale.packages.distributions import check_filename, parse_filename
 from bale.settings import Settings
+from bale.upstream import addresses
 
 if TYPE_CHECKING:
     import requests
@@ -70,32 +72,94 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower()
 
 
-def _loopback_url(url: str) -> bool:
-    import ipaddress
-
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
+def loopback_url(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    ip = addresses.literal(host)
+    return ip is not None and addresses.allowed(ip, allow_loopback=True) and not addresses.allowed(ip)
 
 
-_sessions: dict[int, requests.Session] = {}
+@functools.cache
+def _guarded_classes(allow_loopback: bool) -> tuple[type[Any], type[Any]]:
+    """Connection pools whose connections go only to vetted addresses (:mod:`.addresses`):
+    the host is resolved once per connection, every address checked, and the socket opened to
+    the checked address itself, so DNS can't answer differently in between (rebinding). TLS
+    still verifies the certificate against the host name."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.util import connection
+
+    class Guard:
+        _dns_host: str
+        port: int
+        timeout: Any
+        source_address: Any
+        socket_options: Any
+
+        def _new_conn(self) -> Any:
+            vetted = addresses.resolve(self._dns_host, self.port, allow_loopback)
+            last: OSError | None = None
+            for ip in vetted:
+                try:
+                    return connection.create_connection(
+                        (ip, self.port),
+                        self.timeout,
+                        source_address=self.source_address,
+                        socket_options=self.socket_options,
+                    )
+                except OSError as exc:
+                    last = exc
+            from urllib3.exceptions import NewConnectionError
+
+            raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
+
+    class GuardedHTTP(Guard, HTTPConnection):
+        pass
+
+    class GuardedHTTPS(Guard, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPS
+
+    return HTTPPool, HTTPSPool
+
+
+def _new_session(allow_loopback: bool) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    http_pool, https_pool = _guarded_classes(allow_loopback)
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+    s = requests.Session()
+    s.trust_env = False  # no proxies or .netrc of the host: only what the index says
+    s.mount("http://", Adapter())
+    s.mount("https://", Adapter())
+    return s
+
+
+_sessions: dict[tuple[int, bool], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def _session() -> requests.Session:
+def _session(allow_loopback: bool) -> requests.Session:
     """One pooled session per thread (requests' Session is not documented as thread-safe)."""
-    import requests
-
-    ident = threading.get_ident()
-    s = _sessions.get(ident)
+    key = (threading.get_ident(), allow_loopback)
+    s = _sessions.get(key)
     if s is None:
         with _sessions_lock:
-            s = _sessions.setdefault(ident, requests.Session())
-            s.trust_env = False  # no proxies or .netrc of the host: only what the index says
+            s = _sessions.get(key)
+            if s is None:
+                s = _sessions[key] = _new_session(allow_loopback)
     return s
 
 
@@ -128,21 +192,24 @@ class UpstreamClient:
                 raise UpstreamError(
                     f"The upstream linked to a {scheme or 'relative'} URL; only http(s) is fetched."
                 )
-            if scheme == "http" and not _loopback_url(url):
-                # Plain http only on loopback (a local upstream): from anywhere else a page, a
-                # redirect or a file link could point Bale at the network it runs in.
+            loopback_ok = self.settings.upstream_allow_loopback
+            if scheme == "http" and not (loopback_ok and loopback_url(url)):
+                # Plain http only on loopback, and only where loopback is allowed (a local
+                # upstream of the local stack): never in production.
                 raise UpstreamError(f"The upstream sent Bale to {url}, which is not https; refused.")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise UpstreamTimeout(f"The upstream did not answer in time ({url}).")
             try:
-                resp = _session().get(
+                resp = _session(loopback_ok).get(
                     url,
                     headers={**headers, **self._headers_for(url)},
                     stream=True,
                     allow_redirects=False,
                     timeout=(min(left, 10.0), min(left, 30.0)),
                 )
+            except addresses.AddressRefused as exc:
+                raise UpstreamError(exc.message) from None
             except requests.Timeout:
                 raise UpstreamTimeout(f"The upstream did not answer in time ({url}).") from None
             except requests.RequestException as exc:
