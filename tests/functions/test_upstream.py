@@ -602,3 +602,11 @@ def test_file_links_to_internal_addresses_are_never_fetched(proxied, upstream):
     assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
     r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
     assert r.status_code == 502 and "not a public address" in r.text
+
+
+def test_a_page_listing_too_many_files_is_a_502(proxied, upstream, bale_env):
+    for i in range(5):
+        upstream.add("pubdep", f"1.{i}")
+    bale_env(BALE_UPSTREAM_MAX_FILES="4")
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502 and "too many files" in r.text

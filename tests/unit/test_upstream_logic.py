@@ -395,3 +395,54 @@ def test_credentials_go_to_the_upstream_host_only():
     assert basic._headers_for("http://up.example/x.whl") == {}
     bearer = UpstreamClient(Settings(), "https://up.example/simple/", "tok")
     assert bearer._headers_for("https://up.example/simple/p/") == {"Authorization": "Bearer tok"}
+
+
+# -- a hostile upstream's page sizes and names ------------------------------------------------------
+
+
+def _json_page(n: int, name: str = "pubdep") -> bytes:
+    files = [
+        {"filename": f"pubdep-{i}.0.tar.gz", "url": f"pubdep-{i}.0.tar.gz", "hashes": {"sha256": SHA}}
+        for i in range(n)
+    ]
+    return json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files}).encode()
+
+
+def test_a_json_page_with_too_many_files_is_refused():
+    assert len(parse_json(_json_page(10), PAGE, "pubdep", 10)[1]) == 10
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_json(_json_page(11), PAGE, "pubdep", 10)
+
+
+def test_millions_of_tiny_json_values_are_refused_unparsed():
+    body = b'{"files": [' + b",".join([b"{}"] * 200_000) + b"]}"
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_json(body, PAGE, "pubdep", 1000)
+
+
+def test_an_html_page_with_too_many_links_is_refused():
+    rows = "".join(f'<a href="pubdep-{i}.0.tar.gz#sha256={SHA}">x</a>' for i in range(11))
+    assert len(parse_html(rows.encode(), PAGE, "pubdep", 11)[1]) == 11
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_html(rows.encode(), PAGE, "pubdep", 10)
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_html(b"<a>" * 100_000, PAGE, "pubdep", 1000)  # links without files count too
+
+
+def test_the_upstream_cannot_present_a_page_as_another_projects():
+    assert parse_json(_json_page(1, name="Acme-Internal"), PAGE, "pubdep")[0] == "pubdep"
+    assert parse_json(_json_page(1, name="<script>alert(1)</script>"), PAGE, "pubdep")[0] == "pubdep"
+    assert parse_json(_json_page(1, name="PubDep"), PAGE, "pubdep")[0] == "PubDep"
+
+
+def test_pages_in_memory_are_bounded_by_their_files_too():
+    from bale.upstream.cache import _Memory
+
+    mem = _Memory(max_pages=100, max_entries=1000)
+    entry = {"f": "pubdep-1.0.tar.gz", "v": "1.0", "h": SHA}
+    for i in range(10):
+        mem.put(("k", f"p{i}"), CachedPage("ok", f"p{i}", [entry] * 400, None, 0.0))
+    assert mem.entries <= 1000 and len(mem) == 2
+    assert mem.get(("k", "p9")) is not None and mem.get(("k", "p0")) is None
+    mem.put(("k", "p9"), CachedPage("ok", "p9", [entry], None, 0.0))  # replaced, not counted twice
+    assert mem.entries == 401 + 2

@@ -40,6 +40,11 @@ ACCEPT: Final = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.01"
 MAX_REDIRECTS: Final = 3
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 CHUNK: Final = 64 * 1024
+#: The parsers' default limit on files per page (the client passes ``upstream_max_files``).
+DEFAULT_MAX_FILES: Final = 50_000
+#: JSON values ({, [ and , each) one file of a PEP 691 page may take: about 15 in PyPI's
+#: pages; the rest is room for commas inside strings.
+JSON_VALUES_PER_FILE: Final = 40
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -278,10 +283,11 @@ class UpstreamClient:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
         final = resp.url or url
+        limit = self.settings.upstream_max_files
         if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
-            name, entries = parse_json(body, final, project)
+            name, entries = parse_json(body, final, project, limit)
         else:
-            name, entries = parse_html(body, final, project)
+            name, entries = parse_html(body, final, project, limit)
         return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
 
     # -- files --------------------------------------------------------------------------------
@@ -380,8 +386,21 @@ def make_entry(
     return e
 
 
-def parse_json(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
-    """A PEP 691 project page."""
+def _too_many(limit: int) -> UpstreamError:
+    return UpstreamError(f"The upstream's page lists too many files (over {limit}); not served.")
+
+
+def parse_json(
+    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 691 project page, of at most ``max_files`` files.
+
+    Memory is bounded before parsing as well as after: a page within the byte limit could
+    still be millions of tiny objects (``[{},{},…]``), each costing far more parsed than sent,
+    so a page with more JSON values than ``max_files`` real files could need is refused unread."""
+    values = body.count(b"{") + body.count(b"[") + body.count(b",")
+    if values > JSON_VALUES_PER_FILE * max_files + 64:
+        raise _too_many(max_files)
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -409,25 +428,41 @@ def parse_json(body: bytes, url: str, project: str) -> tuple[str, list[dict[str,
         )
         if e is not None:
             entries.append(e)
+            if len(entries) > max_files:
+                raise _too_many(max_files)
+    if canonicalize_name(str(name)) != project:
+        name = project  # the upstream can't present the page as another project's
     return str(name), entries
 
 
+class _TooMany(Exception):
+    pass
+
+
 class _Links(html.parser.HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, max_links: int) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[dict[str, str | None]] = []
+        self.max_links = max_links
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
+            if len(self.links) >= self.max_links:
+                raise _TooMany  # stop parsing: memory stays bounded
             self.links.append(dict(attrs))
 
 
-def parse_html(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
-    """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes)."""
-    parser = _Links()
+def parse_html(
+    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes), of at most
+    ``max_files`` links."""
+    parser = _Links(max_files)
     try:
         parser.feed(body.decode("utf-8", errors="replace"))
         parser.close()
+    except _TooMany:
+        raise _too_many(max_files) from None
     except Exception:
         raise UpstreamError("The upstream sent an unreadable HTML page.") from None
     entries = []
