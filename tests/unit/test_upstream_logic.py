@@ -344,7 +344,7 @@ def test_cached_page_round_trips():
 
 
 def test_credentials_are_per_team(tmp_path):
-    assert env_var("acme", "corp-pypi") == "BALE_UPSTREAM_AUTH_ACME_CORP_PYPI"
+    assert env_var("acme-eu", "corppypi") == "BALE_UPSTREAM_AUTH_ACME_EU_CORPPYPI"
     settings = from_env(
         {"BALE_UPSTREAM_AUTH_ACME_CORP": "u:p", "BALE_UPSTREAM_CREDENTIALS_DIR": str(tmp_path)}
     )
@@ -354,7 +354,7 @@ def test_credentials_are_per_team(tmp_path):
     assert secrets.get("acme", "corp") == "u:p"
     assert secrets.get("beta", "corp") == "tok"
     assert secrets.get("gamma", "corp") is None
-    for bad in ("../x", "A", "", "x/y"):
+    for bad in ("../x", "A", "", "x/y", "prod-corp", "a_b", "corp\n"):
         with pytest.raises(BadRequest):
             validate_name(bad)
 
@@ -446,3 +446,19 @@ def test_pages_in_memory_are_bounded_by_their_files_too():
     assert mem.get(("k", "p9")) is not None and mem.get(("k", "p0")) is None
     mem.put(("k", "p9"), CachedPage("ok", "p9", [entry], None, 0.0))  # replaced, not counted twice
     assert mem.entries == 401 + 2
+
+
+def test_a_credentials_name_cannot_reach_another_teams_secret(tmp_path):
+    """Team names have hyphens: 'acme' naming 'prod-corp' must not find what 'acme-prod'
+    named 'corp' (the same variable, and the same Secret Manager secret, if '-' were allowed)."""
+    from bale.upstream.secrets import secret_id
+
+    settings = from_env({"BALE_UPSTREAM_AUTH_ACME_PROD_CORP": "acme-prod's secret"})
+    secrets = LocalSecrets(settings)
+    assert secrets.get("acme-prod", "corp") == "acme-prod's secret"
+    assert secrets.get("acme", "prod-corp") is None  # a name stored before the rule: not looked up
+    with pytest.raises(BadRequest):
+        validate_name("prod-corp")
+    assert secret_id("acme-prod", "corp") == "bale-upstream-acme-prod-corp"
+    with pytest.raises(BadRequest):
+        secret_id("acme", "prod-corp")
