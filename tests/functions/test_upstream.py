@@ -610,3 +610,45 @@ def test_a_page_listing_too_many_files_is_a_502(proxied, upstream, bale_env):
     bale_env(BALE_UPSTREAM_MAX_FILES="4")
     r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
     assert r.status_code == 502 and "too many files" in r.text
+
+
+# -- private first, whatever became of the private files ---------------------------------------------
+
+
+def test_a_private_name_stays_private_when_its_files_are_yanked_or_deleted(proxied, upstream, tmp_path):
+    """Deleting files leaves the project record (a tombstone): the name never falls through to
+    the upstream, which may have registered it since with a higher version."""
+    from bale.packages.service import Packages
+
+    assert publish(proxied, tmp_path, ("acme-lib", "1.0", {}), ("acme-lib", "2.0", {})).returncode == 0
+    evil = upstream.add("acme-lib", "99.0", payload=b"raise SystemExit('pwned')\n")
+    asked = sum(upstream.hits.values())
+    packages = Packages(proxied.stores)
+    packages.set_yanked("acme", "main", "acme-lib", "2.0", yanked=True, reason="bad", actor="test")
+    packages.delete("acme", "main", "acme-lib", "1.0", actor="test")
+    token = proxied.token("read")
+    page = get(proxied, "/simple/acme/main/acme-lib/", token, Accept=JSON_V1)
+    assert page.status_code == 200
+    assert [f["filename"] for f in page.json()["files"]] == [wheel_name("acme-lib", "2.0")]
+    packages.delete("acme", "main", "acme-lib", "2.0", actor="test")
+    page = get(proxied, "/simple/acme/main/acme-lib/", token, Accept=JSON_V1)
+    assert page.status_code == 200 and page.json()["files"] == []
+    for name in (evil["filename"], evil["filename"] + ".metadata", wheel_name("acme-lib", "1.0")):
+        assert get(proxied, f"/simple/acme/main/acme-lib/{name}", token).status_code == 404
+    assert sum(upstream.hits.values()) == asked  # never asked about the name again
+
+
+def test_turning_the_upstream_off_stops_all_upstream_traffic(proxied, upstream, tmp_path):
+    f = upstream.add("pubdep", "1.0")
+    token = proxied.token("read")
+    assert get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token).status_code == 200
+    upstreams(proxied).set_upstream("acme", "main", off=True)
+    before = sum(upstream.hits.values())
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 404
+    assert get(proxied, "/simple/acme/main/otherdep/", token).status_code == 404
+    # Not even Bale's verified copy of a file fetched while it was on.
+    assert get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token).status_code == 404
+    assert get(proxied, f"/files/acme/main/pubdep/{f['filename']}.metadata", token).status_code == 404
+    # Uploads no longer ask whether the upstream has the name (nothing to shadow).
+    assert publish(proxied, tmp_path, ("pubdep", "5.0", {})).returncode == 0
+    assert sum(upstream.hits.values()) == before
