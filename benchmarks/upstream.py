@@ -57,6 +57,8 @@ def main() -> int:
                     "FIRESTORE_EMULATOR_HOST": fs.host,
                     "STORAGE_EMULATOR_HOST": gcs.host,
                     "BALE_BUCKET": "bale-bench",
+                    # The benchmark's upstreams are local (loopback), as on `bale dev`.
+                    "BALE_UPSTREAM_ALLOW_LOOPBACK": "1",
                 }
             )
             os.environ.pop("BALE_BASE_URL", None)

@@ -40,6 +40,8 @@ def emulators(tmp_path_factory):
     os.environ["FIRESTORE_EMULATOR_HOST"] = fs.host
     os.environ["STORAGE_EMULATOR_HOST"] = gcs.host
     os.environ["BALE_BUCKET"] = BUCKET
+    # The tests' upstreams run on loopback: allowed here as on `bale dev`, never in production.
+    os.environ["BALE_UPSTREAM_ALLOW_LOOPBACK"] = "1"
     yield fs, gcs
     fs.stop(grace=2)
     gcs.stop(grace=2)
@@ -55,6 +57,7 @@ def base_settings(emulators):
         bucket=BUCKET,
         firestore_emulator_host=fs.host,
         storage_emulator_host=gcs.host,
+        upstream_allow_loopback=True,
     )
 
 

@@ -80,6 +80,9 @@ class Settings:
     #: Largest upstream page and file Bale will read; bigger ones are refused (502).
     upstream_max_page_bytes: int = 32 * 1024 * 1024
     upstream_max_file_bytes: int = 1024 * 1024 * 1024
+    #: Most files an upstream page may list (PyPI's largest projects have tens of thousands);
+    #: a page with more is refused (502), so a hostile upstream can't exhaust memory.
+    upstream_max_files: int = 50_000
     #: Upstream credentials named ``env:NAME`` by an index: the ``BALE_UPSTREAM_AUTH_*``
     #: variables, read here once as (name, value) pairs (a tuple: Settings stays hashable).
     upstream_credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
@@ -88,6 +91,10 @@ class Settings:
     #: ``bale-upstream-{team}-{name}`` of this project).
     upstream_secrets: str = "local"
     upstream_credentials_dir: str = ""
+    #: Whether upstreams (and their redirects and file links) may be on loopback, over plain
+    #: http too: only for the local stack and tests. Off (production), Bale connects to public
+    #: addresses only, over https (see bale.upstream.addresses).
+    upstream_allow_loopback: bool = False
 
     @property
     def private_namespace(self) -> str:
@@ -107,6 +114,17 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{key} must be 1 or 0 (true or false), got {raw!r}")
 
 
 def _names(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -152,8 +170,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_file_timeout=_int(env, "BALE_UPSTREAM_FILE_TIMEOUT", d.upstream_file_timeout),
         upstream_max_page_bytes=_int(env, "BALE_UPSTREAM_MAX_PAGE_BYTES", d.upstream_max_page_bytes),
         upstream_max_file_bytes=_int(env, "BALE_UPSTREAM_MAX_FILE_BYTES", d.upstream_max_file_bytes),
+        upstream_max_files=_int(env, "BALE_UPSTREAM_MAX_FILES", d.upstream_max_files),
         upstream_secrets=env.get("BALE_UPSTREAM_SECRETS") or d.upstream_secrets,
         upstream_credentials_dir=env.get("BALE_UPSTREAM_CREDENTIALS_DIR") or d.upstream_credentials_dir,
+        upstream_allow_loopback=_bool(env, "BALE_UPSTREAM_ALLOW_LOOPBACK", d.upstream_allow_loopback),
         upstream_credentials=tuple(
             sorted((k, v) for k, v in env.items() if k.startswith(UPSTREAM_AUTH_PREFIX) and v)
         ),

@@ -54,6 +54,8 @@ class Upstream:
             self.delay = 0.0  # seconds before answering a page or file (widens race windows)
             self.require_auth: str | None = None  # an Authorization header every request must carry
             self.auth_seen: collections.Counter[str | None] = collections.Counter()
+            self.redirects: dict[str, str] = {}  # path -> Location (a hostile upstream's redirects)
+            self.file_prefix = "../../files/"  # what JSON file links start with (may be elsewhere)
 
     # -- content --------------------------------------------------------------------------------
     def add(
@@ -126,6 +128,8 @@ class Upstream:
         if self.require_auth and request.headers.get("Authorization") != self.require_auth:
             return Response("credentials needed\n", status=401)
         path = request.path
+        if path in self.redirects:
+            return Response(status=302, headers={"Location": self.redirects[path]})
         if path.startswith("/files/"):
             time.sleep(self.delay)
             name = path[len("/files/") :]
@@ -179,7 +183,7 @@ class Upstream:
         for f in files.values():
             jf = {
                 "filename": f["filename"],
-                "url": f"../../files/{f['filename']}",
+                "url": f"{self.file_prefix}{f['filename']}",
                 "hashes": {"sha256": self._sha(f, faults)},
                 "core-metadata": {"sha256": f["metadata_sha256"]},
                 "yanked": f["yanked"],

@@ -524,3 +524,131 @@ def test_changes_are_audited(proxied, tenancy):
     upstreams(proxied).set_upstream("acme", "main", off=True)
     actions = [e["action"] for e in tenancy.audit_log("acme")]
     assert actions[:3] == ["upstream-off", "upstream-exempt", "set-upstream"]
+
+
+def test_two_teams_naming_the_same_credentials_never_share_a_cache(stack, upstream, bale_env, tenancy):
+    """beta's secret fetched beta's page; acme names 'corp' too (it has no such secret): acme
+    must get what its own (missing) credentials get, not beta's cached page or copies."""
+    f = upstream.add("secretdep", "1.0")
+    upstream.require_auth = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    bale_env(BALE_UPSTREAM_AUTH_BETA_CORP="svc:s3cret")
+    tenancy.create_team("beta", "bob@example.com")
+    upstreams(stack).set_upstream("beta", "main", url=upstream.index_url, credentials="corp")
+    beta = stack.token("read", team="beta")
+    assert get(stack, "/simple/beta/main/secretdep/", beta).status_code == 200
+    r = get(stack, f"/simple/beta/main/secretdep/{f['filename']}", beta)
+    assert r.status_code == 200 and r.content == f["data"]
+
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    acme = stack.token("read")
+    r = get(stack, "/simple/acme/main/secretdep/", acme)
+    assert r.status_code == 502 and "answered 401" in r.text
+    r = get(stack, f"/simple/acme/main/secretdep/{f['filename']}", acme)
+    assert r.status_code == 502 and f["data"] not in r.content
+
+
+# -- where Bale connects (SSRF) ---------------------------------------------------------------------
+
+
+def test_without_the_loopback_setting_a_local_upstream_is_refused(stack, upstream, bale_env, tenancy):
+    """Production's side: loopback (the instance itself) is no upstream, set or fetched."""
+    from bale.errors import BadRequest
+
+    upstream.add("pubdep", "1.0")
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url)  # set while allowed
+    bale_env(BALE_UPSTREAM_ALLOW_LOOPBACK="0")
+    r = get(stack, "/simple/acme/main/pubdep/", stack.token("read"))
+    assert r.status_code == 502 and "not https" in r.text
+    https_url = upstream.index_url.replace("http://", "https://")
+    tenancy.create_index("acme", "other")
+    import dataclasses
+
+    from bale.upstream.service import Upstreams
+
+    prod = Upstreams(stack.stores, dataclasses.replace(stack.settings, upstream_allow_loopback=False))
+    with pytest.raises(BadRequest):
+        prod.set_upstream("acme", "other", url=upstream.index_url)
+    with pytest.raises(BadRequest):
+        prod.set_upstream("acme", "other", url=https_url)
+    assert sum(upstream.hits.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+        "https://169.254.169.254/computeMetadata/v1/",
+        "http://2852039166/computeMetadata/v1/",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "http://[::ffff:169.254.169.254]/",
+        "https://10.0.0.1/simple/pubdep/",
+        "https://[fd00::1]/simple/pubdep/",
+    ],
+)
+def test_redirects_to_internal_addresses_are_refused(proxied, upstream, location):
+    """Even on the local stack (loopback allowed), a redirect can't reach anything else internal."""
+    upstream.add("pubdep", "1.0")
+    upstream.redirects["/simple/pubdep/"] = location
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502, r.text
+    # Refused before connecting, not merely unreachable (from a VPC, 10.0.0.1 might answer).
+    assert "unreachable" not in r.text and "Traceback" not in r.text
+
+
+def test_file_links_to_internal_addresses_are_never_fetched(proxied, upstream):
+    f = upstream.add("pubdep", "1.0")
+    upstream.file_prefix = "https://169.254.169.254/files/"
+    token = proxied.token("read")
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
+    assert r.status_code == 502 and "not a public address" in r.text
+
+
+def test_a_page_listing_too_many_files_is_a_502(proxied, upstream, bale_env):
+    for i in range(5):
+        upstream.add("pubdep", f"1.{i}")
+    bale_env(BALE_UPSTREAM_MAX_FILES="4")
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502 and "too many files" in r.text
+
+
+# -- private first, whatever became of the private files ---------------------------------------------
+
+
+def test_a_private_name_stays_private_when_its_files_are_yanked_or_deleted(proxied, upstream, tmp_path):
+    """Deleting files leaves the project record (a tombstone): the name never falls through to
+    the upstream, which may have registered it since with a higher version."""
+    from bale.packages.service import Packages
+
+    assert publish(proxied, tmp_path, ("acme-lib", "1.0", {}), ("acme-lib", "2.0", {})).returncode == 0
+    evil = upstream.add("acme-lib", "99.0", payload=b"raise SystemExit('pwned')\n")
+    asked = sum(upstream.hits.values())
+    packages = Packages(proxied.stores)
+    packages.set_yanked("acme", "main", "acme-lib", "2.0", yanked=True, reason="bad", actor="test")
+    packages.delete("acme", "main", "acme-lib", "1.0", actor="test")
+    token = proxied.token("read")
+    page = get(proxied, "/simple/acme/main/acme-lib/", token, Accept=JSON_V1)
+    assert page.status_code == 200
+    assert [f["filename"] for f in page.json()["files"]] == [wheel_name("acme-lib", "2.0")]
+    packages.delete("acme", "main", "acme-lib", "2.0", actor="test")
+    page = get(proxied, "/simple/acme/main/acme-lib/", token, Accept=JSON_V1)
+    assert page.status_code == 200 and page.json()["files"] == []
+    for name in (evil["filename"], evil["filename"] + ".metadata", wheel_name("acme-lib", "1.0")):
+        assert get(proxied, f"/simple/acme/main/acme-lib/{name}", token).status_code == 404
+    assert sum(upstream.hits.values()) == asked  # never asked about the name again
+
+
+def test_turning_the_upstream_off_stops_all_upstream_traffic(proxied, upstream, tmp_path):
+    f = upstream.add("pubdep", "1.0")
+    token = proxied.token("read")
+    assert get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token).status_code == 200
+    upstreams(proxied).set_upstream("acme", "main", off=True)
+    before = sum(upstream.hits.values())
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 404
+    assert get(proxied, "/simple/acme/main/otherdep/", token).status_code == 404
+    # Not even Bale's verified copy of a file fetched while it was on.
+    assert get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token).status_code == 404
+    assert get(proxied, f"/files/acme/main/pubdep/{f['filename']}.metadata", token).status_code == 404
+    # Uploads no longer ask whether the upstream has the name (nothing to shadow).
+    assert publish(proxied, tmp_path, ("pubdep", "5.0", {})).returncode == 0
+    assert sum(upstream.hits.values()) == before

@@ -114,7 +114,16 @@ def test_config_from_the_index_document():
     assert c == policy.UpstreamConfig(
         "https://u/simple/", 60, "corp", frozenset("b"), frozenset("c"), frozenset("a")
     )
-    assert c.key != dataclasses.replace(c, credentials=None).key
+    assert c.key("acme") != dataclasses.replace(c, credentials=None).key("acme")
+
+
+def test_a_cache_with_credentials_is_never_shared_between_teams():
+    """Same URL, same credentials name: different secrets (one per team), different caches."""
+    with_creds = policy.UpstreamConfig("https://u/simple/", credentials="corp")
+    assert with_creds.key("acme") != with_creds.key("beta")
+    anonymous = policy.UpstreamConfig("https://u/simple/")
+    assert anonymous.key("acme") == anonymous.key("beta")  # public pages are shared
+    assert anonymous.key("acme") not in (with_creds.key("acme"), with_creds.key("beta"))
 
 
 def test_private_first():
@@ -163,8 +172,161 @@ def test_bad_upstream_urls(url):
 
 def test_good_upstream_urls():
     assert validate_url("https://pypi.org/simple") == "https://pypi.org/simple/"
-    assert validate_url("http://127.0.0.1:8080/simple/") == "http://127.0.0.1:8080/simple/"
-    assert validate_url("http://localhost/simple/") == "http://localhost/simple/"
+    assert validate_url("https://[2a04:4e42::223]/simple/") == "https://[2a04:4e42::223]/simple/"
+    # Loopback (plain http too) only where the settings allow it: the local stack and tests.
+    assert validate_url("http://127.0.0.1:8080/simple/", True) == "http://127.0.0.1:8080/simple/"
+    assert validate_url("http://localhost/simple/", True) == "http://localhost/simple/"
+    assert validate_url("https://[::1]:8443/simple/", True) == "https://[::1]:8443/simple/"
+
+
+SSRF_HOSTS = [
+    "169.254.169.254",  # the GCE metadata server
+    "metadata.google.internal",
+    "metadata.google.internal.",
+    "metadata",
+    "anything.internal",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "100.64.0.1",  # carrier-grade NAT
+    "0.0.0.0",
+    "127.0.0.1",
+    "127.1",
+    "2130706433",  # 127.0.0.1 in decimal
+    "0177.0.0.1",  # in octal
+    "0x7f.0.0.1",  # in hex
+    "2852039166",  # 169.254.169.254 in decimal
+    "0251.0376.0251.0376",  # and in octal
+    "localhost",
+    "foo.localhost",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:169.254.169.254]",
+    "[::ffff:a9fe:a9fe]",
+    "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
+    "[2002:a9fe:a9fe::1]",  # 6to4 of it
+    "[fd00::1]",
+    "[fe80::1]",
+    "[fd00:ec2::254]",
+    "[::]",
+    "224.0.0.1",
+    "255.255.255.255",
+]
+
+
+@pytest.mark.parametrize("host", SSRF_HOSTS)
+def test_internal_upstream_hosts_are_refused_when_set(host):
+    for scheme in ("https", "http"):
+        with pytest.raises(BadRequest):
+            validate_url(f"{scheme}://{host}/simple/")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "2852039166",
+        "metadata.google.internal",
+        "10.0.0.1",
+        "[fd00::1]",
+        "[::ffff:a9fe:a9fe]",
+    ],
+)
+def test_allowing_loopback_allows_nothing_else(host):
+    with pytest.raises(BadRequest):
+        validate_url(f"https://{host}/simple/", True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "[::1]", "[::ffff:127.0.0.1]", "localhost"])
+def test_loopback_is_allowed_only_with_the_setting(host):
+    assert validate_url(f"https://{host}/simple/", True)
+    with pytest.raises(BadRequest):
+        validate_url(f"https://{host}/simple/", False)
+
+
+def test_the_setting_is_read_from_the_environment():
+    assert from_env({}).upstream_allow_loopback is False
+    assert from_env({"BALE_UPSTREAM_ALLOW_LOOPBACK": "1"}).upstream_allow_loopback is True
+    with pytest.raises(ValueError):
+        from_env({"BALE_UPSTREAM_ALLOW_LOOPBACK": "maybe"})
+
+
+def _resolving(monkeypatch, answers):
+    """getaddrinfo answering ``answers[host]`` (a list of addresses, or a callable giving one)."""
+    import socket
+
+    real = socket.getaddrinfo
+    asked = []
+
+    def fake(host, port, *args, **kwargs):
+        if host in answers:
+            asked.append(host)
+            addrs = answers[host]() if callable(answers[host]) else answers[host]
+            out = []
+            for a in addrs:
+                fam = socket.AF_INET6 if ":" in a else socket.AF_INET
+                out.append((fam, socket.SOCK_STREAM, 6, "", (a, port, 0, 0) if ":" in a else (a, port)))
+            return out
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return asked
+
+
+@pytest.mark.parametrize(
+    "addrs",
+    [["169.254.169.254"], ["10.0.0.7"], ["93.184.215.14", "10.0.0.7"], ["fd00::1"], ["::ffff:127.0.0.1"]],
+)
+def test_a_name_resolving_to_an_internal_address_is_refused_at_connect_time(monkeypatch, addrs):
+    from bale.upstream.client import UpstreamClient
+
+    # Passes the set-time check (a public-looking name) ...
+    url = validate_url("https://innocent.example/simple/")
+    asked = _resolving(monkeypatch, {"innocent.example": addrs})
+    # ... but the connection resolves it and refuses before any socket is opened (the unit
+    # tier's guard would raise TierViolation on a connect, not UpstreamError).
+    with pytest.raises(UpstreamError, match="not a public address"):
+        UpstreamClient(Settings(), url).page("pubdep")
+    assert asked == ["innocent.example"]
+
+
+def test_dns_rebinding_cannot_slip_between_check_and_connect(monkeypatch):
+    """The address checked is the address connected to: a second lookup never happens."""
+    import socket
+
+    from bale.upstream.client import UpstreamClient
+
+    answers = iter([["93.184.215.14"], ["169.254.169.254"]])
+    _resolving(monkeypatch, {"rebind.example": lambda: next(answers)})
+    connected = []
+
+    def record(self, address, *a, **kw):
+        connected.append(address[0])
+        raise ConnectionRefusedError("test: no network")
+
+    monkeypatch.setattr(socket.socket, "connect", record)
+    with pytest.raises(UpstreamError, match="unreachable"):
+        UpstreamClient(Settings(), "https://rebind.example/simple/").page("pubdep")
+    assert connected == ["93.184.215.14"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/computeMetadata/v1/",
+        "https://169.254.169.254/x",
+        "https://2852039166/x",
+        "https://metadata.google.internal/x",
+        "https://[::ffff:169.254.169.254]/x",
+        "http://127.0.0.1:9/x",
+    ],
+)
+def test_links_and_redirects_to_internal_addresses_are_refused_in_production(target):
+    from bale.upstream.client import UpstreamClient
+
+    client = UpstreamClient(Settings(), "https://up.example/simple/")
+    with pytest.raises(UpstreamError):
+        client._get(target, {}, deadline=__import__("time").monotonic() + 5)
 
 
 def test_cached_page_round_trips():
@@ -182,7 +344,7 @@ def test_cached_page_round_trips():
 
 
 def test_credentials_are_per_team(tmp_path):
-    assert env_var("acme", "corp-pypi") == "BALE_UPSTREAM_AUTH_ACME_CORP_PYPI"
+    assert env_var("acme-eu", "corppypi") == "BALE_UPSTREAM_AUTH_ACME_EU_CORPPYPI"
     settings = from_env(
         {"BALE_UPSTREAM_AUTH_ACME_CORP": "u:p", "BALE_UPSTREAM_CREDENTIALS_DIR": str(tmp_path)}
     )
@@ -192,7 +354,7 @@ def test_credentials_are_per_team(tmp_path):
     assert secrets.get("acme", "corp") == "u:p"
     assert secrets.get("beta", "corp") == "tok"
     assert secrets.get("gamma", "corp") is None
-    for bad in ("../x", "A", "", "x/y"):
+    for bad in ("../x", "A", "", "x/y", "prod-corp", "a_b", "corp\n"):
         with pytest.raises(BadRequest):
             validate_name(bad)
 
@@ -233,3 +395,70 @@ def test_credentials_go_to_the_upstream_host_only():
     assert basic._headers_for("http://up.example/x.whl") == {}
     bearer = UpstreamClient(Settings(), "https://up.example/simple/", "tok")
     assert bearer._headers_for("https://up.example/simple/p/") == {"Authorization": "Bearer tok"}
+
+
+# -- a hostile upstream's page sizes and names ------------------------------------------------------
+
+
+def _json_page(n: int, name: str = "pubdep") -> bytes:
+    files = [
+        {"filename": f"pubdep-{i}.0.tar.gz", "url": f"pubdep-{i}.0.tar.gz", "hashes": {"sha256": SHA}}
+        for i in range(n)
+    ]
+    return json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files}).encode()
+
+
+def test_a_json_page_with_too_many_files_is_refused():
+    assert len(parse_json(_json_page(10), PAGE, "pubdep", 10)[1]) == 10
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_json(_json_page(11), PAGE, "pubdep", 10)
+
+
+def test_millions_of_tiny_json_values_are_refused_unparsed():
+    body = b'{"files": [' + b",".join([b"{}"] * 200_000) + b"]}"
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_json(body, PAGE, "pubdep", 1000)
+
+
+def test_an_html_page_with_too_many_links_is_refused():
+    rows = "".join(f'<a href="pubdep-{i}.0.tar.gz#sha256={SHA}">x</a>' for i in range(11))
+    assert len(parse_html(rows.encode(), PAGE, "pubdep", 11)[1]) == 11
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_html(rows.encode(), PAGE, "pubdep", 10)
+    with pytest.raises(UpstreamError, match="too many files"):
+        parse_html(b"<a>" * 100_000, PAGE, "pubdep", 1000)  # links without files count too
+
+
+def test_the_upstream_cannot_present_a_page_as_another_projects():
+    assert parse_json(_json_page(1, name="Acme-Internal"), PAGE, "pubdep")[0] == "pubdep"
+    assert parse_json(_json_page(1, name="<script>alert(1)</script>"), PAGE, "pubdep")[0] == "pubdep"
+    assert parse_json(_json_page(1, name="PubDep"), PAGE, "pubdep")[0] == "PubDep"
+
+
+def test_pages_in_memory_are_bounded_by_their_files_too():
+    from bale.upstream.cache import _Memory
+
+    mem = _Memory(max_pages=100, max_entries=1000)
+    entry = {"f": "pubdep-1.0.tar.gz", "v": "1.0", "h": SHA}
+    for i in range(10):
+        mem.put(("k", f"p{i}"), CachedPage("ok", f"p{i}", [entry] * 400, None, 0.0))
+    assert mem.entries <= 1000 and len(mem) == 2
+    assert mem.get(("k", "p9")) is not None and mem.get(("k", "p0")) is None
+    mem.put(("k", "p9"), CachedPage("ok", "p9", [entry], None, 0.0))  # replaced, not counted twice
+    assert mem.entries == 401 + 2
+
+
+def test_a_credentials_name_cannot_reach_another_teams_secret(tmp_path):
+    """Team names have hyphens: 'acme' naming 'prod-corp' must not find what 'acme-prod'
+    named 'corp' (the same variable, and the same Secret Manager secret, if '-' were allowed)."""
+    from bale.upstream.secrets import secret_id
+
+    settings = from_env({"BALE_UPSTREAM_AUTH_ACME_PROD_CORP": "acme-prod's secret"})
+    secrets = LocalSecrets(settings)
+    assert secrets.get("acme-prod", "corp") == "acme-prod's secret"
+    assert secrets.get("acme", "prod-corp") is None  # a name stored before the rule: not looked up
+    with pytest.raises(BadRequest):
+        validate_name("prod-corp")
+    assert secret_id("acme-prod", "corp") == "bale-upstream-acme-prod-corp"
+    with pytest.raises(BadRequest):
+        secret_id("acme", "prod-corp")

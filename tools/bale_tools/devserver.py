@@ -297,6 +297,8 @@ def run(
             "FIRESTORE_EMULATOR_HOST": fs.host,
             "STORAGE_EMULATOR_HOST": gcs.host,
             "BALE_BUCKET": settings.bucket,
+            # The local stack may use a local upstream (pypiserver on 127.0.0.1); production never.
+            "BALE_UPSTREAM_ALLOW_LOOPBACK": os.environ.get("BALE_UPSTREAM_ALLOW_LOOPBACK") or "1",
         }
         if auth:
             env["FIREBASE_AUTH_EMULATOR_HOST"] = auth.host
@@ -310,6 +312,7 @@ def run(
             storage_emulator_host=gcs.host,
             auth_emulator_host=auth.host if auth else None,
             base_url=base,
+            upstream_allow_loopback=env["BALE_UPSTREAM_ALLOW_LOOPBACK"].lower() in ("1", "true", "yes", "on"),
         )
         env["BALE_BASE_URL"] = base
         os.environ["BALE_BASE_URL"] = base

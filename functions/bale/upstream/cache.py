@@ -41,6 +41,9 @@ from bale.upstream.secrets import SecretSource, secret_source
 log = logging.getLogger("bale.upstream")
 
 MEMORY_PAGES: Final = 2048
+#: Files (entries) of all pages kept in memory: pages are bounded by count and by size, so a
+#: hostile upstream's few huge pages can't fill an instance's memory.
+MEMORY_ENTRIES: Final = 200_000
 MAX_RETIRED: Final = 1000
 #: Copies this small are kept whole in memory, up to SMALL_FILES_BYTES in all.
 SMALL_FILE: Final = 256 * 1024
@@ -117,9 +120,16 @@ class _Locks:
 class _Memory:
     """This instance's recently used pages (bounded LRU)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_pages: int = MEMORY_PAGES, max_entries: int = MEMORY_ENTRIES) -> None:
         self._pages: collections.OrderedDict[tuple[str, str], CachedPage] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._entries = 0
+        self._max_pages = max_pages
+        self._max_entries = max_entries
+
+    @staticmethod
+    def _size(page: CachedPage) -> int:
+        return 1 + len(page.entries) + len(page.retired)
 
     def get(self, key: tuple[str, str]) -> CachedPage | None:
         with self._lock:
@@ -130,14 +140,29 @@ class _Memory:
 
     def put(self, key: tuple[str, str], page: CachedPage) -> None:
         with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self._entries -= self._size(old)
             self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > MEMORY_PAGES:
-                self._pages.popitem(last=False)
+            self._entries += self._size(page)
+            # The newest page stays, however big (it was just read; the limits bound it too).
+            while len(self._pages) > 1 and (
+                len(self._pages) > self._max_pages or self._entries > self._max_entries
+            ):
+                _, gone = self._pages.popitem(last=False)
+                self._entries -= self._size(gone)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    @property
+    def entries(self) -> int:
+        return self._entries
 
     def clear(self) -> None:
         with self._lock:
             self._pages.clear()
+            self._entries = 0
 
 
 class _Sizes:
@@ -230,7 +255,7 @@ class UpstreamCache:
     def page(self, project: str) -> CachedPage:
         """The upstream's page of ``project``, from cache when fresh; UpstreamError when the
         upstream fails and nothing is cached."""
-        key = (self.cfg.key, project)
+        key = (self.cfg.key(self.team), project)
         ttl = self.settings.upstream_page_ttl
         page = _memory.get(key)
         if page is not None and time.time() - page.fetched_at < ttl:
@@ -239,7 +264,7 @@ class UpstreamCache:
             page = _memory.get(key)
             if page is not None and time.time() - page.fetched_at < ttl:
                 return page  # another request just fetched it
-            path = paths.upstream_page(self.cfg.key, project)
+            path = paths.upstream_page(self.cfg.key(self.team), project)
             if page is None:
                 page = self._stored(path)
                 if page is not None and time.time() - page.fetched_at < ttl:
@@ -293,7 +318,7 @@ class UpstreamCache:
 
     # -- files --------------------------------------------------------------------------------
     def file_path(self, entry: dict[str, Any], metadata: bool) -> str:
-        path = paths.upstream_file(self.cfg.key, entry["h"], entry["f"])
+        path = paths.upstream_file(self.cfg.key(self.team), entry["h"], entry["f"])
         return paths.metadata_path(path) if metadata else path
 
     def open_file(self, entry: dict[str, Any], metadata: bool) -> tuple[Iterator[bytes], int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html.parser
 import json
@@ -28,6 +29,7 @@ from packaging.utils import canonicalize_name
 from bale.errors import BadRequest, BaleError
 from bale.packages.distributions import check_filename, parse_filename
 from bale.settings import Settings
+from bale.upstream import addresses
 
 if TYPE_CHECKING:
     import requests
@@ -38,6 +40,11 @@ ACCEPT: Final = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.01"
 MAX_REDIRECTS: Final = 3
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 CHUNK: Final = 64 * 1024
+#: The parsers' default limit on files per page (the client passes ``upstream_max_files``).
+DEFAULT_MAX_FILES: Final = 50_000
+#: JSON values ({, [ and , each) one file of a PEP 691 page may take: about 15 in PyPI's
+#: pages; the rest is room for commas inside strings.
+JSON_VALUES_PER_FILE: Final = 40
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -70,32 +77,94 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower()
 
 
-def _loopback_url(url: str) -> bool:
-    import ipaddress
-
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
+def loopback_url(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    ip = addresses.literal(host)
+    return ip is not None and addresses.allowed(ip, allow_loopback=True) and not addresses.allowed(ip)
 
 
-_sessions: dict[int, requests.Session] = {}
+@functools.cache
+def _guarded_classes(allow_loopback: bool) -> tuple[type[Any], type[Any]]:
+    """Connection pools whose connections go only to vetted addresses (:mod:`.addresses`):
+    the host is resolved once per connection, every address checked, and the socket opened to
+    the checked address itself, so DNS can't answer differently in between (rebinding). TLS
+    still verifies the certificate against the host name."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.util import connection
+
+    class Guard:
+        _dns_host: str
+        port: int
+        timeout: Any
+        source_address: Any
+        socket_options: Any
+
+        def _new_conn(self) -> Any:
+            vetted = addresses.resolve(self._dns_host, self.port, allow_loopback)
+            last: OSError | None = None
+            for ip in vetted:
+                try:
+                    return connection.create_connection(
+                        (ip, self.port),
+                        self.timeout,
+                        source_address=self.source_address,
+                        socket_options=self.socket_options,
+                    )
+                except OSError as exc:
+                    last = exc
+            from urllib3.exceptions import NewConnectionError
+
+            raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
+
+    class GuardedHTTP(Guard, HTTPConnection):
+        pass
+
+    class GuardedHTTPS(Guard, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPS
+
+    return HTTPPool, HTTPSPool
+
+
+def _new_session(allow_loopback: bool) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    http_pool, https_pool = _guarded_classes(allow_loopback)
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+    s = requests.Session()
+    s.trust_env = False  # no proxies or .netrc of the host: only what the index says
+    s.mount("http://", Adapter())
+    s.mount("https://", Adapter())
+    return s
+
+
+_sessions: dict[tuple[int, bool], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def _session() -> requests.Session:
+def _session(allow_loopback: bool) -> requests.Session:
     """One pooled session per thread (requests' Session is not documented as thread-safe)."""
-    import requests
-
-    ident = threading.get_ident()
-    s = _sessions.get(ident)
+    key = (threading.get_ident(), allow_loopback)
+    s = _sessions.get(key)
     if s is None:
         with _sessions_lock:
-            s = _sessions.setdefault(ident, requests.Session())
-            s.trust_env = False  # no proxies or .netrc of the host: only what the index says
+            s = _sessions.get(key)
+            if s is None:
+                s = _sessions[key] = _new_session(allow_loopback)
     return s
 
 
@@ -128,21 +197,24 @@ class UpstreamClient:
                 raise UpstreamError(
                     f"The upstream linked to a {scheme or 'relative'} URL; only http(s) is fetched."
                 )
-            if scheme == "http" and not _loopback_url(url):
-                # Plain http only on loopback (a local upstream): from anywhere else a page, a
-                # redirect or a file link could point Bale at the network it runs in.
+            loopback_ok = self.settings.upstream_allow_loopback
+            if scheme == "http" and not (loopback_ok and loopback_url(url)):
+                # Plain http only on loopback, and only where loopback is allowed (a local
+                # upstream of the local stack): never in production.
                 raise UpstreamError(f"The upstream sent Bale to {url}, which is not https; refused.")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise UpstreamTimeout(f"The upstream did not answer in time ({url}).")
             try:
-                resp = _session().get(
+                resp = _session(loopback_ok).get(
                     url,
                     headers={**headers, **self._headers_for(url)},
                     stream=True,
                     allow_redirects=False,
                     timeout=(min(left, 10.0), min(left, 30.0)),
                 )
+            except addresses.AddressRefused as exc:
+                raise UpstreamError(exc.message) from None
             except requests.Timeout:
                 raise UpstreamTimeout(f"The upstream did not answer in time ({url}).") from None
             except requests.RequestException as exc:
@@ -211,10 +283,11 @@ class UpstreamClient:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
         final = resp.url or url
+        limit = self.settings.upstream_max_files
         if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
-            name, entries = parse_json(body, final, project)
+            name, entries = parse_json(body, final, project, limit)
         else:
-            name, entries = parse_html(body, final, project)
+            name, entries = parse_html(body, final, project, limit)
         return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
 
     # -- files --------------------------------------------------------------------------------
@@ -313,8 +386,21 @@ def make_entry(
     return e
 
 
-def parse_json(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
-    """A PEP 691 project page."""
+def _too_many(limit: int) -> UpstreamError:
+    return UpstreamError(f"The upstream's page lists too many files (over {limit}); not served.")
+
+
+def parse_json(
+    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 691 project page, of at most ``max_files`` files.
+
+    Memory is bounded before parsing as well as after: a page within the byte limit could
+    still be millions of tiny objects (``[{},{},…]``), each costing far more parsed than sent,
+    so a page with more JSON values than ``max_files`` real files could need is refused unread."""
+    values = body.count(b"{") + body.count(b"[") + body.count(b",")
+    if values > JSON_VALUES_PER_FILE * max_files + 64:
+        raise _too_many(max_files)
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -342,25 +428,41 @@ def parse_json(body: bytes, url: str, project: str) -> tuple[str, list[dict[str,
         )
         if e is not None:
             entries.append(e)
+            if len(entries) > max_files:
+                raise _too_many(max_files)
+    if canonicalize_name(str(name)) != project:
+        name = project  # the upstream can't present the page as another project's
     return str(name), entries
 
 
+class _TooMany(Exception):
+    pass
+
+
 class _Links(html.parser.HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, max_links: int) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[dict[str, str | None]] = []
+        self.max_links = max_links
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
+            if len(self.links) >= self.max_links:
+                raise _TooMany  # stop parsing: memory stays bounded
             self.links.append(dict(attrs))
 
 
-def parse_html(body: bytes, url: str, project: str) -> tuple[str, list[dict[str, Any]]]:
-    """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes)."""
-    parser = _Links()
+def parse_html(
+    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+) -> tuple[str, list[dict[str, Any]]]:
+    """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes), of at most
+    ``max_files`` links."""
+    parser = _Links(max_files)
     try:
         parser.feed(body.decode("utf-8", errors="replace"))
         parser.close()
+    except _TooMany:
+        raise _too_many(max_files) from None
     except Exception:
         raise UpstreamError("The upstream sent an unreadable HTML page.") from None
     entries = []

@@ -44,11 +44,15 @@ class UpstreamConfig:
     allow_shadow: frozenset[str] = frozenset()
     exempt: frozenset[str] = frozenset()
 
-    @property
-    def key(self) -> str:
-        """What the upstream's cache is stored under: a hash of its URL (and credentials name:
-        an authenticated upstream may show more than an anonymous one)."""
-        return hashlib.sha256(f"{self.url}\n{self.credentials or ''}".encode()).hexdigest()[:32]
+    def key(self, team: str) -> str:
+        """What the upstream's cache is stored under, for ``team``: a hash of its URL, and for an
+        upstream with credentials also of the team and the credentials' name. An authenticated
+        upstream may show more than an anonymous one, and a credentials name means a different
+        secret in each team (``bale-upstream-{team}-{name}``): two teams naming ``corp`` for the
+        same URL must never share pages or copies that one of them could fetch only with its
+        own secret. Anonymous upstreams are shared: whatever they serve, they serve anyone."""
+        scope = f"{team}\n{self.credentials}" if self.credentials else ""
+        return hashlib.sha256(f"{self.url}\n{scope}".encode()).hexdigest()[:32]
 
 
 def config_of(index_doc: dict[str, Any] | None) -> UpstreamConfig | None:

@@ -5,7 +5,7 @@ variable: each team reaches only its own, so one team's admin can't have Bale se
 team's secret (or the service's own) to an upstream of their choosing.
 
 * ``local`` (the default; ``bale dev`` and tests): the variable
-  ``BALE_UPSTREAM_AUTH_{TEAM}_{NAME}`` (upper case, ``-`` as ``_``), else the file
+  ``BALE_UPSTREAM_AUTH_{TEAM}_{NAME}`` (upper case, the team's ``-`` as ``_``), else the file
   ``{BALE_UPSTREAM_CREDENTIALS_DIR}/{team}/{name}``;
 * ``secret-manager`` (production): the latest version of the secret
   ``bale-upstream-{team}-{name}`` in the project.
@@ -23,15 +23,28 @@ from typing import Protocol
 from bale.errors import BadRequest, Unavailable
 from bale.settings import UPSTREAM_AUTH_PREFIX, Settings
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+#: No '-' (nor '_'): team names may have hyphens, so with them in credentials names too,
+#: team ``acme`` naming ``prod-corp`` and team ``acme-prod`` naming ``corp`` would both mean
+#: the secret ``bale-upstream-acme-prod-corp`` (and the variable ``…_ACME_PROD_CORP``): one
+#: team's admin could have another team's secret sent to an upstream of their choosing.
+#: Without them, the last separator splits team from name unambiguously.
+_NAME = re.compile(r"[a-z0-9]{1,31}", re.ASCII)
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name or ""):
-        raise BadRequest(
-            f"Invalid credentials name {name!r}: use up to 31 lower-case letters, digits and '-'."
-        )
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise BadRequest(f"Invalid credentials name {name!r}: use up to 31 lower-case letters and digits.")
     return name
+
+
+def _valid(name: str) -> bool:
+    """A stored name is checked again at use: one saved under an older rule is never looked up."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def secret_id(team: str, name: str) -> str:
+    """The Secret Manager secret of ``team``'s credentials ``name``."""
+    return f"bale-upstream-{team}-{validate_name(name)}"
 
 
 class SecretSource(Protocol):
@@ -49,6 +62,8 @@ class LocalSecrets:
         self._dir = settings.upstream_credentials_dir
 
     def get(self, team: str, name: str) -> str | None:
+        if not _valid(name):
+            return None
         value = self._env.get(env_var(team, name))
         if value:
             return value.strip()
@@ -69,7 +84,9 @@ class SecretManagerSecrets:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
 
-        secret = f"projects/{self._project}/secrets/bale-upstream-{team}-{name}/versions/latest"
+        if not _valid(name):
+            return None
+        secret = f"projects/{self._project}/secrets/{secret_id(team, name)}/versions/latest"
         creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         resp = AuthorizedSession(creds).get(  # type: ignore[no-untyped-call]
             f"https://secretmanager.googleapis.com/v1/{secret}:access", timeout=10

@@ -5,7 +5,6 @@ Each change is recorded once in the team's audit log, here.
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 from typing import Any
 
@@ -16,34 +15,36 @@ from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
-from bale.upstream import policy
+from bale.upstream import addresses, policy
+from bale.upstream.client import loopback_url
 from bale.upstream.secrets import validate_name
 
 #: The longest cooldown (a typo like 300d would hide every new release for most of a year).
 MAX_MIN_AGE = 90 * 86400
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def validate_url(url: str) -> str:
-    """An index URL Bale may fetch from: https (http only on loopback, for local upstreams),
-    no credentials in it (they go in Secret Manager), ending in '/'."""
+def validate_url(url: str, allow_loopback: bool = False) -> str:
+    """An index URL Bale may fetch from: https to a public host (plain http, and loopback, only
+    with ``allow_loopback``: the local stack's upstreams), no credentials in it (they go in
+    Secret Manager), ending in '/'. Names are resolved and checked again at every connection
+    (:mod:`bale.upstream.addresses`); this refuses early what can only be internal."""
     url = (url or "").strip()
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        host = ""
     if parts.scheme not in ("http", "https") or not host:
         raise BadRequest(
             f"Invalid upstream URL {url!r}: give an https:// index URL, e.g. https://pypi.org/simple/."
         )
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not (allow_loopback and loopback_url(url)):
         raise BadRequest(f"Invalid upstream URL {url!r}: use https (plain http only for a local upstream).")
+    try:
+        addresses.check_host(host, allow_loopback)
+    except addresses.AddressRefused as exc:
+        raise BadRequest(f"Invalid upstream URL {url!r}: {exc.message}") from None
     if parts.username or parts.password:
         raise BadRequest("Put no credentials in the upstream URL; name stored credentials instead.")
     if parts.query or parts.fragment:
@@ -100,7 +101,7 @@ class Upstreams:
             ref.update({policy.UPSTREAM: firestore.DELETE_FIELD})
             AuditLog(self.stores).record(team, actor, "upstream-off", index)
             return None
-        final = validate_url(url or self.settings.default_upstream_url)
+        final = validate_url(url or self.settings.default_upstream_url, self.settings.upstream_allow_loopback)
         if not 0 <= int(min_age) <= MAX_MIN_AGE:
             raise BadRequest(f"The cooldown must be between 0 and {MAX_MIN_AGE // 86400} days.")
         creds = validate_name(credentials) if credentials else None
