@@ -33,7 +33,14 @@ POSTS = {
     "admin.set_upstream": {"index": "main", "url": "https://upstream.example/simple/", "min_age": "3d"},
     "admin.set_upstream_name": {"index": "main", "list": "reserve", "name": "internal-tool"},
 }
-GETS = {"admin.overview", "admin.members", "admin.access", "admin.tokens", "admin.publishers", "admin.upstream"}
+GETS = {
+    "admin.overview",
+    "admin.members",
+    "admin.access",
+    "admin.tokens",
+    "admin.publishers",
+    "admin.upstream",
+}
 
 
 def snapshot(db) -> dict:
