@@ -32,7 +32,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from bale.errors import BadRequest, BaleError
-from bale.provenance.identity import Identity
+from bale.provenance.identity import NO_IDENTITY, Identity
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
@@ -305,12 +305,7 @@ def verify_upload(
     on uploads not made through Trusted Publishing.
     """
     if identity is None:
-        raise AttestationRefused(
-            "attestations are accepted only on uploads made with a Trusted Publishing token: they "
-            "are checked against the identity of the publisher the token was minted for, and this "
-            "token has none. Upload without them (uv publish --no-attestations) or publish from "
-            "an enrolled CI workflow."
-        )
+        raise AttestationRefused(NO_IDENTITY)
     attestations = parse_field(raw)
     for att in attestations:
         verify_one(att, identity, filename, sha256, trusted_root)
