@@ -181,10 +181,27 @@ def test_odd_integrity_urls_are_404(stack, attested, path):
 
 
 def test_integrity_api_answers_as_the_file_does(stack, attested, tenancy):
-    """Other teams', indexes' and projects' read tokens, publish tokens and no token get, for
-    the provenance, exactly what they get for the file."""
+    """Other teams', indexes' and projects' read tokens, publish tokens, browser cookies and no
+    token get, for the provenance, exactly what they get for the file."""
+    import datetime as dt
+
+    from bale.tokens.service import Permission, TokenKind, Tokens
+
     tenancy.create_team("evil", "mallory@example.com")
     file_url = f"{stack.url}/simple/acme/main/gizmo/{NAME}"
+    for who in ("alice@example.com", "mallory@example.com"):
+        cookie, _ = Tokens(stack.stores).create_personal(
+            who, TokenKind.BROWSER, Permission.READ, expires_in=dt.timedelta(hours=1)
+        )
+        jar = {"bale_browser": cookie}
+        a, b = requests.get(attested, cookies=jar), requests.get(file_url, cookies=jar, allow_redirects=False)
+        assert a.status_code == b.status_code == (200 if who.startswith("alice") else 403), (who, a.text)
+        # A browser cookie never counts beside an Authorization header, nor a publish token's.
+        publish = {"Authorization": f"Bearer {stack.token('publish')}"}
+        assert requests.get(attested, cookies=jar, headers=publish).status_code == 403
+    # Cached like the file: per credential.
+    r = requests.get(attested, auth=("__token__", stack.token("read")))
+    assert "Authorization" in r.headers["Vary"] and "Cookie" in r.headers["Vary"]
     cases = {
         "own read": stack.token("read"),
         "other project": stack.token("read", projects=["other"]),

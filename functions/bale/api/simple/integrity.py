@@ -64,4 +64,6 @@ def provenance(request: Request) -> Response:
     resp.headers["Content-Length"] = str(len(body))
     # Immutable like the file: written once, with it.
     resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    # Like the file: what one credential read is not another's (or an anonymous request's).
+    resp.headers["Vary"] = "Authorization, Cookie"
     return resp
