@@ -228,3 +228,42 @@ def test_a_deleted_file_has_no_provenance(stack, attested):
     Packages(stack.stores).delete("acme", "main", "gizmo", "1.0", actor="test")
     r = requests.get(attested, auth=read)
     assert r.status_code == 404 and "gizmo-1.0.tar.gz" in r.text
+
+
+def test_an_attestation_replayed_by_another_teams_publisher_is_refused(
+    stack, oidc_issuers, test_sigstore, tenancy
+):
+    """acme's file and its attestation (signed by octo-org/widgets' workflow), uploaded byte for
+    byte to another team's index by that team's own enrolled workflow: the attestation names a
+    publisher the token was not minted for. (The same workflow uploading the same bytes to
+    another index it is enrolled in is accepted: the provenance is true there too.)"""
+    from bale.publishing.publishers import Publishers
+    from bale.publishing.trusted import TrustedPublishing
+    from bale.settings import get_settings
+
+    data = sdist_bytes("gizmo", "1.0")
+    att = [test_sigstore.attest(NAME, hashlib.sha256(data).hexdigest())]
+    assert upload(stack, mint(stack, oidc_issuers), data, att).status_code == 200
+    tenancy.create_team("evil", "mallory@example.com")
+    Publishers(stack.stores).add(
+        "evil", "main", "github", ["gizmo"], repository="evil-org/widgets", workflow="publish.yml"
+    )
+    raw = oidc_issuers.github.sign(oidc_issuers.github.claims(repository="evil-org/widgets"))
+    token = TrustedPublishing(stack.stores, get_settings()).mint(raw, team="evil").token
+    r = requests.post(
+        f"{stack.url}/v1/upload/evil/main/",
+        auth=("__token__", token),
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": "gizmo",
+            "version": "1.0",
+            "attestations": json.dumps(att),
+        },
+        files={"content": (NAME, data, "application/octet-stream")},
+        timeout=60,
+    )
+    assert r.status_code == 400 and "wrong repository" in r.text, r.text
+    from bale.packages.service import Packages
+
+    assert Packages(stack.stores).files("evil", "main", "gizmo") == []
