@@ -249,8 +249,12 @@ class TestSigstore:
         }
         return self._leaf(key, x509.UniformResourceIdentifier(config), claims, GITHUB_ISSUER)
 
-    def google_cert(self, key: ec.EllipticCurvePrivateKey, email: str) -> x509.Certificate:
-        return self._leaf(key, x509.RFC822Name(email), {}, GOOGLE_ISSUER)
+    def google_cert(
+        self, key: ec.EllipticCurvePrivateKey, email: str, claims: dict[str, str] | None = None
+    ) -> x509.Certificate:
+        """``claims``: extra Fulcio extensions (by their last OID arc), which Fulcio never puts
+        on a Google account's certificate: for tests that a verifier ignores them."""
+        return self._leaf(key, x509.RFC822Name(email), claims or {}, GOOGLE_ISSUER)
 
     # -- attestations ---------------------------------------------------------------------
     def attest(
@@ -263,18 +267,28 @@ class TestSigstore:
         email: str | None = None,
         predicate_type: str = PUBLISH_V1,
         predicate: dict[str, Any] | None = None,
+        sha: str = "0123456789abcdef0123456789abcdef01234567",
+        google_claims: dict[str, str] | None = None,
+        payload: bytes | None = None,
     ) -> dict[str, Any]:
         """A PEP 740 attestation of ``filename`` (with that sha256), signed by a GitHub workflow
-        (or, given ``email``, a Google service account), logged in this test Rekor."""
+        at commit ``sha`` (or, given ``email``, a Google service account, its certificate
+        carrying ``google_claims`` too), logged in this test Rekor. ``payload``: sign these
+        bytes as the statement instead (a hostile publisher's own)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = self.google_cert(key, email) if email else self.github_cert(key, repository, workflow)
+        cert = (
+            self.google_cert(key, email, google_claims)
+            if email
+            else self.github_cert(key, repository, workflow, sha=sha)
+        )
         statement = {
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": filename, "digest": {"sha256": sha256}}],
             "predicateType": predicate_type,
             "predicate": predicate if predicate is not None else {},
         }
-        payload = json.dumps(statement, separators=(",", ":")).encode()
+        if payload is None:
+            payload = json.dumps(statement, separators=(",", ":")).encode()
         payload_type = "application/vnd.in-toto+json"
         signature = key.sign(_pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
         return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,83 @@ def test_the_upload_module_does_not_import_the_verification_stack():
         [sys.executable, "-c", code], cwd=functions, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# -- a hostile publisher's field (adversarial review of issue 16) -------------------------------
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Within the size bound, past the JSON parser's recursion limit: was a RecursionError (500).
+        "[" * 30_000 + "]" * 30_000,
+        json.dumps([{"version": 1, "envelope": {"statement": "", "signature": ""}}])[:-2]
+        + ', "x": '
+        + "[" * 20_000
+        + "]" * 20_000
+        + "}]",
+    ],
+    ids=["deep-array", "deep-attestation"],
+)
+def test_deeply_nested_fields_are_a_clear_400(raw):
+    assert len(raw.encode()) <= 64 * 1024
+    with pytest.raises(AttestationRefused, match="nested too deeply"):
+        parse_field(raw)
+
+
+def test_a_deeply_nested_signed_statement_is_a_clear_400(test_root):
+    """A publisher can sign whatever statement it likes: a deep one is refused, not a 500."""
+    sig, root = test_root
+    a = sig.attest("widgets-1.0.tar.gz", "ab" * 32, payload=b"[" * 20_000 + b"]" * 20_000)
+    with pytest.raises(AttestationRefused, match="nested too deeply"):
+        verify_upload(field(a), WIDGETS, "widgets-1.0.tar.gz", "ab" * 32, trusted_root=root)
+
+
+def test_thousands_of_entries_are_refused_quickly():
+    import time
+
+    raw = json.dumps([{}] * 15_000)
+    assert len(raw.encode()) <= 64 * 1024
+    start = time.perf_counter()
+    with pytest.raises(AttestationRefused, match="attestation 1 is not a valid PEP 740 attestation"):
+        parse_field(raw)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    "kind", ["https://in-toto.io/attestation/vulns/v0.1", PUBLISH_V1.upper(), PUBLISH_V1 + "/", None]
+)
+def test_other_predicate_types_are_refused(test_root, kind):
+    sig, root = test_root
+    a = sig.attest("widgets-1.0.tar.gz", "ab" * 32, predicate_type=kind)
+    with pytest.raises(AttestationRefused, match="predicate type"):
+        verify_upload(field(a), WIDGETS, "widgets-1.0.tar.gz", "ab" * 32, trusted_root=root)
+
+
+def test_a_valid_attestation_of_another_file_name_is_refused(test_root):
+    """Same bytes under another name (a replay onto file Y of what attests file X)."""
+    sig, root = test_root
+    a = sig.attest("widgets-1.0.tar.gz", "ab" * 32)
+    with pytest.raises(
+        AttestationRefused, match=re.escape("it attests 'widgets-1.0.tar.gz', not 'widgets-1.1.tar.gz'")
+    ):
+        verify_upload(field(a), WIDGETS, "widgets-1.1.tar.gz", "ab" * 32, trusted_root=root)
+
+
+def test_a_google_certificates_other_claims_are_never_linked(test_root):
+    """Only a CI provider's certificate names a source (checked against the identity): claims on
+    any other certificate are not shown or linked on the dashboard."""
+    sig, root = test_root
+    email = "ci@proj.iam.gserviceaccount.com"
+    a = sig.attest(
+        "widgets-1.0.tar.gz",
+        "ab" * 32,
+        email=email,
+        google_claims={"12": "https://evil.example/octo-org/widgets", "13": "f" * 40},
+    )
+    v = verify_upload(
+        field(a),
+        Identity("google", service_account=email),
+        "widgets-1.0.tar.gz",
+        "ab" * 32,
+        trusted_root=root,
+    )
+    assert v.summary == {"provider": "google", "service_account": email}

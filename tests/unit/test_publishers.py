@@ -346,3 +346,21 @@ def test_each_provider_names_the_identity_attestations_must_carry():
         "email": "ci@p.iam.gserviceaccount.com",
     }
     assert Identity.from_dict(None) is None and Identity.from_dict({}) is None
+
+
+def test_the_identity_is_spelled_as_the_token_spells_it():
+    """Names match case-insensitively at mint time, but Sigstore's policies compare a signing
+    certificate's repository exactly: the token's identity must carry the provider's spelling,
+    not the enrollment's, or the real publisher's attestations fail verification."""
+    gh = publisher("github", repository="Octo-Org/Widgets", workflow="publish.yml")
+    assert (
+        GitHubActions().identity(gh, {"repository": "octo-org/widgets"})["repository"] == "octo-org/widgets"
+    )
+    # A claim naming something else is never taken over the enrollment.
+    assert GitHubActions().identity(gh, {"repository": "evil/widgets"})["repository"] == "Octo-Org/Widgets"
+    gl = publisher("gitlab", repository="Grp/Proj", ci_config_path=".gitlab-ci.yml")
+    assert GitLabCI().identity(gl, {"project_path": "grp/proj"})["repository"] == "grp/proj"
+    go = publisher("google", service_account="ci@p.iam.gserviceaccount.com")
+    assert GoogleCloud().identity(go, {"email": "CI@p.iam.gserviceaccount.com"})["service_account"] == (
+        "CI@p.iam.gserviceaccount.com"
+    )

@@ -54,3 +54,41 @@ def test_project_page_shows_who_built_each_file(sign_in, stack, oidc_issuers, te
         "0123456789ab</code>"
     ) in built
     assert "no provenance" in rows[whl.name] and "built by" not in rows[whl.name]
+
+
+def test_hostile_certificate_strings_are_escaped_and_links_are_https_only(
+    sign_in, stack, oidc_issuers, test_sigstore
+):
+    """The commit comes from the signing certificate: whatever it holds is shown escaped, and
+    the page never links anything but https."""
+    from bale.publishing.publishers import Publishers
+    from bale.publishing.trusted import TrustedPublishing
+    from bale.settings import get_settings
+
+    Publishers(stack.stores).add(
+        "acme", "main", "github", ["gizmo"], repository="octo-org/widgets", workflow="publish.yml"
+    )
+    minted = TrustedPublishing(stack.stores, get_settings()).mint(oidc_issuers.github.sign())
+    data = sdist_bytes("gizmo", "1.0")
+    name = "gizmo-1.0.tar.gz"
+    hostile = '"><script>alert(1)</script><a href="javascript:alert(2)">'
+    att = test_sigstore.attest(name, hashlib.sha256(data).hexdigest(), sha=hostile)
+    r = requests.post(
+        f"{stack.url}/v1/upload/acme/main/",
+        auth=("__token__", minted.token),
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": "gizmo",
+            "version": "1.0",
+            "attestations": json.dumps([att]),
+        },
+        files={"content": (name, data, "application/octet-stream")},
+    )
+    assert r.status_code == 200, r.text
+    page = sign_in("alice@example.com").get("/teams/acme/indexes/main/projects/gizmo/").get_data(as_text=True)
+    assert "<script>alert(1)" not in page and 'href="javascript:' not in page
+    assert "&lt;script&gt;alert(1)" in page
+    cell = page.split('<td class="provenance">', 1)[1].split("</td>", 1)[0]
+    hrefs = [part.split('"', 1)[0] for part in cell.split('href="')[1:]]
+    assert hrefs and all(h.startswith("https://github.com/octo-org/widgets/") for h in hrefs), hrefs

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, Protocol
 
 from flask import Request, Response
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from bale.api.http import plain_errors, route_parts
@@ -26,7 +27,7 @@ from bale.names import validate_index, validate_team
 from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
 from bale.provenance import store as provenance_store
-from bale.provenance.identity import Identity
+from bale.provenance.identity import NO_IDENTITY, Identity
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists
@@ -159,6 +160,7 @@ def _handle(request: Request) -> Response:
         raise BaleError(why, status=403)
     if form_name and distributions.normalize(form_name) != parsed.project:
         raise BadRequest(f"The form's name {form_name!r} does not match the filename {filename!r}.")
+    attestations = _attestations_field(form, files, token)
 
     fh = content.stream
     size, digests = _hash_file(fh)
@@ -187,7 +189,7 @@ def _handle(request: Request) -> Response:
     classifiers = list(dict.fromkeys([*(meta.classifiers or []), *form.getlist("classifiers")]))
     distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespaces)
 
-    provenance = _attestations(form.get("attestations"), token, filename, digests["sha256"])
+    provenance = _attestations(attestations, token, filename, digests["sha256"])
     record = FileRecord(
         filename=filename,
         project=parsed.project,
@@ -219,6 +221,31 @@ def _handle(request: Request) -> Response:
     )
 
 
+def _attestations_field(
+    form: MultiDict[str, str], files: MultiDict[str, FileStorage], token: Token
+) -> str | None:
+    """The upload's ``attestations`` form field, or None; the refusals that need neither the
+    file nor the verification stack come here, before the file is read: a second field or a
+    file part of that name (either would otherwise be silently ignored), and attestations on
+    an upload whose token has no publisher identity to check them against."""
+    if "attestations" in files:
+        raise BadRequest("Attestations refused: send them as a form field (a JSON array), not as a file.")
+    fields = form.getlist("attestations")
+    if len(fields) > 1:
+        raise BadRequest("Attestations refused: send one attestations field (a JSON array of them all).")
+    raw: str | None = fields[0] if fields else None
+    if raw is None or not raw.strip():
+        return None
+    if _identity(token) is None:
+        raise BadRequest(f"Attestation refused: {NO_IDENTITY}")
+    return raw
+
+
+def _identity(token: Token) -> Identity | None:
+    """The publisher identity attestations are checked against: a Trusted Publishing token's."""
+    return Identity.from_dict(token.identity) if token.kind == TokenKind.OIDC else None
+
+
 def _attestations(
     raw: str | None, token: Token, filename: str, sha256: str
 ) -> tuple[str, dict[str, Any]] | None:
@@ -230,9 +257,8 @@ def _attestations(
     # an upload without attestations, the usual case, never pays for it.
     from bale.provenance import verify
 
-    identity = Identity.from_dict(token.identity) if token.kind == TokenKind.OIDC else None
     verified = verify.verify_upload(
-        raw, identity, filename, sha256, trusted_root=get_settings().sigstore_trusted_root
+        raw, _identity(token), filename, sha256, trusted_root=get_settings().sigstore_trusted_root
     )
     return provenance_store.encode(verified.provenance), verified.summary
 

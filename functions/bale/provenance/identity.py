@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+#: Why attestations are refused on an upload whose token has no publisher identity.
+NO_IDENTITY: Final = (
+    "attestations are accepted only on uploads made with a Trusted Publishing token: they "
+    "are checked against the identity of the publisher the token was minted for, and this "
+    "token has none. Upload without them (uv publish --no-attestations) or publish from "
+    "an enrolled CI workflow."
+)
 
 
 @dataclasses.dataclass(frozen=True)

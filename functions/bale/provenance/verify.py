@@ -32,7 +32,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from bale.errors import BadRequest, BaleError
-from bale.provenance.identity import Identity
+from bale.provenance.identity import NO_IDENTITY, Identity
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
@@ -47,6 +47,9 @@ PREDICATE_TYPES: Final = (PUBLISH_V1, SLSA_PROVENANCE_V1)
 #: The ``attestations`` form field's largest size: a real attestation is 5-10 KB, and at most
 #: one per predicate type is accepted, so this bounds the stored provenance too.
 MAX_FIELD_BYTES: Final = 64 * 1024
+#: JSON nested deeper than the parser's recursion limit (about a thousand levels fit in far less
+#: than MAX_FIELD_BYTES) is a malformed field, not a server error.
+_TOO_DEEP: Final = "{what} is nested too deeply to be a PEP 740 attestation."
 #: sigstore's production TUF repository, whose trusted root ships inside the sigstore package.
 _PRODUCTION_TUF: Final = "https://tuf-repo-cdn.sigstore.dev"
 
@@ -119,6 +122,8 @@ def parse_field(raw: str) -> list[Attestation]:
         raise AttestationRefused(f"the attestations field is larger than {MAX_FIELD_BYTES} bytes.")
     try:
         items = json.loads(raw)
+    except RecursionError:
+        raise AttestationRefused(_TOO_DEEP.format(what="the attestations field")) from None
     except ValueError:
         raise AttestationRefused("the attestations field is not JSON (a JSON array is expected).") from None
     if not isinstance(items, list) or not items:
@@ -129,6 +134,8 @@ def parse_field(raw: str) -> list[Attestation]:
         try:
             att = Attestation.model_validate(item)
             statement = att.statement
+        except RecursionError:
+            raise AttestationRefused(_TOO_DEEP.format(what=f"attestation {n}'s statement")) from None
         except (ValidationError, ValueError) as exc:
             first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise AttestationRefused(
@@ -244,6 +251,8 @@ def verify_one(
     try:
         bundle = att.to_bundle()
         payload_type, payload = v.verify_dsse(bundle, _policy(identity))
+    except RecursionError:
+        raise AttestationRefused(_TOO_DEEP.format(what="the signed statement")) from None
     except (ConversionError, sigstore.errors.Error, ValueError) as exc:
         raise AttestationRefused(f"bad signature: {exc}") from None
     if payload_type != "application/vnd.in-toto+json":
@@ -252,6 +261,8 @@ def verify_one(
         )
     try:
         statement = json.loads(payload)
+    except RecursionError:
+        raise AttestationRefused(_TOO_DEEP.format(what="the signed statement")) from None
     except ValueError:
         raise AttestationRefused("bad signature: the signed statement is not JSON.") from None
     _check_subject(statement, filename, sha256)
@@ -263,8 +274,12 @@ def verify_one(
 
 def summarize(att: Attestation, identity: Identity) -> dict[str, Any]:
     """Who built the file, from the verified certificate: for the dashboard and the record."""
-    claims = att.certificate_claims
     summary: dict[str, Any] = {"provider": identity.provider, **identity.to_dict()}
+    if identity.provider not in ("github", "gitlab"):
+        # Only a CI provider's certificate names a source repository, checked against the
+        # identity in _check_identity; any other's claims are shown nowhere, linked nowhere.
+        return summary
+    claims = att.certificate_claims
     repo_uri = claims.get(OID_SOURCE_REPOSITORY_URI)
     commit = claims.get(OID_SOURCE_REPOSITORY_DIGEST)
     if repo_uri:
@@ -290,12 +305,7 @@ def verify_upload(
     on uploads not made through Trusted Publishing.
     """
     if identity is None:
-        raise AttestationRefused(
-            "attestations are accepted only on uploads made with a Trusted Publishing token: they "
-            "are checked against the identity of the publisher the token was minted for, and this "
-            "token has none. Upload without them (uv publish --no-attestations) or publish from "
-            "an enrolled CI workflow."
-        )
+        raise AttestationRefused(NO_IDENTITY)
     attestations = parse_field(raw)
     for att in attestations:
         verify_one(att, identity, filename, sha256, trusted_root)

@@ -427,8 +427,9 @@ class TrustedPublishing:
                 grants=grants,
                 check_index=False,  # checked above, publisher by publisher
                 # Every kept publisher matched this one workload's claims, so they name the same
-                # repository and workflow (or project and CI config, or service account).
-                identity=provider.identity(matched[0]),
+                # repository and workflow (or project and CI config, or service account), spelled
+                # as the claims spell them (the signing certificate does too).
+                identity=provider.identity(matched[0], claims),
             )
         except BaleError as exc:
             raise PublishingError("invalid-publisher", f"{who}: {exc.message}") from None

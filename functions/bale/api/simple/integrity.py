@@ -21,6 +21,16 @@ from bale.provenance.store import INTEGRITY, INTEGRITY_TYPE
 from bale.store import paths
 
 
+def _version_or_404(value: str) -> str:
+    """The URL's version, which must be one: it is echoed in a redirect's Location (a newline
+    there was a 500) and compared with the file's."""
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise NotFound(f"{value!r} is not a version.") from None
+    return value
+
+
 def _same_version(a: str, b: str) -> bool:
     try:
         return Version(a) == Version(b)
@@ -34,7 +44,7 @@ def provenance(request: Request) -> Response:
         raise NotFound("Provenance is at /integrity/TEAM/INDEX/PROJECT/VERSION/FILENAME/provenance.")
     team, index = index_slugs(parts[0], parts[1])
     project = slug_or_404(validate_project, parts[2])
-    version, filename = parts[3], slug_or_404(check_filename, parts[4])
+    version, filename = _version_or_404(parts[3]), slug_or_404(check_filename, parts[4])
     if project != parts[2]:
         return redirect(request, f"{INTEGRITY}/{team}/{index}/{project}/{version}/{filename}/provenance")
     _, stores = services()
@@ -54,4 +64,6 @@ def provenance(request: Request) -> Response:
     resp.headers["Content-Length"] = str(len(body))
     # Immutable like the file: written once, with it.
     resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    # Like the file: what one credential read is not another's (or an anonymous request's).
+    resp.headers["Vary"] = "Authorization, Cookie"
     return resp

@@ -46,6 +46,13 @@ def ieq(a: str | None, b: str | None) -> bool:
     return (a or "").casefold() == (b or "").casefold()
 
 
+def spelled(claims: Claims | None, claim: str, enrolled: str | None) -> str:
+    """``enrolled`` as the token's ``claim`` spells it, when they are the same name ignoring
+    case (they are, for a token that matched); otherwise ``enrolled`` itself."""
+    got = claims.get(claim) if claims else None
+    return got if isinstance(got, str) and got and ieq(got, enrolled) else enrolled or ""
+
+
 class Provider:
     """A CI system whose OIDC tokens can publish: one subclass per issuer kind."""
 
@@ -81,9 +88,15 @@ class Provider:
         """A publisher's short label, e.g. ``github:octo-org/widgets:publish.yml``."""
         raise NotImplementedError
 
-    def identity(self, publisher: Enrolled) -> dict[str, str]:
+    def identity(self, publisher: Enrolled, claims: Claims | None = None) -> dict[str, str]:
         """What an attestation's signer must be for uploads through this publisher's tokens
-        (a :class:`bale.provenance.identity.Identity`, as stored on the minted token)."""
+        (a :class:`bale.provenance.identity.Identity`, as stored on the minted token).
+
+        Given the token's ``claims`` (which matched ``publisher``), names are spelled as the
+        claims spell them: repository and project names match case-insensitively at mint time,
+        but a signing certificate spells them as the provider does, and Sigstore's policies
+        compare them exactly, so an enrolled ``Octo-Org/Widgets`` must not make the real
+        ``octo-org/widgets`` fail verification."""
         raise NotImplementedError
 
     def lookup(self, key: str) -> str:

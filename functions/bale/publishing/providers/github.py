@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bale.errors import BadRequest
-from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq
+from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq, spelled
 from bale.settings import Settings
 
 # Owner: 1-39 alphanumerics or single hyphens; repository names allow . _ -.
@@ -90,10 +90,10 @@ class GitHubActions(Provider):
             return [f"job_workflow_ref {ref_claim!r} does not run at the token's ref or sha"]
         return []
 
-    def identity(self, publisher: Enrolled) -> dict[str, str]:
+    def identity(self, publisher: Enrolled, claims: Claims | None = None) -> dict[str, str]:
         return {
             "provider": self.name.value,
-            "repository": publisher.repository or "",
+            "repository": spelled(claims, "repository", publisher.repository),
             "workflow": publisher.workflow or "",
         }
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bale.errors import BadRequest
-from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq
+from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq, spelled
 from bale.settings import Settings
 
 # group/subgroup/.../project.
@@ -84,10 +84,10 @@ class GitLabCI(Provider):
         errors += self._check_environment(publisher, claims)
         return errors
 
-    def identity(self, publisher: Enrolled) -> dict[str, str]:
+    def identity(self, publisher: Enrolled, claims: Claims | None = None) -> dict[str, str]:
         return {
             "provider": self.name.value,
-            "repository": publisher.repository or "",
+            "repository": spelled(claims, "project_path", publisher.repository),
             "ci_config_path": publisher.ci_config_path or "",
         }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bale.errors import BadRequest
 from bale.names import validate_email
-from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq
+from bale.publishing.providers.base import DIGITS, Claims, Enrolled, Provider, ProviderName, ieq, spelled
 from bale.settings import Settings
 
 
@@ -49,8 +49,9 @@ class GoogleCloud(Provider):
         errors += self.check_pin(publisher, claims)
         return errors
 
-    def identity(self, publisher: Enrolled) -> dict[str, str]:
-        return {"provider": self.name.value, "service_account": publisher.service_account or ""}
+    def identity(self, publisher: Enrolled, claims: Claims | None = None) -> dict[str, str]:
+        email = spelled(claims, "email", publisher.service_account)
+        return {"provider": self.name.value, "service_account": email}
 
     def describe(self, publisher: Enrolled) -> str:
         return f"google:{publisher.service_account}"
