@@ -204,15 +204,28 @@ def logout(url: str, *, echo: Callable[[str], None] = click.echo) -> None:
     token = token or netrc_token(origin)
     if not token:
         raise click.ClickException(f"Not logged in to {origin} (no token in uv's store or the netrc file).")
-    status, answer = _post(f"{origin}/device/revoke", {}, {"Authorization": f"Bearer {token}"})
-    if status == 200:
-        echo(f"Revoked token {answer.get('revoked')} on {origin}.")
-    elif status == 401:
-        echo(f"The token was already revoked or expired on {origin}.")
+    # Whatever the server says (or if it cannot be reached), this machine forgets the token:
+    # the person asked to log out here. A token still live on the server is said so, loudly.
+    problem = None
+    try:
+        status, answer = _post(f"{origin}/device/revoke", {}, {"Authorization": f"Bearer {token}"})
+    except click.ClickException as exc:
+        problem = exc.message
     else:
-        raise click.ClickException(f"{origin} did not revoke the token: {answer.get('error_description')}")
+        if status == 200:
+            echo(f"Revoked token {answer.get('revoked')} on {origin}.")
+        elif status == 401:
+            echo(f"The token was already revoked or expired on {origin}.")
+        else:
+            problem = f"{origin} did not revoke the token: {answer.get('error_description') or status}"
     if uv is not None:
         subprocess.run([uv, "auth", "logout", origin], capture_output=True, text=True, timeout=60)
     if remove_netrc(origin):
         echo(f"Removed it from {_netrc_path()}.")
+    if problem:
+        token_id = token.split("_")[1] if token.count("_") >= 2 else "?"  # the ID, never the secret
+        raise click.ClickException(
+            f"{problem}\nRemoved the token from this machine, but token {token_id} is still valid on "
+            'the server until it expires: revoke it under "My tokens" on the dashboard.'
+        )
     echo(f"Logged out of {origin}.")
