@@ -108,3 +108,16 @@ def test_a_browser_token_never_outlives_its_session(app, sign_in, stores, acme):
     token = stores.db.collection("tokens").document(held["browser_token"][1]).get().to_dict()
     assert token["kind"] == "browser" and token["expires_at"].timestamp() <= session_ends
     assert bob.client.get_cookie("bale_browser").expires.timestamp() <= session_ends + 1
+
+
+def test_sign_out_ends_every_browsers_token(app, sign_in, stores, acme):
+    """Sign-out ends all of the person's Firebase sessions; their browser tokens end with them,
+    not only when each browser next loads a dashboard page."""
+    laptop, phone = sign_in(BOB), sign_in(BOB)
+    phone_token = phone.client.get_cookie("bale_browser").value.split("_")[1]
+    assert laptop.post("/signout").status_code == 303
+    browser_tokens = [
+        s.to_dict() for s in stores.db.collection("tokens").stream() if s.get("kind") == "browser"
+    ]
+    assert len(browser_tokens) == 2 and all(t["revoked_at"] is not None for t in browser_tokens)
+    assert stores.db.collection("tokens").document(phone_token).get().get("revoked_at") is not None

@@ -231,9 +231,16 @@ def google_callback():
 def signout():
     cookie = session.get("firebase")
     browser_token = session.get(_BROWSER_TOKEN)
+    user = current_user()
     # This browser is signed out whatever happens next: the person asked to leave it.
     session.clear()
     _end_browser_token(browser_token)
+    if user is not None:
+        # Firebase ends every session of the person (end_session), so every browser's token
+        # ends too, not only when that browser next loads a dashboard page.
+        for held in services().tokens.personal(user.email, kinds=frozenset({TokenKind.BROWSER})):
+            if held.revoked_at is None:
+                _end_browser_token([user.email, held.id])
     try:
         services().identity.end_session(cookie)
     except Unavailable as exc:
