@@ -170,3 +170,45 @@ def test_bale_logout_with_the_registry_unreachable_still_forgets_the_token(stack
     assert "p123456789abcdef" in r.stderr and secret not in r.stdout + r.stderr
     assert uv(env, "auth", "token", dead).returncode != 0  # gone from uv's store
     assert (tmp_path / "netrc").read_text() == "machine example.org login a password b\n"
+
+
+def test_the_token_never_reaches_a_command_line(stack, tenancy, tmp_path, monkeypatch):
+    """bale login and bale logout run uv with the token on stdin only: a stand-in uv records
+    every argv it is given (what /proc/PID/cmdline would show) and what it read."""
+    from bale_tools import login as login_mod
+
+    log, held = tmp_path / "argv.log", tmp_path / "stdin"
+    shim = tmp_path / "uv"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$*" >> "{log}"\n'
+        'case "$1 $2" in\n'
+        f'  "auth login") cat > "{held}" ;;\n'
+        f'  "auth token") cat "{held}" ;;\n'
+        f'  "auth logout") rm -f "{held}" ;;\n'
+        "esac\n"
+    )
+    shim.chmod(0o755)
+    monkeypatch.setattr(login_mod, "find_uv", lambda: str(shim))
+    tenancy.set_member("acme", BOB, "member")
+    said: list[str] = []
+
+    def approve_then_wait(seconds: float) -> None:
+        if not any(s.startswith("Approved") for s in said):
+            devices(stack).decide(said[0].split()[-1], BOB, approve=True)
+            said.append("Approved")
+
+    answer = login_mod.login(
+        stack.url, expires_in=None, netrc=False, open_browser=False, echo=said.append, sleep=approve_then_wait
+    )
+    token = answer["access_token"]
+    assert held.read_text() == token  # uv got it on stdin
+    login_mod.logout(stack.url, echo=said.append)
+    argv = log.read_text()
+    assert argv.splitlines() == [
+        f"auth login {stack.url} --token -",
+        f"auth token {stack.url}",
+        f"auth logout {stack.url}",
+    ]
+    assert token not in argv and token not in "\n".join(said)
+    assert any(s.startswith("Revoked token p") for s in said)
