@@ -56,7 +56,11 @@ def test_guessing_user_codes_is_bounded_per_person(app, sign_in, tenancy, stores
 
 def test_the_approval_page_says_the_machine_name_is_unchecked(app, sign_in, acme):
     code = start(app, client_name="Your laptop (verified by Bale)")
-    html = sign_in(BOB).get(f"/device?code={code['user_code']}").get_data(as_text=True)
+    page = sign_in(BOB).get(f"/device?code={code['user_code']}")
+    # No framing: a page of the attacker's cannot overlay the Approve button (clickjacking).
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    html = page.get_data(as_text=True)
     assert "Your laptop (verified by Bale)" in html and "not checked" in html
     assert f'<code id="device-code">{code["user_code"]}</code>' in html
     assert '<dd id="device-host">http' in html

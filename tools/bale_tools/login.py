@@ -30,6 +30,8 @@ from typing import Any
 import click
 
 HTTP_TIMEOUT = 30
+#: Hosts bale login may reach over plain http (the local stack), as uv allows.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Polls stop at the code's expiry, and never run longer than this whatever the server says.
 MAX_WAIT = 15 * 60
 
@@ -44,9 +46,14 @@ def origin_of(url: str) -> str:
     """'https://pypi.example.com/simple/acme/main/' -> 'https://pypi.example.com': uv keeps one
     credential per host, and every index on this registry lives on it."""
     parts = urllib.parse.urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise click.UsageError(f"Not a registry URL: {url!r} (e.g. https://pypi.example.com).")
-    return f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        # The device code and then the token itself would cross the network in clear text
+        # (uv refuses to store plain-http credentials for such a host too).
+        raise click.UsageError(f"Use https:// for {parts.hostname}: plain http only for the local stack.")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
 def find_uv() -> str | None:
