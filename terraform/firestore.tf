@@ -77,6 +77,25 @@ resource "google_firestore_field" "tokens_purge_ttl" {
   index_config {}
 }
 
+# Spent or abandoned bale login codes, and the counters bounding guesses of them.
+resource "google_firestore_field" "device_codes_purge_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "device_codes"
+  field      = "purge_at"
+
+  ttl_config {}
+  index_config {}
+}
+
+resource "google_firestore_field" "device_attempts_purge_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "device_attempts"
+  field      = "purge_at"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Every client (Firebase SDK) request is denied; the server SDKs use IAM and bypass
 # rules. See firestore.rules.
 resource "google_firebaserules_ruleset" "firestore" {

@@ -48,6 +48,7 @@ COLLECTIONS = [
     "publishers",
     "oidc_jti",
     "device_codes",
+    "device_attempts",
     "audit",
 ]
 

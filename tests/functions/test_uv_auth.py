@@ -106,3 +106,22 @@ def test_a_named_index_needs_no_urls_or_tokens(stack, signed_in, tmp_path):
     files = Packages(stack.stores).files("acme", "main", "app")
     assert sorted(f.filename for f in files) == ["app-0.1.0-py3-none-any.whl", "app-0.1.0.tar.gz"]
     assert {f.uploaded_by for f in files} == {BOB}
+
+
+def test_uv_auth_login_strips_only_a_trailing_simple(stack, signed_in, tmp_path):
+    """docs/clients.md: HOST/simple is the host's credential; an index URL is that index's only."""
+    env, secret = signed_in
+    env = {**env, "XDG_DATA_HOME": str(tmp_path / "store2"), "TOKEN": secret}
+    r = sh('echo "$TOKEN" | uv auth login "$HOST/simple" --token -', env)
+    assert r.returncode == 0, r.stderr
+    assert sh('uv auth token "$HOST"', env).stdout.strip() == secret
+    assert sh('uv auth token "$HOST/v1/upload/acme/main/"', env).stdout.strip() == secret
+    r = sh('uv auth logout "$HOST"', env)
+    assert r.returncode == 0, r.stderr
+
+    r = sh('echo "$TOKEN" | uv auth login "$HOST/simple/acme/main/" --token -', env)
+    assert r.returncode == 0, r.stderr
+    assert sh('uv auth token "$HOST/simple/acme/main/"', env).stdout.strip() == secret
+    for elsewhere in ("$HOST", "$HOST/v1/upload/acme/main/", "$HOST/simple/acme/staging/"):
+        r = run(["bash", "-c", f'uv auth token "{elsewhere}"'], env=env)
+        assert r.returncode != 0 and secret not in r.stdout, elsewhere

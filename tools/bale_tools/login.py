@@ -30,6 +30,8 @@ from typing import Any
 import click
 
 HTTP_TIMEOUT = 30
+#: Hosts bale login may reach over plain http (the local stack), as uv allows.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Polls stop at the code's expiry, and never run longer than this whatever the server says.
 MAX_WAIT = 15 * 60
 
@@ -44,9 +46,14 @@ def origin_of(url: str) -> str:
     """'https://pypi.example.com/simple/acme/main/' -> 'https://pypi.example.com': uv keeps one
     credential per host, and every index on this registry lives on it."""
     parts = urllib.parse.urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise click.UsageError(f"Not a registry URL: {url!r} (e.g. https://pypi.example.com).")
-    return f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        # The device code and then the token itself would cross the network in clear text
+        # (uv refuses to store plain-http credentials for such a host too).
+        raise click.UsageError(f"Use https:// for {parts.hostname}: plain http only for the local stack.")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
 def find_uv() -> str | None:
@@ -204,15 +211,28 @@ def logout(url: str, *, echo: Callable[[str], None] = click.echo) -> None:
     token = token or netrc_token(origin)
     if not token:
         raise click.ClickException(f"Not logged in to {origin} (no token in uv's store or the netrc file).")
-    status, answer = _post(f"{origin}/device/revoke", {}, {"Authorization": f"Bearer {token}"})
-    if status == 200:
-        echo(f"Revoked token {answer.get('revoked')} on {origin}.")
-    elif status == 401:
-        echo(f"The token was already revoked or expired on {origin}.")
+    # Whatever the server says (or if it cannot be reached), this machine forgets the token:
+    # the person asked to log out here. A token still live on the server is said so, loudly.
+    problem = None
+    try:
+        status, answer = _post(f"{origin}/device/revoke", {}, {"Authorization": f"Bearer {token}"})
+    except click.ClickException as exc:
+        problem = exc.message
     else:
-        raise click.ClickException(f"{origin} did not revoke the token: {answer.get('error_description')}")
+        if status == 200:
+            echo(f"Revoked token {answer.get('revoked')} on {origin}.")
+        elif status == 401:
+            echo(f"The token was already revoked or expired on {origin}.")
+        else:
+            problem = f"{origin} did not revoke the token: {answer.get('error_description') or status}"
     if uv is not None:
         subprocess.run([uv, "auth", "logout", origin], capture_output=True, text=True, timeout=60)
     if remove_netrc(origin):
         echo(f"Removed it from {_netrc_path()}.")
+    if problem:
+        token_id = token.split("_")[1] if token.count("_") >= 2 else "?"  # the ID, never the secret
+        raise click.ClickException(
+            f"{problem}\nRemoved the token from this machine, but token {token_id} is still valid on "
+            'the server until it expires: revoke it under "My tokens" on the dashboard.'
+        )
     echo(f"Logged out of {origin}.")

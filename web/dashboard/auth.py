@@ -22,10 +22,12 @@ and HEAD only. Sign-out revokes it, and so does finding the Firebase session gon
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
+from bale.clock import now
 from bale.errors import BadRequest, BaleError, NotFound, Unauthorized, Unavailable
 from bale.tokens.credentials import BROWSER_COOKIE
 from bale.tokens.service import Permission, TokenKind
@@ -80,21 +82,28 @@ def _end_browser_token(held) -> None:
         pass  # gone already
 
 
-def _with_browser_token(resp, email: str):
-    """Mint the session's browser token (revoking the one it replaces) and set its cookie."""
+def _with_browser_token(resp, email: str, session_ends: dt.datetime | None = None):
+    """Mint the session's browser token (revoking the one it replaces) and set its cookie.
+
+    It never outlives the session: one minted for a session already under way (``/signin``
+    while signed in) ends when that session does, not a whole lifetime later."""
     _end_browser_token(session.pop(_BROWSER_TOKEN, None))
+    lifetime = SESSION_LIFETIME
+    if session_ends is not None:
+        # A second early: the token's own clock reading comes a moment after this one.
+        lifetime = min(lifetime, max(session_ends - now() - dt.timedelta(seconds=1), dt.timedelta(seconds=1)))
     secret, token = services().tokens.create_personal(
         email,
         TokenKind.BROWSER,
         Permission.READ,
-        expires_in=SESSION_LIFETIME,
+        expires_in=lifetime,
         description="dashboard sign-in",
     )
     session[_BROWSER_TOKEN] = [email, token.id]
     resp.set_cookie(
         BROWSER_COOKIE,
         secret,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
+        max_age=int(lifetime.total_seconds()),
         path="/",
         secure=current_app.config["SESSION_COOKIE_SECURE"],
         httponly=True,
@@ -132,7 +141,9 @@ def signin():
     if user is not None:
         # The Simple API sends a browser here when its cookie is missing, expired or revoked
         # while the session lives: a fresh browser token, and back (no loop).
-        return _with_browser_token(redirect(safe_next(request.args.get("next"))), user.email)
+        return _with_browser_token(
+            redirect(safe_next(request.args.get("next"))), user.email, user.session_ends
+        )
     return _signin_page()
 
 
@@ -220,9 +231,16 @@ def google_callback():
 def signout():
     cookie = session.get("firebase")
     browser_token = session.get(_BROWSER_TOKEN)
+    user = current_user()
     # This browser is signed out whatever happens next: the person asked to leave it.
     session.clear()
     _end_browser_token(browser_token)
+    if user is not None:
+        # Firebase ends every session of the person (end_session), so every browser's token
+        # ends too, not only when that browser next loads a dashboard page.
+        for held in services().tokens.personal(user.email, kinds=frozenset({TokenKind.BROWSER})):
+            if held.revoked_at is None:
+                _end_browser_token([user.email, held.id])
     try:
         services().identity.end_session(cookie)
     except Unavailable as exc:

@@ -128,7 +128,7 @@ def _page(
     record = None
     if user_code and error is None and done is None:
         try:
-            record = _devices().find(user_code)
+            record = _devices().find(user_code, who=user.email)
             user_code = display_user_code(normalize_user_code(user_code))
         except BaleError as exc:
             if exc.status >= 500:

@@ -43,6 +43,8 @@ class User:
     uid: str
     email: str
     email_verified: bool
+    #: When the session this user came from ends (a session cookie's ``exp``), if known.
+    session_ends: dt.datetime | None = None
 
 
 class Identity:
@@ -80,7 +82,9 @@ class Identity:
         verified = bool(claims.get("email_verified"))
         if (self.require_verified_email or require_verified) and not verified:
             raise Unauthorized(f"Verify {email} first: Bale only trusts verified email addresses.")
-        return User(uid=claims["uid"], email=email, email_verified=verified)
+        exp = claims.get("exp")
+        ends = dt.datetime.fromtimestamp(exp, dt.UTC) if isinstance(exp, int | float) else None
+        return User(uid=claims["uid"], email=email, email_verified=verified, session_ends=ends)
 
     def session_from_id_token(self, id_token: str, *, require_verified: bool = False) -> tuple[str, User]:
         """Check a fresh ID token and return (session cookie, user).

@@ -118,6 +118,11 @@ def _handle(request: Request) -> Response:
     why = token.why_not("upload", team, index)
     if why:
         raise BaleError(why, status=403)
+    # A person-wide token matches every team: outside its owner's teams it is refused before
+    # the index's existence shows (404 here would tell a stranger which indexes exist).
+    why = tokens.owner_refusal(token, "read", team, index)
+    if why:
+        raise BaleError(why, status=403)
     if not index_snap.exists:
         raise NotFound(f"No index {team}/{index}.")
     index_doc = index_snap.to_dict() or {}

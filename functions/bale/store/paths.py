@@ -17,6 +17,7 @@ Firestore::
     publishers/{id}                                            a trusted publisher
     oidc_jti/{id}                                              a spent OIDC token
     device_codes/{sha256}                                      a ``bale login`` in progress
+    device_attempts/{sha256}                                   failed code look-ups, per person and window
     audit/{auto}                                               the audit log
 
 Cloud Storage (content-addressed)::
@@ -50,6 +51,7 @@ PUBLISHERS = "publishers"
 SPENT_JTIS = "oidc_jti"
 AUDIT = "audit"
 DEVICE_CODES = "device_codes"
+DEVICE_ATTEMPTS = "device_attempts"
 
 
 # -- Firestore ----------------------------------------------------------------
@@ -146,6 +148,11 @@ def device_codes() -> str:
 
 def device_code(code_sha256: str) -> str:
     return f"{DEVICE_CODES}/{code_sha256}"
+
+
+def device_attempts(key_sha256: str) -> str:
+    """Failed user-code look-ups of one person in one window (a brute-force bound)."""
+    return f"{DEVICE_ATTEMPTS}/{key_sha256}"
 
 
 def audit() -> str:

@@ -9,7 +9,10 @@ the approver's rights (see :meth:`bale.tokens.service.Tokens.create_personal`).
 Only SHA-256 hashes of both codes are stored (``device_codes/{sha256(device code)}``), so a
 read of the database gives no code that could be approved or redeemed. A code pair lives 10
 minutes, is approved or denied once and redeemed once; polling faster than the interval gets
-``slow_down`` and a longer interval, and the expiry bounds how long a CLI may poll at all.
+``slow_down`` and a longer interval, and the expiry bounds how long a CLI may poll at all;
+a CLI that keeps polling too fast has its login cancelled (``MAX_SLOW_DOWNS``). A person may
+look up at most ``MAX_FAILED_LOOKUPS`` codes that do not exist per ``LOOKUP_WINDOW`` (429
+after that), so a signed-in account cannot sweep the user-code space for someone else's code.
 No token secret is ever stored: the token is minted by the poll that redeems the approval.
 """
 
@@ -31,7 +34,7 @@ from bale.store.records import from_snapshot
 from bale.tokens.service import Permission, Token, TokenKind, Tokens, parse_duration
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import Transaction
+    from google.cloud.firestore import DocumentReference, Transaction
 
 #: How long a code pair may wait for approval and redemption (RFC 8628 ``expires_in``).
 CODE_TTL: Final = dt.timedelta(minutes=10)
@@ -41,6 +44,12 @@ SLOW_DOWN_STEP: Final = 5
 #: A login token's lifetime unless the CLI asks otherwise, and the longest it may ask for.
 DEFAULT_TOKEN_TTL: Final = dt.timedelta(days=90)
 MAX_TOKEN_TTL: Final = dt.timedelta(days=365)
+#: Codes that do not exist one person may look up per window (RFC 8628 section 5.1: rate-limit
+#: user-code guesses); then every look-up is 429 until the window ends.
+MAX_FAILED_LOOKUPS: Final = 10
+LOOKUP_WINDOW: Final = dt.timedelta(minutes=10)
+#: ``slow_down`` answers after which the login is cancelled (a well-behaved CLI gets none).
+MAX_SLOW_DOWNS: Final = 10
 # Consonants and no look-alikes (RFC 8628 section 6.1): 20^8 codes, 10 minutes each.
 _ALPHABET: Final = "BCDFGHJKLMNPQRSTVWXZ"
 _USER_CODE: Final = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{8}$")
@@ -80,6 +89,7 @@ class DeviceCode:
     approved_by: str | None = None
     decided_at: dt.datetime | None = None
     token_id: str | None = None
+    slow_downs: int = 0
 
     @property
     def token_ttl(self) -> dt.timedelta:
@@ -149,16 +159,46 @@ class Devices:
         self.db.document(paths.device_code(record.id)).create(data)
         return device_code, user_code, record
 
-    def find(self, user_code: str) -> DeviceCode:
-        """The pending code a person typed; 404 if unknown, 400 if expired or decided already."""
+    def _attempts_ref(self, who: str) -> DocumentReference:
+        window = int(now().timestamp() // LOOKUP_WINDOW.total_seconds())
+        return self.db.document(paths.device_attempts(_sha(f"{who.lower()}\n{window}")))
+
+    def _check_attempts(self, who: str) -> None:
+        snap = self._attempts_ref(who).get()
+        if snap.exists and int(snap.get("count") or 0) >= MAX_FAILED_LOOKUPS:
+            minutes = int(LOOKUP_WINDOW.total_seconds() // 60)
+            raise BaleError(
+                f"Too many codes that do not exist: try again in up to {minutes} minutes, and copy "
+                "the code from the terminal running bale login.",
+                status=429,
+                headers={"Retry-After": str(int(LOOKUP_WINDOW.total_seconds()))},
+            )
+
+    def _note_failure(self, who: str) -> None:
+        from google.cloud import firestore
+
+        # An atomic increment: racing guesses from many tabs are all counted.
+        self._attempts_ref(who).set(
+            {"count": firestore.Increment(1), "purge_at": now() + 2 * LOOKUP_WINDOW}, merge=True
+        )
+
+    def find(self, user_code: str, *, who: str | None = None) -> DeviceCode:
+        """The pending code a person typed; 404 if unknown, 400 if expired or decided already.
+
+        ``who`` (the signed-in person looking it up) is refused with 429 after
+        ``MAX_FAILED_LOOKUPS`` unknown codes in a window."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         code = normalize_user_code(user_code)
+        if who is not None:
+            self._check_attempts(who)
         q = self.db.collection(paths.device_codes()).where(
             filter=FieldFilter("user_code_sha256", "==", _sha(code))
         )
         found = [from_snapshot(DeviceCode, s) for s in q.stream()]
         if not found:
+            if who is not None:
+                self._note_failure(who)
             raise NotFound(f"No login is waiting for code {display_user_code(code)}; check the code.")
         record = max(found, key=lambda r: r.created_at)
         self._check_pending(record, code)
@@ -177,7 +217,7 @@ class Devices:
         from google.cloud import firestore
 
         code = normalize_user_code(user_code)
-        ref = self.db.document(paths.device_code(self.find(code).id))
+        ref = self.db.document(paths.device_code(self.find(code, who=email).id))
 
         @firestore.transactional
         def txn(tx: Transaction) -> DeviceCode:
@@ -228,8 +268,15 @@ class Devices:
             if record.last_poll_at is not None and t - record.last_poll_at < dt.timedelta(
                 seconds=record.interval
             ):
+                if record.slow_downs + 1 >= MAX_SLOW_DOWNS:
+                    # Still pending: cancelled, so it can no longer be approved either.
+                    tx.update(ref, {"status": str(DeviceStatus.DENIED), "last_poll_at": t})
+                    return DeviceError(
+                        "access_denied",
+                        "Polled too fast too often: this login is cancelled; run bale login again.",
+                    )
                 interval = record.interval + SLOW_DOWN_STEP
-                tx.update(ref, {"interval": interval, "last_poll_at": t})
+                tx.update(ref, {"interval": interval, "last_poll_at": t, "slow_downs": record.slow_downs + 1})
                 return DeviceError("slow_down", f"Polling too fast: wait {interval} seconds between polls.")
             tx.update(ref, {"last_poll_at": t})
             return DeviceError("authorization_pending", "Waiting for approval on the dashboard.")
