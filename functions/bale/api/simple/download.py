@@ -13,13 +13,11 @@ from bale.api.http import route_parts
 from bale.api.simple.routing import FILES, authorize, index_slugs, redirect, services, slug_or_404
 from bale.clock import now
 from bale.errors import NotFound
-from bale.names import validate_project
-from bale.packages.distributions import check_filename
+from bale.names import check_filename, validate_project
 from bale.packages.service import FileRecord, Packages
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.store.blobs import BlobMissing
-from bale.upstream.cache import UpstreamCache
 from bale.upstream.policy import UpstreamConfig, config_of, hidden_reason, is_private
 
 log = logging.getLogger("bale.simple")
@@ -143,6 +141,9 @@ def upstream_file(
     want_metadata: bool,
 ) -> Response:
     """An upstream file (or its METADATA), from Bale's verified copy, made on first use."""
+    # Imported here: a cold instance serving private files never loads the upstream client.
+    from bale.upstream.cache import UpstreamCache
+
     up = UpstreamCache(stores, settings, team, cfg)
     page = up.page(project)
     entry = page.entry(filename)
