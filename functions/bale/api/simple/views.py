@@ -33,6 +33,7 @@ from typing import Any
 from flask import Request, Response
 
 from bale.api.http import plain_errors, route_parts
+from bale.api.simple import download as download_module
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
 from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
@@ -54,6 +55,7 @@ _pages = PageCache()
 def clear_caches() -> None:
     """Forget cached pages (tests clear the emulators between tests)."""
     _pages.clear()
+    download_module.clear_caches()
     if "bale.api.simple.proxy" in sys.modules:
         sys.modules["bale.api.simple.proxy"].clear_caches()
 
