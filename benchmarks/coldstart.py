@@ -13,7 +13,8 @@ token, then for each run and each entry point spawns `functions-framework --targ
 * oidc: `GET /_/oidc/audience` (Trusted Publishing on, the audience configured).
 
 Runs interleave the three targets so that other load on the machine hits them alike. The
-report gives the median, min and max per target, and the machine's load average and busy
+report gives the median, min and max per target (and per tree: `--also DIR` times another
+functions/ folder, such as an older commit's from `git archive`, in the same runs), and the machine's load average and busy
 share over the run (the machine may be shared). `--importtime DIR` runs each target once more
 with `PYTHONPROFILEIMPORTTIME=1` and writes what the process imported up to and during its
 first request (`DIR/TARGET.txt`), with the ten slowest top-level imports printed.
@@ -89,18 +90,22 @@ def first_request(target: str, base: str, wheel: Path, tokens: dict[str, str]) -
     return requests.get(f"{base}/_/oidc/audience", timeout=60)
 
 
-def cold_start(target: str, env: dict[str, str], wheel: Path, tokens: dict[str, str], stderr=None) -> float:
+def cold_start(
+    target: str,
+    env: dict[str, str],
+    wheel: Path,
+    tokens: dict[str, str],
+    stderr=None,
+    functions: Path | None = None,
+) -> float:
     from bale_tools.devserver import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = [
-        str(BIN / "functions-framework"),
-        "--target",
-        target,
-        "--source",
-        str(ROOT / "functions" / "main.py"),
-    ]
+    functions = functions or ROOT / "functions"
+    # That tree's folder first on the path: what is timed is its code.
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(functions), env.get("PYTHONPATH", "")])}
+    argv = [str(BIN / "functions-framework"), "--target", target, "--source", str(functions / "main.py")]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [*argv, "--port", str(port), "--host", "127.0.0.1"],
@@ -143,6 +148,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--importtime", type=Path, help="also write each target's import log here")
+    ap.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        help="another functions/ folder (e.g. an older commit's, from git archive) timed in the same runs",
+    )
     args = ap.parse_args()
     from bale_tools.emulators import FirestoreEmulator, GCSEmulator
 
@@ -176,12 +188,16 @@ def main() -> int:
             # Not timed: the project exists before the first page is asked for.
             cold_start("upload", env, wheel, tokens)
 
-            times: dict[str, list[float]] = {t: [] for t in TARGETS}
+            trees = [ROOT / "functions", *args.also]
+            times: dict[tuple[Path, str], list[float]] = {(f, t): [] for f in trees for t in TARGETS}
             load0 = os.getloadavg()[0]
             busy0, total0 = machine_jiffies()
             for _ in range(args.runs):
                 for target in TARGETS:
-                    times[target].append(cold_start(target, env, wheel, tokens))
+                    for functions in trees:
+                        times[functions, target].append(
+                            cold_start(target, env, wheel, tokens, functions=functions)
+                        )
             busy1, total1 = machine_jiffies()
             load1 = os.getloadavg()[0]
             busy = (busy1 - busy0) / max(1, total1 - total0)
@@ -189,18 +205,20 @@ def main() -> int:
                 f"\ncold starts, {args.runs} runs each (interleaved), machine busy {busy:.0%} "
                 f"(load average {load0:.2f} -> {load1:.2f}, {os.cpu_count()} cores)"
             )
-            print("| function | first request | median s | min s | max s |")
-            print("|---|---|---:|---:|---:|")
+            print("| code | function | first request | median s | min s | max s |")
+            print("|---|---|---|---:|---:|---:|")
             labels = {
                 "upload": "small wheel upload (upload token; GCS, Firestore)",
                 "simple": "project page (read token; Firestore)",
                 "oidc": "GET /_/oidc/audience",
             }
             for target in TARGETS:
-                ts = times[target]
-                print(
-                    f"| {target} | {labels[target]} | {statistics.median(ts):.2f} | {min(ts):.2f} | {max(ts):.2f} |"
-                )
+                for functions in trees:
+                    ts = times[functions, target]
+                    print(
+                        f"| {functions} | {target} | {labels[target]} | {statistics.median(ts):.2f} "
+                        f"| {min(ts):.2f} | {max(ts):.2f} |"
+                    )
 
             if args.importtime:
                 args.importtime.mkdir(parents=True, exist_ok=True)
