@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 class BaleError(Exception):
     """A failure the caller caused (4xx) or one we report cleanly (5xx)."""
@@ -44,3 +47,17 @@ class TooLarge(BaleError):
 
 class Unavailable(BaleError):
     status = 503
+
+
+class PublishingError(BaleError):
+    """A refused exchange: 422 and PyPI's error shape, which uv prints as it is."""
+
+    status = 422
+
+    def __init__(self, code: str, description: str | Iterable[str], *, status: int | None = None):
+        descriptions = [description] if isinstance(description, str) else list(dict.fromkeys(description))
+        super().__init__("Token request failed: " + "; ".join(descriptions), status=status)
+        self.errors = [{"code": code, "description": d} for d in descriptions]
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "errors": self.errors}

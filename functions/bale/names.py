@@ -55,3 +55,20 @@ def validate_email(email: str) -> str:
     if not _EMAIL.fullmatch(email):
         raise BadRequest(f"Invalid email address {email!r}.")
     return email
+
+
+# A file name in a URL or an upload (here, not in packages.distributions, so that a download
+# needs neither packaging.metadata nor trove-classifiers).
+_SAFE_FILENAME = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z"
+)  # \Z: "$" would let a trailing newline through
+MAX_FILENAME = 255
+
+
+def check_filename(filename: str) -> str:
+    """A bare, safe filename: no directories, no control characters, no surprises."""
+    if "/" in filename or "\\" in filename or filename in (".", ".."):
+        raise BadRequest(f"Invalid filename {filename!r}: it must not contain a path.")
+    if len(filename) > MAX_FILENAME or not _SAFE_FILENAME.match(filename):
+        raise BadRequest(f"Invalid filename {filename!r}: use letters, digits and . _ + ! - only.")
+    return filename

@@ -622,6 +622,51 @@ def test_downloads_cost_one_storage_request_per_chunk(stack):
         del session.request
 
 
+def test_warm_small_downloads_skip_storage_and_deleted_files_stay_refused(stack):
+    """A METADATA file or a small wheel read once is served from the instance's memory (its
+    blob path never changes), but only while its record is live: the token and the record are
+    still read on every request, so a deleted file is a 404 and a revoked token a 403 at once."""
+    from bale.api.simple.download import SMALL_BYTES_MAX
+    from bale.packages.service import Packages
+    from bale.store.backends import get_stores
+    from bale.tokens.service import Tokens
+
+    token = stack.token()
+    data = publish_wheel(stack, token, "warm", "1.0")
+    assert len(data) <= SMALL_BYTES_MAX
+    session = get_stores().blobs.bucket.client._http
+    calls = []
+    original = session.request
+
+    def counting(method, url, *a, **kw):
+        calls.append((method, url.split("?")[0].rsplit("/", 1)[-1]))
+        return original(method, url, *a, **kw)
+
+    session.request = counting
+    path = f"/simple/acme/main/warm/{wheel_name('warm', '1.0')}"
+    try:
+        for suffix in ("", ".metadata"):
+            calls.clear()
+            first = get(stack, path + suffix, token)
+            assert first.status_code == 200 and len(calls) == 1, calls
+            calls.clear()
+            again = get(stack, path + suffix, token)
+            assert again.status_code == 200 and calls == [], calls
+            assert again.content == first.content
+            assert again.headers["ETag"] == first.headers["ETag"]
+            assert int(again.headers["Content-Length"]) == len(first.content)
+        assert get(stack, path, token).content == data
+    finally:
+        del session.request
+    reader = stack.token(permission="read")
+    assert get(stack, path, reader).status_code == 200
+    Tokens(stack.stores).revoke("acme", reader.split("_")[1], actor="admin@example.com")
+    assert get(stack, path, reader).status_code in (401, 403)
+    Packages(stack.stores).delete("acme", "main", "warm", "1.0", actor="admin@example.com")
+    for suffix in ("", ".metadata"):
+        assert get(stack, path + suffix, token).status_code == 404
+
+
 def test_download_redirects_to_signed_url_when_storage_signs(stack, settings):
     from bale.api.simple.download import serve_blob
     from bale.packages.service import Packages

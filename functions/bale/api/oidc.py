@@ -20,8 +20,7 @@ from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected
 
 from bale.api.http import route_parts
-from bale.errors import BaleError
-from bale.publishing.trusted import PublishingError, TrustedPublishing
+from bale.errors import BaleError, PublishingError
 from bale.settings import get_settings
 from bale.store.backends import get_stores
 
@@ -144,6 +143,9 @@ def _route(request: Request) -> Response:
     body = _payload(request)
     token = body["token"]
     assert token is not None
+    # Imported here: the audience (asked by every `uv publish`) needs neither pyjwt nor the providers.
+    from bale.publishing.trusted import TrustedPublishing
+
     service = TrustedPublishing(get_stores(settings), settings)
     if endpoint == "mint-token":
         minted = service.mint(token, team=body["team"], index=body["index"])

@@ -34,8 +34,6 @@ from bale.store.blobs import BlobExists
 from bale.store.paths import blob_path
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Token, TokenKind, Tokens
-from bale.upstream.cache import upstream_has
-from bale.upstream.client import UpstreamError
 from bale.upstream.policy import config_of, may_shadow
 
 log = logging.getLogger("bale.upload")
@@ -276,6 +274,10 @@ def _check_shadowing(stores: Stores, team: str, index: str, project: str, index_
     if cfg is None or may_shadow(cfg, project):
         return
     how = f"bale admin allow-shadow {team} {index} {project}"
+    # Imported here: only an index with an upstream needs the upstream client.
+    from bale.upstream.cache import upstream_has
+    from bale.upstream.client import UpstreamError
+
     try:
         taken = upstream_has(stores, get_settings(), team, cfg, project)
     except UpstreamError as exc:

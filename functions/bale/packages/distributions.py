@@ -30,12 +30,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from bale.errors import BadRequest
+from bale.names import check_filename as check_filename  # re-exported: uploads check here
 
 normalize = canonicalize_name
-_SAFE_FILENAME = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z"
-)  # \Z: "$" would let a trailing newline through
-MAX_FILENAME = 255
 MAX_METADATA = 4 * 1024 * 1024
 #: Most entries an archive may hold. Real sdists and wheels stay far below this (the largest on
 #: PyPI hold some tens of thousands of files); the cap bounds the memory spent on the listing.
@@ -82,15 +79,6 @@ class ParsedFilename:
 class Distribution:
     metadata: Metadata
     raw_metadata: bytes
-
-
-def check_filename(filename: str) -> str:
-    """A bare, safe filename: no directories, no control characters, no surprises."""
-    if "/" in filename or "\\" in filename or filename in (".", ".."):
-        raise BadRequest(f"Invalid filename {filename!r}: it must not contain a path.")
-    if len(filename) > MAX_FILENAME or not _SAFE_FILENAME.match(filename):
-        raise BadRequest(f"Invalid filename {filename!r}: use letters, digits and . _ + ! - only.")
-    return filename
 
 
 def parse_filename(filename: str) -> ParsedFilename:

@@ -37,7 +37,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +44,7 @@ import jwt
 
 from bale.clock import now
 from bale.errors import BaleError, Unauthorized
+from bale.errors import PublishingError as PublishingError  # re-exported: its home was here
 from bale.publishing.providers import PROVIDERS
 from bale.publishing.providers.base import Provider
 from bale.publishing.publishers import Publisher, Publishers
@@ -71,20 +71,6 @@ JWKS_LIFESPAN = 300.0
 MAX_INDEXES_PER_TEAM = 5
 JWKS_REFRESH_COOLDOWN = 10.0
 HTTP_TIMEOUT = 10.0
-
-
-class PublishingError(BaleError):
-    """A refused exchange: 422 and PyPI's error shape, which uv prints as it is."""
-
-    status = 422
-
-    def __init__(self, code: str, description: str | Iterable[str], *, status: int | None = None):
-        descriptions = [description] if isinstance(description, str) else list(dict.fromkeys(description))
-        super().__init__("Token request failed: " + "; ".join(descriptions), status=status)
-        self.errors = [{"code": code, "description": d} for d in descriptions]
-
-    def body(self) -> dict[str, Any]:
-        return {"message": self.message, "errors": self.errors}
 
 
 # -- issuer keys ------------------------------------------------------------------

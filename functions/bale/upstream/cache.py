@@ -34,6 +34,7 @@ from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.blobs import BlobExists, BlobMissing
+from bale.store.memory import BytesLRU
 from bale.upstream.client import Fetched, UpstreamClient, UpstreamError
 from bale.upstream.policy import UpstreamConfig
 from bale.upstream.secrets import SecretSource, secret_source
@@ -184,41 +185,9 @@ class _Sizes:
         self._sizes.clear()
 
 
-class _Small:
-    """Small copies (METADATA files, small wheels) kept whole: an LRU bounded in bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._items: collections.OrderedDict[str, bytes] = collections.OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
-        self._lock = threading.Lock()
-
-    def get(self, path: str) -> bytes | None:
-        with self._lock:
-            data = self._items.get(path)
-            if data is not None:
-                self._items.move_to_end(path)
-            return data
-
-    def put(self, path: str, data: bytes) -> None:
-        with self._lock:
-            if path in self._items:
-                return
-            self._items[path] = data
-            self._bytes += len(data)
-            while self._bytes > self._max:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= len(old)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
-
 _memory = _Memory()
 _sizes = _Sizes()
-_small = _Small(SMALL_FILES_BYTES)
+_small = BytesLRU(SMALL_FILES_BYTES)
 _page_locks = _Locks()
 _file_locks = _Locks()
 

@@ -27,7 +27,8 @@ from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 from packaging.utils import canonicalize_name
 
 from bale.errors import BadRequest, BaleError
-from bale.packages.distributions import check_filename, parse_filename
+from bale.names import check_filename
+from bale.packages.distributions import parse_filename
 from bale.settings import Settings
 from bale.upstream import addresses
 

@@ -13,13 +13,12 @@ from bale.api.http import route_parts
 from bale.api.simple.routing import FILES, authorize, index_slugs, redirect, services, slug_or_404
 from bale.clock import now
 from bale.errors import NotFound
-from bale.names import validate_project
-from bale.packages.distributions import check_filename
+from bale.names import check_filename, validate_project
 from bale.packages.service import FileRecord, Packages
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.store.blobs import BlobMissing
-from bale.upstream.cache import UpstreamCache
+from bale.store.memory import BytesLRU
 from bale.upstream.policy import UpstreamConfig, config_of, hidden_reason, is_private
 
 log = logging.getLogger("bale.simple")
@@ -30,6 +29,16 @@ SIGNED_URL_TTL: Final = dt.timedelta(minutes=5)
 FILE_TYPE: Final = "application/octet-stream"
 METADATA_TYPE: Final = "text/plain; charset=utf-8"
 METADATA_SUFFIX: Final = ".metadata"
+#: Warm downloads of METADATA files and small wheels skip storage: the bytes of a blob path
+#: never change (create-only, content-addressed), and the record, read on every request, still
+#: decides whether they are served. Up to 16 MiB in all per instance, 256 KiB each.
+SMALL_BYTES_MAX: Final = 256 * 1024
+_small = BytesLRU(16 * 1024 * 1024, max_item=SMALL_BYTES_MAX)
+
+
+def clear_caches() -> None:
+    """Forget the bytes kept in memory (tests clear the emulators between tests)."""
+    _small.clear()
 
 
 def download(request: Request, parts: list[str] | None = None, prefix: str = FILES) -> Response:
@@ -102,15 +111,31 @@ def serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata:
         resp.autocorrect_location_header = False
         return resp
     if want_metadata:
-        # METADATA is small (4 MiB at most): one GET, whole.
-        try:
-            data = stores.blobs.read(path)
-        except BlobMissing:
-            log.error("record without its METADATA: %s", path)
-            raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
+        # METADATA is small (4 MiB at most): one GET, whole, or none when this instance has it.
+        data = _small.get(path)
+        if data is None:
+            try:
+                data = stores.blobs.read(path)
+            except BlobMissing:
+                log.error("record without its METADATA: %s", path)
+                raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
+            _small.put(path, data)
         resp = Response(b"" if request.method == "HEAD" else data, status=200, headers=headers)
         resp.headers["Content-Type"] = METADATA_TYPE
         resp.headers["Content-Length"] = str(len(data))
+        return resp
+    if request.method == "GET" and rec.size <= SMALL_BYTES_MAX:
+        data = _small.get(path)
+        if data is None:
+            try:
+                chunks, _ = stores.blobs.open(path, size=rec.size)  # one chunk: one GET
+                data = b"".join(chunks)
+            except BlobMissing:
+                log.error("record without its blob: %s", path)
+                raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.") from None
+            _small.put(path, data)
+        resp = Response(data, status=200, headers=headers)
+        resp.headers["Content-Type"] = FILE_TYPE
         return resp
     if request.method == "HEAD":
         # The headers only: the record has the size; one metadata request says the bytes exist.
@@ -143,6 +168,9 @@ def upstream_file(
     want_metadata: bool,
 ) -> Response:
     """An upstream file (or its METADATA), from Bale's verified copy, made on first use."""
+    # Imported here: a cold instance serving private files never loads the upstream client.
+    from bale.upstream.cache import UpstreamCache
+
     up = UpstreamCache(stores, settings, team, cfg)
     page = up.page(project)
     entry = page.entry(filename)

@@ -14,8 +14,7 @@ from packaging.version import InvalidVersion, Version
 from bale.api.http import route_parts
 from bale.api.simple.routing import authorize, index_slugs, redirect, services, slug_or_404
 from bale.errors import NotFound
-from bale.names import validate_project
-from bale.packages.distributions import check_filename
+from bale.names import check_filename, validate_project
 from bale.packages.service import FileRecord, Packages
 from bale.provenance.store import INTEGRITY, INTEGRITY_TYPE
 from bale.store import paths

@@ -27,12 +27,13 @@ for the token holder, never for a shared cache.
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 from flask import Request, Response
 
 from bale.api.http import plain_errors, route_parts
-from bale.api.simple import proxy
+from bale.api.simple import download as download_module
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
 from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
@@ -54,7 +55,9 @@ _pages = PageCache()
 def clear_caches() -> None:
     """Forget cached pages (tests clear the emulators between tests)."""
     _pages.clear()
-    proxy.clear_caches()
+    download_module.clear_caches()
+    if "bale.api.simple.proxy" in sys.modules:
+        sys.modules["bale.api.simple.proxy"].clear_caches()
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -114,6 +117,9 @@ def _simple(request: Request) -> Response:
         cfg = config_of(index_doc)
         # Private first, never merged: a name the index holds (or reserved) never reaches here.
         if cfg is not None and not is_private(index_doc, project, False):
+            # Imported here, like the upstream client it needs: private pages never load them.
+            from bale.api.simple import proxy
+
             return proxy.project_page(request, settings, stores, team, index, project, cfg, fmt, content_type)
         raise NotFound(f"No project {project!r} in {team}/{index}.")
     return _project_page(request, settings, stores, team, index, project, fmt, content_type, snap.to_dict())
