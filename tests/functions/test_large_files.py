@@ -80,23 +80,6 @@ def signing(stack, monkeypatch):
     settings_mod.get_settings.cache_clear()
 
 
-@pytest.fixture
-def client_env(tmp_path):
-    cache = tmp_path / "cache"
-    return {
-        "UV_NO_CACHE": "1",
-        "UV_CACHE_DIR": str(cache / "uv"),
-        "UV_NO_CONFIG": "1",
-        "UV_PYTHON_DOWNLOADS": "never",
-        "PIP_NO_CACHE_DIR": "1",
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        "XDG_CACHE_HOME": str(cache),
-        "HOME": str(tmp_path / "home"),
-    }
-
-
 def publish(stack, tmp_path):
     """big 1.0 (64 KiB of incompressible payload: above the threshold) and small 1.0 (below)."""
     dist = tmp_path / "dist"

@@ -86,24 +86,6 @@ def index_url(stack, token, index="main") -> str:
     return f"http://__token__:{token}@{host}/simple/acme/{index}/"
 
 
-@pytest.fixture
-def client_env(tmp_path):
-    cache = tmp_path / "cache"
-    return {
-        "UV_NO_CACHE": "1",
-        "UV_CACHE_DIR": str(cache / "uv"),
-        "UV_NO_CONFIG": "1",
-        "UV_PYTHON_DOWNLOADS": "never",
-        "PIP_NO_CACHE_DIR": "1",
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        "XDG_CACHE_HOME": str(cache),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "HOME": str(tmp_path / "home"),
-    }
-
-
 def new_venv(tmp_path, client_env, name="venv"):
     path = tmp_path / name
     r = run([UV, "venv", "--no-config", "--python", sys.executable, path], env=client_env)
