@@ -21,6 +21,7 @@ from bale.errors import BaleError, NotFound
 from bale.names import validate_project
 from bale.packages.versions import version_key
 from bale.publishing.providers import PROVIDERS
+from bale.services import ServiceSet
 from bale.tenancy.service import ROLES
 from bale.tokens.service import PERMISSIONS, parse_duration
 
@@ -84,7 +85,7 @@ def _check_emulators(settings) -> None:
             ) from None
 
 
-class Admin:
+class Admin(ServiceSet):
     """What `bale admin` commands share: the services, opened on first use (so usage errors
     and --help never touch the network) after checking that configured emulators answer."""
 
@@ -92,46 +93,20 @@ class Admin:
         self._stores = stores
 
     @property
+    def settings(self):
+        from bale.settings import get_settings
+
+        return get_settings()
+
+    @property
     def stores(self):
         if self._stores is None:
-            from bale.settings import get_settings
             from bale.store.backends import get_stores
 
-            settings = get_settings()
+            settings = self.settings
             _check_emulators(settings)
             self._stores = get_stores(settings)
         return self._stores
-
-    @property
-    def tenancy(self):
-        from bale.tenancy.service import Tenancy
-
-        return Tenancy(self.stores)
-
-    @property
-    def tokens(self):
-        from bale.tokens.service import Tokens
-
-        return Tokens(self.stores)
-
-    @property
-    def packages(self):
-        from bale.packages.service import Packages
-
-        return Packages(self.stores)
-
-    @property
-    def upstreams(self):
-        from bale.settings import get_settings
-        from bale.upstream.service import Upstreams
-
-        return Upstreams(self.stores, get_settings())
-
-    @property
-    def publishers(self):
-        from bale.publishing.publishers import Publishers
-
-        return Publishers(self.stores)
 
 
 class Bale(click.Group):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from bale.clock import now
 from bale.errors import BadRequest, BaleError
@@ -282,10 +282,7 @@ def revoke_token(team: str, token_id: str):
 
 
 def _publisher_service():
-    pubs = services().publishers
-    if pubs is None:
-        abort(404)
-    return pubs
+    return services().publishers
 
 
 @bp.get("/publishers")

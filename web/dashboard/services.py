@@ -13,40 +13,27 @@ from flask import current_app, flash, g, redirect, request, url_for
 
 from bale.errors import BadRequest, BaleError, Forbidden, NotFound
 from bale.names import validate_team
+from bale.services import ServiceSet
 from bale.settings import Settings
 from bale.store.backends import get_stores
 
 from .identity import Identity, User
 
 
-class Services:
+class Services(ServiceSet):
     """Per-app access to Bale's services; Google clients are made on first use."""
 
     def __init__(self, settings: Settings, identity: Identity):
-        self.settings = settings
+        self._settings = settings
         self.identity = identity
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     @property
     def stores(self):
         return get_stores(self.settings)
-
-    @property
-    def tenancy(self):
-        from bale.tenancy.service import Tenancy
-
-        return Tenancy(self.stores)
-
-    @property
-    def tokens(self):
-        from bale.tokens.service import Tokens
-
-        return Tokens(self.stores)
-
-    @property
-    def packages(self):
-        from bale.packages.service import Packages
-
-        return Packages(self.stores)
 
     def project_docs(self, team: str, index: str, names: list[str]) -> dict[str, dict]:
         """The project documents (counts, dates) of ``names`` in one batched read, by name.
@@ -56,21 +43,6 @@ class Services:
         packages = self.packages
         refs = [packages.project_ref(team, index, n) for n in names]
         return {s.id: s.to_dict() for s in self.stores.db.get_all(refs) if s.exists} if refs else {}
-
-    @property
-    def upstreams(self):
-        from bale.upstream.service import Upstreams
-
-        return Upstreams(self.stores, self.settings)
-
-    @property
-    def publishers(self):
-        """The Trusted Publishing service, or None where this build has none."""
-        try:
-            from bale.publishing.publishers import Publishers
-        except ImportError:
-            return None
-        return Publishers(self.stores)
 
 
 def flash_refusal(exc: BaleError) -> None:
