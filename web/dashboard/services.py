@@ -31,6 +31,10 @@ class Services(ServiceSet):
     def settings(self) -> Settings:
         return self._settings
 
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
     @property
     def stores(self):
         return get_stores(self.settings)
