@@ -85,6 +85,14 @@ def token():
         secret, tok = _devices().poll(str(_params().get("device_code") or ""))
     except DeviceError as exc:
         return _json_error(exc.code, exc.message)
+    except Exception as exc:
+        # Racing polls of one code contend on its transaction: the loser retries its poll
+        # (RFC 8628's slow_down) instead of seeing a server error; the winner gets the token.
+        from google.api_core import exceptions as gexc
+
+        if not isinstance(exc, (gexc.Aborted, gexc.Conflict, ValueError)):
+            raise
+        return _json_error("slow_down", "Another poll of this code is under way; poll again later.")
     expires_in = int((tok.expires_at - now()).total_seconds()) if tok.expires_at else None
     return jsonify(
         {"access_token": secret, "token_type": "bearer", "expires_in": expires_in, "token_id": tok.id}
