@@ -391,7 +391,7 @@ class Bale(Registry):
         server = Server(app, host=HOST, port=port).start()
         out = {"pages": {}, "install": None}
         try:
-            with FirestoreReads(stores.db) as reads:
+            with FirestoreReads(stores.db, stores.probe) as reads:
                 for n in sizes:
                     path = self.page_path(n)
                     reads.reset()

@@ -157,7 +157,7 @@ def run(sizes, counts, args) -> int:
     server = Server(build_app(settings)).start()
     rows = []
     try:
-        with FirestoreReads(stores.db) as reads:
+        with FirestoreReads(stores.db, stores.probe) as reads:
             for n in sizes:
                 url = f"{server.url}/simple/acme/main/proj-{n}/"
                 # Cold: an empty page cache, as on a new instance or right after an upload.

@@ -17,6 +17,7 @@ locals {
       # request's 60 s: bound both below what the function has (docs/deploy.md, Limits).
       env = {
         BALE_SIGNED_URL_MIN_BYTES    = tostring(var.signed_url_min_bytes)
+        BALE_TOKEN_CACHE_SECONDS     = tostring(var.token_cache_seconds)
         BALE_UPSTREAM_MAX_FILE_BYTES = tostring(200 * 1024 * 1024)
         BALE_UPSTREAM_FILE_TIMEOUT   = "50"
       }

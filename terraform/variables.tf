@@ -134,6 +134,16 @@ variable "upload_timeout_seconds" {
   }
 }
 
+variable "token_cache_seconds" {
+  type        = number
+  description = "BALE_TOKEN_CACHE_SECONDS for the simple function: how long a read trusts a token its instance checked earlier (a revocation takes effect within this many seconds; uploads never trust it). 0 reads the token on every request."
+  default     = 2
+  validation {
+    condition     = var.token_cache_seconds >= 0 && var.token_cache_seconds <= 60
+    error_message = "token_cache_seconds must be 0 to 60: a revocation must take effect within seconds."
+  }
+}
+
 variable "signed_url_min_bytes" {
   type        = number
   description = "BALE_SIGNED_URL_MIN_BYTES for the simple function: files at least this big are answered with a redirect to a 5-minute signed Cloud Storage URL, so a large download never holds an instance; smaller ones are streamed."

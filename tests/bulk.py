@@ -126,8 +126,11 @@ class FirestoreReads:
 
     METHODS = ("batch_get_documents", "run_query")
 
-    def __init__(self, db):
+    def __init__(self, db, probe=None):
+        """``probe``: a Stores' DocumentProbe, whose unary reads (one document each, found or
+        not, as Firestore bills them) count too."""
         self.api = db._firestore_api
+        self.probe = probe
         self.count = 0
         self._lock = threading.Lock()
         self._saved: dict[str, object] = {}
@@ -167,6 +170,15 @@ class FirestoreReads:
                 self._saved[name] = vars(api)[name]
         api.batch_get_documents = batch_get_documents
         api.run_query = run_query
+        if self.probe is not None:
+            orig_probe = self.probe.get
+
+            def probe_get(*args, **kwargs):
+                found = orig_probe(*args, **kwargs)
+                self._add(1)
+                return found
+
+            self.probe.get = probe_get
         return self
 
     def __exit__(self, *exc) -> None:
@@ -175,3 +187,5 @@ class FirestoreReads:
                 setattr(self.api, name, self._saved[name])
             else:
                 delattr(self.api, name)
+        if self.probe is not None:
+            vars(self.probe).pop("get", None)

@@ -42,6 +42,9 @@ def emulators(tmp_path_factory):
     os.environ["BALE_BUCKET"] = BUCKET
     # The tests' upstreams run on loopback: allowed here as on `bale dev`, never in production.
     os.environ["BALE_UPSTREAM_ALLOW_LOOPBACK"] = "1"
+    # The suite checks that a revoked token or a removed member stops reading at once; reads
+    # that trust a token for a few seconds are tested with the cache on in test_token_cache.py.
+    os.environ["BALE_TOKEN_CACHE_SECONDS"] = "0"
     yield fs, gcs
     fs.stop(grace=2)
     gcs.stop(grace=2)
@@ -58,6 +61,7 @@ def base_settings(emulators):
         firestore_emulator_host=fs.host,
         storage_emulator_host=gcs.host,
         upstream_allow_loopback=True,
+        token_cache_seconds=0,
     )
 
 

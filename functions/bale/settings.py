@@ -15,6 +15,8 @@ from collections.abc import Mapping
 DEFAULT_PROJECT = "demo-bale"
 #: Environment variables an index may name as its upstream's credentials (``env:NAME``).
 UPSTREAM_AUTH_PREFIX = "BALE_UPSTREAM_AUTH_"
+#: The longest a read may trust a token checked earlier (BALE_TOKEN_CACHE_SECONDS).
+MAX_TOKEN_CACHE_SECONDS = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +60,11 @@ class Settings:
     #: hold a function instance for the whole transfer; smaller ones are streamed (one storage
     #: read, no second round trip for the client). 0: redirect every file.
     signed_url_min_bytes: int = 4 * 1024 * 1024
+    #: How long the Simple API (reads only) may answer from a token it checked earlier in this
+    #: instance, in seconds: a revoked token, a removed member or a narrowed role stops reading
+    #: at most this long after the change. Uploads, Trusted Publishing and the dashboard always
+    #: read the token. 0: read it on every request. At most 60.
+    token_cache_seconds: int = 2
     #: Secret for the dashboard's session cookies.
     secret_key: str = "dev-only-not-secret"
     #: The Firebase project's Web API key, for the dashboard's sign-in (public: it identifies
@@ -116,6 +123,16 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         raise ValueError(f"{key} must be an integer, got {raw!r}") from None
 
 
+def _token_cache_seconds(env: Mapping[str, str], default: int) -> int:
+    seconds = _int(env, "BALE_TOKEN_CACHE_SECONDS", default)
+    if not 0 <= seconds <= MAX_TOKEN_CACHE_SECONDS:
+        raise ValueError(
+            f"BALE_TOKEN_CACHE_SECONDS must be 0 to {MAX_TOKEN_CACHE_SECONDS} (a revocation must "
+            f"take effect within seconds), got {seconds}"
+        )
+    return seconds
+
+
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raw = (env.get(key) or "").strip().lower()
     if not raw:
@@ -157,6 +174,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
+        token_cache_seconds=_token_cache_seconds(env, d.token_cache_seconds),
         sigstore_trusted_root=env.get("BALE_SIGSTORE_TRUSTED_ROOT") or d.sigstore_trusted_root,
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,
         firebase_api_key=env.get("BALE_FIREBASE_API_KEY") or d.firebase_api_key,

@@ -116,9 +116,13 @@ def publish(stack, tmp_path, *wheels_spec, token=None):
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("token_cache", ["0", "30"], ids=["token-read-each-time", "token-cached"])
 def test_uv_installs_a_graph_of_private_and_upstream_packages_through_one_url(
-    proxied, upstream, tmp_path, client_env
+    proxied, upstream, tmp_path, client_env, bale_env, token_cache
 ):
+    # With the token cached, pages and downloads take the warm path (a probe of the project's
+    # version): private and upstream projects must still be told apart the same way.
+    bale_env(BALE_TOKEN_CACHE_SECONDS=token_cache)
     upstream.add("pubdep", "1.0", requires=["publeaf>=2"])
     upstream.add("publeaf", "1.0")
     upstream.add("publeaf", "2.0")

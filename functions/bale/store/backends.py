@@ -16,6 +16,7 @@ from bale.settings import Settings, get_settings
 # Re-exported until their importers (api/simple/views.py, api/upload.py, tests) import them
 # from bale.store.blobs; remove then.
 from bale.store.blobs import BlobStore, GCSBlobStore
+from bale.store.probe import DocumentProbe
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -29,6 +30,8 @@ class Stores:
         self._db: firestore.Client | None = None
         self._lock = threading.Lock()
         self.blobs: BlobStore = GCSBlobStore(settings)
+        #: One document's version in a unary call (the Simple API's warm requests).
+        self.probe = DocumentProbe(settings)
 
     @property
     def db(self) -> firestore.Client:

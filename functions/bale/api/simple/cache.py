@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from typing import Final
+from typing import Final, NamedTuple
 
 from bale.api.simple.negotiate import Format
 
@@ -13,9 +13,30 @@ CACHE_MAX_BYTES: Final = 64 * 1024 * 1024
 
 #: What a page is cached under: (base URL, team, index, project).
 PageKey = tuple[str, str, str, str]
-#: Which state of the project a page shows: (serial, updated_at), read together from the
-#: project document.
+#: Which state of the project a page shows: (serial, the project document's update time as
+#: "seconds.nanoseconds"), read together from the project document (every change to a file
+#: of the project writes it in the same commit).
 PageVersion = tuple[int, str]
+#: What an entry adds to the cache's byte count for each file it can serve (see Rendered.files).
+FILE_REF_BYTES: Final = 200
+
+
+def page_version(serial: int, seconds: int, nanos: int) -> PageVersion:
+    """The version of a project page, from the project document's ``serial`` and update time."""
+    return (serial, f"{seconds}.{nanos:09d}")
+
+
+class FileRef(NamedTuple):
+    """A live file as its page lists it: enough to serve it without reading its record."""
+
+    blob_path: str
+    sha256: str
+    size: int
+    metadata_sha256: str | None
+
+    @property
+    def metadata_path(self) -> str:
+        return self.blob_path + ".metadata"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +48,14 @@ class Rendered:
     bodies: dict[Format, bytes]
     digests: dict[Format, str]  # sha256 of each body
     gzipped: dict[Format, bytes]  # compressed once, served many times (only bodies worth it)
+    #: The files the page lists, by filename: at this version, these and no others are live, so
+    #: a download checked against the same version needs no record of its own.
+    files: dict[str, FileRef] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
-        return sum(len(b) for b in self.bodies.values()) + sum(len(b) for b in self.gzipped.values())
+        bodies = sum(len(b) for b in self.bodies.values()) + sum(len(b) for b in self.gzipped.values())
+        return bodies + FILE_REF_BYTES * len(self.files)
 
 
 class PageCache:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Final
+from typing import Any, Final, Literal, Protocol
 
 from flask import Request, Response
 
 from bale.api.http import route_parts
-from bale.api.simple.routing import FILES, authorize, index_slugs, redirect, services, slug_or_404
+from bale.api.simple import pages
+from bale.api.simple.routing import (
+    FILES,
+    authorize,
+    authorize_cached,
+    index_slugs,
+    redirect,
+    services,
+    slug_or_404,
+)
 from bale.clock import now
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
@@ -64,21 +73,38 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     packages = Packages(stores)
     if not filename:
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
-    _, (f_snap,) = authorize(
-        request, stores, team, index, project, also=[packages.file_ref(team, index, project, filename)]
-    )
+    if authorize_cached(request, stores, team, index, project) is not None:
+        # Warm: a token checked moments ago, and the project's version in one small read. The
+        # page this instance rendered at that version lists exactly the live files.
+        version = pages.current_version(stores, team, index, project)
+        if version is None:  # no such project here: its files can only be the upstream's
+            return _not_private(
+                request, settings, stores, team, index, project, filename, want_metadata, name
+            )
+        entry = pages.cached(settings, team, index, project, version)
+        if entry is not None:
+            ref = entry.files.get(filename)
+            if ref is None or (want_metadata and not ref.metadata_sha256):
+                raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
+            return serve_blob(request, stores, ref, want_metadata)
+        # No page at this version here: the file's own record decides.
+        f_snap = packages.file_ref(team, index, project, filename).get()
+    else:
+        _, (f_snap,) = authorize(
+            request, stores, team, index, project, also=[packages.file_ref(team, index, project, filename)]
+        )
     if not f_snap.exists:
         # Only for a file the index does not hold: may it be its upstream's? (One more round
         # trip, so a private download keeps costing one.)
         p_ref, i_ref = packages.project_ref(team, index, project), packages.index_ref(team, index)
         snaps = {s.reference.path: s for s in stores.db.get_all([p_ref, i_ref])}
-        p_snap, i_snap = snaps[p_ref.path], snaps[i_ref.path]
+        if snaps[p_ref.path].exists:  # the project is private: its files are never the upstream's
+            raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
+        i_snap = snaps[i_ref.path]
         index_doc = i_snap.to_dict() if i_snap.exists else None
-        cfg = config_of(index_doc)
-        if cfg is not None and not p_snap.exists and not is_private(index_doc, project, False):
-            return upstream_file(
-                request, settings, stores, team, index, project, cfg, filename, want_metadata
-            )
+        return _not_private(
+            request, settings, stores, team, index, project, filename, want_metadata, name, index_doc
+        )
     # Only a live record makes a blob servable: a blob without one (an interrupted upload)
     # or behind a deleted record is never served.
     rec = FileRecord(**(f_snap.to_dict() or {})) if f_snap.exists else None
@@ -87,7 +113,45 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     return serve_blob(request, stores, rec, want_metadata)
 
 
-def serve_blob(request: Request, stores: Stores, rec: FileRecord, want_metadata: bool) -> Response:
+def _not_private(
+    request: Request,
+    settings: Settings,
+    stores: Stores,
+    team: str,
+    index: str,
+    project: str,
+    filename: str,
+    want_metadata: bool,
+    name: str,
+    index_doc: dict[str, Any] | Literal[False] | None = False,
+) -> Response:
+    """A file of a project the index does not hold: its upstream's, if it has one and the
+    name is not kept private; else 404. ``index_doc``: the index's document if already read."""
+    if index_doc is False:
+        index_snap = Packages(stores).index_ref(team, index).get()
+        index_doc = index_snap.to_dict() if index_snap.exists else None
+    cfg = config_of(index_doc)
+    if cfg is not None and not is_private(index_doc, project, False):
+        return upstream_file(request, settings, stores, team, index, project, cfg, filename, want_metadata)
+    raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
+
+
+class Servable(Protocol):
+    """What serving a file needs: a FileRecord, or the FileRef of a cached page."""
+
+    @property
+    def blob_path(self) -> str: ...
+    @property
+    def metadata_path(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def metadata_sha256(self) -> str | None: ...
+
+
+def serve_blob(request: Request, stores: Stores, rec: Servable, want_metadata: bool) -> Response:
     """The record's file (or METADATA): 304, a redirect to a signed URL, or the bytes streamed.
 
     A file of at least ``signed_url_min_bytes`` (BALE_SIGNED_URL_MIN_BYTES) goes to a signed

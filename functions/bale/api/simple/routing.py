@@ -12,7 +12,8 @@ from bale.errors import BadRequest, BaleError, Forbidden, NotFound, Unauthorized
 from bale.names import validate_index, validate_team
 from bale.settings import Settings, get_settings
 from bale.store.backends import Stores, get_stores
-from bale.tokens.credentials import BROWSER_COOKIE
+from bale.tokens.cache import TokenCache
+from bale.tokens.credentials import BROWSER_COOKIE, token_from_header
 from bale.tokens.service import REALM, Token, TokenKind, Tokens
 
 SIMPLE: Final = "/simple"
@@ -46,6 +47,15 @@ def redirect(request: Request, path: str) -> Response:
     return resp
 
 
+#: Tokens this instance authenticated in the last ``Settings.token_cache_seconds`` (reads only).
+_tokens = TokenCache()
+
+
+def clear_token_cache() -> None:
+    """Forget every cached token (tests clear the emulators between tests)."""
+    _tokens.clear()
+
+
 def services() -> tuple[Settings, Stores]:
     settings = get_settings()
     return settings, get_stores(settings)
@@ -68,6 +78,28 @@ def authorize(
     """
     tokens = Tokens(stores)
     token, extra = _credentials(request, tokens, also, team)
+    _check_read(tokens, token, team, index, project)
+    return token, extra
+
+
+def authorize_cached(
+    request: Request, stores: Stores, team: str, index: str, project: str | None = None
+) -> Token | None:
+    """The request's token, if this instance authenticated it less than
+    ``token_cache_seconds`` ago and it may read ``team/index`` (and ``project``), Forbidden if
+    it may not; None if it is not cached (the caller then reads it with :func:`authorize`, in
+    the same round trip as the documents it needs). No Firestore read either way."""
+    raw, cookie = _presented(request)
+    if not raw:
+        return None
+    token = _tokens.get(raw, team, stores.settings.token_cache_seconds)
+    if token is None or (cookie and token.kind != TokenKind.BROWSER):
+        return None
+    _check_read(Tokens(stores), token, team, index, project)
+    return token
+
+
+def _check_read(tokens: Tokens, token: Token, team: str, index: str, project: str | None) -> None:
     why = token.why_not("read", team, index, project)
     if why:
         raise Forbidden(why)
@@ -76,7 +108,18 @@ def authorize(
     why = tokens.owner_refusal(token, "read", team, index)
     if why:
         raise Forbidden(why)
-    return token, extra
+
+
+def _presented(request: Request) -> tuple[str | None, bool]:
+    """The raw token a request presents (None: none, or malformed) and whether it came in the
+    browser cookie. Parses only: authentication is the caller's."""
+    header = request.headers.get("Authorization")
+    if header:
+        try:
+            return token_from_header(header), False
+        except Unauthorized:
+            return None, False
+    return request.cookies.get(BROWSER_COOKIE) or None, True
 
 
 def _sign_in(request: Request) -> BaleError:
@@ -96,7 +139,15 @@ def _credentials(request: Request, tokens: Tokens, also: Sequence[Any], team: st
     if not cookie:
         if not header and navigate:
             raise _sign_in(request)
-        return tokens.from_request_with(header, also, team=team)
+        try:
+            raw = token_from_header(header)
+            token, extra = tokens.authenticate_with(raw, also, team=team)
+        except Unauthorized as exc:
+            exc.headers["WWW-Authenticate"] = REALM
+            raise
+        assert raw is not None  # authenticate_with refuses a missing token
+        _tokens.put(raw, team, token)
+        return token, list(extra)
     try:
         token, extra = tokens.authenticate_with(cookie, also, team=team)
         if token.kind != TokenKind.BROWSER:
@@ -106,4 +157,5 @@ def _credentials(request: Request, tokens: Tokens, also: Sequence[Any], team: st
             raise _sign_in(request) from None
         exc.headers["WWW-Authenticate"] = REALM
         raise
+    _tokens.put(cookie, team, token)
     return token, list(extra)

@@ -34,27 +34,36 @@ from flask import Request, Response
 
 from bale.api.http import plain_errors, route_parts
 from bale.api.simple import download as download_module
-from bale.api.simple.cache import PageCache, PageKey, PageVersion
+from bale.api.simple import pages
+from bale.api.simple.cache import Rendered
 from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
 from bale.api.simple.negotiate import Format, negotiate, page_response
-from bale.api.simple.render import file_base, render_project, render_project_list
-from bale.api.simple.routing import FILES, SIMPLE, authorize, index_slugs, redirect, services, slug_or_404
+from bale.api.simple.render import render_project_list
+from bale.api.simple.routing import (
+    FILES,
+    SIMPLE,
+    authorize,
+    authorize_cached,
+    clear_token_cache,
+    index_slugs,
+    redirect,
+    services,
+    slug_or_404,
+)
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
 from bale.packages.service import Packages
-from bale.provenance.store import INTEGRITY, integrity_base
-from bale.settings import Settings
+from bale.provenance.store import INTEGRITY
 from bale.store.backends import Stores
 from bale.tokens.service import Token
 from bale.upstream.policy import config_of, is_private
 
-_pages = PageCache()
-
 
 def clear_caches() -> None:
-    """Forget cached pages (tests clear the emulators between tests)."""
-    _pages.clear()
+    """Forget cached pages and tokens (tests clear the emulators between tests)."""
+    pages.PAGES.clear()
+    clear_token_cache()
     download_module.clear_caches()
     if "bale.api.simple.proxy" in sys.modules:
         sys.modules["bale.api.simple.proxy"].clear_caches()
@@ -105,11 +114,23 @@ def _simple(request: Request) -> Response:
         if not index_snap.exists:
             raise NotFound(f"No index {team}/{index}.")
         return _project_list(request, stores, token, team, index, fmt, content_type, index_snap.to_dict())
-    _, (snap,) = authorize(
-        request, stores, team, index, project, also=[packages.project_ref(team, index, project)]
-    )
-    fmt, content_type = negotiate(request)
-    if not snap.exists:
+    # Warm: a token this instance checked moments ago, and the project's version in one small
+    # read; the page rendered at that version, if this instance has it, is the answer.
+    snap = None
+    if authorize_cached(request, stores, team, index, project) is not None:
+        version = pages.current_version(stores, team, index, project)
+        fmt, content_type = negotiate(request)
+        entry = pages.cached(settings, team, index, project, version) if version is not None else None
+        if entry is not None:
+            return _page(request, entry, fmt, content_type)
+        if version is not None:  # a new version (or a cold page): read the whole document
+            snap = packages.project_ref(team, index, project).get()
+    else:
+        _, (snap,) = authorize(
+            request, stores, team, index, project, also=[packages.project_ref(team, index, project)]
+        )
+        fmt, content_type = negotiate(request)
+    if snap is None or not snap.exists:
         # Only for a name the index does not hold: is there an upstream? (One more read, so a
         # private page keeps costing two.)
         index_snap = packages.index_ref(team, index).get()
@@ -122,42 +143,10 @@ def _simple(request: Request) -> Response:
 
             return proxy.project_page(request, settings, stores, team, index, project, cfg, fmt, content_type)
         raise NotFound(f"No project {project!r} in {team}/{index}.")
-    return _project_page(request, settings, stores, team, index, project, fmt, content_type, snap.to_dict())
+    return _page(request, pages.page_of(settings, stores, team, index, project, snap), fmt, content_type)
 
 
-def _project_page(
-    request: Request,
-    settings: Settings,
-    stores: Stores,
-    team: str,
-    index: str,
-    project: str,
-    fmt: Format,
-    content_type: str,
-    proj: dict[str, Any],
-) -> Response:
-    base = file_base(settings.base_url, team, index, project)
-    key: PageKey = (base, team, index, project)
-    # updated_at too: a project re-created from scratch (emulators cleared) restarts its serial.
-    version: PageVersion = (proj["serial"], str(proj.get("updated_at")))
-    entry = _pages.get(key, version)
-    if entry is None:
-        with _pages.fill_lock(key):
-            entry = _pages.get(key, version)  # another request may have just rendered it
-            if entry is None:
-                page = Packages(stores).page(team, index, project, proj=proj)
-                if page is None:  # pragma: no cover - proj is given, so page() always has one
-                    raise NotFound(f"No project {project!r} in {team}/{index}.")
-                entry = render_project(
-                    page.name,
-                    page.normalized,
-                    page.serial,
-                    page.files,
-                    base,
-                    version,
-                    integrity=integrity_base(settings.base_url, team, index, project),
-                )
-                _pages.put(key, entry)
+def _page(request: Request, entry: Rendered, fmt: Format, content_type: str) -> Response:
     return page_response(
         request, entry.bodies[fmt], entry.digests[fmt], content_type, entry.serial, entry.gzipped.get(fmt)
     )
