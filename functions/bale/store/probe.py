@@ -3,28 +3,41 @@
 The Firestore client reads documents through ``BatchGetDocuments``, a server-streaming call:
 for one document on a warm instance that costs about 1.7 ms of CPU here (the streaming
 call's set-up, proto-plus decoding, and two deep copies of the snapshot's data), against about
-0.6 ms for a unary ``GetDocument`` with a field mask through the same library's generated
-(GAPIC) client. The Simple API's warm requests need exactly that: whether the project changed
-since this instance rendered its page (its ``update_time`` and ``serial``).
+0.4 ms for a unary ``GetDocument`` with a field mask. The Simple API's warm requests need
+exactly that: whether the project changed since this instance rendered its page (its
+``update_time`` and ``serial``).
 
-:class:`DocumentProbe` makes its own GAPIC client (a public class of google-cloud-firestore)
-on first use: against the emulator, an insecure channel that authenticates as the owner, as
-the Firestore client does; in production, Application Default Credentials.
+:class:`DocumentProbe` calls ``google.firestore.v1.Firestore/GetDocument`` through a gRPC
+channel of its own, with the request and response types google-cloud-firestore ships (their
+plain protobuf classes) and the channel its transport makes (``create_channel``: Application
+Default Credentials, Firestore's scopes, TLS); against the emulator, an insecure channel
+that acts as the owner, as the Firestore client does. Transient failures are retried with
+backoff for up to :data:`TIMEOUT` seconds, then raised as google.api_core exceptions.
+
+Concurrent probes of one document are coalesced (:class:`Coalescer`): a request joins a probe
+that has not started yet, never one already in flight, so every answer still comes from a
+read that began after the request arrived.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from bale.settings import Settings
 
-if TYPE_CHECKING:
-    from google.cloud.firestore_v1.services.firestore import FirestoreClient
+#: How long a probe may take, retries included.
+TIMEOUT: Final = 30.0
+#: One attempt's deadline.
+ATTEMPT_TIMEOUT: Final = 10.0
+METHOD: Final = "/google.firestore.v1.Firestore/GetDocument"
+FIRESTORE_HOST: Final = "firestore.googleapis.com"
 
-#: How long a probe may take, retries included (the GAPIC default retries UNAVAILABLE).
-TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 class Probe(NamedTuple):
@@ -35,50 +48,136 @@ class Probe(NamedTuple):
     fields: Any  # Mapping[str, google.cloud.firestore_v1.types.Value (protobuf)]
 
 
+class _Flight(Generic[T]):
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.started = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class Coalescer(Generic[T]):
+    """Runs ``fn`` once for all the callers of one key that arrive while an earlier call for
+    that key is in flight: they share the next call, which starts after they arrived (so its
+    answer is as fresh as a call of their own), and the one in flight is never shared with a
+    caller that arrived after it started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Hashable, _Flight[T]] = {}
+        self._pending: dict[Hashable, _Flight[T]] = {}
+
+    def run(self, key: Hashable, fn: Callable[[], T]) -> T:
+        with self._lock:
+            pending = self._pending.get(key)
+            if pending is None:
+                running = self._running.get(key)
+                flight: _Flight[T] = _Flight()
+                if running is None:
+                    flight.started = True
+                    self._running[key] = flight
+                else:
+                    self._pending[key] = flight  # we lead the next call, once this one is done
+        if pending is not None:  # a call that starts after we arrived: share it
+            return self._wait(pending)
+        if running is not None:
+            running.done.wait()
+            with self._lock:
+                del self._pending[key]
+                flight.started = True
+                self._running[key] = flight
+        try:
+            flight.result = fn()
+        except BaseException as exc:
+            flight.error = exc
+        finally:
+            with self._lock:
+                if self._running.get(key) is flight:
+                    del self._running[key]
+            flight.done.set()
+        return self._wait(flight)
+
+    @staticmethod
+    def _wait(flight: _Flight[T]) -> T:
+        flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.result  # type: ignore[return-value]
+
+
 class DocumentProbe:
     """Reads one document's version and masked fields with a unary ``GetDocument``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._database = f"projects/{settings.project}/databases/(default)"
-        self._client: FirestoreClient | None = None
         self._metadata: list[tuple[str, str]] = [("google-cloud-resource-prefix", self._database)]
+        self._call: Callable[..., Any] | None = None
         self._lock = threading.Lock()
+        self._coalescer: Coalescer[Probe | None] = Coalescer()
 
-    def _api(self) -> FirestoreClient:
-        if self._client is None:
+    def _stub(self) -> Callable[..., Any]:
+        if self._call is None:
             with self._lock:
-                if self._client is None:
-                    from google.cloud.firestore_v1.services.firestore import FirestoreClient
+                if self._call is None:
+                    import grpc
+                    from google.cloud.firestore_v1.services.firestore.transports import (
+                        FirestoreGrpcTransport,
+                    )
+                    from google.cloud.firestore_v1.types import Document, GetDocumentRequest
 
                     host = self.settings.firestore_emulator_host
                     if host:
-                        import grpc
-                        from google.cloud.firestore_v1.services.firestore.transports import (
-                            FirestoreGrpcTransport,
-                        )
-
                         channel = grpc.insecure_channel(host)
-                        transport = FirestoreGrpcTransport(host=host, channel=channel)
                         # The emulator serves an unauthenticated caller under the security rules;
                         # "owner" is the administrator the server libraries act as.
                         self._metadata.append(("authorization", "Bearer owner"))
-                        self._client = FirestoreClient(transport=transport)
                     else:
-                        self._client = FirestoreClient()
-        return self._client
+                        channel = FirestoreGrpcTransport.create_channel(FIRESTORE_HOST)
+                    self._call = channel.unary_unary(
+                        METHOD,
+                        request_serializer=GetDocumentRequest.pb().SerializeToString,
+                        response_deserializer=Document.pb().FromString,
+                    )
+        return self._call
 
     def get(self, path: str, fields: Sequence[str]) -> Probe | None:
-        """``path``'s update time and ``fields``; None when the document does not exist."""
-        from google.api_core import exceptions
-        from google.cloud.firestore_v1.types import Document, DocumentMask, GetDocumentRequest
+        """``path``'s update time and ``fields``; None when the document does not exist.
+        Callers asking for the same document at once share one read that began after the
+        last of them arrived."""
+        return self._coalescer.run((path, tuple(fields)), lambda: self._get(path, fields))
 
-        request = GetDocumentRequest(
-            name=f"{self._database}/documents/{path}", mask=DocumentMask(field_paths=list(fields))
+    def _get(self, path: str, fields: Sequence[str]) -> Probe | None:
+        import grpc
+        from google.api_core import exceptions
+        from google.cloud.firestore_v1.types import DocumentMask, GetDocumentRequest
+
+        request = GetDocumentRequest.pb()(
+            name=f"{self._database}/documents/{path}", mask=DocumentMask.pb()(field_paths=list(fields))
         )
-        try:
-            doc = self._api().get_document(request=request, metadata=self._metadata, timeout=TIMEOUT)
-        except exceptions.NotFound:
-            return None
-        pb = Document.pb(doc)
-        return Probe((pb.update_time.seconds, pb.update_time.nanos), pb.fields)
+        call = self._stub()
+        deadline = time.monotonic() + TIMEOUT
+        delay = 0.05
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                doc = call(request, metadata=self._metadata, timeout=min(ATTEMPT_TIMEOUT, max(left, 0.1)))
+            except grpc.RpcError as exc:
+                code = exc.code() if isinstance(exc, grpc.Call) else None
+                if code == grpc.StatusCode.NOT_FOUND:
+                    return None
+                if code not in _transient() or time.monotonic() + delay >= deadline:
+                    raise exceptions.from_grpc_error(exc) from None  # type: ignore[no-untyped-call]
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+                continue
+            return Probe((doc.update_time.seconds, doc.update_time.nanos), doc.fields)
+
+
+@functools.cache
+def _transient() -> frozenset[Any]:
+    """The gRPC codes worth another attempt."""
+    import grpc
+
+    s = grpc.StatusCode
+    return frozenset({s.UNAVAILABLE, s.DEADLINE_EXCEEDED, s.INTERNAL, s.RESOURCE_EXHAUSTED, s.ABORTED})

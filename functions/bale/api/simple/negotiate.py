@@ -6,11 +6,14 @@ header (HTML when the client does not say), plain or gzipped per ``Accept-Encodi
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from typing import Final, Literal
 
 from flask import Request, Response
+from werkzeug.datastructures import Accept, MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from bale.errors import BaleError
 
@@ -37,16 +40,32 @@ GZIP_MIN_BYTES: Final = 1024
 
 def negotiate(request: Request) -> tuple[Format, str]:
     """(format, Content-Type) for the request's Accept header; 406 if none fits."""
-    accept = request.headers.get("Accept", "").strip()
-    if not accept:
-        return OFFERS[TEXT_HTML]
-    best = request.accept_mimetypes.best_match(list(OFFERS))
+    best = _best_offer(request.headers.get("Accept", "").strip())
     if best is None:
         raise BaleError(
             "Not acceptable: this index serves " + ", ".join(OFFERS) + ".",
             status=406,
         )
     return OFFERS[best]
+
+
+@functools.lru_cache(maxsize=256)
+def _best_offer(accept: str) -> str | None:
+    """The offer an Accept header prefers (None: none fits). Installers send the same few
+    headers on every request, so each is parsed once."""
+    if not accept:
+        return TEXT_HTML
+    return parse_accept_header(accept, MIMEAccept).best_match(list(OFFERS))
+
+
+@functools.lru_cache(maxsize=1024)
+def _etag(digest: str, content_type: str, encoding: str | None) -> str:
+    return hashlib.sha256(f"{digest}:{content_type}:{encoding}".encode()).hexdigest()[:40]
+
+
+@functools.lru_cache(maxsize=64)
+def _accepts_gzip(accept_encoding: str) -> bool:
+    return parse_accept_header(accept_encoding, Accept)["gzip"] > 0
 
 
 def gzip_body(body: bytes) -> bytes:
@@ -64,12 +83,12 @@ def page_response(
     compressed here if the client accepts gzip and the body is worth it.
     """
     encoding = None
-    if len(body) >= GZIP_MIN_BYTES and request.accept_encodings["gzip"] > 0:
+    if len(body) >= GZIP_MIN_BYTES and _accepts_gzip(request.headers.get("Accept-Encoding", "")):
         encoding = "gzip"
         body = gzipped if gzipped is not None else gzip_body(body)
     # Strong ETag: a hash of exactly this representation (the media type and encoding are part
     # of it, since the same HTML goes out as text/html or v1+html, plain or gzipped).
-    etag = hashlib.sha256(f"{digest}:{content_type}:{encoding}".encode()).hexdigest()[:40]
+    etag = _etag(digest, content_type, encoding)
     headers = {
         "ETag": f'"{etag}"',
         "Cache-Control": PAGE_CACHE_CONTROL,
@@ -78,7 +97,7 @@ def page_response(
         "Vary": "Accept, Accept-Encoding, Authorization, Cookie",
         "X-PyPI-Last-Serial": str(serial),
     }
-    if request.if_none_match.contains_weak(etag):
+    if "If-None-Match" in request.headers and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     resp = Response(body, status=200, headers=headers)
     resp.headers["Content-Type"] = content_type
