@@ -69,7 +69,10 @@ class RPCs:
                         self.docs += 1
                 yield resp
 
-        probe = self.stores.probe
+        probe = getattr(self.stores, "probe", None)  # None: a tree from before the probe (--also)
+        if probe is None:
+            api.batch_get_documents, api.run_query = batch_get_documents, run_query
+            return self
         orig_probe = probe.get
 
         def probe_get(*a, **kw):  # a unary GetDocument: one round trip, one read
@@ -87,7 +90,8 @@ class RPCs:
     def __exit__(self, *exc):
         for name in ("batch_get_documents", "run_query"):
             vars(self.api).pop(name, None)
-        vars(self.stores.probe).pop("get", None)
+        if getattr(self.stores, "probe", None) is not None:
+            vars(self.stores.probe).pop("get", None)
 
     def take(self) -> tuple[int, int]:
         with self._lock:
