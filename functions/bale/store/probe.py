@@ -35,7 +35,7 @@ TIMEOUT: Final = 30.0
 #: One attempt's deadline.
 ATTEMPT_TIMEOUT: Final = 10.0
 METHOD: Final = "/google.firestore.v1.Firestore/GetDocument"
-FIRESTORE_HOST: Final = "firestore.googleapis.com"
+FIRESTORE_HOST: Final = "firestore.googleapis.com:443"
 
 T = TypeVar("T")
 
@@ -150,20 +150,24 @@ class DocumentProbe:
     def _get(self, path: str, fields: Sequence[str]) -> Probe | None:
         import grpc
         from google.api_core import exceptions
+        from google.api_core.gapic_v1 import routing_header
         from google.cloud.firestore_v1.types import DocumentMask, GetDocumentRequest
 
-        request = GetDocumentRequest.pb()(
-            name=f"{self._database}/documents/{path}", mask=DocumentMask.pb()(field_paths=list(fields))
-        )
-        call = self._stub()
+        name = f"{self._database}/documents/{path}"
+        request = GetDocumentRequest.pb()(name=name, mask=DocumentMask.pb()(field_paths=list(fields)))
+        call = self._stub()  # first: against the emulator it adds the owner's credentials
+        # The routing header the generated client sends with this method (Firestore routes a
+        # request to its database by it).
+        route = routing_header.to_grpc_metadata((("name", name),))  # type: ignore[no-untyped-call]
+        metadata = [*self._metadata, route]
         deadline = time.monotonic() + TIMEOUT
         delay = 0.05
         while True:
             left = deadline - time.monotonic()
             try:
-                doc = call(request, metadata=self._metadata, timeout=min(ATTEMPT_TIMEOUT, max(left, 0.1)))
+                doc = call(request, metadata=metadata, timeout=min(ATTEMPT_TIMEOUT, max(left, 0.1)))
             except grpc.RpcError as exc:
-                code = exc.code() if isinstance(exc, grpc.Call) else None
+                code = exc.code() if callable(getattr(exc, "code", None)) else None
                 if code == grpc.StatusCode.NOT_FOUND:
                     return None
                 if code not in _transient() or time.monotonic() + delay >= deadline:

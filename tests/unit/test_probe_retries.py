@@ -1,0 +1,99 @@
+"""The version probe's handling of gRPC failures: absent is None, transient is retried, the
+rest is raised as google.api_core exceptions (no server here: the call is replaced)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.api_core import exceptions
+from google.cloud.firestore_v1.types import Document
+
+from bale.settings import Settings
+from bale.store import probe as probe_mod
+from bale.store.probe import DocumentProbe
+
+
+class RpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._code.name
+
+    def trailing_metadata(self) -> None:
+        return None
+
+
+def probe_with(outcomes: list, monkeypatch) -> tuple[DocumentProbe, list]:
+    p = DocumentProbe(Settings(project="demo-bale", firestore_emulator_host="127.0.0.1:1"))
+    seen: list = []
+
+    def call(request, metadata, timeout):
+        seen.append((request.name, list(request.mask.field_paths), dict(metadata), timeout))
+        out = outcomes.pop(0)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    monkeypatch.setattr(p, "_stub", lambda: call)
+    monkeypatch.setattr(probe_mod.time, "sleep", lambda s: None)
+    return p, seen
+
+
+def doc(serial: int) -> object:
+    pb = Document.pb()()
+    pb.fields["serial"].integer_value = serial
+    pb.update_time.seconds, pb.update_time.nanos = 1700000000, 123
+    return pb
+
+
+def test_a_document_gives_its_version_and_masked_fields(monkeypatch):
+    p, seen = probe_with([doc(7)], monkeypatch)
+    found = p.get("teams/acme/indexes/main/projects/widgets", ["serial"])
+    assert found.update_time == (1700000000, 123)
+    assert found.fields["serial"].integer_value == 7
+    ((name, mask, metadata, _),) = seen
+    assert name == "projects/demo-bale/databases/(default)/documents/teams/acme/indexes/main/projects/widgets"
+    assert mask == ["serial"]
+    assert metadata["google-cloud-resource-prefix"] == "projects/demo-bale/databases/(default)"
+    assert metadata["x-goog-request-params"].startswith(
+        "name=projects/demo-bale/databases/%28default%29/documents/"
+    )
+
+
+def test_a_missing_document_is_none(monkeypatch):
+    p, _ = probe_with([RpcError(grpc.StatusCode.NOT_FOUND)], monkeypatch)
+    assert p.get("a/b", ["serial"]) is None
+
+
+def test_transient_failures_are_retried(monkeypatch):
+    p, seen = probe_with(
+        [RpcError(grpc.StatusCode.UNAVAILABLE), RpcError(grpc.StatusCode.DEADLINE_EXCEEDED), doc(3)],
+        monkeypatch,
+    )
+    assert p.get("a/b", ["serial"]).fields["serial"].integer_value == 3
+    assert len(seen) == 3
+
+
+def test_other_failures_are_raised_at_once_as_api_core_errors(monkeypatch):
+    p, seen = probe_with([RpcError(grpc.StatusCode.PERMISSION_DENIED)], monkeypatch)
+    with pytest.raises(exceptions.GoogleAPICallError):
+        p.get("a/b", ["serial"])
+    assert len(seen) == 1
+
+
+def test_retries_stop_at_the_deadline(monkeypatch):
+    p, seen = probe_with([RpcError(grpc.StatusCode.UNAVAILABLE)] * 1000, monkeypatch)
+    clock = [0.0]
+
+    def monotonic() -> float:
+        clock[0] += 1.0
+        return clock[0]
+
+    monkeypatch.setattr(probe_mod.time, "monotonic", monotonic)
+    with pytest.raises(exceptions.GoogleAPICallError):
+        p.get("a/b", ["serial"])
+    assert 1 < len(seen) <= probe_mod.TIMEOUT
