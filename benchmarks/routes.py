@@ -1,6 +1,6 @@
 """CPU and Firestore round trips per warm request, route by route, in-process.
 
-    python benchmarks/routes.py [--requests 1500] [--rounds 3] [--profile FILE]
+    python benchmarks/routes.py [--requests 1500] [--rounds 3] [--profile FILE] [--served]
 
 Starts its own Firestore emulator and fake-gcs-server, uploads one small wheel (1 KiB) to
 ``acme/main`` through the upload function, makes a read token, and then calls the simple
@@ -13,6 +13,10 @@ Firestore client's gRPC threads), wall time per request, and Firestore RPCs and 
 read per request, counted at the client's RPC layer. Rounds alternate the routes so that a
 busy machine slows them alike; the median round is reported. ``--profile FILE`` writes a
 cProfile of one extra round per route (``FILE.page``, ...).
+
+``--served`` also serves the registry as ``bale dev`` does (gunicorn gthread, keep-alive, in a
+child process) and loads each route from 8 concurrent keep-alive clients: req/s, p50, and the
+CPU of the serving processes per request (gunicorn's parsing and dispatch included).
 """
 
 from __future__ import annotations
@@ -149,6 +153,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=1500, help="warm requests per route per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", help="write a cProfile of one more round per route to FILE.<route>")
+    ap.add_argument("--served", action="store_true", help="also measure each route through gunicorn")
+    ap.add_argument("--concurrency", type=int, default=8, help="clients for --served (default 8)")
     args = ap.parse_args()
 
     from bale_tools.emulators import FirestoreEmulator, GCSEmulator
@@ -245,7 +251,59 @@ def run(args) -> int:
         med = sorted(rows, key=lambda r: r[0])[len(rows) // 2]
         spread = f" ({min(r[0] for r in rows):.2f}-{max(r[0] for r in rows):.2f})" if len(rows) > 1 else ""
         print(f"| {name} | {med[0]:.2f}{spread} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.2f} |")
+    if args.served:
+        served(routes, args)
     return 0
+
+
+def served(routes: dict[str, dict], args) -> None:
+    """Each route through gunicorn gthread (as `bale dev` and Cloud Functions serve it)."""
+    from _common import cpu_seconds, descendants, load
+
+    from bale_tools.devserver import GunicornServer
+
+    server = GunicornServer().start()
+    rows = []
+    try:
+        pids = [server.pid, *descendants(server.pid)]
+        for name, env in routes.items():
+            headers = {
+                k[5:].replace("_", "-").title(): v
+                for k, v in env.items()
+                if k.startswith("HTTP_") and k != "HTTP_HOST"
+            }
+            per_round = []
+            for _ in range(args.rounds):
+                res = load(
+                    "127.0.0.1",
+                    server.port,
+                    env["PATH_INFO"],
+                    headers,
+                    requests=args.requests,
+                    concurrency=args.concurrency,
+                    time_limit=30.0,
+                    warmup=16,
+                    probe=lambda: cpu_seconds(pids),
+                )
+                if res.errors or set(res.statuses) != {200}:
+                    raise SystemExit(f"{name}: {res.statuses}, {res.errors} errors")
+                c0, c1 = res.probes
+                per_round.append(((c1 - c0) * 1000 / len(res.latencies), res.rps, res.pct(50)))
+            rows.append((name, sorted(per_round)[len(per_round) // 2]))
+    finally:
+        server.stop()
+    print()
+    print(
+        f"Served by gunicorn gthread (8 threads, keep-alive), 8 concurrent clients, {args.requests} requests"
+    )
+    print(
+        f"per route per round, median of {args.rounds} rounds by CPU; load average {os.getloadavg()[0]:.2f}"
+    )
+    print()
+    print("| route | server CPU ms/req | req/s | p50 ms |")
+    print("|---|---:|---:|---:|")
+    for name, (cpu, rps, p50) in rows:
+        print(f"| {name} | {cpu:.2f} | {rps:.0f} | {p50:.1f} |")
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def serve_blob(request: Request, stores: Stores, rec: Servable, want_metadata: b
     if digest is None:  # a file without METADATA (download() refuses it before this)
         raise NotFound(f"No file {path.rsplit('/', 1)[-1]!r}.")
     headers = {"ETag": f'"{digest}"', "Cache-Control": FILE_CACHE_CONTROL, "Vary": "Authorization, Cookie"}
-    if request.if_none_match.contains_weak(digest):
+    if "If-None-Match" in request.headers and request.if_none_match.contains_weak(digest):
         return Response(status=304, headers=headers)
     big = not want_metadata and rec.size >= stores.settings.signed_url_min_bytes
     url = stores.blobs.signed_url(path, ttl=SIGNED_URL_TTL) if big else None
