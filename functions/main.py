@@ -9,6 +9,12 @@ in ``bale``.
 import functions_framework
 from flask import Request, Response
 
+from bale.serving import wait_briefly_for_request_bytes
+
+# In the gunicorn worker that serves these functions: no pool thread waits seconds for a
+# connection that has not sent its request yet (see bale.serving).
+wait_briefly_for_request_bytes()
+
 
 @functions_framework.http
 def upload(request: Request) -> Response:
