@@ -30,7 +30,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,68 +38,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 JSON = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
-
-
-class RPCs:
-    """Firestore RPCs (round trips) and documents through one client, counted while active."""
-
-    def __init__(self, stores):
-        self.stores = stores
-        self.api = stores.db._firestore_api
-        self.calls = 0
-        self.docs = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self):
-        api = self.api
-        orig_get, orig_query = api.batch_get_documents, api.run_query
-
-        def batch_get_documents(*a, **kw):
-            with self._lock:
-                self.calls += 1
-            for resp in orig_get(*a, **kw):
-                if resp._pb.WhichOneof("result"):
-                    with self._lock:
-                        self.docs += 1
-                yield resp
-
-        def run_query(*a, **kw):
-            with self._lock:
-                self.calls += 1
-            for resp in orig_query(*a, **kw):
-                if resp._pb.HasField("document"):
-                    with self._lock:
-                        self.docs += 1
-                yield resp
-
-        probe = getattr(self.stores, "probe", None)  # None: a tree from before the probe (--also)
-        if probe is None:
-            api.batch_get_documents, api.run_query = batch_get_documents, run_query
-            return self
-        orig_probe = probe.get
-
-        def probe_get(*a, **kw):  # a unary GetDocument: one round trip, one read
-            with self._lock:
-                self.calls += 1
-            found = orig_probe(*a, **kw)
-            with self._lock:
-                self.docs += 1
-            return found
-
-        api.batch_get_documents, api.run_query = batch_get_documents, run_query
-        probe.get = probe_get
-        return self
-
-    def __exit__(self, *exc):
-        for name in ("batch_get_documents", "run_query"):
-            vars(self.api).pop(name, None)
-        if getattr(self.stores, "probe", None) is not None:
-            vars(self.stores.probe).pop("get", None)
-
-    def take(self) -> tuple[int, int]:
-        with self._lock:
-            out, self.calls, self.docs = (self.calls, self.docs), 0, 0
-            return out
 
 
 def environ_for(path: str, token: str, accept: str = "*/*") -> dict:
@@ -180,6 +117,7 @@ def run(args) -> int:
     from bale.store.backends import get_stores
     from bale.tenancy.service import Tenancy
     from bale.tokens.service import Tokens
+    from bulk import FirestoreReads
     from factories import wheel_bytes, wheel_name
 
     logging.getLogger().setLevel(logging.WARNING)
@@ -227,7 +165,7 @@ def run(args) -> int:
             call(simple_app, env)
 
     results: dict[str, list[tuple[float, float, float, float]]] = {r: [] for r in routes}
-    with RPCs(stores) as rpcs:
+    with FirestoreReads(stores.db, getattr(stores, "probe", None)) as rpcs:
         for _ in range(args.rounds):
             for name, env in routes.items():
                 rpcs.take()

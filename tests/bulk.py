@@ -122,6 +122,7 @@ class FirestoreReads:
     Wraps the client's GAPIC ``batch_get_documents`` (document gets, ``get_all``,
     transactional reads) and ``run_query`` (queries); every document a response carries,
     found or missing, counts as one read, as Firestore bills them. An empty query counts one.
+    ``calls`` counts the RPCs (round trips) themselves.
     """
 
     METHODS = ("batch_get_documents", "run_query")
@@ -132,6 +133,7 @@ class FirestoreReads:
         self.api = db._firestore_api
         self.probe = probe
         self.count = 0
+        self.calls = 0
         self._lock = threading.Lock()
         self._saved: dict[str, object] = {}
 
@@ -139,10 +141,21 @@ class FirestoreReads:
         with self._lock:
             self.count += n
 
+    def _call(self) -> None:
+        with self._lock:
+            self.calls += 1
+
     def reset(self) -> int:
         with self._lock:
             n, self.count = self.count, 0
             return n
+
+    def take(self) -> tuple[int, int]:
+        """(round trips, documents) since the last take, and start again from zero."""
+        with self._lock:
+            out = (self.calls, self.count)
+            self.calls = self.count = 0
+            return out
 
     def __enter__(self) -> FirestoreReads:
         api = self.api
@@ -150,12 +163,14 @@ class FirestoreReads:
         orig_query = api.run_query
 
         def batch_get_documents(*args, **kwargs):
+            self._call()
             for resp in orig_get(*args, **kwargs):
                 if resp._pb.WhichOneof("result"):
                     self._add(1)
                 yield resp
 
         def run_query(*args, **kwargs):
+            self._call()
             docs = 0
             for resp in orig_query(*args, **kwargs):
                 if resp._pb.HasField("document"):
@@ -174,6 +189,7 @@ class FirestoreReads:
             orig_probe = self.probe.get
 
             def probe_get(*args, **kwargs):
+                self._call()
                 found = orig_probe(*args, **kwargs)
                 self._add(1)
                 return found
