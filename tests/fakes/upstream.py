@@ -35,6 +35,19 @@ def _metadata_of(wheel: bytes) -> bytes:
         return zf.read(name)
 
 
+class _RawRedirect(Response):
+    """A 302 whose Location goes out as given: werkzeug would percent-encode a hostile one."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(status=302)
+        self._location = location
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        headers["Location"] = self._location
+        return headers
+
+
 class Upstream:
     def __init__(self) -> None:
         self.server = Server(self.wsgi)
@@ -54,6 +67,7 @@ class Upstream:
             self.delay = 0.0  # seconds before answering a page or file (widens race windows)
             self.require_auth: str | None = None  # an Authorization header every request must carry
             self.auth_seen: collections.Counter[str | None] = collections.Counter()
+            self.files_served = 0  # file and METADATA answers given, by any path
             self.redirects: dict[str, str] = {}  # path -> Location (a hostile upstream's redirects)
             self.file_prefix = "../../files/"  # what JSON file links start with (may be elsewhere)
 
@@ -129,15 +143,19 @@ class Upstream:
             return Response("credentials needed\n", status=401)
         path = request.path
         if path in self.redirects:
-            return Response(status=302, headers={"Location": self.redirects[path]})
-        if path.startswith("/files/"):
+            return _RawRedirect(self.redirects[path])
+        if "/files/" in path:
+            # By the last segment, wherever the path puts it: a hostile link's odd spelling may
+            # reach this server with extra path in front, and must still get the file here.
             time.sleep(self.delay)
-            name = path[len("/files/") :]
+            name = path.rsplit("/", 1)[-1]
             want_meta = name.endswith(".metadata")
             name = name.removesuffix(".metadata")
             for files in self.projects.values():
                 if name in files:
                     f = files[name]
+                    with self._lock:
+                        self.files_served += 1
                     return Response(
                         f["metadata"] if want_meta else f["data"], mimetype="application/octet-stream"
                     )

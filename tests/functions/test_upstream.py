@@ -502,6 +502,115 @@ def test_another_teams_credentials_are_out_of_reach(stack, upstream, bale_env, t
     assert set(upstream.auth_seen) == {None}
 
 
+@pytest.fixture(scope="session")
+def _elsewhere_server():
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def elsewhere(_elsewhere_server):
+    """Another host (another port): it records the headers it gets, and serves the same bytes."""
+    _elsewhere_server.reset()
+    return _elsewhere_server
+
+
+#: Spellings of a file link (or a redirect's Location) that URL parsers disagree on (the WHATWG
+#: URL Standard, RFC 3986, urllib.parse, urllib3), with ``{up}`` the upstream that holds the
+#: credentials and ``{other}`` another host, and where Bale may fetch the file from: "refused"
+#: (nowhere), "up" (with the credentials) or "other" (without them). The unit test of the same
+#: parsing is tests/unit/test_upstream_logic.py::URL_SPELLINGS.
+LINK_SPELLINGS = [
+    ("issue-21", "http://{other}\\@{up}/files/", "refused"),  # urlsplit read {up}, urllib3 {other}
+    ("backslash-reversed", "http://{up}\\@{other}/files/", "refused"),
+    ("backslashes-for-slashes", "http:\\\\{other}/files/", "refused"),
+    ("backslash-relative", "\\\\{other}/files/", "refused"),
+    ("slash-backslash", "/\\{other}/files/", "refused"),
+    ("userinfo", "http://{other}@{up}/files/", "refused"),
+    ("userinfo-password", "http://svc:s3cret@{other}/files/", "refused"),
+    ("empty-userinfo", "http://@{other}/files/", "refused"),
+    ("at-escaped", "http://{other}%40{up}/files/", "refused"),
+    ("slash-escaped", "http://{other}%2F@{up}/files/", "refused"),
+    ("backslash-escaped", "http://{other}%5C@{up}/files/", "refused"),
+    ("colon-escaped", "http://127.0.0.1%3A{other_port}/files/", "refused"),
+    ("tab", "http://{other}\t@{up}/files/", "refused"),
+    ("newline", "http://{other}\n@{up}/files/", "refused"),
+    ("crlf", "http://{other}\r\n@{up}/files/", "refused"),
+    ("nul", "http://{other}\x00@{up}/files/", "refused"),
+    ("space", "http://{other} @{up}/files/", "refused"),
+    ("ideographic-dots", "http://127\u30020\u30020\u30021:{other_port}/files/", "refused"),
+    ("fullwidth-dots", "http://127\uff0e0\uff0e0\uff0e1:{other_port}/files/", "refused"),
+    (
+        "fullwidth-name",
+        "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54:{other_port}/files/",
+        "refused",
+    ),
+    ("port-wraps", "http://127.0.0.1:{other_port_wrapped}/files/", "refused"),
+    ("port-leading-zero", "http://127.0.0.1:0{other_port}/files/", "refused"),
+    ("port-twice", "http://{up}:{other_port}/files/", "refused"),
+    ("ipv6-zone", "http://[::1%25lo]:{other_port}/files/", "refused"),
+    ("ipv4-mapped", "http://[::ffff:127.0.0.1]:{other_port}/files/", "refused"),
+    ("ipv4-short", "http://127.1:{other_port}/files/", "refused"),
+    ("ipv4-decimal", "http://2130706433:{other_port}/files/", "refused"),
+    ("trailing-dot", "http://localhost.:{other_port}/files/", "refused"),
+    ("plain", "http://{up}/files/", "up"),
+    ("scheme-case", "HtTp://{up}/files/", "up"),
+    ("at-in-path", "http://{up}/files/@{other}/files/", "up"),
+    ("at-in-path-elsewhere", "http://{other}/files/@{up}/files/", "other"),
+    ("scheme-relative", "//{other}/files/", "other"),
+    ("another-name", "http://localhost:{other_port}/files/", "other"),
+]
+
+
+@pytest.mark.parametrize("how", ["link", "redirect"])
+@pytest.mark.parametrize(
+    ("spelling", "expected"), [p[1:] for p in LINK_SPELLINGS], ids=[p[0] for p in LINK_SPELLINGS]
+)
+def test_credentials_reach_only_the_upstream_whatever_the_spelling(
+    stack, upstream, elsewhere, bale_env, spelling, expected, how
+):
+    """Issue 21: a link urlsplit read as the upstream's own, that urllib3 connected elsewhere,
+    took the team's upstream password along. Whatever the spelling, the credentials reach only
+    the upstream, and a file comes from the origin they were decided for, or not at all."""
+    from urllib.parse import urlsplit
+
+    up, other = urlsplit(upstream.url).netloc, urlsplit(elsewhere.url).netloc
+    other_port = urlsplit(elsewhere.url).port
+    prefix = spelling.format(up=up, other=other, other_port=other_port, other_port_wrapped=other_port + 65536)
+    if how == "redirect" and any(c in prefix for c in "\r\n\x00"):
+        pytest.skip("a header can't carry it")
+    secret = "Basic " + base64.b64encode(b"svc:s3cret").decode()
+    f = upstream.add("pubdep", "1.0")
+    elsewhere.add_wheel("pubdep", f["filename"], f["data"])
+    upstream.require_auth = secret
+    bale_env(BALE_UPSTREAM_AUTH_ACME_CORP="svc:s3cret")
+    upstreams(stack).set_upstream("acme", "main", url=upstream.index_url, credentials="corp")
+    if how == "link":
+        upstream.file_prefix = prefix
+    else:
+        upstream.file_prefix = "../../redirect/"
+        # As a WSGI server sends it: a header's text is Latin-1.
+        upstream.redirects[f"/redirect/{f['filename']}"] = (prefix + f["filename"]).encode().decode("latin-1")
+    token = stack.token("read")
+    assert get(stack, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).status_code == 200
+
+    r = get(stack, f"/simple/acme/main/pubdep/{f['filename']}", token)
+
+    assert secret not in elsewhere.auth_seen  # the credentials never left their upstream
+    assert set(elsewhere.auth_seen) <= {None}
+    if expected == "refused":
+        assert r.status_code in (404, 502), r.text
+        assert elsewhere.files_served == 0 and sum(elsewhere.hits.values()) == 0
+        assert "Traceback" not in r.text
+    else:
+        assert r.status_code == 200, r.text
+        assert r.content == f["data"]
+        served_by = upstream if expected == "up" else elsewhere
+        assert served_by.files_served == 1
+        assert (upstream if expected == "other" else elsewhere).files_served == 0
+
+
 # -- audit ---------------------------------------------------------------------------------------
 
 

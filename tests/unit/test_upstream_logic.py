@@ -237,7 +237,7 @@ def test_allowing_loopback_allows_nothing_else(host):
         validate_url(f"https://{host}/simple/", True)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "[::1]", "[::ffff:127.0.0.1]", "localhost"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "localhost"])
 def test_loopback_is_allowed_only_with_the_setting(host):
     assert validate_url(f"https://{host}/simple/", True)
     with pytest.raises(BadRequest):
@@ -387,14 +387,111 @@ def test_the_client_fetches_nothing_but_https_or_loopback_http(url):
 
 
 def test_credentials_go_to_the_upstream_host_only():
-    from bale.upstream.client import UpstreamClient
+    from bale.upstream.client import UpstreamClient, target
 
     basic = UpstreamClient(Settings(), "https://up.example/simple/", "u:p")
-    assert basic._headers_for("https://up.example/files/x.whl") == {"Authorization": "Basic dTpw"}
-    assert basic._headers_for("https://files.example/x.whl") == {}
-    assert basic._headers_for("http://up.example/x.whl") == {}
+    assert basic._headers_for(target("https://up.example/files/x.whl")) == {"Authorization": "Basic dTpw"}
+    assert basic._headers_for(target("HTTPS://UP.example:443/x.whl")) == {"Authorization": "Basic dTpw"}
+    assert basic._headers_for(target("https://files.example/x.whl")) == {}
+    assert basic._headers_for(target("http://up.example/x.whl")) == {}
+    assert basic._headers_for(target("https://up.example:8443/x.whl")) == {}
     bearer = UpstreamClient(Settings(), "https://up.example/simple/", "tok")
-    assert bearer._headers_for("https://up.example/simple/p/") == {"Authorization": "Bearer tok"}
+    assert bearer._headers_for(target("https://up.example/simple/p/")) == {"Authorization": "Bearer tok"}
+
+
+#: URL spellings parsers disagree on (WHATWG URL Standard vs RFC 3986 vs urllib.parse vs
+#: urllib3), each with what Bale makes of it: refused (None) or the origin it connects to and
+#: decides credentials for. The same table drives tests/functions/test_upstream.py.
+URL_SPELLINGS = [
+    ("http://a.example:2\\@b.example:1/files/x.whl", None),  # urlsplit: b; urllib3, WHATWG: a
+    ("http://b.example:1\\@a.example:2/files/x.whl", None),
+    ("http:\\\\a.example/files/x.whl", None),  # WHATWG: host a; urlsplit: a path
+    ("/\\a.example/files/x.whl", None),
+    ("http://a.example:2@b.example:1/files/x.whl", None),  # userinfo
+    ("http://u:p@b.example:1/files/x.whl", None),
+    ("http://@b.example:1/files/x.whl", None),  # empty userinfo: urllib3 drops the "@"
+    ("http://a%40b@c.example/files/x.whl", None),
+    ("http://a.example%40b.example/files/x.whl", None),  # percent-escape in the host
+    ("http://a.example%2F@b.example/files/x.whl", None),
+    ("http://a.example%5C@b.example/files/x.whl", None),
+    ("http://a.example%2fb.example/files/x.whl", None),
+    ("http://a.example:2\t@b.example:1/files/x.whl", None),  # urlsplit drops the tab
+    ("http://a.example:2\n@b.example:1/files/x.whl", None),
+    ("http://a.ex\tample/files/x.whl", None),
+    ("http://a.example/fi\nles/x.whl", None),
+    ("http://a.example\x00@b.example/files/x.whl", None),
+    ("http://a.example /files/x.whl", None),
+    ("http://a\u3002example/files/x.whl", None),  # IDNA maps the ideographic full stop to "."
+    ("http://a\uff0eexample/files/x.whl", None),  # fullwidth full stop
+    ("http://\uff41.example/files/x.whl", None),  # fullwidth "a"
+    ("http://b\u00fccher.example/files/x.whl", None),  # IDNA, not in its xn-- form
+    ("http://a.example:99999/files/x.whl", None),  # ports out of range
+    ("http://a.example:0/files/x.whl", None),
+    ("http://a.example:-1/files/x.whl", None),
+    ("http://a.example:08/files/x.whl", None),  # a port that is not in its normal form
+    ("http://a.example:/files/x.whl", None),
+    ("http://a.example:1:2/files/x.whl", None),
+    ("http://[fe80::1%25eth0]:1/files/x.whl", None),  # IPv6 zone id
+    ("http://[::1%eth0]/files/x.whl", None),
+    ("http://[0:0::1]/files/x.whl", None),  # IPv6 not in compressed form
+    ("http://127.1/files/x.whl", None),  # IPv4 shorthand, hex, decimal, octal
+    ("http://0x7f.0.0.1/files/x.whl", None),
+    ("http://2130706433/files/x.whl", None),
+    ("http://0177.0.0.1/files/x.whl", None),
+    ("http://a.example./files/x.whl", None),  # trailing dot: another name for the same host
+    ("http://a.1/files/x.whl", None),  # WHATWG reads a name ending in a number as IPv4
+    ("ftp://a.example/files/x.whl", None),
+    ("javascript:alert(1)", None),
+    ("HtTp://A.Example:1/files/x.whl", ("http", "a.example", 1)),  # case is normal form
+    ("http://a.example/files/@b.example/x.whl", ("http", "a.example", 80)),  # "@" in the path
+    ("http://a.example/files/x.whl?@b.example", ("http", "a.example", 80)),
+    ("http://a.example/files%2F..%2Fx.whl", ("http", "a.example", 80)),
+    ("http://a.example#@b.example/files/x.whl", ("http", "a.example", 80)),
+    ("https://xn--bcher-kva.example/files/x.whl", ("https", "xn--bcher-kva.example", 443)),
+    ("http://127.0.0.1:1/files/x.whl", ("http", "127.0.0.1", 1)),
+    ("https://[::1]/files/x.whl", ("https", "[::1]", 443)),
+]
+
+
+@pytest.mark.parametrize(("url", "origin"), URL_SPELLINGS)
+def test_each_url_is_read_one_way_or_refused(url, origin):
+    from urllib3.util import parse_url
+
+    from bale.upstream.client import target
+
+    if origin is None:
+        with pytest.raises(UpstreamError):
+            target(url)
+        return
+    t = target(url)
+    assert t.origin == origin
+    # What is requested parses (with urllib3, as the connection does) to the same origin.
+    p = parse_url(t.url)
+    assert (p.scheme, p.host, p.port or {"http": 80, "https": 443}[p.scheme]) == origin
+    assert target(t.url) == t
+
+
+@pytest.mark.parametrize(
+    ("href", "ok"),
+    [
+        ("x.whl", True),
+        ("//b.example/x.whl", True),
+        ("\\\\b.example/x.whl", False),
+        ("/\\b.example/x.whl", False),
+        ("\t//b.example/x.whl", False),
+        ("//b.ex\nample/x.whl", False),
+        ("//a@b.example/x.whl", False),
+    ],
+)
+def test_links_and_redirects_are_checked_before_they_are_joined(href, ok):
+    """urljoin drops tabs and newlines, so they are looked for in the link as given."""
+    from bale.upstream.client import resolve
+
+    if ok:
+        assert resolve("https://a.example/simple/p/", href).url.endswith("x.whl")
+    else:
+        with pytest.raises(UpstreamError):
+            resolve("https://a.example/simple/p/", href)
 
 
 # -- a hostile upstream's page sizes and names ------------------------------------------------------
@@ -462,3 +559,11 @@ def test_a_credentials_name_cannot_reach_another_teams_secret(tmp_path):
     assert secret_id("acme-prod", "corp") == "bale-upstream-acme-prod-corp"
     with pytest.raises(BadRequest):
         secret_id("acme", "prod-corp")
+
+
+@pytest.mark.parametrize("url", [u for u, origin in URL_SPELLINGS if origin is None])
+def test_an_upstream_url_is_read_the_way_it_is_fetched(url):
+    """A spelling refused in a link is refused as the upstream's own URL too: the upstream's URL
+    decides where credentials go."""
+    with pytest.raises(BadRequest):
+        validate_url(url.replace("/files/x.whl", "/simple/"), True)

@@ -5,7 +5,15 @@ Everything an upstream sends is untrusted and bounded: a page is read up to
 (so a slow drip is cut off, not just a silent socket), a file likewise with its own limits.
 Redirects are followed by hand, at most a few, and never from https to anything else; file
 links must be http(s). Credentials go only to the upstream's own origin, never to a file host
-elsewhere. Pages are parsed into the entry shape Bale's own pages use
+elsewhere.
+
+Every URL (the upstream's own, a page's links, a redirect's Location) is parsed once, by
+:func:`target`, with urllib3's ``parse_url``: urllib3 makes the connection, so the origin that
+decides whether credentials are sent is the origin connected to. Parsers disagree on odd
+spellings (``http://a:1\\@b:2/`` is host ``b`` to :func:`urllib.parse.urlsplit` and ``a`` to
+urllib3 and browsers), so a URL that only a lenient parser reads is refused outright: a
+backslash, whitespace or a control character anywhere, non-ASCII, userinfo, a host or port not
+already in its normal form (percent-escapes, IDNA, zone ids, leading zeros, ``127.1``). Pages are parsed into the entry shape Bale's own pages use
 (:func:`bale.packages.service.page_entry`), plus ``u``, the file's upstream URL; a file without
 a sha256 is dropped, since it could not be verified.
 """
@@ -17,6 +25,7 @@ import datetime as dt
 import functools
 import hashlib
 import html.parser
+import ipaddress
 import json
 import re
 import threading
@@ -73,17 +82,104 @@ def page_url(base: str, project: str) -> str:
     return urllib.parse.urljoin(base if base.endswith("/") else base + "/", f"{project}/")
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower()
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.ASCII)
+# The authority as urllib3 delimits it (it stops at "/", "?", "#" and "\\"; backslashes are
+# refused before this is used).
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)", re.ASCII)
 
 
-def loopback_url(url: str) -> bool:
-    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One URL as urllib3 reads it: ``url`` (normalised, fragment dropped) is what is requested,
+    ``origin`` decides whether credentials go along."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+
+def _refuse(url: str, why: str) -> UpstreamError:
+    return UpstreamError(f"The upstream gave the URL {url!r}, which {why}; refused.")
+
+
+def _normal_host(host: str) -> bool:
+    """Whether ``host`` is already what every parser would make of it: a lowercase ASCII DNS
+    name, an IPv4 address in dotted quad, or a bracketed IPv6 address in compressed form
+    without a zone."""
+    if host.startswith("["):
+        try:
+            ip = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return ip.scope_id is None and host == f"[{ip.compressed}]"
+    ip4 = addresses.literal(host)
+    if ip4 is not None:
+        return host == str(ip4)  # not 127.1, 0x7f.0.0.1, 2130706433 or 0177.0.0.1
+    return len(host) <= 253 and _DNS_NAME.fullmatch(host) is not None and not host[-1].isdigit()
+
+
+def target(url: str) -> Target:
+    """``url`` parsed once, by the parser of the library that connects (urllib3); UpstreamError
+    for any URL that another parser could read as another origin (see the module's notes)."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    if not url.isascii() or "\\" in url or any(c <= " " or c == "\x7f" for c in url):
+        raise _refuse(url, "holds a backslash, whitespace, a control or non-ASCII character")
+    m = _AUTHORITY.match(url)
+    if m is None:
+        raise _refuse(url, "is not an absolute http(s) URL")
+    authority = m.group(1).lower()
+    if "@" in authority:
+        raise _refuse(url, "carries userinfo (credentials or an '@' before the host)")
+    try:
+        parsed = parse_url(url)
+    except LocationParseError:
+        raise _refuse(url, "does not parse") from None
+    scheme, host = parsed.scheme or "", parsed.host or ""
+    if scheme not in _DEFAULT_PORTS:
+        raise _refuse(url, "is not http(s)")
+    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
+    if not host or not _normal_host(host) or not 0 < port < 65536:
+        raise _refuse(url, "names a host or port that is not in its normal form")
+    # What urllib3 understood must be the authority as written, so nothing is read two ways.
+    if authority not in (host, f"{host}:{parsed.port}"):
+        raise _refuse(url, "names a host or port that is not in its normal form")
+    path = parsed.path or "/"
+    normal = f"{scheme}://{authority}{path}" + (f"?{parsed.query}" if parsed.query is not None else "")
+    return Target(normal, scheme, host, port, path)
+
+
+def resolve(base: str, href: str) -> Target:
+    """A link or redirect ``href`` found at ``base``, checked before it is joined (urljoin drops
+    tabs and newlines) and parsed after, by :func:`target`."""
+    if not href.isascii() or "\\" in href or any(c < " " or c == "\x7f" for c in href):
+        raise _refuse(href, "holds a backslash, a control or non-ASCII character")
+    return target(urllib.parse.urljoin(base, href.strip(" ")))
+
+
+def loopback_host(host: str) -> bool:
+    """Whether ``host`` (normalised, as in :class:`Target`) is this machine."""
+    host = host.strip("[]")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     ip = addresses.literal(host)
     return ip is not None and addresses.allowed(ip, allow_loopback=True) and not addresses.allowed(ip)
+
+
+def loopback_url(url: str) -> bool:
+    try:
+        return loopback_host(target(url).host)
+    except UpstreamError:
+        return False
 
 
 @functools.cache
@@ -176,10 +272,14 @@ class UpstreamClient:
         self.settings = settings
         self.base = base if base.endswith("/") else base + "/"
         self._credentials = credentials
+        try:
+            self._origin: tuple[str, str, int] | None = target(self.base).origin
+        except UpstreamError:
+            self._origin = None  # an URL set before these checks: requests to it are refused
 
     # -- HTTP ---------------------------------------------------------------------------------
-    def _headers_for(self, url: str) -> dict[str, str]:
-        if not self._credentials or _origin(url) != _origin(self.base):
+    def _headers_for(self, to: Target) -> dict[str, str]:
+        if not self._credentials or self._origin is None or to.origin != self._origin:
             return {}
         import base64
 
@@ -191,46 +291,52 @@ class UpstreamClient:
     def _get(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:
         """GET with redirects followed by hand (same scheme or up to https, a few at most)."""
         import requests
+        from urllib3.util import parse_url
 
+        to = target(url)
         for _ in range(MAX_REDIRECTS + 1):
-            scheme = urllib.parse.urlsplit(url).scheme
-            if scheme not in ("http", "https"):
-                raise UpstreamError(
-                    f"The upstream linked to a {scheme or 'relative'} URL; only http(s) is fetched."
-                )
             loopback_ok = self.settings.upstream_allow_loopback
-            if scheme == "http" and not (loopback_ok and loopback_url(url)):
+            if to.scheme == "http" and not (loopback_ok and loopback_host(to.host)):
                 # Plain http only on loopback, and only where loopback is allowed (a local
                 # upstream of the local stack): never in production.
-                raise UpstreamError(f"The upstream sent Bale to {url}, which is not https; refused.")
+                raise UpstreamError(f"The upstream sent Bale to {to.url}, which is not https; refused.")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise UpstreamTimeout(f"The upstream did not answer in time ({url}).")
+                raise UpstreamTimeout(f"The upstream did not answer in time ({to.url}).")
+            session = _session(loopback_ok)
+            prepared = session.prepare_request(
+                requests.Request("GET", to.url, headers={**headers, **self._headers_for(to)})
+            )
+            # requests re-serialises the URL and urllib3 picks the connection from that: it
+            # must still be the origin the credentials were decided for.
+            sent = parse_url(prepared.url or "")
+            sent_port = sent.port if sent.port is not None else _DEFAULT_PORTS.get(sent.scheme or "")
+            if (sent.scheme, sent.host, sent_port) != to.origin:
+                raise _refuse(to.url, "would be sent elsewhere than it reads")
             try:
-                resp = _session(loopback_ok).get(
-                    url,
-                    headers={**headers, **self._headers_for(url)},
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(min(left, 10.0), min(left, 30.0)),
+                # The adapter, not Session.send: that one parses a Location with urllib.parse
+                # even when redirects are not followed (and fails with a 500 on a bad port).
+                resp = session.get_adapter(to.url).send(
+                    prepared, stream=True, timeout=(min(left, 10.0), min(left, 30.0))
                 )
             except addresses.AddressRefused as exc:
                 raise UpstreamError(exc.message) from None
             except requests.Timeout:
-                raise UpstreamTimeout(f"The upstream did not answer in time ({url}).") from None
+                raise UpstreamTimeout(f"The upstream did not answer in time ({to.url}).") from None
             except requests.RequestException as exc:
                 raise UpstreamError(
-                    f"The upstream is unreachable ({url}): {exc.__class__.__name__}."
+                    f"The upstream is unreachable ({to.url}): {exc.__class__.__name__}."
                 ) from None
             if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                target = urllib.parse.urljoin(url, resp.headers["Location"])
+                location = resp.headers["Location"]
                 resp.close()
-                if scheme == "https" and urllib.parse.urlsplit(target).scheme != "https":
-                    raise UpstreamError(f"The upstream redirected {url} away from https; refused.")
-                url = target
+                nxt = resolve(to.url, location)
+                if to.scheme == "https" and nxt.scheme != "https":
+                    raise UpstreamError(f"The upstream redirected {to.url} away from https; refused.")
+                to = nxt
                 continue
             return resp
-        raise UpstreamError(f"The upstream redirected too often ({url}).")
+        raise UpstreamError(f"The upstream redirected too often ({to.url}).")
 
     def _read(self, resp: requests.Response, limit: int, deadline: float, sink: _Sink | None = None) -> bytes:
         """The body, whole (or into ``sink``), within ``limit`` bytes and the deadline."""
@@ -351,11 +457,12 @@ def make_entry(
     uploaded: Any = None,
 ) -> dict[str, Any] | None:
     """One file as Bale's page entry, or None when Bale won't serve it (no sha256, not a wheel
-    or sdist, another project's file, a link that is not http(s))."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https"):
+    or sdist, another project's file, a link that is not http(s) or that :func:`target` refuses)."""
+    try:
+        to = target(url)
+    except UpstreamError:
         return None
-    filename = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
+    filename = urllib.parse.unquote(to.path.rsplit("/", 1)[-1])
     if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
         return None
     try:
@@ -369,7 +476,7 @@ def make_entry(
         "f": filename,
         "v": str(parsed.version),
         "h": sha256.lower(),
-        "u": urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
+        "u": to.url,
     }
     if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
         e["s"] = size
@@ -417,9 +524,13 @@ def parse_json(
         hashes: dict[str, Any] = raw_hashes if isinstance(raw_hashes, dict) else {}
         meta = f.get("core-metadata", f.get("dist-info-metadata"))
         meta_sha = meta.get("sha256") if isinstance(meta, dict) else None
+        try:
+            link = resolve(url, f["url"]).url
+        except UpstreamError:
+            continue
         e = make_entry(
             project,
-            urllib.parse.urljoin(url, f["url"]),
+            link,
             hashes.get("sha256"),
             requires_python=f.get("requires-python"),
             yanked=f.get("yanked", False),
@@ -471,8 +582,11 @@ def parse_html(
         href = a.get("href")
         if not href:
             continue
-        full = urllib.parse.urljoin(url, href)
-        fragment = urllib.parse.urlsplit(full).fragment
+        try:
+            full = resolve(url, href.partition("#")[0]).url
+        except UpstreamError:
+            continue
+        fragment = href.partition("#")[2]
         algo, _, digest = fragment.partition("=")
         meta = a.get("data-core-metadata") or a.get("data-dist-info-metadata") or ""
         m_algo, _, m_digest = meta.partition("=")

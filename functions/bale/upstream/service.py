@@ -16,7 +16,7 @@ from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
 from bale.upstream import addresses, policy
-from bale.upstream.client import loopback_url
+from bale.upstream.client import UpstreamError, loopback_url, target
 from bale.upstream.secrets import validate_name
 
 #: The longest cooldown (a typo like 300d would hide every new release for most of a year).
@@ -49,8 +49,13 @@ def validate_url(url: str, allow_loopback: bool = False) -> str:
         raise BadRequest("Put no credentials in the upstream URL; name stored credentials instead.")
     if parts.query or parts.fragment:
         raise BadRequest(f"Invalid upstream URL {url!r}: no query or fragment.")
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    try:
+        # Read the way the connection will read it, so it is the origin credentials go to.
+        to = target(url)
+    except UpstreamError as exc:
+        raise BadRequest(f"Invalid upstream URL: {exc.message}") from None
+    path = to.path if to.path.endswith("/") else to.path + "/"
+    return urllib.parse.urlunsplit((to.scheme, to.url.split("/")[2], path, "", ""))
 
 
 class Upstreams:
