@@ -90,6 +90,10 @@ class Settings:
     #: Most files an upstream page may list (PyPI's largest projects have tens of thousands);
     #: a page with more is refused (502), so a hostile upstream can't exhaust memory.
     upstream_max_files: int = 50_000
+    #: Upstream files one instance copies at once; a first download beyond them is a 503 with
+    #: Retry-After (each copy streams through about two 1 MiB chunks; METADATA copies, at most
+    #: 4 MiB, are not counted).
+    upstream_max_copies: int = 4
     #: Upstream credentials named ``env:NAME`` by an index: the ``BALE_UPSTREAM_AUTH_*``
     #: variables, read here once as (name, value) pairs (a tuple: Settings stays hashable).
     upstream_credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
@@ -189,6 +193,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_max_page_bytes=_int(env, "BALE_UPSTREAM_MAX_PAGE_BYTES", d.upstream_max_page_bytes),
         upstream_max_file_bytes=_int(env, "BALE_UPSTREAM_MAX_FILE_BYTES", d.upstream_max_file_bytes),
         upstream_max_files=_int(env, "BALE_UPSTREAM_MAX_FILES", d.upstream_max_files),
+        upstream_max_copies=_int(env, "BALE_UPSTREAM_MAX_COPIES", d.upstream_max_copies),
         upstream_secrets=env.get("BALE_UPSTREAM_SECRETS") or d.upstream_secrets,
         upstream_credentials_dir=env.get("BALE_UPSTREAM_CREDENTIALS_DIR") or d.upstream_credentials_dir,
         upstream_allow_loopback=_bool(env, "BALE_UPSTREAM_ALLOW_LOOPBACK", d.upstream_allow_loopback),

@@ -385,6 +385,42 @@ def test_a_hash_mismatch_is_refused_and_nothing_is_stored(proxied, upstream, tmp
     assert r.returncode != 0
 
 
+def test_a_large_copy_whose_bytes_do_not_match_leaves_no_blob(proxied, upstream):
+    """A copy streams into Cloud Storage a chunk (1 MiB) at a time, so chunks of this 3 MiB
+    file were sent before its last byte showed the mismatch: still no object is made."""
+    f = upstream.add("pubdep", "1.0", payload=os.urandom(3 * 1024 * 1024))
+    upstream.faults["pubdep"].add("wrong_hash")
+    r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", proxied.token("read"))
+    assert r.status_code == 502 and "does not match the sha256" in r.text
+    assert [p for p in proxied.stores.blobs.list() if "/files/" in p] == []
+
+
+def test_copies_beyond_the_instances_cap_are_503_with_retry_after(proxied, upstream, bale_env):
+    files = [upstream.add("pubdep", f"1.{i}") for i in range(5)]
+    token = proxied.token("read")
+    assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
+    bale_env(BALE_UPSTREAM_MAX_COPIES="2")
+    upstream.delay = 1.0  # each copy holds its place a second
+
+    def fetch(f, suffix=""):
+        return get(proxied, f"/simple/acme/main/pubdep/{f['filename']}{suffix}", token)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(fetch, files[:4]))
+    assert sorted(r.status_code for r in answers) == [200, 200, 503, 503], [r.text for r in answers]
+    for r in answers:
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "5" and "try again" in r.text
+    upstream.delay = 0
+    assert all(fetch(f).content == f["data"] for f in files[:4])  # the refused ones, on retry
+
+    # METADATA (at most 4 MiB) is not counted: with no file copies allowed, it is still served.
+    bale_env(BALE_UPSTREAM_MAX_COPIES="0")
+    assert fetch(files[4]).status_code == 503
+    r = fetch(files[4], ".metadata")
+    assert r.status_code == 200 and r.content == files[4]["metadata"]
+
+
 def test_bad_json_is_a_502(proxied, upstream):
     upstream.faults["pubdep"].add("bad_json")
     r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"), Accept=JSON_V1)

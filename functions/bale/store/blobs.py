@@ -7,9 +7,11 @@ from settings (the Firestore client finds ``FIRESTORE_EMULATOR_HOST`` by itself)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
 from bale.errors import Unavailable
@@ -24,11 +26,21 @@ class BlobMissing(Exception):
     """No object at that path."""
 
 
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class BlobStore(Protocol):
     """Immutable file storage. Paths are opaque strings chosen by services."""
 
     def create(self, path: str, fileobj: IO[bytes], *, size: int, content_type: str) -> int:
         """Write a new object, failing with BlobExists if one is there; return its generation."""
+
+    def writer(self, path: str, *, content_type: str) -> AbstractContextManager[_Writer]:
+        """A new object written as a stream, create-only like :meth:`create`, holding at most
+        a fixed chunk in memory. The object appears only when the block ends without an
+        exception (then BlobExists if one was there already); when it raises, nothing is
+        stored. For bytes whose length is known only at the end (an upstream's file)."""
 
     def replace(self, path: str, data: bytes, *, content_type: str) -> None:
         """Write a small object, replacing any there (caches only: never a package file)."""
@@ -51,6 +63,38 @@ class BlobStore(Protocol):
         """A short-lived URL for the object, or None where signing is not possible."""
 
 
+@contextlib.contextmanager
+def _storage_errors(path: str) -> Iterator[None]:
+    """Cloud Storage's failures as Unavailable (503); a failed create-only precondition (412,
+    raised by the resumable upload's own layer, not as api_core's PreconditionFailed) as
+    BlobExists."""
+    from google.api_core import exceptions
+    from google.cloud.storage.exceptions import InvalidResponse
+
+    try:
+        yield
+    except (BlobExists, Unavailable):
+        raise
+    except exceptions.PreconditionFailed:
+        raise BlobExists(path) from None
+    except InvalidResponse as exc:
+        if getattr(getattr(exc, "response", None), "status_code", None) == 412:
+            raise BlobExists(path) from None
+        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+    except exceptions.RetryError as exc:  # retries ran out (timeouts, dropped connections)
+        raise Unavailable(f"Storage is unavailable: {exc.cause or exc}") from exc
+    except exceptions.GoogleAPIError as exc:
+        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+    except (ConnectionError, OSError) as exc:
+        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+    except Exception as exc:  # requests' errors, transport failures, resumable-media's
+        if exc.__class__.__module__.startswith(
+            ("requests", "urllib3", "google.auth", "google.resumable_media")
+        ):
+            raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        raise
+
+
 class GCSBlobStore:
     """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint)."""
 
@@ -58,6 +102,9 @@ class GCSBlobStore:
     #: Resumable uploads send (and hold in memory) one chunk at a time; the library's
     #: default is 100 MiB, which would put a whole large wheel in memory.
     UPLOAD_CHUNK = 8 * 1024 * 1024
+    #: What a streamed write (:meth:`writer`) holds and sends at a time: a multiple of 256 KiB,
+    #: as resumable uploads require. Small, because many may run at once (upstream copies).
+    STREAM_CHUNK = 1024 * 1024
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -133,6 +180,35 @@ class GCSBlobStore:
                 raise Unavailable(f"Storage is unavailable: {exc}") from exc
             raise
         return int(blob.generation)
+
+    @contextlib.contextmanager
+    def writer(self, path: str, *, content_type: str) -> Iterator[_Writer]:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        limit = self._settings.storage_timeout
+        blob = self.bucket.blob(path, chunk_size=self.STREAM_CHUNK)
+        # A resumable upload of unknown length: each full chunk is sent as it fills, and the
+        # object is made only by the last one, sent on close(). Create-only, as create() is:
+        # the session carries if_generation_match=0.
+        out = blob.open(
+            "wb",
+            ignore_flush=True,
+            content_type=content_type,
+            if_generation_match=0,
+            checksum=None,
+            timeout=min(limit, 60),
+            retry=DEFAULT_RETRY.with_timeout(limit),
+        )
+        try:
+            with _storage_errors(path):
+                yield out
+        except BaseException:
+            # Never finalised, so no object; the session is cancelled (it would expire anyway).
+            with contextlib.suppress(Exception):
+                out.terminate()
+            raise
+        with _storage_errors(path):
+            out.close()
 
     def replace(self, path: str, data: bytes, *, content_type: str) -> None:
         from google.api_core import exceptions

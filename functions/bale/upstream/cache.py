@@ -23,13 +23,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Final
 
-from bale.errors import NotFound
+from bale.errors import NotFound, Unavailable
 from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
@@ -49,6 +48,8 @@ MAX_RETIRED: Final = 1000
 #: Copies this small are kept whole in memory, up to SMALL_FILES_BYTES in all.
 SMALL_FILE: Final = 256 * 1024
 SMALL_FILES_BYTES: Final = 32 * 1024 * 1024
+#: Seconds a client is asked to wait when this instance copies as many files as it may.
+RETRY_AFTER: Final = 5
 FORMAT: Final = 1
 
 
@@ -166,6 +167,25 @@ class _Memory:
             self._entries = 0
 
 
+class _Slots:
+    """A count of copies in progress in this instance, against a limit read per request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.busy = 0
+
+    def take(self, limit: int) -> bool:
+        with self._lock:
+            if self.busy >= limit:
+                return False
+            self.busy += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.busy -= 1
+
+
 class _Sizes:
     """Sizes of stored copies (bounded; a forgotten one costs a metadata request)."""
 
@@ -190,6 +210,7 @@ _sizes = _Sizes()
 _small = BytesLRU(SMALL_FILES_BYTES)
 _page_locks = _Locks()
 _file_locks = _Locks()
+_copies = _Slots()
 
 
 def clear_caches() -> None:
@@ -335,17 +356,26 @@ class UpstreamCache:
     def _copy(self, entry: dict[str, Any], metadata: bool, path: str) -> None:
         url = entry["u"] + ".metadata" if metadata else entry["u"]
         digest = entry["m"] if metadata else entry["h"]
-        # Spooled: small files stay in memory, big ones go to disk (memory stays flat).
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as tmp:
-            size = self.client().download(url, tmp, digest, metadata=metadata)
-            tmp.seek(0)
-            ctype = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-            try:
-                # Create-only: the verified bytes are written once, never replaced.
-                self.stores.blobs.create(path, tmp, size=size, content_type=ctype)
-            except BlobExists:
-                pass
-            _sizes.put(path, size)
+        ctype = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
+        # Straight from the upstream into Cloud Storage, a fixed chunk at a time: nothing is
+        # held whole, in memory or in /tmp (which is memory on Cloud Functions). The object
+        # is made only after the last byte matched the sha256 (the upload is finalised on
+        # leaving the block); a mismatch raises inside it, and nothing is stored.
+        if not metadata and not _copies.take(self.settings.upstream_max_copies):
+            raise Unavailable(
+                f"This instance is copying {self.settings.upstream_max_copies} upstream files "
+                "already; try again in a few seconds.",
+                headers={"Retry-After": str(RETRY_AFTER)},
+            )
+        try:
+            with self.stores.blobs.writer(path, content_type=ctype) as out:
+                size = self.client().download(url, out, digest, metadata=metadata)
+        except BlobExists:
+            return  # create-only: another instance stored the same verified bytes first
+        finally:
+            if not metadata:
+                _copies.give()
+        _sizes.put(path, size)
 
 
 def upstream_has(stores: Stores, settings: Settings, team: str, cfg: UpstreamConfig, project: str) -> bool:

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import IO, TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -398,7 +398,7 @@ class UpstreamClient:
         return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
 
     # -- files --------------------------------------------------------------------------------
-    def download(self, url: str, sink: IO[bytes], sha256: str, *, metadata: bool = False) -> int:
+    def download(self, url: str, sink: _Sink, sha256: str, *, metadata: bool = False) -> int:
         """Copy the file at ``url`` into ``sink``; UpstreamError unless its sha256 is ``sha256``."""
         s = self.settings
         limit = MAX_METADATA_BYTES if metadata else s.upstream_max_file_bytes
@@ -422,7 +422,7 @@ class _Sink(Protocol):
 
 
 class _HashingSink:
-    def __init__(self, sink: IO[bytes]) -> None:
+    def __init__(self, sink: _Sink) -> None:
         self.sink = sink
         self.sha256 = hashlib.sha256()
         self.size = 0

@@ -67,6 +67,9 @@ def clear_caches() -> None:
     download_module.clear_caches()
     if "bale.api.simple.proxy" in sys.modules:
         sys.modules["bale.api.simple.proxy"].clear_caches()
+    # A file download alone loads the upstream cache without the proxy module.
+    if "bale.upstream.cache" in sys.modules:
+        sys.modules["bale.upstream.cache"].clear_caches()
 
 
 # -- entry point --------------------------------------------------------------------------------
