@@ -178,8 +178,14 @@ def cli() -> None:
 @click.option("--certfile", help="Serve HTTPS with this certificate (PEM).")
 @click.option("--keyfile", help="Private key for --certfile (PEM).")
 @click.option("--no-auth", is_flag=True, help="Don't start the Firebase Auth emulator.")
+@click.option(
+    "--production-shape",
+    is_flag=True,
+    help="Each function (from a copy of functions/ alone) and the dashboard in its own process, "
+    "behind a router that follows terraform's URL map.",
+)
 @click.pass_context
-def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
+def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth, production_shape) -> None:
     """Run the whole registry locally over the Google emulators."""
     from bale.settings import get_settings
     from bale_tools.devserver import run
@@ -192,9 +198,15 @@ def dev(ctx, port, host, data_dir, certfile, keyfile, no_auth) -> None:
             certfile=certfile,
             keyfile=keyfile,
             with_auth=not no_auth,
+            production_shape=production_shape,
             settings=get_settings(),
         )
     )
+
+
+from bale_tools.smoke import smoke as smoke_command  # noqa: E402 - registered beside dev and login
+
+cli.add_command(smoke_command)
 
 
 def _registry_url(url: str | None) -> str:

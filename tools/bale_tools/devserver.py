@@ -19,12 +19,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from werkzeug.serving import make_server
 
 from bale.routes import ROUTES, target_for
 from bale.settings import Settings
 from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
+
+if TYPE_CHECKING:
+    from bale_tools.prodstack import ProductionShapedStack
 
 MAIN_PY = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
@@ -248,6 +252,7 @@ def run(
     certfile: str | None = None,
     keyfile: str | None = None,
     with_auth: bool = True,
+    production_shape: bool = False,
     settings: Settings,
     echo=print,
 ) -> int:
@@ -322,20 +327,31 @@ def run(
         from bale.store.backends import get_stores
 
         get_stores(settings).blobs.ensure_bucket()
-        # Served as Cloud Functions serves each function: gunicorn, one threaded worker,
-        # keep-alive (werkzeug's development server closed every connection).
-        server = GunicornServer(
-            dict(os.environ),
-            host=host,
-            port=port,
-            certfile=certfile,
-            keyfile=keyfile,
-            log=logs / "gunicorn.log",
-        )
-        stack.callback(server.stop)
         logs.mkdir(parents=True, exist_ok=True)
+        server: GunicornServer | ProductionShapedStack
+        if production_shape:
+            # Each function and the dashboard in its own process, behind terraform's URL map.
+            from bale_tools.prodstack import ProductionShapedStack
+
+            server = ProductionShapedStack(
+                dict(os.environ), host=host, port=port, certfile=certfile, keyfile=keyfile, base_url=base
+            )
+        else:
+            # Served as Cloud Functions serves each function: gunicorn, one threaded worker,
+            # keep-alive (werkzeug's development server closed every connection).
+            server = GunicornServer(
+                dict(os.environ),
+                host=host,
+                port=port,
+                certfile=certfile,
+                keyfile=keyfile,
+                log=logs / "gunicorn.log",
+            )
+        stack.callback(server.stop)
         server.start()
         echo("")
+        if production_shape:
+            echo(f"Production-shaped: one process per service, logs in {server.logs}")
         echo(f"Bale is running at {base}/")
         if auth:
             echo(f"  dashboard: {base}/ (sign in with an account made on its sign-in page)")
