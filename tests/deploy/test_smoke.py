@@ -181,3 +181,22 @@ def test_smoke_without_credentials_says_where_to_get_them(tmp_path) -> None:
     )
     assert r.returncode == 1
     assert r.stdout.startswith("FAIL credentials: set BALE_TOKEN or run `bale login"), r.stdout
+
+
+def test_links_to_another_host_fail_the_smoke_test(emulators, smoke_token, tmp_path) -> None:
+    """A stack whose BALE_BASE_URL is not its public URL (the test suite's own server once leaked
+    into this one): the page is served, but uv cannot fetch what it links to."""
+    from bale_tools.prodstack import ProductionShapedStack
+
+    with ProductionShapedStack(
+        dict(os.environ),
+        workdir=tmp_path,
+        base_url="http://127.0.0.1:9",
+        target_env={"dashboard": DASHBOARD_ENV},
+    ) as stack:
+        r = bale_smoke(stack.url, "--size-mib", "1", env={"BALE_TOKEN": smoke_token})
+    got = lines(r)
+    assert r.returncode == 1, r.stdout
+    hint = "the index page links to 127.0.0.1:9, not 127.0.0.1:"
+    assert got["install (uv)"].startswith("FAIL install (uv): ") and hint in got["install (uv)"], r.stdout
+    assert hint in got["signed download"], r.stdout

@@ -221,6 +221,21 @@ class Smoke:
             raise Failed(f"not on the index page: {', '.join(missing)}")
         return {f["filename"]: f for f in mine.values() if f}
 
+    def _link_hint(self) -> str:
+        """Why an install may fail although the page is served: its links lead elsewhere."""
+        try:
+            files = self._files()
+        except Exception:
+            return ""
+        here = urlsplit(self.url).netloc
+        elsewhere = {urlsplit(f["url"]).netloc for f in files.values()} - {here, ""}
+        if not elsewhere:
+            return ""
+        return (
+            f" (the index page links to {', '.join(sorted(elsewhere))}, not {here}: "
+            "is BALE_BASE_URL the registry's public URL?)"
+        )
+
     def _need_published(self) -> None:
         if not self.wheels:
             raise Skipped("nothing was published")
@@ -290,10 +305,13 @@ class Smoke:
         parts = urlsplit(self.simple_url)
         index = parts._replace(netloc=f"__token__:{self.token}@{parts.netloc}").geturl()
         t0 = time.perf_counter()
-        self._run(
-            [uv, "pip", "install", "--python", str(python), "--no-cache", f"{PROJECT}=={self.version}"],
-            UV_DEFAULT_INDEX=index,
-        )
+        try:
+            self._run(
+                [uv, "pip", "install", "--python", str(python), "--no-cache", f"{PROJECT}=={self.version}"],
+                UV_DEFAULT_INDEX=index,
+            )
+        except Failed as exc:
+            raise Failed(f"{exc}{self._link_hint()}") from None
         elapsed = time.perf_counter() - t0
         probe = (
             "import hashlib, pathlib, bale_smoke as m;"
@@ -326,6 +344,8 @@ class Smoke:
         for name, path in self.wheels.items():
             url = files[path.name]["url"]
             url = url if "://" in url else f"{self.url}{url}"
+            if urlsplit(url).netloc != urlsplit(self.url).netloc:
+                raise Failed(f"{path.name}:{self._link_hint()}")
             r = self.session.get(url, allow_redirects=False, timeout=60)
             r.close()
             if r.status_code not in REDIRECTS:
