@@ -89,6 +89,7 @@ def run(work: Path, runs: int) -> int:
     from compare import build_dag, uv_install
 
     from bale.settings import get_settings
+    from bale.store import paths
     from bale.store.backends import get_stores
     from bale.tenancy.service import Tenancy
     from bale.tokens.service import Tokens
@@ -146,7 +147,9 @@ def run(work: Path, runs: int) -> int:
                 r.raise_for_status()
         token, _ = tokens.create("acme", "private", "read", created_by="bench")
         own = uv_install(f"http://__token__:{token}@{host}/simple/acme/private/", work / "own", runs)
-        copies = len([p for p in stores.blobs.list("upstream/files/") if not p.endswith(".metadata")])
+        copies = len(
+            [p for p in stores.blobs.list(paths.upstream_files_prefix()) if not p.endswith(".metadata")]
+        )
     finally:
         server.stop()
         fake.stop()

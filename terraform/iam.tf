@@ -1,5 +1,6 @@
 # Service accounts, one per function plus the dashboard's and the build's, and their roles:
-# who may do what, in one place. (Secret access is granted next to the secrets in dashboard.tf.)
+# who may do what. (Secret access is granted next to the secrets in dashboard.tf; objects of the
+# files bucket in iam_storage.tf.)
 
 resource "google_service_account" "function" {
   for_each = local.service_accounts
@@ -73,39 +74,11 @@ resource "google_project_iam_member" "upload_datastore" {
   member  = google_service_account.function["upload"].member
 }
 
-# upload: creates blobs, reads them back and deletes the blob of an upload whose
-# Firestore commit failed. objectUser is the smallest predefined role with delete.
-resource "google_storage_bucket_iam_member" "upload_objects" {
-  bucket = google_storage_bucket.files.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["upload"].member
-}
-
 # simple: reads pages and records a token's last use, so it writes too.
 resource "google_project_iam_member" "simple_datastore" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = google_service_account.function["simple"].member
-}
-
-resource "google_storage_bucket_iam_member" "simple_objects" {
-  bucket = google_storage_bucket.files.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["simple"].member
-}
-
-# simple: keeps the upstream cache (pages replaced on revalidation, verified file copies written
-# once) under upstream/ in the files bucket, and nowhere else: it can never touch a package.
-resource "google_storage_bucket_iam_member" "simple_upstream_cache" {
-  bucket = google_storage_bucket.files.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["simple"].member
-
-  condition {
-    title       = "upstream-cache-only"
-    description = "Objects under upstream/ (the cache of upstream indexes)"
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.files.name}/objects/upstream/\")"
-  }
 }
 
 # simple and upload: read upstream credentials, and only the secrets named for them
@@ -168,22 +141,4 @@ resource "google_project_iam_member" "dashboard_firebase_auth" {
   project = var.project_id
   role    = "roles/firebaseauth.admin"
   member  = google_service_account.dashboard.member
-}
-
-# dashboard: "delete for good" removes the file's bytes (Packages.delete deletes the blob and
-# its .metadata by name). It never reads, lists or writes objects: file pages come from
-# Firestore. No predefined role holds storage.objects.delete alone (objectUser, the smallest,
-# would also let it read and overwrite every package), so a custom role does, granted on the
-# package bucket only.
-resource "google_project_iam_custom_role" "object_deleter" {
-  role_id     = "baleObjectDeleter"
-  title       = "Bale object deleter"
-  description = "Delete objects, nothing else. Granted to the Bale dashboard on the package bucket."
-  permissions = ["storage.objects.delete"]
-}
-
-resource "google_storage_bucket_iam_member" "dashboard_objects" {
-  bucket = google_storage_bucket.files.name
-  role   = google_project_iam_custom_role.object_deleter.name
-  member = google_service_account.dashboard.member
 }

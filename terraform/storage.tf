@@ -1,7 +1,7 @@
 # The package bucket, the functions' source bucket, and the bucket their access logs go to.
 
 resource "google_storage_bucket" "files" {
-  #checkov:skip=CKV_GCP_78:Bale writes each package object once (if_generation_match=0) and never overwrites it (only the upstream page cache under upstream/pages/ is rewritten, and it is a cache); soft delete (bucket_soft_delete_days) keeps deleted objects restorable. Versioning would keep the bytes of a file an admin deleted for good; bucket_versioning turns it on for those who want it.
+  #checkov:skip=CKV_GCP_78:Bale writes each package object once (if_generation_match=0) and never overwrites it (only the upstream page cache under _upstream/pages/ is rewritten, and it is a cache; IAM lets the functions create package files but not replace them); soft delete (bucket_soft_delete_days) keeps deleted objects restorable. Versioning would keep the bytes of a file an admin deleted for good; bucket_versioning turns it on for those who want it.
   name                        = local.bucket_name
   location                    = var.bucket_location
   uniform_bucket_level_access = true
@@ -27,11 +27,12 @@ resource "google_storage_bucket" "files" {
 
   # Cached upstream pages are rewritten on every revalidation; one nobody asked for in this
   # long is dropped (it is fetched again on the next request). Copied upstream files
-  # (upstream/files/) are kept: they are what makes an install reproducible.
+  # (_upstream/files/) are kept: they are what makes an install reproducible. The leading "_"
+  # keeps every team's files out of the rule's reach: no team name starts with it.
   lifecycle_rule {
     condition {
       age            = var.upstream_page_cache_days
-      matches_prefix = ["upstream/pages/"]
+      matches_prefix = ["_upstream/pages/"]
     }
     action {
       type = "Delete"

@@ -14,6 +14,6 @@ variable "upstream_page_ttl_seconds" {
 
 variable "upstream_page_cache_days" {
   type        = number
-  description = "Cached upstream pages (upstream/pages/ in the files bucket) not rewritten for this many days are deleted by a lifecycle rule."
+  description = "Cached upstream pages (_upstream/pages/ in the files bucket) not rewritten for this many days are deleted by a lifecycle rule."
   default     = 30
 }

@@ -439,6 +439,8 @@ def test_dashboard_may_delete_package_files_and_nothing_more(tf: Config) -> None
     assert roles, "the dashboard cannot delete package files: their bytes would stay"
     (role,) = roles
     assert _permissions(tf, role) == {"storage.objects.delete"}, role
+    # ...of the teams' files only: not the upstream cache.
+    assert _team_files_only(tf, _conditioned(tf, dashboard_sa)[role])
     # ...and no project-wide storage role reaches the bucket another way.
     project_roles = [
         g["role"]
@@ -448,31 +450,114 @@ def test_dashboard_may_delete_package_files_and_nothing_more(tf: Config) -> None
     assert not [r for r in project_roles if "storage" in r], project_roles
 
 
+def _objects(tf: Config) -> str:
+    """The prefix IAM conditions see before an object's name in the files bucket."""
+    return "projects/_/buckets/${google_storage_bucket.files.name}/objects/"
+
+
+def _conditioned(tf: Config, sa: tuple[str, str, str | None]) -> dict[str, str | None]:
+    """Role -> condition expression (None: unconditioned) of an account's grants on the files bucket."""
+    out: dict[str, str | None] = {}
+    for grant in tf.resources.get("google_storage_bucket_iam_member", {}).values():
+        if (
+            grant["bucket"] != "${google_storage_bucket.files.name}"
+            or "google_service_account" not in grant["member"]
+        ):
+            continue
+        if tf.ref(grant["member"]) != sa:
+            continue
+        cond = grant.get("condition")
+        expr = _block(grant, "condition")["expression"].replace('\\"', '"') if cond else None
+        assert grant["role"] not in out, f"{grant['role']} granted twice to {sa}"
+        out[grant["role"]] = expr
+    return out
+
+
+def _prefix_only(tf: Config, expr: str | None, prefix: str) -> bool:
+    return expr == f'resource.name.startsWith("{_objects(tf)}{prefix}")'
+
+
+def _team_files_only(tf: Config, expr: str | None) -> bool:
+    """Everything in the bucket outside Bale's internal prefixes (they start with "_")."""
+    o = _objects(tf)
+    return expr == f'resource.name.startsWith("{o}") && !resource.name.startsWith("{o}_")'
+
+
+CREATOR = "${google_project_iam_custom_role.object_creator.name}"
+DELETER = "${google_project_iam_custom_role.object_deleter.name}"
+UPLOAD = ("google_service_account", "function", "upload")
+SIMPLE = ("google_service_account", "function", "simple")
+DASHBOARD = ("google_service_account", "dashboard", None)
+
+
+def test_internal_prefixes_are_the_ones_bale_uses(tf: Config) -> None:
+    """The prefixes below are bale.store.paths' own, and no team name can start them."""
+    from bale.errors import BadRequest
+    from bale.names import validate_team
+    from bale.store import paths
+
+    assert paths.upstream_pages_prefix() == "_upstream/pages/"
+    assert paths.upstream_files_prefix() == "_upstream/files/"
+    assert all(p.startswith("_") for p in paths.INTERNAL_PREFIXES)
+    with pytest.raises(BadRequest):
+        validate_team("_upstream")
+
+
 def test_package_bucket_access_by_service_account(tf: Config) -> None:
-    """Who may touch package files, and how: read (simple), create/read/delete (upload), delete (dashboard)."""
-    by_name = {sa[1:]: roles for sa, roles in _bucket_grants(tf, "files").items()}
-    assert by_name == {
-        ("function", "upload"): {"roles/storage.objectUser"},
-        ("function", "simple"): {"roles/storage.objectViewer", "roles/storage.objectUser"},
-        ("dashboard", None): {"${google_project_iam_custom_role.object_deleter.name}"},
-    }
+    """Who may touch the files bucket, and where: each grant scoped by an IAM condition on the
+    object's name, except simple's read of everything."""
+    assert set(_bucket_grants(tf, "files")) == {UPLOAD, SIMPLE, DASHBOARD}
+    upload, simple, dashboard = (
+        _conditioned(tf, UPLOAD),
+        _conditioned(tf, SIMPLE),
+        _conditioned(tf, DASHBOARD),
+    )
+    assert set(upload) == {CREATOR, "roles/storage.objectUser"}
+    assert _team_files_only(tf, upload[CREATOR])
+    assert _prefix_only(tf, upload["roles/storage.objectUser"], "_upstream/pages/")
+    assert set(simple) == {"roles/storage.objectViewer", "roles/storage.objectUser", CREATOR}
+    assert simple["roles/storage.objectViewer"] is None
+    assert _prefix_only(tf, simple["roles/storage.objectUser"], "_upstream/pages/")
+    assert _prefix_only(tf, simple[CREATOR], "_upstream/files/")
+    assert set(dashboard) == {DELETER}
+    assert _team_files_only(tf, dashboard[DELETER])
 
 
-def test_simple_writes_only_the_upstream_cache(tf: Config) -> None:
-    """simple's write access to the files bucket is conditioned on the upstream/ prefix."""
-    grants = tf.resources["google_storage_bucket_iam_member"]
-    (cache,) = [
-        g for g in grants.values() if g["role"] == "roles/storage.objectUser" and "simple" in g["member"]
-    ]
-    expr = _block(cache, "condition")["expression"]
-    assert expr.startswith("resource.name.startsWith(") and "/objects/upstream/" in expr
+def test_upload_may_create_package_files_but_never_replace_or_delete_one(tf: Config) -> None:
+    """Cloud Storage replaces an object only for a caller who may delete it: with create alone,
+    "never overwrite a stored file" holds in IAM, not in code alone (issue 21 §4)."""
+    assert _permissions(tf, CREATOR) == {"storage.objects.create"}
+    for role, expr in _conditioned(tf, UPLOAD).items():
+        perms = _permissions(tf, role)
+        if _team_files_only(tf, expr):
+            assert perms == {"storage.objects.create"}, role
+        else:  # anything more is confined to the page cache
+            assert _prefix_only(tf, expr, "_upstream/pages/"), expr
+    # Copies of upstream files are create-only for simple too.
+    (copies,) = [r for r, e in _conditioned(tf, SIMPLE).items() if _prefix_only(tf, e, "_upstream/files/")]
+    assert _permissions(tf, copies) == {"storage.objects.create"}
+
+
+def test_no_team_path_is_writable_by_simple_or_reached_by_an_internal_grant(tf: Config) -> None:
+    """Every conditioned grant names a prefix no team path can have (a team named "upstream"
+    with an index "pages" stores under upstream/pages/, not _upstream/pages/)."""
+    for sa in (UPLOAD, SIMPLE, DASHBOARD):
+        for role, expr in _conditioned(tf, sa).items():
+            if expr is None:
+                assert sa == SIMPLE and role == "roles/storage.objectViewer"
+            elif not _team_files_only(tf, expr):
+                m = re.fullmatch(r'resource\.name\.startsWith\("(.*)"\)', expr)
+                assert m and m.group(1).startswith(_objects(tf) + "_"), expr
+                assert not m.group(1).startswith(_objects(tf) + "upstream/")
 
 
 def test_upstream_pages_expire_and_file_copies_stay(tf: Config) -> None:
+    from bale.store import paths
+
     rules = tf.resources["google_storage_bucket"]["files"]["lifecycle_rule"]
     (rule,) = rules
     cond = _block(rule, "condition")
-    assert cond["matches_prefix"] == ["upstream/pages/"]
+    assert cond["matches_prefix"] == [paths.upstream_pages_prefix()] == ["_upstream/pages/"]
     assert cond["age"] == "${var.upstream_page_cache_days}"
     assert _block(rule, "action")["type"] == "Delete"
 

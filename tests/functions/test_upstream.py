@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 import requests
 
+from bale.store import paths
 from clients import BIN, run, uv_publish
 from factories import make_wheel, wheel_name
 from fakes.upstream import Upstream
@@ -145,7 +146,7 @@ def test_uv_installs_a_graph_of_private_and_upstream_packages_through_one_url(
     # Private projects never reached the upstream (the two first uploads each asked once).
     assert upstream.page_hits("acme-app") == 1 and upstream.page_hits("acme-lib") == 1
     # The upstream files were copied once, verified, into the files bucket.
-    copies = proxied.stores.blobs.list("upstream/files/")
+    copies = proxied.stores.blobs.list(paths.upstream_files_prefix())
     assert sorted(p.rsplit("/", 1)[-1] for p in copies if not p.endswith(".metadata")) == [
         wheel_name("pubdep", "1.0"),
         wheel_name("publeaf", "2.0"),
@@ -379,7 +380,7 @@ def test_a_hash_mismatch_is_refused_and_nothing_is_stored(proxied, upstream, tmp
     token = proxied.token("read")
     r = get(proxied, f"/simple/acme/main/pubdep/{f['filename']}", token)
     assert r.status_code == 502 and "does not match the sha256" in r.text
-    assert proxied.stores.blobs.list("upstream/files/") == []
+    assert proxied.stores.blobs.list(paths.upstream_files_prefix()) == []
     python = new_venv(tmp_path, client_env)
     r = uv_install(python, index_url(proxied, token), "pubdep", env=client_env)
     assert r.returncode != 0

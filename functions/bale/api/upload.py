@@ -338,7 +338,10 @@ def _store(
         )
     except BaseException:
         # Unless a racing identical upload now references these bytes, remove what we wrote
-        # (a tombstone with the same hash references nothing: its bytes were deleted).
+        # (a tombstone with the same hash references nothing: its bytes were deleted). In
+        # production the upload's service account may create package files but not delete
+        # them (terraform/iam_storage.tf): there the blob stays unreferenced, never served, and
+        # an identical retry reuses it.
         try:
             kept = Packages(stores).file(team, index, record.project, record.filename)
         except Exception:

@@ -24,10 +24,16 @@ Cloud Storage (content-addressed)::
 
     {team}/{index}/{project}/{sha256}/{filename}               the file
     {team}/{index}/{project}/{sha256}/{filename}.metadata      its METADATA (PEP 658)
-    upstream/pages/{upstream}/{project}.json                   a cached upstream page (replaced
+    _upstream/pages/{upstream}/{project}.json                  a cached upstream page (replaced
                                                                on revalidation; lifecycle rule)
-    upstream/files/{upstream}/{sha256}/{filename}              a copied upstream file, verified
-    upstream/files/{upstream}/{sha256}/{filename}.metadata     its METADATA, verified
+    _upstream/files/{upstream}/{sha256}/{filename}             a copied upstream file, verified
+    _upstream/files/{upstream}/{sha256}/{filename}.metadata    its METADATA, verified
+
+Bale's own data starts with ``_``, which no team name can (:func:`bale.names.validate_team`):
+a team's path never falls under an internal prefix, so the lifecycle rule and the IAM
+conditions that Terraform sets on those prefixes (``terraform/storage.tf``, ``iam.tf``) never
+reach a package. (The cache used to live under ``upstream/``, which a team named ``upstream``
+could own; docs/deploy.md, "Upgrades", says how an existing deployment moves it.)
 
 ``{upstream}`` is a hash of the upstream's URL, so indexes sharing an upstream share its cache
 (the bytes are verified against the sha256 the upstream's page gave) and a changed URL starts
@@ -171,7 +177,11 @@ def metadata_path(blob_path: str) -> str:
     return blob_path + ".metadata"
 
 
-UPSTREAM = "upstream"
+#: The first character of every internal prefix: one no team name may start with.
+INTERNAL = "_"
+UPSTREAM = f"{INTERNAL}upstream"
+#: Every prefix of Bale's own data in the bucket (each a whole first path segment).
+INTERNAL_PREFIXES = (f"{UPSTREAM}/",)
 
 
 def upstream_page(upstream: str, project: str) -> str:
@@ -183,3 +193,13 @@ def upstream_file(upstream: str, sha256: str, filename: str) -> str:
     """A copy of an upstream file, content-addressed like our own: written once, after its
     bytes matched ``sha256``."""
     return f"{UPSTREAM}/files/{upstream}/{sha256}/{filename}"
+
+
+def upstream_pages_prefix() -> str:
+    """Where cached upstream pages live (Terraform's lifecycle rule drops stale ones)."""
+    return f"{UPSTREAM}/pages/"
+
+
+def upstream_files_prefix() -> str:
+    """Where verified copies of upstream files live (written once, kept)."""
+    return f"{UPSTREAM}/files/"

@@ -1,12 +1,12 @@
 """The upstream's pages and files, cached so that installs survive the upstream.
 
-Pages: parsed entries kept in Cloud Storage (``upstream/pages/…``, see :mod:`bale.store.paths`)
+Pages: parsed entries kept in Cloud Storage (``_upstream/pages/…``, see :mod:`bale.store.paths`)
 and in this instance's memory. A page younger than ``upstream_page_ttl`` is used as it is;
 an older one is revalidated with the upstream's ETag (a 304 costs no parsing). When the
 upstream fails (down, slow, garbage), the cached page is served however old it is, and the
 next try waits another TTL; with nothing cached the request fails with 502/504.
 
-Files: copied on first download into ``upstream/files/{upstream}/{sha256}/{filename}``,
+Files: copied on first download into ``_upstream/files/{upstream}/{sha256}/{filename}``,
 after their bytes matched the sha256 of the page that linked them, with a create-only write
 (so two instances racing on one file store it once, and a stored copy is never replaced):
 a file once served is served the same forever, whatever the upstream does later.
