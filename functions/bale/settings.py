@@ -60,6 +60,11 @@ class Settings:
     #: hold a function instance for the whole transfer; smaller ones are streamed (one storage
     #: read, no second round trip for the client). 0: redirect every file.
     signed_url_min_bytes: int = 4 * 1024 * 1024
+    #: The largest file the simple function streams itself, whatever signed_url_min_bytes
+    #: says: Cloud Run (and so Cloud Functions) cuts an HTTP/1 response at 32 MiB, so a larger
+    #: file is always redirected, or refused with 503 if no URL can be signed. 1 MiB is left
+    #: for headers. Only the emulator, which cannot sign, streams files of any size (bale dev).
+    max_streamed_bytes: int = 31 * 1024 * 1024
     #: How long the Simple API (reads only) may answer from a token it checked earlier in this
     #: instance, in seconds: a revoked token, a removed member or a narrowed role stops reading
     #: at most this long after the change. Uploads, Trusted Publishing and the dashboard always
@@ -178,6 +183,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
+        max_streamed_bytes=_int(env, "BALE_MAX_STREAMED_BYTES", d.max_streamed_bytes),
         token_cache_seconds=_token_cache_seconds(env, d.token_cache_seconds),
         sigstore_trusted_root=env.get("BALE_SIGSTORE_TRUSTED_ROOT") or d.sigstore_trusted_root,
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,

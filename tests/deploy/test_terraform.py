@@ -551,6 +551,40 @@ def test_no_team_path_is_writable_by_simple_or_reached_by_an_internal_grant(tf: 
                 assert not m.group(1).startswith(_objects(tf) + "upstream/")
 
 
+SIGNING_ROLES = {"roles/iam.serviceAccountTokenCreator", "roles/iam.serviceAccountSigner"}
+IAM_GRANTS = (
+    "google_project_iam_member",
+    "google_project_iam_binding",
+    "google_service_account_iam_member",
+    "google_service_account_iam_binding",
+)
+
+
+def test_simple_may_sign_as_itself_and_nothing_more(tf: Config) -> None:
+    """Cloud Run's credentials hold no key: download URLs are signed by IAM signBlob, as the
+    simple function's own account (tests/functions/test_keyless_signing.py), so that account
+    needs iam.serviceAccounts.signBlob on itself, and on no other account, nor project-wide."""
+    assert "iamcredentials.googleapis.com" in tf.locals["apis"]
+    (simple,) = [
+        (key, each_value, body) for _name, key, each_value, body in _functions(tf) if key == "simple"
+    ]
+    key, each_value, body = simple
+    runs_as = tf.ref(tf.resolve(_block(body, "service_config")["service_account_email"], key, each_value))
+    signing = [
+        (kind, grant)
+        for kind in IAM_GRANTS
+        for grant in tf.resources.get(kind, {}).values()
+        if grant["role"] in SIGNING_ROLES or "signBlob" in " ".join(sorted(_permissions(tf, grant["role"])))
+    ]
+    assert len(signing) == 1, signing
+    ((kind, grant),) = signing
+    assert kind == "google_service_account_iam_member", kind  # on one account, not the project
+    assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert tf.ref(grant["service_account_id"]) == runs_as  # on itself...
+    assert tf.ref(grant["member"]) == runs_as  # ...for itself
+    assert grant["service_account_id"].endswith(".name}") and grant["member"].endswith(".member}")
+
+
 def test_upstream_pages_expire_and_file_copies_stay(tf: Config) -> None:
     from bale.store import paths
 

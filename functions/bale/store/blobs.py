@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -16,6 +17,8 @@ from typing import IO, Any, Protocol
 
 from bale.errors import Unavailable
 from bale.settings import Settings
+
+log = logging.getLogger("bale.storage")
 
 
 class BlobExists(Exception):
@@ -60,7 +63,18 @@ class BlobStore(Protocol):
     def list(self, prefix: str = "") -> list[str]: ...
 
     def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
-        """A short-lived URL for the object, or None where signing is not possible."""
+        """A short-lived URL for the object, or None where the backend cannot sign at all (the
+        local emulator). Raises SigningFailed where it should sign and could not."""
+
+
+class SigningFailed(Unavailable):
+    """Storage should have signed a URL and could not (IAM, metadata server): 503, logged."""
+
+    #: Most causes are a missing grant or an IAM outage: not fixed by an immediate retry.
+    RETRY_AFTER = 30
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER)})
 
 
 @contextlib.contextmanager
@@ -111,6 +125,10 @@ class GCSBlobStore:
         self._lock = threading.Lock()
         # google-cloud-storage ships no types, so its objects are Any here.
         self._bucket: Any = None
+        #: The credentials the client authenticates with (None on the emulator): signing
+        #: uses them too, either their key or, without one, their identity via IAM signBlob.
+        self._credentials: Any = None
+        self._sign_lock = threading.Lock()
 
     @property
     def bucket(self) -> Any:
@@ -135,7 +153,12 @@ class GCSBlobStore:
                             use_auth_w_custom_endpoint=False,
                         )
                     else:
-                        client = storage.Client(project=s.project)
+                        import google.auth
+
+                        # Made here, not by the client, so that signing can reach them.
+                        credentials, _ = google.auth.default(scopes=list(storage.Client.SCOPE))
+                        client = storage.Client(project=s.project, credentials=credentials)
+                        self._credentials = credentials
                     self._bucket = client.bucket(s.bucket)
         return self._bucket
 
@@ -288,9 +311,48 @@ class GCSBlobStore:
 
     def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
         if self._settings.storage_emulator_host:
-            return None
+            return None  # fake-gcs-server has no signing key and checks no signature
         try:
-            url: str = self.bucket.blob(path).generate_signed_url(version="v4", expiration=ttl, method="GET")
+            url: str = self.bucket.blob(path).generate_signed_url(
+                version="v4", expiration=ttl, method="GET", **self._signing_identity()
+            )
             return url
-        except Exception:
-            return None
+        except Exception as exc:
+            # Loud: every large download fails until this is fixed (a missing grant, the IAM
+            # Credentials API disabled, the metadata server unreachable).
+            log.error(
+                "cannot sign a download URL for %s: %s: %s", path, type(exc).__name__, exc, exc_info=exc
+            )
+            raise SigningFailed(
+                "Downloads of large files are unavailable: storage could not sign a URL. "
+                "Try again later; the registry's operator has been alerted in the logs."
+            ) from exc
+
+    def _signing_identity(self) -> dict[str, str]:
+        """Extra arguments of ``generate_signed_url``: none where the credentials hold a key
+        (the library signs with it), else the account's address and a fresh access token.
+
+        Cloud Run's credentials come from the metadata server and hold no key; with an email
+        and a token the library signs through the IAM Credentials API (signBlob), as the
+        account itself, which needs iam.serviceAccounts.signBlob on that account only.
+        """
+        from google.auth.credentials import Signing
+        from google.auth.transport.requests import Request
+
+        creds = self._credentials
+        if creds is None:
+            self.bucket  # noqa: B018  # makes the client, and with it the credentials
+            creds = self._credentials
+        if isinstance(creds, Signing):  # a key file, or impersonated credentials
+            return {}
+        with self._sign_lock:
+            email = getattr(creds, "service_account_email", None)
+            # Compute Engine credentials say "default" until a refresh asks the metadata
+            # server who they are; an expired token would be refused by signBlob.
+            if not creds.valid or not email or email == "default":
+                creds.refresh(Request())
+                email = getattr(creds, "service_account_email", None)
+            if not email or email == "default":
+                raise RuntimeError(f"{type(creds).__name__} names no service account to sign as")
+            token = creds.token
+        return {"service_account_email": email, "access_token": token}

@@ -159,7 +159,12 @@ def serve_blob(request: Request, stores: Stores, rec: Servable, want_metadata: b
     of relaying hundreds of MiB. uv and pip follow the redirect to the other host without
     sending the index's credentials there (tests/functions/test_large_files.py checks both);
     the signature alone authorizes the GET, for 5 minutes. Smaller files and METADATA are
-    streamed: one storage read costs less than the client's second round trip."""
+    streamed: one storage read costs less than the client's second round trip.
+
+    A file above ``max_streamed_bytes`` is redirected whatever the threshold says: the
+    platform cuts longer responses. Where storage should sign and cannot, the request fails
+    with 503 (SigningFailed, logged by the store) rather than stream; only a store that cannot
+    sign at all (the emulator of ``bale dev`` and the tests) streams every size."""
     path = rec.metadata_path if want_metadata else rec.blob_path
     digest = rec.metadata_sha256 if want_metadata else rec.sha256
     if digest is None:  # a file without METADATA (download() refuses it before this)
@@ -167,7 +172,10 @@ def serve_blob(request: Request, stores: Stores, rec: Servable, want_metadata: b
     headers = {"ETag": f'"{digest}"', "Cache-Control": FILE_CACHE_CONTROL, "Vary": "Authorization, Cookie"}
     if "If-None-Match" in request.headers and request.if_none_match.contains_weak(digest):
         return Response(status=304, headers=headers)
-    big = not want_metadata and rec.size >= stores.settings.signed_url_min_bytes
+    settings = stores.settings
+    big = not want_metadata and (
+        rec.size >= settings.signed_url_min_bytes or rec.size > settings.max_streamed_bytes
+    )
     url = stores.blobs.signed_url(path, ttl=SIGNED_URL_TTL) if big else None
     if url:
         # The signed URL is short-lived and per request: clients must not keep the redirect.
