@@ -77,8 +77,10 @@ def wheel_name(name: str, version: str) -> str:
     return f"{_module(name)}-{version}-py3-none-any.whl"
 
 
-def make_wheel(directory: Path, name: str, version: str, **kw) -> Path:
-    path = Path(directory) / wheel_name(name, version)
+def make_wheel(directory: Path, name: str, version: str, *, filename: str | None = None, **kw) -> Path:
+    """A wheel of ``name`` written to ``directory``, under its normalized filename unless
+    ``filename`` names it otherwise (to test what a registry does with such a name)."""
+    path = Path(directory) / (filename or wheel_name(name, version))
     path.write_bytes(wheel_bytes(name, version, **kw))
     return path
 
@@ -101,7 +103,7 @@ def sdist_bytes(
     return buf.getvalue()
 
 
-def make_sdist(directory: Path, name: str, version: str, **kw) -> Path:
-    path = Path(directory) / f"{_module(name)}-{version}.tar.gz"
+def make_sdist(directory: Path, name: str, version: str, *, filename: str | None = None, **kw) -> Path:
+    path = Path(directory) / (filename or f"{_module(name)}-{version}.tar.gz")
     path.write_bytes(sdist_bytes(name, version, **kw))
     return path

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from clients import uv_publish
@@ -354,6 +355,34 @@ def test_list_projects_and_files(bale, widgets):
     r = bale("list-files", "acme", "main", "gadgets")
     assert r.exit_code == 1 and "No project 'gadgets' in acme/main" in r.stderr
     assert "lists its 1 project." in bale("rebuild-catalog", "acme", "main").stdout
+
+
+def test_list_files_marks_a_stored_file_whose_name_is_not_normalized(bale, stack, monkeypatch):
+    """Files stored before uploads were held to normalized names stay served (nothing uploaded
+    is lost); `list-files` points them out with the name a new upload would need."""
+    from bale.packages import distributions
+
+    token = stack.token()
+    old, new = "Foo.Bar-1.0-py3-none-any.whl", "foo_bar-2.0-py3-none-any.whl"
+    with monkeypatch.context() as m:  # as an upload before the check went in
+        m.setattr(distributions, "check_normalized_filename", lambda parsed: None)
+        assert post(stack, *form_for(old, wheel_bytes("Foo.Bar", "1.0")), token=token).status_code == 200
+    r = post(stack, *form_for("Foo.Bar-1.1-py3-none-any.whl", wheel_bytes("Foo.Bar", "1.1")), token=token)
+    assert r.status_code == 400 and "with 'foo_bar'" in r.text
+    assert post(stack, *form_for(new, wheel_bytes("Foo.Bar", "2.0")), token=token).status_code == 200
+    rows = {
+        row.split()[1]: row for row in bale("list-files", "acme", "main", "foo-bar").stdout.splitlines()[1:]
+    }
+    assert set(rows) == {old, new}
+    assert rows[old].endswith("available; name not normalized (foo_bar-1.0-py3-none-any.whl)")
+    assert rows[new].endswith("available")
+    page = requests.get(
+        f"{stack.url}/simple/acme/main/foo-bar/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        auth=("__token__", stack.token("read")),
+        timeout=10,
+    )
+    assert [f["filename"] for f in page.json()["files"]] == [old, new]
 
 
 def test_yank_and_unyank(bale, widgets):

@@ -50,6 +50,42 @@ def test_uv_shows_refusal_message(stack, tmp_path):
     assert "team 'globex'" in r.stderr
 
 
+def _unnormalized(tmp_path):
+    return (
+        make_wheel(tmp_path, "Foo.Bar", "1.0", filename="Foo.Bar-1.0-py3-none-any.whl"),
+        make_sdist(tmp_path, "Foo.Baz", "1.0", filename="Foo.Baz-1.0.tar.gz"),
+    )
+
+
+def _nothing_stored(stack):
+    from bale.packages.service import Packages
+
+    packages = Packages(stack.stores)
+    return packages.files("acme", "main", "foo-bar") == [] and packages.files("acme", "main", "foo-baz") == []
+
+
+def test_twine_shows_why_an_unnormalized_filename_is_refused(stack, tmp_path):
+    """PyPI refuses these names and uv skips them when it reads a page, so accepting them would
+    make uv and pip see different files. twine sends them; it shows the server's message."""
+    whl, sdist = _unnormalized(tmp_path)
+    for path, start in ((whl, "'Foo.Bar' with 'foo_bar'"), (sdist, "'Foo.Baz' with 'foo_baz'")):
+        r = twine_upload(upload_url(stack), stack.token(), path)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and "400" in out and start in out, out
+    assert _nothing_stored(stack)
+
+
+def test_uv_does_not_send_an_unnormalized_filename(stack, tmp_path):
+    """uv 0.13 skips such files itself, with a warning naming the normalized name, and exits
+    0: the server's refusal above is for twine and other clients, and this keeps us told if
+    uv starts sending them."""
+    whl, sdist = _unnormalized(tmp_path)
+    r = uv_publish(upload_url(stack), stack.token(), whl, sdist)
+    assert "expected `foo_bar-1.0-py3-none-any.whl`), skipping" in r.stderr, r.stderr
+    assert "expected `foo_baz-1.0.tar.gz`), skipping" in r.stderr, r.stderr
+    assert _nothing_stored(stack)
+
+
 def test_uv_publish_without_credentials_is_401(stack, tmp_path):
     whl = make_wheel(tmp_path, "anon", "1.0")
     r = uv_publish(upload_url(stack), "bale_0000000000000000_" + "x" * 43, whl)

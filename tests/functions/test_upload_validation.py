@@ -78,6 +78,25 @@ CASES = [
         400,
         "Invalid filename",
     ),
+    Case(
+        "unnormalized-wheel-name",
+        lambda: ("Foo.Bar-1.0-py3-none-any.whl", wheel_bytes("Foo.Bar", "1.0"), {}),
+        400,
+        "Start the filename for 'Foo.Bar' with 'foo_bar': rename 'Foo.Bar-1.0-py3-none-any.whl' to "
+        "'foo_bar-1.0-py3-none-any.whl'",
+    ),
+    Case(
+        "unnormalized-sdist-name",
+        lambda: ("Foo.Baz-1.0.tar.gz", sdist_bytes("Foo.Baz", "1.0"), {}),
+        400,
+        "Start the filename for 'Foo.Baz' with 'foo_baz'",
+    ),
+    Case(
+        "unnormalized-sdist-version",
+        lambda: ("demo-1.0RC1.tar.gz", sdist_bytes("demo", "1.0rc1"), {}),
+        400,
+        "Rename 'demo-1.0RC1.tar.gz' to 'demo-1.0rc1.tar.gz'",
+    ),
     Case("egg", lambda: ("demo-1.0-py3.11.egg", wheel_bytes("demo", "1.0"), {}), 400, "upload a wheel"),
     Case(
         "bad-wheel-name",

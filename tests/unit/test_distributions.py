@@ -113,6 +113,54 @@ def test_parse_filename_refuses(name, message):
         d.parse_filename(name)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "foo_bar-1.0-py3-none-any.whl",
+        "foo_bar-1.0.0-1-cp312-cp312-manylinux_2_17_x86_64.whl",
+        # A wheel's version is compared with its metadata, not its spelling (as on PyPI).
+        "foo_bar-1.0.0rc1-py3-none-any.whl",
+        "foo_bar-1.0-py2.py3-none-any.whl",
+        "foo_bar-1.0.tar.gz",
+        "foo_bar-1.0.post1.tar.gz",
+        "foo_bar-1.0.zip",
+        "x-1-py3-none-any.whl",
+    ],
+)
+def test_normalized_filenames_pass(name):
+    parsed = d.parse_filename(name)
+    assert d.normalized_filename(parsed) == name
+    d.check_normalized_filename(parsed)
+
+
+@pytest.mark.parametrize(
+    "name, expected, prefix",
+    [
+        (
+            "Foo.Bar-1.0-py3-none-any.whl",
+            "foo_bar-1.0-py3-none-any.whl",
+            "Start the filename for 'Foo.Bar' with 'foo_bar'",
+        ),
+        ("Foo_Bar-1.0-py3-none-any.whl", "foo_bar-1.0-py3-none-any.whl", "'Foo_Bar' with 'foo_bar'"),
+        ("FOO-1.0-py3-none-any.whl", "foo-1.0-py3-none-any.whl", "'FOO' with 'foo'"),
+        ("foo.bar-2.0-1-py3-none-any.whl", "foo_bar-2.0-1-py3-none-any.whl", "'foo.bar' with 'foo_bar'"),
+        ("Foo.Baz-1.0.tar.gz", "foo_baz-1.0.tar.gz", "Start the filename for 'Foo.Baz' with 'foo_baz'"),
+        ("foo-baz-1.0.tar.gz", "foo_baz-1.0.tar.gz", "'foo-baz' with 'foo_baz'"),
+        ("Foo_Baz-1.0.zip", "foo_baz-1.0.zip", "'Foo_Baz' with 'foo_baz'"),
+        # PEP 625: an sdist's version is written normalized too.
+        ("foo_baz-1.0RC1.tar.gz", "foo_baz-1.0rc1.tar.gz", "Rename 'foo_baz-1.0RC1.tar.gz'"),
+        ("foo_baz-01.0.tar.gz", "foo_baz-1.0.tar.gz", "Rename 'foo_baz-01.0.tar.gz'"),
+    ],
+)
+def test_unnormalized_filenames_are_refused_naming_the_expected_name(name, expected, prefix):
+    parsed = d.parse_filename(name)
+    assert d.normalized_filename(parsed) == expected
+    with pytest.raises(BadRequest) as exc:
+        d.check_normalized_filename(parsed)
+    assert prefix in str(exc.value)
+    assert repr(expected) in str(exc.value)
+
+
 # -- archives and their metadata ---------------------------------------------------------------
 def test_inspect_a_wheel(tmp_path):
     path = make_wheel(tmp_path, "My-Pkg", "1.0", requires=["requests>=2"], requires_python=">=3.9")

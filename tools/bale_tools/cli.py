@@ -19,6 +19,7 @@ import click
 
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
+from bale.packages.distributions import normalized_filename, parse_filename
 from bale.packages.versions import version_key
 from bale.publishing.providers import PROVIDERS
 from bale.services import ServiceSet
@@ -664,7 +665,7 @@ def list_projects(a: Admin, team, index_name) -> None:
 @click.argument("project_name", metavar="PROJECT")
 @pass_admin
 def list_files(a: Admin, team, index_name, project_name) -> None:
-    """List a project's files: version, size, hash, uploader, state."""
+    """List a project's files: version, size, hash, uploader, state (and a name not normalized)."""
     a.tenancy.require_index(team, index_name)
     packages = a.packages
     name = validate_project(project_name)
@@ -679,6 +680,11 @@ def list_files(a: Admin, team, index_name, project_name) -> None:
             state = "yanked" + (f": {f.yanked_reason}" if f.yanked_reason else "")
         else:
             state = "available"
+        expected = normalized_filename(parse_filename(f.filename))
+        if expected != f.filename:
+            # Stored before Bale refused such names: still served, but a new upload would be
+            # refused, and uv skips the file when it reads the page.
+            state += f"; name not normalized ({expected})"
         click.echo(
             f"{f.version:12}  {f.filename:60}  {f.size:>10}  {f.sha256[:12]:12}  "
             f"{f.upload_time.isoformat(timespec='minutes'):16}  {f.uploaded_by:30}  {state}"

@@ -161,6 +161,7 @@ def _handle(request: Request) -> Response:
     why = token.why_not("upload", team, index, parsed.project)
     if why:
         raise BaleError(why, status=403)
+    distributions.check_normalized_filename(parsed)
     if form_name and distributions.normalize(form_name) != parsed.project:
         raise BadRequest(f"The form's name {form_name!r} does not match the filename {filename!r}.")
     attestations = _attestations_field(form, files, token)

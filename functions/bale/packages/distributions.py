@@ -100,6 +100,41 @@ def parse_filename(filename: str) -> ParsedFilename:
     raise BadRequest(f"Invalid distribution file {filename!r}: upload a wheel (.whl) or an sdist (.tar.gz).")
 
 
+def normalized_filename(parsed: ParsedFilename) -> str:
+    """The name ``parsed`` should have had: the project name normalized as the binary
+    distribution format asks of wheels (lowercase, each run of ``-_.`` as ``_``), and for an
+    sdist also the normalized version, as PEP 625 asks. A wheel keeps its version and tags as
+    written: PyPI compares a wheel's version with its metadata's, not its spelling."""
+    prefix = parsed.project.replace("-", "_")
+    if parsed.packagetype == "bdist_wheel":
+        return prefix + parsed.filename[parsed.filename.index("-") :]
+    return f"{prefix}-{parsed.version}.{parsed.archive}"
+
+
+def check_normalized_filename(parsed: ParsedFilename) -> None:
+    """Refuse a filename that is not written as :func:`normalized_filename` says, as PyPI does.
+    uv skips such files when it reads a page while pip takes them, so the two would install
+    from different sets of files (and two wheels could carry the same tags)."""
+    expected = normalized_filename(parsed)
+    if parsed.filename == expected:
+        return
+    wheel = parsed.packagetype == "bdist_wheel"
+    stem = parsed.filename[: -len(parsed.archive) - 1]
+    given = stem.partition("-")[0] if wheel else stem.rpartition("-")[0]
+    prefix = parsed.project.replace("-", "_")
+    rule = (
+        "a wheel's name starts with the normalized project name"
+        if wheel
+        else "an sdist is named by the normalized project name and version, PEP 625"
+    )
+    if given != prefix:
+        raise BadRequest(
+            f"Start the filename for {given!r} with {prefix!r}: rename {parsed.filename!r} to "
+            f"{expected!r} ({rule})."
+        )
+    raise BadRequest(f"Rename {parsed.filename!r} to {expected!r} ({rule}).")
+
+
 def _check_sizes(total: int, size: int, max_uncompressed: int, max_ratio: int, filename: str) -> None:
     if total > max_uncompressed:
         raise BadRequest(
