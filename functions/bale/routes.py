@@ -11,9 +11,12 @@ from typing import Final, Literal
 
 Target = Literal["upload", "simple", "oidc"]
 
+#: Where uploads go: ``{UPLOAD}/{team}/{index}/`` (PyPI's legacy upload API).
+UPLOAD: Final = "/v1/upload"
+
 #: (path prefix, entry point), most specific first. A prefix matches itself and what is below it.
 ROUTES: Final[tuple[tuple[str, Target], ...]] = (
-    ("/v1/upload", "upload"),
+    (UPLOAD, "upload"),
     ("/simple", "simple"),
     ("/files", "simple"),
     ("/integrity", "simple"),

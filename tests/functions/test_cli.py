@@ -138,9 +138,14 @@ def _assert_says_what_to_set(r):
     assert r.exit_code == 2
     assert "Traceback" not in r.stderr and isinstance(r.exception, SystemExit)
     for line in (
-        "export FIRESTORE_EMULATOR_HOST=",
-        "export STORAGE_EMULATOR_HOST=",
-        "export GOOGLE_CLOUD_PROJECT=",
+        # every line `bale dev` prints (with the dashboard's sign-in): all seven
+        "export GOOGLE_CLOUD_PROJECT=demo-bale",
+        "export FIRESTORE_EMULATOR_HOST=127.0.0.1:PORT",
+        "export STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT",
+        "export BALE_BUCKET=bale-files",
+        "export BALE_UPSTREAM_ALLOW_LOOPBACK=",
+        "export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:PORT",
+        "export BALE_BASE_URL=http://127.0.0.1:8000",
         "gcloud auth application-default login",
         "bale dev",
     ):
@@ -508,6 +513,10 @@ def _children_gone(exports):
 def test_bale_dev_serves_persists_and_stops(tmp_path):
     data = tmp_path / "data"
     proc, port, exports, _ = _start_dev(tmp_path, "--data-dir", str(data))
+    from bale_tools.cli import no_stack_help
+
+    # What `bale admin` tells a shell without a stack to set is what `bale dev` prints.
+    assert set(exports) <= set(re.findall(r"export (\w+)=", no_stack_help())), exports
     try:
         env = dict(os.environ, **exports)
         assert run_bale("admin", "create-team", "acme", "--admin", "a@example.com", env=env).returncode == 0
@@ -616,3 +625,25 @@ def test_set_upstream_refuses_bad_values(bale, acme_cli, args, message):
     assert r.exit_code != 0
     assert message in r.stderr
     assert bale("show-upstream", "acme", "main").stdout.startswith("url:          -")
+
+
+def test_set_upstream_on_loopback_names_the_setting_that_allows_it(bale, acme_cli):
+    r = bale(
+        "set-upstream",
+        "acme",
+        "main",
+        "--url",
+        "http://127.0.0.1:9/simple/",
+        env={"BALE_UPSTREAM_ALLOW_LOOPBACK": "0"},
+    )
+    assert r.exit_code != 0 and "use https" not in r.stderr
+    assert "127.0.0.1 is a loopback address" in r.stderr and "BALE_UPSTREAM_ALLOW_LOOPBACK=1" in r.stderr
+    r = bale(
+        "set-upstream",
+        "acme",
+        "main",
+        "--url",
+        "http://127.0.0.1:9/simple/",
+        env={"BALE_UPSTREAM_ALLOW_LOOPBACK": "1"},
+    )
+    assert r.exit_code == 0, r.stderr

@@ -317,6 +317,10 @@ def test_write_methods_are_405(stack, demo):
             r = get(stack, path, token, method=method)
             assert r.status_code == 405, (method, path)
             assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+            # A POST to an index is an upload sent to the wrong URL: name the right one.
+            names_upload = f"Upload to {stack.url}/v1/upload/acme/main/ instead." in r.text
+            assert names_upload == (method == "POST" and path.startswith("/simple/")), (method, path, r.text)
+            assert (f"{stack.url}/v1/upload/acme/main/" in r.reason) == names_upload
 
 
 def test_head_has_headers_and_no_body(stack, demo):

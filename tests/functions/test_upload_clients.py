@@ -8,6 +8,11 @@ from factories import make_sdist, make_wheel
 pytestmark = pytest.mark.e2e
 
 
+def flat(output: str) -> str:
+    """Output with its line wrapping undone (twine wraps long messages to the terminal width)."""
+    return " ".join(output.split())
+
+
 def upload_url(stack, team="acme", index="main"):
     return f"{stack.url}/v1/upload/{team}/{index}/"
 
@@ -70,7 +75,7 @@ def test_twine_shows_why_an_unnormalized_filename_is_refused(stack, tmp_path):
     whl, sdist = _unnormalized(tmp_path)
     for path, start in ((whl, "'Foo.Bar' with 'foo_bar'"), (sdist, "'Foo.Baz' with 'foo_baz'")):
         r = twine_upload(upload_url(stack), stack.token(), path)
-        out = r.stdout + r.stderr
+        out = flat(r.stdout + r.stderr)
         assert r.returncode != 0 and "400" in out and start in out, out
     assert _nothing_stored(stack)
 
@@ -84,6 +89,46 @@ def test_uv_does_not_send_an_unnormalized_filename(stack, tmp_path):
     assert "expected `foo_bar-1.0-py3-none-any.whl`), skipping" in r.stderr, r.stderr
     assert "expected `foo_baz-1.0.tar.gz`), skipping" in r.stderr, r.stderr
     assert _nothing_stored(stack)
+
+
+def test_publishing_to_the_index_url_names_the_upload_url(stack, tmp_path):
+    """twine and uv given the Simple URL (the one that installs work with) print the 405's
+    message, which says where to upload."""
+    whl = make_wheel(tmp_path, "misdirected", "1.0")
+    wanted = f"{stack.url}/v1/upload/acme/main/"
+    r = twine_upload(f"{stack.url}/simple/acme/main/", stack.token(), whl)
+    assert r.returncode != 0 and wanted in flat(r.stdout + r.stderr), r.stdout + r.stderr
+    r = uv_publish(f"{stack.url}/simple/acme/main/", stack.token(), whl)
+    assert r.returncode != 0 and wanted in r.stderr, r.stderr
+
+
+def test_a_client_on_a_wrong_path_gets_one_plain_line(stack, tmp_path):
+    """Paths that are no API's belong to the dashboard; uv and twine printed its whole HTML
+    error page. Clients get one line (in the status line too, all twine shows), browsers the page."""
+    import requests
+
+    whl = make_wheel(tmp_path, "lost", "1.0")
+    where = "Uploads go to /v1/upload/TEAM/INDEX/, installs read /simple/TEAM/INDEX/."
+    r = uv_publish(f"{stack.url}/upload/acme/main/", stack.token(), whl)
+    assert r.returncode != 0
+    assert f"Server says: Not found: /upload/acme/main/ is not a Bale URL. {where}" in r.stderr, r.stderr
+    assert "<" not in r.stderr
+    r = twine_upload(f"{stack.url}/upload/acme/main/", stack.token(), whl)
+    assert r.returncode != 0 and where in flat(r.stdout + r.stderr), r.stdout + r.stderr
+    uv_accept = (
+        "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+    )
+    for accept in (uv_accept, "*/*", None):
+        got = requests.get(f"{stack.url}/acme/main/", headers={"Accept": accept}, timeout=10)
+        assert got.status_code == 404 and got.headers["Content-Type"].startswith("text/plain")
+        assert got.text == f"Not found: /acme/main/ is not a Bale URL. {where}\n"
+    got = requests.put(f"{stack.url}/signin", timeout=10)
+    assert got.status_code == 405 and got.text.startswith("Method PUT is not allowed on /signin.")
+    assert "GET" in got.headers["Allow"]
+    browser = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
+    for headers in (browser, {"Accept": browser["Accept"]}, {"Sec-Fetch-Mode": "navigate"}):
+        got = requests.get(f"{stack.url}/acme/main/", headers=headers, timeout=10)
+        assert got.status_code == 404 and got.headers["Content-Type"].startswith("text/html")
 
 
 def test_uv_publish_without_credentials_is_401(stack, tmp_path):

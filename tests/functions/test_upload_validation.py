@@ -366,6 +366,16 @@ def test_no_credentials_is_401_with_challenge(stack):
     assert_nothing_stored(stack)
 
 
+def test_a_truncated_token_is_called_truncated(stack):
+    """A token cut short in a copy and paste still starts with 'bale_': say what is wrong."""
+    token = stack.token()
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token=token[:-1])
+    assert r.status_code == 401 and "malformed or truncated" in r.text and "64 characters" in r.reason
+    r = post(stack, *form_for(GOOD, wheel_bytes("demo", "1.0")), token="pypi-" + token)
+    assert r.status_code == 401 and "a Bale token starts with 'bale_'" in r.text
+    assert_nothing_stored(stack)
+
+
 def test_bearer_token_is_accepted(stack):
     r = post(
         stack,

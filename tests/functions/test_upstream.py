@@ -725,6 +725,24 @@ def test_redirects_to_internal_addresses_are_refused(proxied, upstream, location
     assert r.status_code == 502, r.text
     # Refused before connecting, not merely unreachable (from a VPC, 10.0.0.1 might answer).
     assert "unreachable" not in r.text and "Traceback" not in r.text
+    assert f"Bale followed the upstream's redirect: {upstream.index_url}pubdep/ -> {location}" in r.text
+
+
+def test_an_upstream_failing_after_a_redirect_names_the_redirect(proxied, upstream):
+    """pypiserver sends names it does not hold to pypi.org: the admin set a local URL, so an
+    error naming only the redirect's target would not say where it came from."""
+    upstream.add("pubdep", "1.0")
+    upstream.redirects["/simple/pubdep/"] = "http://127.0.0.1:1/simple/pubdep/"
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 502, r.text
+    assert r.text.startswith("The upstream is unreachable (http://127.0.0.1:1/simple/pubdep/)")
+    assert (
+        f"(Bale followed the upstream's redirect: {upstream.index_url}pubdep/ -> http://127.0.0.1:1/simple/pubdep/.)"
+        in r.text
+    )
+    upstream.redirects.pop("/simple/pubdep/")
+    r = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"))
+    assert r.status_code == 200 and "redirect" not in r.text
 
 
 def test_file_links_to_internal_addresses_are_never_fetched(proxied, upstream):

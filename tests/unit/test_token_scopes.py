@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from bale.errors import BadRequest
-from bale.tokens.service import Token, parse_duration
+from bale.tokens.service import Token, parse_duration, token_format_problem
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -208,3 +208,24 @@ def test_a_browser_token_reads_everywhere_and_uploads_nowhere():
     assert t.why_not("upload", "acme", "main") == (
         "This token can only read acme/main; uploading needs an upload token."
     )
+
+
+GOOD_SHAPE = "bale_0123456789abcdef_" + "A" * 43
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (
+            GOOD_SHAPE[:-5],
+            "starts with 'bale_' but is malformed or truncated (60 characters, a Bale token has 65)",
+        ),
+        (GOOD_SHAPE + "xyz", "malformed or truncated (68 characters"),
+        ("bale_0123456789ABCDEF_" + "A" * 43, "malformed or truncated; copy it whole."),
+        ("pypi-AgEIcHlwaS5vcmc", "a Bale token starts with 'bale_'."),
+        ("ghp_abc", "a Bale token starts with 'bale_'."),
+    ],
+)
+def test_a_token_of_the_wrong_shape_is_told_apart_from_one_without_the_prefix(raw, says):
+    assert len(GOOD_SHAPE) == 65
+    assert says in token_format_problem(raw)

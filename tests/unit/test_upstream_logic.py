@@ -567,3 +567,21 @@ def test_an_upstream_url_is_read_the_way_it_is_fetched(url):
     decides where credentials go."""
     with pytest.raises(BadRequest):
         validate_url(url.replace("/files/x.whl", "/simple/"), True)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/simple/", "https://localhost/simple/", "http://[::1]/simple/"]
+)
+def test_a_loopback_upstream_refused_names_the_setting_that_allows_it(url):
+    """Not "use https": plain http is fine on loopback once the setting is on."""
+    with pytest.raises(BadRequest) as exc:
+        validate_url(url, False)
+    assert "is a loopback address" in exc.value.message
+    assert "BALE_UPSTREAM_ALLOW_LOOPBACK=1" in exc.value.message and "use https" not in exc.value.message
+    assert validate_url(url, True) == url
+
+
+def test_plain_http_elsewhere_is_told_to_use_https():
+    with pytest.raises(BadRequest) as exc:
+        validate_url("http://pypi.org/simple/", True)
+    assert "use https (plain http only for a loopback upstream" in exc.value.message

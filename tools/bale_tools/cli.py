@@ -37,13 +37,26 @@ ACTOR = "cli"
 #: Firestore call to a dead emulator retries for minutes before failing.
 PROBE_TIMEOUT = 2.0
 
-NO_STACK_HELP = """\
+
+def no_stack_help() -> str:
+    """What to set, with the local stack's lines made by what `bale dev` prints them from."""
+    from bale.settings import Settings
+    from bale_tools.devserver import exports
+
+    local = exports(
+        project=Settings.project,
+        bucket=Settings.bucket,
+        firestore="127.0.0.1:PORT",
+        storage="http://127.0.0.1:PORT",
+        auth="127.0.0.1:PORT",
+        base_url="http://127.0.0.1:8000",
+    )
+    lines = "\n".join(f"      export {k}={v}" for k, v in local.items())
+    return f"""\
 Point `bale admin` at a stack:
-  - the local one: run `bale dev` in another shell and paste the export lines it prints:
-      export GOOGLE_CLOUD_PROJECT=demo-bale
-      export FIRESTORE_EMULATOR_HOST=127.0.0.1:PORT
-      export STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT
-      export BALE_BUCKET=bale-files
+  - the local one: run `bale dev` in another shell and paste the export lines it prints
+    (its ports change each time it starts):
+{lines}
   - a real project: with no *_EMULATOR_HOST variables set, sign in with application-default
     credentials and name the project:
       gcloud auth application-default login
@@ -57,7 +70,7 @@ class NoStack(click.ClickException):
     exit_code = 2
 
     def format_message(self) -> str:
-        return f"{self.message}\n{NO_STACK_HELP}"
+        return f"{self.message}\n{no_stack_help()}"
 
     def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)

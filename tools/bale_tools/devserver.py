@@ -33,6 +33,25 @@ if TYPE_CHECKING:
 MAIN_PY = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
 
+def exports(
+    *, project: str, bucket: str, firestore: str, storage: str, auth: str | None, base_url: str
+) -> dict[str, str]:
+    """The environment that points `bale admin` (and the functions) at a running `bale dev`:
+    what it prints as ``export`` lines, and what `bale admin` shows when it has no stack."""
+    env = {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "FIRESTORE_EMULATOR_HOST": firestore,
+        "STORAGE_EMULATOR_HOST": storage,
+        "BALE_BUCKET": bucket,
+        # The local stack may use a local upstream (pypiserver on 127.0.0.1); production never.
+        "BALE_UPSTREAM_ALLOW_LOOPBACK": os.environ.get("BALE_UPSTREAM_ALLOW_LOOPBACK") or "1",
+    }
+    if auth:
+        env["FIREBASE_AUTH_EMULATOR_HOST"] = auth
+    env["BALE_BASE_URL"] = base_url
+    return env
+
+
 def build_app(settings: Settings):
     """One WSGI app that dispatches by path prefix, like the production load balancer."""
     import functions_framework
@@ -297,20 +316,18 @@ def run(
             echo(f"error: {exc}")
             return 1
 
-        env = {
-            "GOOGLE_CLOUD_PROJECT": settings.project,
-            "FIRESTORE_EMULATOR_HOST": fs.host,
-            "STORAGE_EMULATOR_HOST": gcs.host,
-            "BALE_BUCKET": settings.bucket,
-            # The local stack may use a local upstream (pypiserver on 127.0.0.1); production never.
-            "BALE_UPSTREAM_ALLOW_LOOPBACK": os.environ.get("BALE_UPSTREAM_ALLOW_LOOPBACK") or "1",
-        }
-        if auth:
-            env["FIREBASE_AUTH_EMULATOR_HOST"] = auth.host
-        # The Google client libraries read these from the process environment.
-        os.environ.update(env)
         scheme = "https" if certfile else "http"
         base = settings.base_url or f"{scheme}://{'localhost' if certfile else host}:{port}"
+        env = exports(
+            project=settings.project,
+            bucket=settings.bucket,
+            firestore=fs.host,
+            storage=gcs.host,
+            auth=auth.host if auth else None,
+            base_url=base,
+        )
+        # The Google client libraries read these from the process environment.
+        os.environ.update(env)
         settings = dataclasses.replace(
             settings,
             firestore_emulator_host=fs.host,
@@ -319,8 +336,6 @@ def run(
             base_url=base,
             upstream_allow_loopback=env["BALE_UPSTREAM_ALLOW_LOOPBACK"].lower() in ("1", "true", "yes", "on"),
         )
-        env["BALE_BASE_URL"] = base
-        os.environ["BALE_BASE_URL"] = base
         from bale import settings as settings_mod
 
         settings_mod.get_settings.cache_clear()

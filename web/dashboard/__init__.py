@@ -20,10 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from bale.api.http import harden, text_error
+from bale.api.simple.routing import SIMPLE
 from bale.errors import BaleError
+from bale.routes import UPLOAD
 from bale.settings import Settings, get_settings
 
 from .identity import SESSION_LIFETIME, Identity
@@ -139,11 +142,36 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(exc):
+        if not wants_a_page():
+            return _plain_line(404, f"Not found: {request.path} is not a Bale URL. {WHERE}")
         return render_template("errors/error.html", status=404, message="There is nothing here."), 404
 
     @app.errorhandler(405)
     def not_allowed(exc):
+        if not wants_a_page():
+            line = _plain_line(405, f"Method {request.method} is not allowed on {request.path}. {WHERE}")
+            line.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or ())
+            return line
         return render_template("errors/error.html", status=405, message="Method not allowed."), 405
+
+
+#: What a client that lost its way is told (one line: uv and twine print it whole).
+WHERE = f"Uploads go to {UPLOAD}/TEAM/INDEX/, installs read {SIMPLE}/TEAM/INDEX/."
+
+
+def wants_a_page() -> bool:
+    """Whether the request is a person's browser, which gets the dashboard's HTML error page.
+    Browsers send ``Sec-Fetch-Mode: navigate`` when they open a page, and put text/html
+    first in Accept; uv, pip, twine and curl do neither, and get one plain line."""
+    if request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate":
+        return True
+    return request.accept_mimetypes.best in ("text/html", "application/xhtml+xml")
+
+
+def _plain_line(status: int, line: str) -> Response:
+    """The error as the API functions answer theirs: one line, also in the status line, which
+    is all twine shows. The path comes from the request: control characters are dropped."""
+    return harden(text_error(BaleError("".join(c if c.isprintable() else "?" for c in line), status=status)))
 
 
 def _register_headers(app: Flask) -> None:

@@ -28,6 +28,7 @@ from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
 from bale.provenance import store as provenance_store
 from bale.provenance.identity import NO_IDENTITY, Identity
+from bale.routes import UPLOAD
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists
@@ -38,7 +39,7 @@ from bale.upstream.policy import config_of, may_shadow
 
 log = logging.getLogger("bale.upload")
 
-PREFIX = "/v1/upload/"
+PREFIX = UPLOAD + "/"
 CONTENT_TYPES = {"bdist_wheel": "application/zip", "sdist": "application/octet-stream"}
 #: Set in the WSGI environ when the request's body could not be read to its end.
 _UNREAD = "bale.upload.body_unread"

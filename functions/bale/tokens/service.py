@@ -94,6 +94,18 @@ PERSON_WIDE_KINDS = frozenset({TokenKind.LOGIN, TokenKind.BROWSER})
 #: or not. IDs from before are hex, so neither.
 PERSON_ID, TEAM_ID = "p", "t"
 _TOKEN = re.compile(r"^bale_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+
+
+def token_format_problem(raw: str) -> str:
+    """Why ``raw`` cannot be a Bale token, for a token that does not have its shape: a token
+    cut short in a copy and paste starts with the prefix all the same."""
+    if not raw.startswith(PREFIX):
+        return f"Invalid token: a Bale token starts with {PREFIX!r}."
+    size = len(PREFIX) + 16 + 1 + 43
+    length = f" ({len(raw)} characters, a Bale token has {size})" if len(raw) != size else ""
+    return f"Invalid token: it starts with {PREFIX!r} but is malformed or truncated{length}; copy it whole."
+
+
 # Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
 LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
 
@@ -491,7 +503,7 @@ class Tokens:
             raise Unauthorized("Authentication required: use __token__ and a Bale API token.")
         m = _TOKEN.match(raw.strip())
         if not m:
-            raise Unauthorized("Invalid token: a Bale token starts with 'bale_'.")
+            raise Unauthorized(token_format_problem(raw.strip()))
         token_id, secret = m.groups()
         ref = self._ref(token_id)
         roster_ref = None

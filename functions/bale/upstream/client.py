@@ -288,12 +288,22 @@ class UpstreamClient:
             return {"Authorization": f"Basic {raw}"}
         return {"Authorization": f"Bearer {self._credentials}"}
 
-    def _get(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:
-        """GET with redirects followed by hand (same scheme or up to https, a few at most)."""
+    def _get(self, url: str, headers: dict[str, str], deadline: float) -> tuple[requests.Response, list[str]]:
+        """GET with redirects followed by hand (same scheme or up to https, a few at most); the
+        response and the URLs it went through (one: no redirect). A failure after a redirect
+        names it: the index URL an admin set is not where the request failed (pypiserver sends
+        names it does not hold to pypi.org, which a private network may not reach)."""
+        chain = [url]
+        try:
+            return self._follow(chain, headers, deadline), chain
+        except UpstreamError as exc:
+            raise _after_redirects(exc, chain) from None
+
+    def _follow(self, chain: list[str], headers: dict[str, str], deadline: float) -> requests.Response:
         import requests
         from urllib3.util import parse_url
 
-        to = target(url)
+        to = target(chain[-1])
         for _ in range(MAX_REDIRECTS + 1):
             loopback_ok = self.settings.upstream_allow_loopback
             if to.scheme == "http" and not (loopback_ok and loopback_host(to.host)):
@@ -334,6 +344,7 @@ class UpstreamClient:
                 if to.scheme == "https" and nxt.scheme != "https":
                     raise UpstreamError(f"The upstream redirected {to.url} away from https; refused.")
                 to = nxt
+                chain.append(to.url)
                 continue
             return resp
         raise UpstreamError(f"The upstream redirected too often ({to.url}).")
@@ -377,24 +388,27 @@ class UpstreamClient:
         headers = {"Accept": ACCEPT}
         if etag:
             headers["If-None-Match"] = etag
-        resp = self._get(url, headers, deadline)
+        resp, chain = self._get(url, headers, deadline)
         if resp.status_code == 304 and etag:
             resp.close()
             return Fetched("not-modified", etag=etag)
         if resp.status_code in (404, 410):
             resp.close()
             return Fetched("missing")
-        if resp.status_code != 200:
-            resp.close()
-            raise UpstreamError(f"The upstream answered {resp.status_code} for {url}.")
-        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
-        final = resp.url or url
-        limit = self.settings.upstream_max_files
-        if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
-            name, entries = parse_json(body, final, project, limit)
-        else:
-            name, entries = parse_html(body, final, project, limit)
+        try:
+            if resp.status_code != 200:
+                resp.close()
+                raise UpstreamError(f"The upstream answered {resp.status_code} for {chain[-1]}.")
+            ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
+            final = resp.url or url
+            limit = self.settings.upstream_max_files
+            if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
+                name, entries = parse_json(body, final, project, limit)
+            else:
+                name, entries = parse_html(body, final, project, limit)
+        except UpstreamError as exc:
+            raise _after_redirects(exc, chain) from None
         return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
 
     # -- files --------------------------------------------------------------------------------
@@ -403,18 +417,29 @@ class UpstreamClient:
         s = self.settings
         limit = MAX_METADATA_BYTES if metadata else s.upstream_max_file_bytes
         deadline = time.monotonic() + (s.upstream_page_timeout if metadata else s.upstream_file_timeout)
-        resp = self._get(url, {"Accept": "*/*", "Accept-Encoding": "identity"}, deadline)
-        if resp.status_code != 200:
-            resp.close()
-            raise UpstreamError(f"The upstream answered {resp.status_code} for {url}.")
+        resp, chain = self._get(url, {"Accept": "*/*", "Accept-Encoding": "identity"}, deadline)
         hasher = _HashingSink(sink)
-        self._read(resp, limit, deadline, hasher)
+        try:
+            if resp.status_code != 200:
+                resp.close()
+                raise UpstreamError(f"The upstream answered {resp.status_code} for {chain[-1]}.")
+            self._read(resp, limit, deadline, hasher)
+        except UpstreamError as exc:
+            raise _after_redirects(exc, chain) from None
         if hasher.sha256.hexdigest() != sha256:
             raise UpstreamError(
                 f"The upstream's {url.rsplit('/', 1)[-1]} does not match the sha256 its page gave; "
                 "not served."
             )
         return hasher.size
+
+
+def _after_redirects(exc: UpstreamError, chain: list[str]) -> UpstreamError:
+    """``exc``, its message naming the redirects followed before it (none: ``exc`` itself)."""
+    if len(chain) < 2:
+        return exc
+    hops = " -> ".join(chain)
+    return type(exc)(f"{exc.message} (Bale followed the upstream's redirect: {hops}.)", headers=exc.headers)
 
 
 class _Sink(Protocol):

@@ -19,6 +19,9 @@ from bale.upstream import addresses, policy
 from bale.upstream.client import UpstreamError, loopback_url, target
 from bale.upstream.secrets import validate_name
 
+#: The setting that lets a local stack use an upstream on loopback (named in refusals).
+LOOPBACK_SETTING = "BALE_UPSTREAM_ALLOW_LOOPBACK"
+
 #: The longest cooldown (a typo like 300d would hide every new release for most of a year).
 MAX_MIN_AGE = 90 * 86400
 
@@ -39,8 +42,18 @@ def validate_url(url: str, allow_loopback: bool = False) -> str:
         raise BadRequest(
             f"Invalid upstream URL {url!r}: give an https:// index URL, e.g. https://pypi.org/simple/."
         )
-    if parts.scheme == "http" and not (allow_loopback and loopback_url(url)):
-        raise BadRequest(f"Invalid upstream URL {url!r}: use https (plain http only for a local upstream).")
+    local = loopback_url(url)
+    if local and not allow_loopback:
+        raise BadRequest(
+            f"Invalid upstream URL {url!r}: {host} is a loopback address, which Bale fetches from "
+            f"only with {LOOPBACK_SETTING}=1 (`bale dev` sets it; production never should). Set it "
+            "where `bale admin` and the stack run, or give a public https:// upstream."
+        )
+    if parts.scheme == "http" and not local:
+        raise BadRequest(
+            f"Invalid upstream URL {url!r}: use https (plain http only for a loopback upstream, "
+            f"with {LOOPBACK_SETTING}=1)."
+        )
     try:
         addresses.check_host(host, allow_loopback)
     except addresses.AddressRefused as exc:

@@ -51,10 +51,12 @@ from bale.api.simple.routing import (
     services,
     slug_or_404,
 )
-from bale.errors import BaleError, NotFound
-from bale.names import validate_project
+from bale.errors import BadRequest, BaleError, NotFound
+from bale.names import validate_index, validate_project, validate_team
 from bale.packages.service import Packages
 from bale.provenance.store import INTEGRITY
+from bale.routes import UPLOAD
+from bale.settings import get_settings
 from bale.store.backends import Stores
 from bale.tokens.service import Token
 from bale.upstream.policy import config_of, is_private
@@ -77,11 +79,7 @@ def clear_caches() -> None:
 def handle(request: Request) -> Response:
     """The Cloud Function: every /simple/ and /files/ request (errors as plain text)."""
     if request.method not in ("GET", "HEAD"):
-        raise BaleError(
-            f"Method {request.method} is not allowed here; the Simple API is read-only.",
-            status=405,
-            headers={"Allow": "GET, HEAD"},
-        )
+        raise BaleError(_read_only(request), status=405, headers={"Allow": "GET, HEAD"})
     path = request.path
     if path.startswith(INTEGRITY + "/"):
         return provenance(request)
@@ -90,6 +88,21 @@ def handle(request: Request) -> Response:
     if path == SIMPLE or path.startswith(SIMPLE + "/"):
         return _simple(request)
     raise NotFound("Not found.")
+
+
+def _read_only(request: Request) -> str:
+    """The 405's message. A POST to an index URL is an upload sent to the wrong place (twine
+    given the index URL as its repository): name the upload URL, which twine and uv print."""
+    message = f"Method {request.method} is not allowed here; the Simple API is read-only."
+    parts = route_parts(request.path, SIMPLE + "/")
+    if request.method != "POST" or not request.path.startswith(SIMPLE + "/") or len(parts) < 2:
+        return message
+    try:
+        team, index = validate_team(parts[0]), validate_index(parts[1])
+    except BadRequest:
+        return message
+    base = get_settings().base_url or request.host_url.rstrip("/")
+    return f"{message} Upload to {base}{UPLOAD}/{team}/{index}/ instead."
 
 
 # -- /simple/ -----------------------------------------------------------------------------------
