@@ -340,11 +340,12 @@ class UpstreamClient:
             if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                 location = resp.headers["Location"]
                 resp.close()
+                chain.append(location)  # as sent, if it is refused
                 nxt = resolve(to.url, location)
+                chain[-1] = nxt.url
                 if to.scheme == "https" and nxt.scheme != "https":
                     raise UpstreamError(f"The upstream redirected {to.url} away from https; refused.")
                 to = nxt
-                chain.append(to.url)
                 continue
             return resp
         raise UpstreamError(f"The upstream redirected too often ({to.url}).")
