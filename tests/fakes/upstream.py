@@ -65,9 +65,11 @@ class Upstream:
             self.huge = 0
             self.down = False
             self.delay = 0.0  # seconds before answering a page or file (widens race windows)
+            self.gate = threading.Event()  # files (found) are answered only while it is set
+            self.gate.set()
             self.require_auth: str | None = None  # an Authorization header every request must carry
             self.auth_seen: collections.Counter[str | None] = collections.Counter()
-            self.files_served = 0  # file and METADATA answers given, by any path
+            self.files_served = 0  # file and METADATA requests answered (or held at the gate)
             self.redirects: dict[str, str] = {}  # path -> Location (a hostile upstream's redirects)
             self.file_prefix = "../../files/"  # what JSON file links start with (may be elsewhere)
 
@@ -156,6 +158,7 @@ class Upstream:
                     f = files[name]
                     with self._lock:
                         self.files_served += 1
+                    self.gate.wait(60)
                     return Response(
                         f["metadata"] if want_meta else f["data"], mimetype="application/octet-stream"
                     )

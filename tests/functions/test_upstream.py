@@ -396,23 +396,46 @@ def test_a_large_copy_whose_bytes_do_not_match_leaves_no_blob(proxied, upstream)
     assert [p for p in proxied.stores.blobs.list() if "/files/" in p] == []
 
 
+def _apart(proxied, files: list[dict], n: int) -> list[dict]:
+    """``n`` of ``files`` whose first copies take different striped locks of this instance
+    (two on one stripe would wait for each other instead of being counted)."""
+    from bale.upstream import cache, policy
+
+    index = proxied.stores.db.document(paths.index("acme", "main")).get().to_dict()
+    key = policy.config_of(index).key("acme")
+    out, locks = [], set()
+    for f in files:
+        lock = id(cache._file_locks(paths.upstream_file(key, f["sha256"], f["filename"])))
+        if lock not in locks:
+            locks.add(lock)
+            out.append(f)
+    assert len(out) >= n
+    return out[:n]
+
+
 def test_copies_beyond_the_instances_cap_are_503_with_retry_after(proxied, upstream, bale_env):
-    files = [upstream.add("pubdep", f"1.{i}") for i in range(5)]
+    files = _apart(proxied, [upstream.add("pubdep", f"1.{i}") for i in range(12)], 5)
     token = proxied.token("read")
     assert get(proxied, "/simple/acme/main/pubdep/", token).status_code == 200
     bale_env(BALE_UPSTREAM_MAX_COPIES="2")
-    upstream.delay = 1.0  # each copy holds its place a second
+    upstream.gate.clear()  # the upstream holds every file back: copies stay in progress
 
     def fetch(f, suffix=""):
         return get(proxied, f"/simple/acme/main/pubdep/{f['filename']}{suffix}", token)
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(fetch, files[:4]))
-    assert sorted(r.status_code for r in answers) == [200, 200, 503, 503], [r.text for r in answers]
-    for r in answers:
-        if r.status_code == 503:
-            assert r.headers["Retry-After"] == "5" and "try again" in r.text
-    upstream.delay = 0
+        pending = [pool.submit(fetch, f) for f in files[:4]]
+        # Two copies wait on the upstream; the other two are refused at once.
+        deadline = time.monotonic() + 30
+        while sum(p.done() for p in pending) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        refused = [p.result() for p in pending if p.done()]
+        upstream.gate.set()
+        answers = [p.result() for p in pending]
+    assert [r.status_code for r in refused] == [503, 503], [r.text for r in refused]
+    for r in refused:
+        assert r.headers["Retry-After"] == "5" and "try again" in r.text
+    assert sorted(r.status_code for r in answers) == [200, 200, 503, 503]
     assert all(fetch(f).content == f["data"] for f in files[:4])  # the refused ones, on retry
 
     # METADATA (at most 4 MiB) is not counted: with no file copies allowed, it is still served.
