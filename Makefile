@@ -31,25 +31,34 @@ unit: $(BIN)/bale
 
 # Lint and types: ruff (rules and formatting) over the tree, mypy strict over the deployed core,
 # checkov over terraform/, terraform/ against the Google provider's schema (and `terraform
-# validate` where a provider is at hand), and the functions' pinned requirements against pyproject.toml.
+# validate` where a provider is at hand), and the hashed locks (functions/, web/) against their inputs.
 LINT_PATHS = functions web tools tests benchmarks
 lint: $(BIN)/bale lint-terraform terraform-schema terraform-validate check-requirements
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy functions/bale functions/main.py
 
-# functions/requirements.txt is what Cloud Functions installs: pyproject.toml's runtime
-# dependencies, pinned with hashes. Existing pins are kept unless pyproject.toml moved past them.
-UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+# functions/requirements.txt is what Cloud Functions (and the upload image) installs:
+# pyproject.toml's runtime dependencies, pinned with hashes. web/requirements.txt is what the
+# dashboard image installs: the same plus the dashboard extra and the build backend
+# (web/requirements.in), held to the functions' pins so both run the same libraries.
+# Existing pins are kept unless the inputs moved past them.
+UV_COMPILE = $(BIN)/uv pip compile --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make requirements" --quiet
+# Each lock as FILE=its inputs, comma-separated.
+LOCKS = functions/requirements.txt=pyproject.toml \
+	web/requirements.txt=pyproject.toml,web/requirements.in,--extra,dashboard,-c,functions/requirements.txt
 
 requirements: $(BIN)/bale
-	$(UV_COMPILE) -o functions/requirements.txt
+	@for lock in $(LOCKS); do out=$${lock%%=*}; in=$$(echo $${lock#*=} | tr , ' '); \
+	$(UV_COMPILE) $$in -o $$out || exit 1; done
 
 check-requirements: $(BIN)/bale
-	@tmp=$$(mktemp) && cp functions/requirements.txt $$tmp && $(UV_COMPILE) -o $$tmp && \
-	if diff -u functions/requirements.txt $$tmp; then echo "functions/requirements.txt matches pyproject.toml"; \
-	else echo "functions/requirements.txt drifted from pyproject.toml: run make requirements"; rm -f $$tmp; exit 1; fi; rm -f $$tmp
+	@for lock in $(LOCKS); do out=$${lock%%=*}; in=$$(echo $${lock#*=} | tr , ' '); \
+	tmp=$$(mktemp) && cp $$out $$tmp && $(UV_COMPILE) $$in -o $$tmp && \
+	if diff -u $$out $$tmp; then echo "$$out matches its inputs"; \
+	else echo "$$out drifted from its inputs ($$in): run make requirements"; rm -f $$tmp; exit 1; fi; \
+	rm -f $$tmp; done
 
 # checkov over terraform/, offline (--skip-download: no policy download from the vendor's
 # platform). It runs from uv's tool cache, pinned, so it never touches .venv's packages; the
