@@ -933,6 +933,8 @@ def _status(data: bytes) -> int | None:
 # -- the audit ----------------------------------------------------------------------------------
 def audit(stores) -> dict[str, list[str]]:
     """Blobs and records that disagree, after every request has finished."""
+    from bale.store import paths
+
     blobs = set(stores.blobs.list())
     live: dict[tuple, set[str]] = collections.defaultdict(set)
     referenced: set[str] = set()
@@ -967,8 +969,10 @@ def audit(stores) -> dict[str, list[str]]:
         for p in (d["blob_path"], d["blob_path"] + ".metadata"):
             if p in blobs and p not in referenced:
                 leaks["tombstone whose bytes remain"].append(p)
+    # Bale's own data (the upstream cache) has no file records; it is under prefixes no team path has.
+    internal = {b for b in blobs if b.startswith(paths.INTERNAL_PREFIXES)}
     leaks["blob without a live record"] = sorted(
-        blobs - referenced - set(leaks["tombstone whose bytes remain"])
+        blobs - internal - referenced - set(leaks["tombstone whose bytes remain"])
     )
     on_pages: dict[tuple, set[str]] = collections.defaultdict(set)
     for snap in stores.db.collection_group("pages").stream():
