@@ -13,6 +13,7 @@ locals {
     "iamcredentials.googleapis.com",  # signBlob, for the simple function's signed URLs
     "identitytoolkit.googleapis.com", # Firebase Auth, for the dashboard
     "logging.googleapis.com",
+    "monitoring.googleapis.com", # alert policies (monitoring.tf)
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",

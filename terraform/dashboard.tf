@@ -18,7 +18,26 @@ resource "google_artifact_registry_repository" "bale" {
   location      = var.region
   repository_id = "bale"
   format        = "DOCKER"
-  description   = "Bale dashboard images"
+  description   = "Bale images: the dashboard and the upload service (cloudbuild.yaml)"
+
+  # Every deploy pushes new images; keep the newest of each (serving, and some to roll back
+  # to) and drop superseded untagged ones, so storage does not grow without end.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = var.image_keep_count
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old-untagged"
+    action = "DELETE"
+    condition {
+      tag_state  = "UNTAGGED"
+      older_than = "${var.untagged_image_max_age_days * 86400}s"
+    }
+  }
 
   depends_on = [google_project_service.apis]
 }
@@ -81,11 +100,16 @@ resource "google_cloud_run_v2_service" "dashboard" {
   name     = "bale-dashboard"
   location = var.region
   ingress  = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  # Without an allUsers binding (public_invoker = false), nobody would pass the invoker check.
+  invoker_iam_disabled = !var.public_invoker
   # Stateless: its data lives in Firestore, so replacing it loses nothing.
   deletion_protection = false
 
   template {
     service_account = google_service_account.dashboard.email
+    # Longer than any request's Firestore deadline (about 15 s for a commit), so a slow
+    # backend ends in Bale's own 503, not the platform's timeout (docs/deploy.md, Limits).
+    timeout = "60s"
 
     scaling {
       max_instance_count = var.dashboard_max_instances
@@ -151,6 +175,8 @@ resource "google_cloud_run_v2_service" "dashboard" {
 }
 
 resource "google_cloud_run_v2_service_iam_member" "dashboard_public" {
+  count = var.public_invoker ? 1 : 0
+
   location = var.region
   name     = google_cloud_run_v2_service.dashboard.name
   role     = "roles/run.invoker"

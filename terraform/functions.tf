@@ -48,6 +48,25 @@ resource "google_artifact_registry_repository" "functions" {
   format        = "DOCKER"
   description   = "Bale function images (built by Cloud Functions)"
 
+  # Every deploy pushes new images; keep the newest of each (serving, and some to roll back
+  # to) and drop superseded untagged ones, so storage does not grow without end.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = var.image_keep_count
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old-untagged"
+    action = "DELETE"
+    condition {
+      tag_state  = "UNTAGGED"
+      older_than = "${var.untagged_image_max_age_days * 86400}s"
+    }
+  }
+
   depends_on = [google_project_service.apis]
 }
 
@@ -112,11 +131,30 @@ resource "google_cloudfunctions2_function" "function" {
 
 # Bale does its own authentication (tokens in Basic or Bearer auth), so the platform
 # lets every request through; ingress above keeps them coming via the load balancer.
+# With public_invoker = false (an organization that refuses allUsers) the invoker check is
+# switched off instead, below.
 resource "google_cloud_run_v2_service_iam_member" "function_public" {
-  for_each = local.functions
+  for_each = var.public_invoker ? local.functions : {}
 
   location = var.region
   name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# A gen2 function is served by a Cloud Run service of the same name. The Cloud Functions API
+# (and so google_cloudfunctions2_function in provider 6.50) has no switch for Cloud Run's
+# invoker check, so gcloud turns it off on that service, again after every change of the
+# function, in case a redeploy turns it back on. Needs gcloud where Terraform runs.
+resource "terraform_data" "function_invoker_check_off" {
+  for_each = var.public_invoker ? {} : local.functions
+
+  triggers_replace = [
+    google_cloudfunctions2_function.function[each.key].build_config,
+    google_cloudfunctions2_function.function[each.key].service_config,
+  ]
+
+  provisioner "local-exec" {
+    command = "gcloud run services update ${google_cloudfunctions2_function.function[each.key].name} --project=${var.project_id} --region=${var.region} --no-invoker-iam-check --quiet"
+  }
 }

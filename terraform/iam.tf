@@ -1,6 +1,6 @@
-# Service accounts, one per function plus the dashboard's and the build's, and their roles:
-# who may do what. (Secret access is granted next to the secrets in dashboard.tf; objects of the
-# files bucket in iam_storage.tf.)
+# Service accounts, one per function plus the dashboard's, and their roles: who may do what.
+# (Secret access is granted next to the secrets in dashboard.tf; objects of the files bucket
+# in iam_storage.tf; the build's account and roles in build.tf.)
 
 resource "google_service_account" "function" {
   for_each = local.service_accounts
@@ -16,55 +16,6 @@ resource "google_service_account" "dashboard" {
   display_name = "Bale dashboard"
 
   depends_on = [google_project_service.apis]
-}
-
-# Builds the functions' containers instead of the default compute service account,
-# which new projects no longer grant the roles a build needs.
-resource "google_service_account" "build" {
-  account_id   = "bale-build"
-  display_name = "Bale function builds"
-
-  depends_on = [google_project_service.apis]
-}
-
-# The build's roles, each as narrow as the build allows. The predefined
-# roles/cloudbuild.builds.builder would be simpler but holds project-wide
-# storage.objects.create/update/delete: a build could overwrite or delete every package.
-# What a build of a gen2 function needs instead (Cloud Functions' "user-specified build
-# service account" documentation): write its logs, push the image to the repository the
-# functions name (functions.tf), read the source.
-resource "google_project_iam_member" "build_logs" {
-  project = var.project_id
-  role    = "roles/logging.logWriter"
-  member  = google_service_account.build.member
-}
-
-resource "google_artifact_registry_repository_iam_member" "build_images" {
-  location   = google_artifact_registry_repository.functions.location
-  repository = google_artifact_registry_repository.functions.name
-  role       = "roles/artifactregistry.writer"
-  member     = google_service_account.build.member
-}
-
-resource "google_storage_bucket_iam_member" "build_source" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
-}
-
-# Cloud Functions copies the source into buckets of its own (gcf-v2-sources-NUMBER-REGION)
-# that it creates on first deploy, so they cannot be named here: a condition limits the
-# read to them.
-resource "google_project_iam_member" "build_function_sources" {
-  project = var.project_id
-  role    = "roles/storage.objectViewer"
-  member  = google_service_account.build.member
-
-  condition {
-    title       = "gcf-sources-only"
-    description = "Only the buckets Cloud Functions stages function source in."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
-  }
 }
 
 # upload: writes projects, files and pages.

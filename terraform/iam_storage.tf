@@ -11,6 +11,9 @@ resource "google_project_iam_custom_role" "object_creator" {
   title       = "Bale object creator"
   description = "Create objects, never replace or delete them. Granted on prefixes of the Bale package bucket."
   permissions = ["storage.objects.create"]
+
+  # Custom roles are made through the IAM API, which a new project has not enabled.
+  depends_on = [google_project_service.apis["iam.googleapis.com"]]
 }
 
 # upload: creates package files ({team}/…, everything outside "_" prefixes), create-only. It
@@ -86,6 +89,9 @@ resource "google_project_iam_custom_role" "object_deleter" {
   title       = "Bale object deleter"
   description = "Delete objects, nothing else. Granted to the Bale dashboard on the package bucket."
   permissions = ["storage.objects.delete"]
+
+  # Custom roles are made through the IAM API, which a new project has not enabled.
+  depends_on = [google_project_service.apis["iam.googleapis.com"]]
 }
 
 resource "google_storage_bucket_iam_member" "dashboard_objects" {

@@ -29,9 +29,15 @@ resource "google_compute_backend_service" "function" {
   name                  = "bale-${each.key}"
   protocol              = "HTTPS"
   load_balancing_scheme = "EXTERNAL_MANAGED"
+  security_policy       = local.security_policy
 
   backend {
     group = google_compute_region_network_endpoint_group.function[each.key].id
+  }
+
+  log_config {
+    enable      = true
+    sample_rate = var.lb_log_sample_rate
   }
 }
 
@@ -39,9 +45,15 @@ resource "google_compute_backend_service" "dashboard" {
   name                  = "bale-dashboard"
   protocol              = "HTTPS"
   load_balancing_scheme = "EXTERNAL_MANAGED"
+  security_policy       = local.security_policy
 
   backend {
     group = google_compute_region_network_endpoint_group.dashboard.id
+  }
+
+  log_config {
+    enable      = true
+    sample_rate = var.lb_log_sample_rate
   }
 }
 
@@ -83,13 +95,27 @@ resource "google_compute_global_address" "bale" {
   depends_on = [google_project_service.apis]
 }
 
+# A certificate's domains cannot change in place: a new domain is a new certificate, so its
+# name carries a suffix drawn anew with the domain, and the new one is created (and the
+# proxy moved to it) before the old one is deleted, which a fixed name would refuse.
+resource "random_id" "certificate" {
+  byte_length = 4
+  keepers = {
+    domain = var.domain
+  }
+}
+
 # Provisioning starts once the domain's A record points at the address above and
 # takes from a few minutes up to about an hour; until then HTTPS handshakes fail.
 resource "google_compute_managed_ssl_certificate" "bale" {
-  name = "bale"
+  name = "bale-${random_id.certificate.hex}"
 
   managed {
     domains = [var.domain]
+  }
+
+  lifecycle {
+    create_before_destroy = true
   }
 
   depends_on = [google_project_service.apis]
@@ -128,6 +154,8 @@ resource "google_compute_url_map" "http_redirect" {
     redirect_response_code = "MOVED_PERMANENTLY_DEFAULT"
     strip_query            = false
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_target_http_proxy" "http_redirect" {

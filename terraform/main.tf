@@ -4,6 +4,9 @@
 #   firestore.tf      the database, its indexes, TTL policies, backups and rules
 #   storage.tf        the package bucket, the functions' source bucket, their access logs
 #   iam.tf            service accounts and roles: who may do what
+#   build.tf          the build service account (bale-build) and its roles
+#   armor.tf          the optional Cloud Armor policy
+#   monitoring.tf     alert policies
 #   functions.tf      the simple and oidc functions
 #   upload.tf         the upload entry point on Cloud Run, HTTP/2 end to end (requests over 32 MiB)
 #   dashboard.tf      the dashboard's Cloud Run service, image repository and secrets

@@ -28,6 +28,8 @@ resource "google_cloud_run_v2_service" "upload" {
   location = var.region
   # Only the load balancer (and the project's own network) may reach it.
   ingress = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  # Without an allUsers binding (public_invoker = false), nobody would pass the invoker check.
+  invoker_iam_disabled = !var.public_invoker
   # Stateless: its data lives in Firestore and Cloud Storage.
   deletion_protection = false
 
@@ -75,6 +77,8 @@ resource "google_cloud_run_v2_service" "upload" {
 # Bale does its own authentication (tokens), so the platform lets every request through;
 # ingress above keeps them coming via the load balancer.
 resource "google_cloud_run_v2_service_iam_member" "upload_public" {
+  count = var.public_invoker ? 1 : 0
+
   location = var.region
   name     = google_cloud_run_v2_service.upload.name
   role     = "roles/run.invoker"
@@ -95,10 +99,16 @@ resource "google_compute_backend_service" "upload" {
   name                  = "bale-upload"
   protocol              = "HTTPS"
   load_balancing_scheme = "EXTERNAL_MANAGED"
+  security_policy       = local.security_policy
   # No timeout_sec: serverless NEG backends take the Cloud Run service's request deadline
   # (upload_timeout_seconds above).
 
   backend {
     group = google_compute_region_network_endpoint_group.upload.id
+  }
+
+  log_config {
+    enable      = true
+    sample_rate = var.lb_log_sample_rate
   }
 }

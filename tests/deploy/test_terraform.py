@@ -620,9 +620,12 @@ def test_build_account_has_no_project_wide_write_to_storage(tf: Config) -> None:
     assert "gcf-v2-sources-" in _block(viewer, "condition")["expression"]
     assert _bucket_grants(tf, "source")[build] == {"roles/storage.objectViewer"}
     assert build not in _bucket_grants(tf, "files")
-    writer = tf.resources["google_artifact_registry_repository_iam_member"]["build_images"]
-    assert writer["role"] == "roles/artifactregistry.writer"
-    assert "google_artifact_registry_repository.functions" in writer["repository"]
+    # It may push to Bale's two image repositories, and only there.
+    writers = tf.resources["google_artifact_registry_repository_iam_member"].values()
+    assert {(w["role"], tf.ref(w["repository"])[1]) for w in writers if tf.ref(w["member"]) == build} == {
+        ("roles/artifactregistry.writer", "functions"),
+        ("roles/artifactregistry.writer", "bale"),
+    }
     for _name, _key, _each_value, body in _functions(tf):
         build_config = _block(body, "build_config")
         assert build_config["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
@@ -798,3 +801,225 @@ def test_terraform_fmt_check() -> None:
         env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
     )
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}"
+
+
+# --- a first deploy from an empty project (issue 20) ---------------------------------
+
+
+def test_certificate_is_replaced_not_renamed_when_the_domain_changes(tf: Config) -> None:
+    """A managed certificate's domains cannot change in place: the new one gets a new name and
+    exists (with the proxy on it) before the old one goes; a fixed name made that fail."""
+    cert = tf.resources["google_compute_managed_ssl_certificate"]["bale"]
+    m = re.search(r"\$\{random_id\.(\w+)\.(hex|dec|b64_url|b64_std)\}", cert["name"])
+    assert m, f"certificate name {cert['name']!r} has no random suffix"
+    suffix = tf.resources["random_id"][m.group(1)]
+    assert suffix["keepers"] == {"domain": "${var.domain}"}
+    (lifecycle,) = cert["lifecycle"]
+    assert lifecycle["create_before_destroy"] is True
+    proxy = tf.resources["google_compute_target_https_proxy"]["bale"]
+    assert proxy["ssl_certificates"] == ["${google_compute_managed_ssl_certificate.bale.id}"]
+
+
+# The API each kind of resource is created through.
+API_OF = {
+    "google_artifact_registry_": "artifactregistry.googleapis.com",
+    "google_cloud_run_": "run.googleapis.com",
+    "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
+    "google_compute_": "compute.googleapis.com",
+    "google_firebaserules_": "firebaserules.googleapis.com",
+    "google_firestore_": "firestore.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
+    "google_project_iam_custom_role": "iam.googleapis.com",
+    "google_project_iam_member": "cloudresourcemanager.googleapis.com",
+    "google_secret_manager_": "secretmanager.googleapis.com",
+    "google_service_account": "iam.googleapis.com",
+    "google_storage_": "storage.googleapis.com",
+}
+ANY_REF = re.compile(r"\b((?:google|random|terraform)_[a-z0-9_]+|terraform_data)\.([a-z0-9_]+)")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _depends_on(tf: Config) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Each resource's direct dependencies: what its expressions and depends_on reference."""
+    graph = {}
+    for kind, named in tf.resources.items():
+        for name, body in named.items():
+            refs = {(k, n) for text in _strings(body) for k, n in ANY_REF.findall(text)}
+            graph[(kind, name)] = {r for r in refs if r[0] in tf.resources and r[1] in tf.resources[r[0]]}
+    return graph
+
+
+def test_every_google_resource_waits_for_the_apis(tf: Config) -> None:
+    """In an empty project nothing but the Service Usage API is on: every resource made through
+    another API must (transitively) depend on google_project_service.apis, or the first apply
+    races the enabling and fails."""
+    graph = _depends_on(tf)
+    apis = ("google_project_service", "apis")
+    for node in graph:
+        if not node[0].startswith("google_") or node == apis:
+            continue
+        seen, todo = set(), [node]
+        while todo:
+            for dep in graph.get(todo.pop(), set()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        assert apis in seen, f"{node[0]}.{node[1]} does not wait for the APIs it needs"
+    # ...and each of those APIs is in the list.
+    for kind in tf.resources:
+        needed = [api for prefix, api in API_OF.items() if kind.startswith(prefix)]
+        for api in needed:
+            assert api in tf.locals["apis"], (kind, api)
+
+
+def test_custom_roles_wait_for_the_iam_api(tf: Config) -> None:
+    roles = tf.resources["google_project_iam_custom_role"]
+    assert roles
+    for name, role in roles.items():
+        assert role.get("depends_on") == ['${google_project_service.apis["iam.googleapis.com"]}'], name
+    assert "iam.googleapis.com" in tf.locals["apis"]
+
+
+def test_backends_log_requests(tf: Config) -> None:
+    """Status, latency and backend of every request: what the alerts and an incident review read."""
+    backends = list(tf.instances("google_compute_backend_service"))
+    assert len({name for name, *_ in backends}) == 3  # function (simple, oidc), upload, dashboard
+    for name, _key, _each, body in backends:
+        log = _block(body, "log_config")
+        assert log["enable"] is True, name
+        assert log["sample_rate"] == "${var.lb_log_sample_rate}", name
+    assert 0 < tf.variables["lb_log_sample_rate"]["default"] <= 1
+
+
+def test_image_repositories_clean_up_after_themselves(tf: Config) -> None:
+    repos = tf.resources["google_artifact_registry_repository"]
+    assert set(repos) == {"bale", "functions"}
+    for name, repo in repos.items():
+        assert repo.get("cleanup_policy_dry_run") is False, name
+        policies = {p["action"]: p for p in repo["cleanup_policies"]}
+        assert set(policies) == {"KEEP", "DELETE"}, name
+        keep = _block(policies["KEEP"], "most_recent_versions")
+        assert keep["keep_count"] == "${var.image_keep_count}", name
+        delete = _block(policies["DELETE"], "condition")
+        assert delete["tag_state"] == "UNTAGGED", name  # a tagged image is never deleted by age
+        assert delete["older_than"] == "${var.untagged_image_max_age_days * 86400}s", name
+    assert tf.variables["image_keep_count"]["default"] >= 2
+
+
+def test_cloud_armor_is_optional_and_guards_every_backend(tf: Config) -> None:
+    policy = tf.resources["google_compute_security_policy"]["bale"]
+    assert policy["count"] == "${var.cloud_armor ? 1 : 0}"
+    assert tf.variables["cloud_armor"]["default"] is False
+    assert "google_compute_security_policy.bale[0].id" in tf.locals["security_policy"]
+    assert "null" in tf.locals["security_policy"]
+    for name, _key, _each, body in tf.instances("google_compute_backend_service"):
+        assert body["security_policy"] == "${local.security_policy}", name
+    rules = {r["priority"]: r for r in policy["rule"]}
+    throttle = rules[1000]
+    assert throttle["action"] == "throttle"
+    expression = _block(_block(throttle, "match"), "expr")["expression"]
+    assert "'/simple'" in expression and "'/files/'" in expression and "v1/upload" not in expression
+    options = _block(throttle, "rate_limit_options")
+    assert options["enforce_on_key"] == "IP"
+    assert options["exceed_action"] == "deny(429)"
+    assert _block(options, "rate_limit_threshold")["count"] == "${var.cloud_armor_reads_per_minute}"
+    assert rules[2147483647]["action"] == "allow"  # the default rule: everything else passes
+
+
+def test_public_invoker_false_grants_nothing_to_all_users(tf: Config) -> None:
+    """Domain-restricted sharing refuses allUsers: with public_invoker = false no binding names
+    it, the invoker check is off instead, and ingress keeps the load balancer the only way in."""
+    assert tf.variables["public_invoker"]["default"] is True
+    public = [
+        (kind, name, body)
+        for kind, named in tf.resources.items()
+        for name, body in named.items()
+        if any(m in (body.get("member"), body.get("members")) for m in ("allUsers", ["allUsers"]))
+    ]
+    assert {(kind, name) for kind, name, _ in public} == {
+        ("google_cloud_run_v2_service_iam_member", "function_public"),
+        ("google_cloud_run_v2_service_iam_member", "upload_public"),
+        ("google_cloud_run_v2_service_iam_member", "dashboard_public"),
+    }
+    for _kind, name, body in public:
+        gate = body.get("count") or body.get("for_each")
+        assert re.fullmatch(r"\$\{var\.public_invoker \? (1|local\.functions) : (0|\{\})\}", gate), (
+            name,
+            gate,
+        )
+    for name, service in tf.resources["google_cloud_run_v2_service"].items():
+        assert service["invoker_iam_disabled"] == "${!var.public_invoker}", name
+        assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", name
+    # The functions' Cloud Run services: turned off with gcloud, for each function, after each change.
+    off = tf.resources["terraform_data"]["function_invoker_check_off"]
+    assert off["for_each"] == "${var.public_invoker ? {} : local.functions}"
+    (provisioner,) = off["provisioner"]
+    command = provisioner["local-exec"]["command"]
+    assert command.startswith(
+        "gcloud run services update ${google_cloudfunctions2_function.function[each.key].name}"
+    )
+    assert "--no-invoker-iam-check" in command
+    assert all("google_cloudfunctions2_function.function[each.key]" in t for t in off["triggers_replace"])
+
+
+def test_alerts_on_5xx_503_and_read_latency(tf: Config) -> None:
+    ratio = tf.resources["google_monitoring_alert_policy"]["ratio"]
+    assert ratio["for_each"] == "${local.ratio_alerts}"
+    alerts = tf.locals["ratio_alerts"]
+    assert alerts["5xx"]["filter"] == "metric.labels.response_code_class = 500"
+    assert alerts["503"]["filter"] == "metric.labels.response_code = 503"
+    condition = _block(_block(ratio, "conditions"), "condition_threshold")
+    assert condition["denominator_filter"] == "${local.lb_requests}"
+    assert "${local.lb_requests} AND ${each.value.filter}" in condition["filter"]
+    assert "loadbalancing.googleapis.com/https/request_count" in tf.locals["lb_requests"]
+    assert "google_compute_url_map.https.name" in tf.locals["lb_requests"]
+    latency = tf.resources["google_monitoring_alert_policy"]["latency"]
+    assert {k: v["reducer"] for k, v in tf.locals["latency_alerts"].items()} == {
+        "p95": "REDUCE_PERCENTILE_95",
+        "p99": "REDUCE_PERCENTILE_99",
+    }
+    condition = _block(_block(latency, "conditions"), "condition_threshold")
+    assert condition["filter"] == "${local.lb_read_latency}"
+    assert "https/total_latencies" in tf.locals["lb_read_latency"]
+    assert 'google_compute_backend_service.function["simple"].name' in tf.locals["lb_read_latency"]
+    for policy in (ratio, latency):
+        assert policy["notification_channels"] == "${local.notification_channels}"
+    channels = tf.locals["notification_channels"]
+    assert (
+        "google_monitoring_notification_channel.email" in channels
+        and "var.alert_notification_channels" in channels
+    )
+    assert (
+        tf.resources["google_monitoring_notification_channel"]["email"]["count"]
+        == '${var.alert_email != "" ? 1 : 0}'
+    )
+
+
+def test_timeouts_outlast_the_request_deadlines(tf: Config) -> None:
+    """Reads give up after about 5 s and commits after about 15 s with a 503 and Retry-After
+    (issue 22). Each platform timeout must be longer, with room for the cleanup after a failed
+    commit, or the client gets the platform's bare 504 (and the instance a killed request)."""
+    timeouts = {name: spec["timeout_seconds"] for name, spec in tf.locals["functions"].items()}
+    upload = tf.variables["upload_timeout_seconds"]
+    timeouts["upload"] = upload["default"]
+    assert "var.upload_timeout_seconds >= 60" in _block(upload, "validation")["condition"]
+    assert _block(_upload_service(tf), "template")["timeout"] == "${var.upload_timeout_seconds}s"
+    dashboard = _block(tf.body("google_cloud_run_v2_service", "dashboard"), "template")["timeout"]
+    timeouts["dashboard"] = int(dashboard.removesuffix("s"))
+    assert set(timeouts) == {"simple", "oidc", "upload", "dashboard"}
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    for name, seconds in timeouts.items():
+        assert seconds > 20, (name, seconds)
+        assert re.search(rf"^\| `?{name}`? .*\| {seconds} s \|", docs, re.M), (
+            f"docs/deploy.md: {name} {seconds} s"
+        )
