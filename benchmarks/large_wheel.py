@@ -1,6 +1,11 @@
 """A 300 MiB wheel through the stack served as production serves it, and each function's cold start.
 
     python benchmarks/large_wheel.py [--mib 300] [--skip-large] [--skip-cold]
+    python benchmarks/large_wheel.py --inspect [--mib 300]
+
+Inspect: ``distributions.inspect`` alone, in this process, on the same wheel stored and
+deflated (every entry's stream is decompressed and checked to end at its declared sizes):
+the best wall time of 3, the CPU time and the peak resident memory growth (VmHWM).
 
 Large wheel: starts the Firestore emulator and fake-gcs-server, serves the registry with
 gunicorn's threaded worker and cleartext HTTP/2 (`bale_tools.devserver.GunicornServer`: the
@@ -63,12 +68,19 @@ class Sampler(threading.Thread):
         return self.peak / 1024
 
 
-def big_wheel(directory: Path, name: str, version: str, mib: int) -> Path:
-    """A valid wheel whose payload is ``mib`` MiB of random bytes (stored: incompressible)."""
+def big_wheel(
+    directory: Path, name: str, version: str, mib: int, compression: int = zipfile.ZIP_STORED
+) -> Path:
+    """A valid wheel whose payload is ``mib`` MiB of random bytes (stored: incompressible);
+    deflated, the bytes are random hex digits, which deflate to about half."""
     mod = name.replace("-", "_")
     dist_info = f"{mod}-{version}.dist-info"
     path = directory / f"{mod}-{version}-py3-none-any.whl"
-    payload = os.urandom(mib * MiB)
+    payload = (
+        os.urandom(mib * MiB)
+        if compression == zipfile.ZIP_STORED
+        else os.urandom(mib * MiB // 2).hex().encode()
+    )
     files = {
         f"{mod}/__init__.py": f'__version__ = "{version}"\n'.encode(),
         f"{mod}/blob.bin": payload,
@@ -81,7 +93,7 @@ def big_wheel(directory: Path, name: str, version: str, mib: int) -> Path:
         record.append(f"{p},sha256={digest},{len(data)}")
     record.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(path, "w", compression) as zf:
         for p, data in files.items():
             zf.writestr(p, data)
     return path
@@ -263,12 +275,50 @@ def cold_starts(tmp: Path, env: dict, upload_token: str, read_token: str) -> lis
     return out
 
 
+def inspect_only(mib: int, tmp: Path) -> list[str]:
+    """distributions.inspect on a wheel of ``mib`` MiB of content, stored and deflated."""
+    from bale.packages import distributions
+
+    out = [
+        "| wheel | file (MiB) | inspect, best of 3 (s) | CPU (s) | peak RSS growth (MiB) |",
+        "|---|---|---|---|---|",
+    ]
+    for label, compression in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        path = big_wheel(tmp, f"bench-{label}", "1.0", mib, compression)
+        size = path.stat().st_size
+        walls, cpus = [], []
+        with open("/proc/self/clear_refs", "w") as fh:  # resets VmHWM to the current RSS
+            fh.write("5")
+        base = status_kib(os.getpid(), "VmRSS")
+        for _ in range(3):
+            t0, c0 = time.perf_counter(), time.process_time()
+            with path.open("rb") as fh:
+                distributions.inspect(
+                    fh,
+                    distributions.parse_filename(path.name),
+                    size=size,
+                    max_uncompressed=4 * 1024 * MiB,
+                    max_ratio=200,
+                )
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        grew = (status_kib(os.getpid(), "VmHWM") - base) / 1024
+        out.append(f"| {label} | {size / MiB:.0f} | {min(walls):.2f} | {min(cpus):.2f} | {grew:.1f} |")
+        path.unlink()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=300)
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--inspect", action="store_true", help="time distributions.inspect alone")
     args = ap.parse_args()
+    if args.inspect:
+        with tempfile.TemporaryDirectory(prefix="bale-inspect-") as d:
+            print("\n".join(inspect_only(args.mib, Path(d))), flush=True)
+        return 0
     from bale_tools.emulators import FirestoreEmulator, GCSEmulator
 
     with tempfile.TemporaryDirectory(prefix="bale-large-") as d:

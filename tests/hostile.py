@@ -511,6 +511,46 @@ def _bad_crc_data(entries):
     e.payload = e.data.replace(b"__version__", b"__VERSION__")
 
 
+def inflating_past(data: bytes, extra_mb: int) -> bytes:
+    """A deflate stream of ``data`` and then ``extra_mb`` MiB of zeros, made in milliseconds:
+    after a full flush the compressor starts afresh, so one flushed MiB of zeros is the same
+    bytes every time and is repeated (about 1 KB each) before the final block."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+    zeros = c.compress(b"\0" * MB) + c.flush(zlib.Z_FULL_FLUSH)
+    return head + zeros * extra_mb + c.flush()
+
+
+def _runs_past_declared_size(entries):
+    """The entry declares its bytes (and their CRC), but its stream inflates 1 MiB more."""
+    entries[0].payload = inflating_past(entries[0].data, 1)
+
+
+def hidden_200mb_wheel() -> bytes:
+    """Issue 21 §5's wheel: about 204 KB, one entry declaring 100 bytes (with their CRC) whose
+    deflate stream inflates to 200 MB."""
+    declared = b"# " + b"x" * 97 + b"\n"
+    entries = wheel_entries()
+    entries.append(Entry("demo/data.txt", declared, payload=inflating_past(declared, 200)))
+    return build_zip(entries)
+
+
+def _ends_before_compressed_length(entries):
+    entries[0].payload = deflate(entries[0].data) + b"hidden after the stream"
+
+
+def _never_ends(entries):
+    """Every declared byte, then no final block: the stream runs on past its compressed length."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    entries[0].payload = c.compress(entries[0].data) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _stored_size_lie(entries):
+    e = entries[0]
+    e.method = zipfile.ZIP_STORED
+    e.payload = e.data + b"hidden after the declared size"
+
+
 def _descriptor(entries, *, honest: bool):
     e = entries[0]
     e.flags = 0x8
@@ -611,6 +651,36 @@ WHEEL_TRICKS = [
         WHEEL,
         lambda: wheel(change=_first(local={"flags": 0x800})),
         "flags 0x800 (central: 0x0)",
+    ),
+    Trick(
+        "deflate-runs-past-declared-size",
+        WHEEL,
+        lambda: wheel(change=_runs_past_declared_size),
+        "inflates past its declared size of",
+    ),
+    Trick(
+        "deflate-200mb-behind-100-bytes",
+        WHEEL,
+        hidden_200mb_wheel,
+        "the compressed data of 'demo/data.txt' inflates past its declared size of 100 bytes",
+    ),
+    Trick(
+        "deflate-ends-before-compressed-length",
+        WHEEL,
+        lambda: wheel(change=_ends_before_compressed_length),
+        "ends 23 bytes before its declared compressed length",
+    ),
+    Trick(
+        "deflate-never-ends",
+        WHEEL,
+        lambda: wheel(change=_never_ends),
+        "does not end within its declared compressed length",
+    ),
+    Trick(
+        "stored-size-lie",
+        WHEEL,
+        lambda: wheel(change=_stored_size_lie),
+        "is stored uncompressed in",
     ),
     Trick(
         "crc-mismatch", WHEEL, lambda: wheel(change=_bad_crc_data), "Bad CRC-32 for file 'demo/__init__.py'"

@@ -6,6 +6,7 @@ the problem; ``packaging`` and ``trove-classifiers`` do the parsing.
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import gzip
 import posixpath
@@ -334,15 +335,18 @@ def _descriptor_length(fh: IO[bytes], at: int, info: zipfile.ZipInfo) -> int | N
 
 def _check_local_headers(
     fh: IO[bytes], infos: list[zipfile.ZipInfo], layout: _ZipLayout, filename: str
-) -> None:
+) -> list[tuple[zipfile.ZipInfo, int]]:
     """Every local header must say what its central directory entry says (name, flags, method,
     CRC, sizes), and the entries must tile the file from byte 0 to the central directory, so
     that a streaming unzipper (which trusts local headers) sees exactly what was checked here.
 
     Entries with a data descriptor (flag bit 3) are accepted when consistent: their local CRC
     and sizes must be zero or the central values, and the descriptor after the data must carry
-    the central values. Tools that write to unseekable streams (zipfile included) produce them."""
+    the central values. Tools that write to unseekable streams (zipfile included) produce them.
+
+    Returns each entry with the offset of its data, in file order."""
     expected = 0
+    data_at: list[tuple[zipfile.ZipInfo, int]] = []
     for info in sorted(infos, key=lambda i: i.header_offset):
         name = info.orig_filename
         if info.header_offset > expected:
@@ -380,8 +384,9 @@ def _check_local_headers(
             )
         if flags & _FLAG_ENCRYPTED:
             raise BadRequest(f"{filename}: {name!r} is encrypted; encrypted entries are not accepted.")
-        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2):
             raise BadRequest(f"{filename}: {name!r} uses compression method {method}; use deflate.")
+        data_at.append((info, info.header_offset + _LOCAL.size + nlen + xlen))
         expected = info.header_offset + _LOCAL.size + nlen + xlen + info.compress_size
         if flags & _FLAG_DESCRIPTOR:
             length = _descriptor_length(fh, expected, info)
@@ -398,6 +403,84 @@ def _check_local_headers(
     if expected > layout.cd_offset:
         raise BadRequest(
             f"{filename} has overlapping entries: its last entry runs into the central directory."
+        )
+    return data_at
+
+
+#: Most bytes one decompression step may produce: memory stays bounded whatever the ratio.
+_INFLATE_STEP = 1024 * 1024
+
+
+def _check_entry_data(
+    fh: IO[bytes], info: zipfile.ZipInfo, at: int, budget: _Budget, filename: str, kind: str
+) -> None:
+    """Decompress one entry from its raw bytes and require its compressed stream to end exactly
+    where the central directory says, at once: at ``file_size`` bytes out and ``compress_size``
+    bytes in, with a matching CRC.
+
+    zipfile (and so Bale) stops reading an entry at its declared size, but an unzipper that
+    inflates to the end of the stream would get whatever follows: 100 declared bytes could be
+    200 MB to it. Output is produced in bounded steps, and one byte past the declared size is
+    enough to refuse."""
+    name = info.orig_filename
+    usize, csize = info.file_size, info.compress_size
+    fh.seek(at)
+
+    def refuse(why: str) -> BadRequest:
+        return BadRequest(
+            f"{filename}: the compressed data of {name!r} {why}; an entry's stream must end exactly "
+            "at its declared sizes."
+        )
+
+    if info.compress_type == zipfile.ZIP_STORED and csize != usize:
+        raise refuse(f"is stored uncompressed in {csize} bytes but declares {usize}")
+    left, produced, crc = csize, 0, 0
+    zdec = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    bdec = bz2.BZ2Decompressor() if info.compress_type == zipfile.ZIP_BZIP2 else None
+    pending = b""
+    while True:
+        limit = min(_INFLATE_STEP, usize - produced + 1)  # one byte too many says it runs on
+        if zdec is None and bdec is None:  # stored
+            out = fh.read(min(_CHUNK, left))
+            if not out and left:
+                raise refuse(f"is cut short at {csize - left} of {csize} bytes")
+            left -= len(out)
+        else:
+            wants_input = (not pending) if zdec is not None else bool(bdec and bdec.needs_input)
+            data = b""
+            if wants_input and left:
+                data = fh.read(min(_CHUNK, left))
+                if not data:
+                    raise refuse(f"is cut short at {csize - left} of {csize} bytes")
+                left -= len(data)
+            elif wants_input and not left:
+                raise refuse(f"does not end within its declared compressed length of {csize} bytes")
+            if zdec is not None:
+                out = zdec.decompress(pending + data, limit)
+                pending = zdec.unconsumed_tail
+            else:
+                assert bdec is not None
+                out = bdec.decompress(data, limit)
+        produced += len(out)
+        if produced > usize:
+            raise refuse(f"inflates past its declared size of {usize} bytes")
+        crc = zlib.crc32(out, crc)
+        budget.add(len(out))
+        dec = zdec or bdec
+        if dec is None:
+            if not left:
+                break
+        elif dec.eof:
+            if dec.unused_data or pending or left:
+                unused = len(dec.unused_data) + len(pending) + left
+                raise refuse(f"ends {unused} bytes before its declared compressed length of {csize} bytes")
+            break
+    if produced != usize:
+        raise refuse(f"inflates to {produced} bytes, not its declared {usize}")
+    if crc != info.CRC:
+        # zipfile's own words, as before this check read the data itself.
+        raise BadRequest(
+            f"{filename} is not a valid {kind}: its entry {name!r} cannot be read (Bad CRC-32 for file {name!r})."
         )
 
 
@@ -430,13 +513,11 @@ def _open_zip(
             seen.add(i.filename)
             if len(i.orig_filename) > MAX_NAME:
                 raise BadRequest(f"{parsed.filename} has an entry name longer than {MAX_NAME} characters.")
-        _check_local_headers(fh, infos, layout, parsed.filename)
+        data_at = _check_local_headers(fh, infos, layout, parsed.filename)
         budget = _Budget(size, max_uncompressed, max_ratio, parsed.filename)
-        for i in infos:
+        for i, at in data_at:
             try:
-                with zf.open(i) as m:
-                    while chunk := m.read(_CHUNK):
-                        budget.add(len(chunk))
+                _check_entry_data(fh, i, at, budget, parsed.filename, kind)
             except _ARCHIVE_ERRORS as exc:
                 raise BadRequest(
                     f"{parsed.filename} is not a valid {kind}: its entry {i.filename!r} cannot be read ({exc})."
