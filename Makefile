@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test unit lint lint-terraform terraform-schema terraform-validate requirements check-requirements clean
+.PHONY: setup dev test unit lint lint-terraform terraform-schema terraform-validate deploy requirements check-requirements clean
 
 # Everything the stack and the tests need, installed into ./.venv (and node_modules for
 # firebase-tools when package.json is there). Re-runs are cheap: pip skips what is installed.
@@ -89,6 +89,40 @@ terraform-validate:
 	    echo "terraform validate skipped: no hashicorp/$$p provider in TF_PLUGIN_CACHE_DIR (the Terraform registry is unreachable here)"; exit 0; fi; \
 	done; \
 	cd terraform && terraform init -backend=false -input=false -plugin-dir="$$dir" >/dev/null && terraform validate
+
+# One command from an empty Google Cloud project to a serving registry (docs/deploy.md):
+#   make deploy PROJECT=my-project REGION=us-central1 DOMAIN=pypi.example.com
+# 1. terraform apply -target: the APIs, the image repositories and the build service account
+#    with its roles (and what they need: the source bucket the build reads its context from);
+# 2. Cloud Build builds both images from cloudbuild.yaml as bale-build, tagged by git commit;
+# 3. the full terraform apply, with the services on those images.
+# terraform.tfvars is read as usual; PROJECT, REGION and DOMAIN override it. Each apply asks for
+# confirmation unless AUTO_APPROVE=1. Needs terraform and gcloud, signed in (docs/deploy.md, 1).
+PROJECT ?=
+REGION  ?= us-central1
+DOMAIN  ?=
+TERRAFORM ?= terraform
+GCLOUD    ?= gcloud
+# A tree with uncommitted changes is built all the same, but never under the commit's own tag.
+TAG ?= $(shell git rev-parse --short=12 HEAD)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+IMAGES = $(REGION)-docker.pkg.dev/$(PROJECT)/bale
+TF_VARS = -var=project_id=$(PROJECT) -var=region=$(REGION) -var=domain=$(DOMAIN)
+TF_APPLY = $(TERRAFORM) -chdir=terraform apply -input=false $(if $(AUTO_APPROVE),-auto-approve) $(TF_VARS)
+BOOTSTRAP = google_project_service.apis google_artifact_registry_repository.bale \
+	google_artifact_registry_repository.functions google_service_account.build \
+	google_project_iam_member.build_logs google_artifact_registry_repository_iam_member.build_service_images \
+	google_storage_bucket_iam_member.build_source
+deploy:
+	@if [ -z "$(PROJECT)" ] || [ -z "$(DOMAIN)" ]; then \
+	  echo "usage: make deploy PROJECT=project-id REGION=us-central1 DOMAIN=pypi.example.com" >&2; exit 2; fi
+	$(TERRAFORM) -chdir=terraform init -input=false
+	$(TF_APPLY) $(addprefix -target=,$(BOOTSTRAP))
+	$(GCLOUD) builds submit --project=$(PROJECT) --region=$(REGION) --config=cloudbuild.yaml \
+	  --service-account=projects/$(PROJECT)/serviceAccounts/bale-build@$(PROJECT).iam.gserviceaccount.com \
+	  --gcs-source-staging-dir=gs://$(PROJECT)-bale-source/cloudbuild \
+	  --substitutions=_REGION=$(REGION),_TAG=$(TAG) .
+	$(TF_APPLY) -var=upload_image=$(IMAGES)/upload:$(TAG) -var=dashboard_image=$(IMAGES)/dashboard:$(TAG)
+	$(TERRAFORM) -chdir=terraform output
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
