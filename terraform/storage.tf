@@ -84,7 +84,11 @@ resource "google_storage_bucket" "access_logs" {
 
 # Cloud Storage writes usage logs as this Google group (Cloud Storage documentation,
 # "Usage logs"); with uniform bucket-level access it needs objectCreator on the log bucket.
+# Domain-restricted sharing refuses this group as it refuses allUsers: storage_usage_logs = false
+# leaves the grant out (and the usage logs undelivered) rather than failing the apply.
 resource "google_storage_bucket_iam_member" "access_logs_writer" {
+  count = var.storage_usage_logs ? 1 : 0
+
   bucket = google_storage_bucket.access_logs.name
   role   = "roles/storage.objectCreator"
   member = "group:cloud-storage-analytics@google.com"

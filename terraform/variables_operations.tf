@@ -7,6 +7,12 @@ variable "public_invoker" {
   default     = true
 }
 
+variable "storage_usage_logs" {
+  type        = bool
+  description = "Let Cloud Storage deliver the buckets' hourly usage logs, by granting the Google group cloud-storage-analytics@google.com object creation on the access-log bucket. false where domain-restricted sharing refuses that group (the apply would fail on it): no grant, and no usage logs are delivered."
+  default     = true
+}
+
 variable "lb_log_sample_rate" {
   type        = number
   description = "Fraction of requests the load balancer logs (0 to 1), with status, latency and backend: what the alerts and an incident review read."
