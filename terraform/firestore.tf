@@ -96,6 +96,26 @@ resource "google_firestore_field" "device_attempts_purge_ttl" {
   index_config {}
 }
 
+# The claims keeping a user code unique among pending logins, and the per-address counts
+# of logins started.
+resource "google_firestore_field" "device_user_codes_purge_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "device_user_codes"
+  field      = "purge_at"
+
+  ttl_config {}
+  index_config {}
+}
+
+resource "google_firestore_field" "device_starts_purge_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "device_starts"
+  field      = "purge_at"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Every client (Firebase SDK) request is denied; the server SDKs use IAM and bypass
 # rules. See firestore.rules.
 resource "google_firebaserules_ruleset" "firestore" {

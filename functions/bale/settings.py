@@ -83,6 +83,13 @@ class Settings:
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
     #: The upstream an index gets when an admin enables one without naming a URL.
     default_upstream_url: str = "https://pypi.org/simple/"
+    #: How many right-most X-Forwarded-For entries the proxies in front of the dashboard append,
+    #: counting the client's own address: the client is the entry that many from the right,
+    #: and anything left of it was sent by the client and is never believed. 2: the external
+    #: HTTPS load balancer of terraform/ (the dashboard takes no other ingress), which appends
+    #: "<client>,<load balancer>". 1: Cloud Run's own front end alone (its run.app URL), which
+    #: appends the client. 0: no proxy (bale dev): the connection's address.
+    forwarded_hops: int = 2
     #: How long a cached upstream page is used before it is revalidated (ETag), in seconds.
     upstream_page_ttl: int = 300
     #: Time limit of one upstream page fetch, connect to last byte (a slow drip is cut off), in
@@ -142,6 +149,13 @@ def _token_cache_seconds(env: Mapping[str, str], default: int) -> int:
     return seconds
 
 
+def _forwarded_hops(env: Mapping[str, str], default: int) -> int:
+    hops = _int(env, "BALE_FORWARDED_HOPS", default)
+    if not 0 <= hops <= 5:
+        raise ValueError(f"BALE_FORWARDED_HOPS must be 0 to 5 (proxies in front), got {hops}")
+    return hops
+
+
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raw = (env.get(key) or "").strip().lower()
     if not raw:
@@ -193,6 +207,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         google_oauth_auth_url=env.get("BALE_GOOGLE_OAUTH_AUTH_URL") or d.google_oauth_auth_url,
         google_oauth_token_url=env.get("BALE_GOOGLE_OAUTH_TOKEN_URL") or d.google_oauth_token_url,
         default_upstream_url=env.get("BALE_DEFAULT_UPSTREAM_URL") or d.default_upstream_url,
+        forwarded_hops=_forwarded_hops(env, d.forwarded_hops),
         upstream_page_ttl=_int(env, "BALE_UPSTREAM_PAGE_TTL", d.upstream_page_ttl),
         upstream_page_timeout=_int(env, "BALE_UPSTREAM_PAGE_TIMEOUT", d.upstream_page_timeout),
         upstream_file_timeout=_int(env, "BALE_UPSTREAM_FILE_TIMEOUT", d.upstream_file_timeout),

@@ -49,6 +49,8 @@ COLLECTIONS = [
     "oidc_jti",
     "device_codes",
     "device_attempts",
+    "device_user_codes",
+    "device_starts",
     "audit",
 ]
 

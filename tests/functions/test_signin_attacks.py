@@ -42,7 +42,7 @@ def test_a_person_wide_token_tells_a_non_member_nothing_about_another_team(stack
     olga = stack.token(team="other")
     form, files = form_for(WHEEL, wheel_bytes("widgets", "1.0"))
     assert post(stack, form, files, token=olga, path="/v1/upload/other/main/").status_code == 200
-    login = login_token(stack)["access_token"]
+    login = login_token(stack, permission="upload")["access_token"]
     refusal = "This token belongs to bob@example.com, who is no longer a member of other."
 
     for creds in (
@@ -199,7 +199,7 @@ def test_the_token_never_reaches_a_command_line(stack, tenancy, tmp_path, monkey
             said.append("Approved")
 
     answer = login_mod.login(
-        stack.url, expires_in=None, netrc=False, open_browser=False, echo=said.append, sleep=approve_then_wait
+        stack.url, netrc=False, open_browser=False, echo=said.append, sleep=approve_then_wait
     )
     token = answer["access_token"]
     assert held.read_text() == token  # uv got it on stdin

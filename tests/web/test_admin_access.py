@@ -7,8 +7,11 @@ last test proves it), so a refusal can only come from the access check.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from bale.tokens.service import Permission, TokenKind
 from clients import uv_publish
 from factories import make_wheel
 
@@ -28,6 +31,7 @@ POSTS = {
         "github-workflow": "steal.yml",
     },
     "admin.remove_publisher": {},
+    "admin.revoke_member_login": {},
     "admin.yank": {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "x"},
     "admin.delete": {"index": "main", "project": "widgets", "version": "1.0", "confirm": "1.0"},
     "admin.set_upstream": {"index": "main", "url": "https://upstream.example/simple/", "min_age": "3d"},
@@ -75,7 +79,10 @@ def world(stack, tenancy, tokens, stores, tmp_path):
     )
     r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "widgets", "1.0"))
     assert r.returncode == 0, r.stderr
-    return {"team": "acme", "token_id": token.id, "publisher_id": pub.id}
+    login, _ = tokens.create_personal(
+        "bob@example.com", TokenKind.LOGIN, Permission.READ, expires_in=dt.timedelta(days=1)
+    )
+    return {"team": "acme", "token_id": token.id, "publisher_id": pub.id, "login_id": login.split("_")[1]}
 
 
 def routes(app, values):
@@ -93,7 +100,10 @@ def routes(app, values):
 
 def test_every_admin_route_is_listed(app):
     listed = {(e, "POST") for e in POSTS} | {(e, "GET") for e in GETS}
-    found = {(e, m) for e, m, _ in routes(app, {"team": "t", "token_id": "x", "publisher_id": "y"})}
+    found = {
+        (e, m)
+        for e, m, _ in routes(app, {"team": "t", "token_id": "x", "publisher_id": "y", "login_id": "z"})
+    }
     assert found == listed
 
 

@@ -76,14 +76,22 @@ def test_bale_login_in_the_browser_then_uv_needs_no_token(stack, tenancy, accoun
         expect(page.locator("#device-code")).to_have_text(user_code)
         expect(page.locator("#device-host")).to_have_text(stack.url)
         expect(page.locator("#device-rights tr[data-team=acme]")).to_contain_text("main")
-        assert page.locator("#device-expires time").count() == 1
+        # Where and when the code came from; read only and 30 days picked until Bob changes them.
+        expect(page.locator("#device-from")).to_have_text("127.0.0.1")
+        expect(page.locator("#device-from-note")).to_have_text("(the address you are using now)")
+        assert page.locator("#device-created time").count() == 1
+        expect(page.locator("#perm-read")).to_be_checked()
+        expect(page.locator("#days")).to_have_value("30")
+        page.check("#perm-upload")
+        page.select_option("#days", "7")
         shot(page, "09-device-approve")
         page.get_by_role("button", name="Approve").click()
-        expect(page.locator("#device-done")).to_contain_text("Approved")
+        expect(page.locator("#device-done")).to_contain_text("Approved (read and upload, 7 days)")
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
+    assert "read and upload, for 7 days" in out, out
 
     # uv has it, for this host: no token on any command line from here on.
     r = run([BIN / "uv", "auth", "token", stack.url], env=env)
@@ -155,3 +163,43 @@ def test_bale_login_in_the_browser_then_uv_needs_no_token(stack, tenancy, accoun
     page.wait_for_url(f"{stack.url}/signin")
     page.goto(f"{stack.url}/simple/acme/main/")
     assert page.url == f"{stack.url}/signin?next=/simple/acme/main/"
+
+
+def test_approving_someone_elses_code_in_the_browser_gives_a_read_only_token(stack, tenancy, accounts, page):
+    """The attacker starts a login from 198.51.100.66 (behind the load balancer, with a
+    spoofed left-most X-Forwarded-For) asking for a year, and sends Bob the link. The page
+    Bob opens names the attacker's address as not his, and Approve as it stands yields a
+    read-only 30-day token that cannot publish."""
+    import requests
+
+    from factories import wheel_bytes, wheel_name
+    from uploads import form_for, post
+
+    tenancy.set_member("acme", BOB, "admin")
+    accounts.sign_up(BOB, PASSWORD)
+    start = requests.post(
+        f"{stack.url}/device/code",
+        data={"client_name": "Bob laptop", "expires_in": "365d"},
+        headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.66, 35.191.0.1"},
+        timeout=30,
+    ).json()
+    page.goto(start["verification_uri_complete"])
+    page.fill("#email", BOB)
+    page.fill("#password", PASSWORD)
+    page.click("button[data-action=signInWithPassword]")
+    page.wait_for_url(start["verification_uri_complete"])
+    expect(page.locator("#device-from")).to_have_text("198.51.100.66")
+    expect(page.locator("#device-from-note")).to_contain_text("not the address you are using now")
+    expect(page.locator("#device-client")).to_have_text("Bob laptop")
+    expect(page.locator("main")).to_contain_text("claimed by the requester")
+    assert "6.6.6.6" not in page.content()
+    expect(page.locator("#perm-read")).to_be_checked()
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#device-done")).to_contain_text("Approved (read only, 30 days)")
+
+    answer = requests.post(f"{stack.url}/device/token", data={"device_code": start["device_code"]}, timeout=30)
+    body = answer.json()
+    assert body["permission"] == "read" and body["expires_in"] <= 30 * 86400
+    form, files = form_for(wheel_name("phished", "6.6.6"), wheel_bytes("phished", "6.6.6"))
+    r = post(stack, form, files, token=body["access_token"], path="/v1/upload/acme/main/")
+    assert r.status_code == 403 and "can only read" in r.text

@@ -234,26 +234,21 @@ def _registry_url(url: str | None) -> str:
 
 @cli.command("login")
 @click.argument("url", required=False)
-@click.option(
-    "--expires-in",
-    default="90d",
-    show_default=True,
-    help="Lifetime of the token (e.g. 30d, 12h; at most 365d).",
-)
 @click.option("--netrc", "netrc", is_flag=True, help="Also write the token to ~/.netrc (or $NETRC), for pip.")
 @click.option("--no-browser", is_flag=True, help="Print the URL only; don't open a browser.")
-def login_cmd(url, expires_in, netrc, no_browser) -> None:
+def login_cmd(url, netrc, no_browser) -> None:
     """Sign in to a registry in the browser and keep a personal token in uv's credential store.
 
     URL is the registry (https://pypi.example.com, or any index URL on it). You approve the
-    code shown here on the dashboard; the token carries your rights in all your teams, is
-    listed under "My tokens" and lasts 90 days unless --expires-in says otherwise.
+    code shown here on the dashboard, and there you pick what the token may do (read only, the
+    default, or read and upload) and how long it lives (30 days unless you pick 1 to 90): a
+    code started by someone else cannot ask for more. The token carries your rights in your
+    teams, as far as the permission you picked goes, and is listed under "My tokens".
     """
     from bale_tools.login import login
 
     login(
         _registry_url(url),
-        expires_in=expires_in,
         netrc=netrc,
         open_browser=not no_browser and sys.stdout.isatty(),
     )

@@ -1,7 +1,8 @@
 """``bale login`` and ``bale logout``: a personal token from the browser, stored where uv looks.
 
 ``bale login`` asks the registry's dashboard for a device code (``POST /device/code``), shows
-the person the approval URL and code (and opens the browser when run in a terminal), polls
+the person the approval URL and code (and opens the browser when run in a terminal), where the
+approver picks the token's permission and lifetime (nothing this command sends can), polls
 ``POST /device/token`` as RFC 8628 says until the code is approved, denied or expired, and
 hands the token to ``uv auth login HOST --token -`` on stdin: never in argv, a log or the
 screen. uv then sends it to that host by itself (``uv auth token HOST``, ``uv pip install``,
@@ -137,7 +138,6 @@ def remove_netrc(origin: str) -> bool:
 def login(
     url: str,
     *,
-    expires_in: str | None,
     netrc: bool,
     open_browser: bool,
     echo: Callable[[str], None] = click.echo,
@@ -148,15 +148,17 @@ def login(
     uv = find_uv()
     if uv is None and not netrc:
         raise click.ClickException(UV_MISSING)
-    status, start = _post(
-        f"{origin}/device/code", {"client_name": socket.gethostname(), "expires_in": expires_in or ""}
-    )
+    status, start = _post(f"{origin}/device/code", {"client_name": socket.gethostname()})
     if status != 200:
         raise click.ClickException(
             f"{origin} refused to start a login: {start.get('error_description') or start}"
         )
     echo(f"Open {start['verification_uri']} and enter the code {start['user_code']}")
     echo(f"  (or open {start['verification_uri_complete']})")
+    echo(
+        "On that page you choose what the token may do (read only, or read and upload) and how long "
+        "it lives (up to 90 days)."
+    )
     echo(f"The code expires in {start['expires_in'] // 60} minutes. Waiting for approval...")
     if open_browser:
         try:
@@ -196,7 +198,9 @@ def login(
         echo(f"  Scripts: export BALE_TOKEN=$(uv auth token {origin})")
     if netrc:
         echo(f"Stored in {write_netrc(origin, token)} for pip.")
-    echo(f"Logged in: token {answer.get('token_id')} (revoke it with bale logout).")
+    days = round(int(answer.get("expires_in") or 0) / 86400)
+    what = "read and upload" if answer.get("permission") == "upload" else "read only"
+    echo(f"Logged in: token {answer.get('token_id')}, {what}, for {days} days (revoke it with bale logout).")
     return answer
 
 

@@ -209,6 +209,7 @@ def _tokens_page(team: str, *, created=None, secret=None, status=200):
         render_template(
             "admin/tokens.html",
             tokens=tokens,
+            member_logins=services().tokens.member_logins(team),
             indexes=_index_names(team),
             expiries=EXPIRIES,
             created=created,
@@ -276,6 +277,17 @@ def revoke_token(team: str, token_id: str):
         services().tokens.revoke(team, token_id, actor=_actor())
 
     return _attempt(revoke, ok=f"Revoked token {token_id}.", endpoint=".tokens", team=team)
+
+
+@bp.post("/logins/<login_id>/revoke")
+@team_admin
+def revoke_member_login(team: str, login_id: str):
+    """A member's ``bale login`` token stops working in this team (not in their other teams)."""
+
+    def revoke():
+        services().tokens.revoke_member_login(team, login_id, actor=_actor())
+
+    return _attempt(revoke, ok=f"Revoked sign-in token {login_id} in {team}.", endpoint=".tokens", team=team)
 
 
 # -- trusted publishers ----------------------------------------------------------------------

@@ -10,9 +10,12 @@ JSON endpoints for the CLI (no session, no cookies, so exempt from CSRF; see ``c
 * ``POST /device/revoke`` with the login token as Bearer (or Basic ``__token__``): revokes it
   (``bale logout``).
 
-And for the person: ``GET /device[?code=…]`` (signed in) shows the code, the host, what the
-token will be allowed (their rights, team by team) and its expiry; approving or denying is a
-CSRF-protected ``POST /device``. The codes and their rules live in :mod:`bale.tokens.device`.
+And for the person: ``GET /device[?code=…]`` (signed in) shows the code, the host, when and
+from which address the code was started (and whether that is the approver's own), the machine
+name the requester claimed, and their rights team by team; the approver picks the token's
+lifetime and whether it may upload. Approving or denying is a CSRF-protected ``POST /device``.
+Nothing the CLI sent decides what the token may do or how long it lives. The codes and their
+rules live in :mod:`bale.tokens.device`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,21 @@ from flask import Blueprint, jsonify, render_template, request
 
 from bale.clock import now
 from bale.errors import BaleError, Unauthorized
+from bale.forwarded import client_address
 from bale.tokens.credentials import token_from_header
-from bale.tokens.device import CODE_TTL, DeviceError, Devices, display_user_code, normalize_user_code
+from bale.tokens.device import (
+    CODE_TTL,
+    DEFAULT_TOKEN_TTL,
+    LOGIN_PERMISSIONS,
+    MAX_TOKEN_TTL,
+    TTL_CHOICES,
+    DeviceError,
+    Devices,
+    display_user_code,
+    login_permission,
+    normalize_user_code,
+    token_ttl,
+)
 from bale.tokens.service import TokenKind
 
 from .services import current_user, services, signed_in
@@ -38,6 +54,16 @@ def _devices() -> Devices:
 
 def _base_url() -> str:
     return services().settings.base_url or request.host_url.rstrip("/")
+
+
+def requester_address() -> str:
+    """This request's client address, as the trusted proxies appended it (never the left-most,
+    client-written entries of X-Forwarded-For)."""
+    return client_address(
+        request.remote_addr,
+        request.headers.getlist("X-Forwarded-For"),
+        services().settings.forwarded_hops,
+    )
 
 
 def _params() -> dict[str, Any]:
@@ -54,13 +80,21 @@ def _json_error(code: str, description: str, status: int = 400):
 
 @bp.post("/code")
 def code():
-    """Start a login: a device code for the CLI, a user code for the person."""
+    """Start a login: a device code for the CLI, a user code for the person.
+
+    Only the machine's name is read from the request, and shown as the requester's claim; an
+    ``expires_in`` or a permission sent by older CLIs is ignored (the approver picks both)."""
     params = _params()
     try:
         device_code, user_code, _record = _devices().start(
-            client_name=str(params.get("client_name") or ""), expires_in=str(params.get("expires_in") or "")
+            client_name=str(params.get("client_name") or ""), requested_from=requester_address()
         )
     except BaleError as exc:
+        if exc.status == 429:
+            resp = jsonify({"error": "slow_down", "error_description": exc.message})
+            resp.status_code = 429
+            resp.headers.update(exc.headers)
+            return resp
         if exc.status >= 500:
             raise
         return _json_error("invalid_request", exc.message)
@@ -74,6 +108,8 @@ def code():
             "verification_uri_complete": f"{verify}?code={shown}",
             "expires_in": int(CODE_TTL.total_seconds()),
             "interval": 5,
+            # For the CLI to say so: the approver, not this request, decides both.
+            "token_chosen_by": "approver",
         }
     )
 
@@ -95,7 +131,13 @@ def token():
         return _json_error("slow_down", "Another poll of this code is under way; poll again later.")
     expires_in = int((tok.expires_at - now()).total_seconds()) if tok.expires_at else None
     return jsonify(
-        {"access_token": secret, "token_type": "bearer", "expires_in": expires_in, "token_id": tok.id}
+        {
+            "access_token": secret,
+            "token_type": "bearer",
+            "expires_in": expires_in,
+            "token_id": tok.id,
+            "permission": tok.permission.value,
+        }
     )
 
 
@@ -129,7 +171,12 @@ def _rights(email: str) -> list[dict[str, Any]]:
 
 
 def _page(
-    user_code: str | None = None, *, status: int = 200, error: str | None = None, done: str | None = None
+    user_code: str | None = None,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    done: str | None = None,
+    chosen: dict[str, str] | None = None,
 ):
     user = current_user()
     assert user is not None
@@ -151,7 +198,12 @@ def _page(
             rights=_rights(user.email) if record else [],
             error=error,
             done=done,
-            token_expires=(now() + record.token_ttl) if record else None,
+            here=requester_address(),
+            ttl_choices=TTL_CHOICES,
+            default_days=DEFAULT_TOKEN_TTL.days,
+            max_days=MAX_TOKEN_TTL.days,
+            permissions=[p.value for p in LOGIN_PERMISSIONS],
+            chosen=chosen or {},
         ),
         status,
     )
@@ -168,14 +220,21 @@ def approve_page():
 def decide():
     user = current_user()
     assert user is not None
-    user_code = request.form.get("code", "")
-    approve = request.form.get("decision") == "approve"
+    form = request.form
+    user_code = form.get("code", "")
+    approve = form.get("decision") == "approve"
+    chosen = {"days": form.get("days", ""), "permission": form.get("permission", "")}
     try:
-        _devices().decide(user_code, user.email, approve=approve)
+        ttl, permission = token_ttl(chosen["days"]), login_permission(chosen["permission"])
+        _devices().decide(user_code, user.email, approve=approve, ttl=ttl, permission=permission)
     except BaleError as exc:
         if exc.status >= 500:
             raise
-        return _page(user_code, status=exc.status, error=exc.message)
+        return _page(user_code, status=exc.status, error=exc.message, chosen=chosen)
     if approve:
-        return _page(user_code, done="Approved: return to your terminal; bale login has its token.")
+        what = "read and upload" if permission.value == "upload" else "read only"
+        return _page(
+            user_code,
+            done=f"Approved ({what}, {ttl.days} days): return to your terminal; bale login has its token.",
+        )
     return _page(user_code, done="Denied: no token was made.")

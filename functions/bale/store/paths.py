@@ -18,6 +18,8 @@ Firestore::
     oidc_jti/{id}                                              a spent OIDC token
     device_codes/{sha256}                                      a ``bale login`` in progress
     device_attempts/{sha256}                                   failed code look-ups, per person and window
+    device_user_codes/{sha256}                                 the pending code a user code names
+    device_starts/{sha256}                                     codes started, per address and window
     audit/{auto}                                               the audit log
 
 Cloud Storage (content-addressed)::
@@ -58,6 +60,8 @@ SPENT_JTIS = "oidc_jti"
 AUDIT = "audit"
 DEVICE_CODES = "device_codes"
 DEVICE_ATTEMPTS = "device_attempts"
+DEVICE_USER_CODES = "device_user_codes"
+DEVICE_STARTS = "device_starts"
 
 
 # -- Firestore ----------------------------------------------------------------
@@ -159,6 +163,16 @@ def device_code(code_sha256: str) -> str:
 def device_attempts(key_sha256: str) -> str:
     """Failed user-code look-ups of one person in one window (a brute-force bound)."""
     return f"{DEVICE_ATTEMPTS}/{key_sha256}"
+
+
+def device_user_code(code_sha256: str) -> str:
+    """The claim on a user code (by its SHA-256): which device code it names, until when."""
+    return f"{DEVICE_USER_CODES}/{code_sha256}"
+
+
+def device_starts(key_sha256: str) -> str:
+    """Codes started from one address (or IPv6 /64) in one window (a flooding bound)."""
+    return f"{DEVICE_STARTS}/{key_sha256}"
 
 
 def audit() -> str:

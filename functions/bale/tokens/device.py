@@ -6,6 +6,15 @@ with) on the dashboard, where, signed in, they approve it (:meth:`Devices.decide
 poll (:meth:`Devices.poll`) then hands the CLI, once, a person-wide ``login`` token carrying
 the approver's rights (see :meth:`bale.tokens.service.Tokens.create_personal`).
 
+RFC 8628's known weakness is a person approving a code someone else started (section 5.4), so
+nothing the unauthenticated start asks for shapes the token: the *approver* picks its lifetime
+(``DEFAULT_TOKEN_TTL``, at most ``MAX_TOKEN_TTL``) and whether it may upload or only read
+(read-only by default), and the page shows when and from which address the code was started.
+Starts are limited per address (``MAX_STARTS``), and a user code names one pending login only:
+``device_user_codes/{sha256(user code)}`` is claimed create-only, in the same atomic commit
+that creates the code, so a second login drawing the same code draws again instead of sharing
+(and, being newer, taking over) the first one's approval.
+
 Only SHA-256 hashes of both codes are stored (``device_codes/{sha256(device code)}``), so a
 read of the database gives no code that could be approved or redeemed. A code pair lives 10
 minutes, is approved or denied once and redeemed once; polling faster than the interval gets
@@ -27,11 +36,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 from bale.clock import now
-from bale.errors import BadRequest, BaleError, NotFound
+from bale.errors import BadRequest, BaleError, NotFound, Unavailable
+from bale.forwarded import limit_key
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.records import from_snapshot
-from bale.tokens.service import Permission, Token, TokenKind, Tokens, parse_duration
+from bale.tokens.service import Permission, Token, TokenKind, Tokens
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, Transaction
@@ -41,9 +51,18 @@ CODE_TTL: Final = dt.timedelta(minutes=10)
 #: Seconds a CLI waits between polls, and what ``slow_down`` adds to it.
 INTERVAL: Final = 5
 SLOW_DOWN_STEP: Final = 5
-#: A login token's lifetime unless the CLI asks otherwise, and the longest it may ask for.
-DEFAULT_TOKEN_TTL: Final = dt.timedelta(days=90)
-MAX_TOKEN_TTL: Final = dt.timedelta(days=365)
+#: A login token's lifetime unless the approver picks another, and the longest they may pick.
+DEFAULT_TOKEN_TTL: Final = dt.timedelta(days=30)
+MAX_TOKEN_TTL: Final = dt.timedelta(days=90)
+#: The lifetimes the approval page offers, in days.
+TTL_CHOICES: Final = (1, 7, 30, 90)
+#: What a login token may be allowed, the first being the default.
+LOGIN_PERMISSIONS: Final = (Permission.READ, Permission.UPLOAD)
+#: Codes one address (an IPv6 /64) may start per window; then 429 until the window ends.
+MAX_STARTS: Final = 20
+START_WINDOW: Final = dt.timedelta(minutes=10)
+#: Draws of a user code that is taken before giving up (20^8 codes: a second draw is rare).
+USER_CODE_DRAWS: Final = 8
 #: Codes that do not exist one person may look up per window (RFC 8628 section 5.1: rate-limit
 #: user-code guesses); then every look-up is 429 until the window ends.
 MAX_FAILED_LOOKUPS: Final = 10
@@ -82,8 +101,14 @@ class DeviceCode:
     status: DeviceStatus | str
     created_at: dt.datetime
     expires_at: dt.datetime
-    token_ttl_seconds: int
+    #: Chosen by the approver (0 until then).
+    token_ttl_seconds: int = 0
+    #: The machine's name as the requester sent it: a claim, never checked.
     client_name: str = ""
+    #: The address the code was started from, as the trusted proxies reported it.
+    requested_from: str = ""
+    #: Chosen by the approver ("" until then).
+    permission: str = ""
     interval: int = INTERVAL
     last_poll_at: dt.datetime | None = None
     approved_by: str | None = None
@@ -93,7 +118,12 @@ class DeviceCode:
 
     @property
     def token_ttl(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.token_ttl_seconds)
+        return dt.timedelta(seconds=self.token_ttl_seconds) if self.token_ttl_seconds else DEFAULT_TOKEN_TTL
+
+    @property
+    def token_permission(self) -> Permission:
+        # A code approved before the approver chose (or with nothing recorded) reads only.
+        return Permission.UPLOAD if self.permission == Permission.UPLOAD else Permission.READ
 
     @property
     def expired(self) -> bool:
@@ -117,16 +147,32 @@ def display_user_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-def token_ttl(text: str | None) -> dt.timedelta:
-    """The lifetime a CLI asked for ('90d'), within bounds; the default when empty."""
-    if not text:
+def token_ttl(days: str | int | None) -> dt.timedelta:
+    """The lifetime the approver picked, in whole days (1 to 90); the default when empty."""
+    if days in (None, ""):
         return DEFAULT_TOKEN_TTL
-    ttl = parse_duration(text)
-    if ttl > MAX_TOKEN_TTL:
-        raise BadRequest(f"A login token lives at most {MAX_TOKEN_TTL.days} days; ask for less.")
-    if ttl < dt.timedelta(minutes=5):
-        raise BadRequest("A login token lives at least 5 minutes.")
-    return ttl
+    try:
+        n = int(str(days).strip())
+    except ValueError:
+        raise BadRequest(f"Pick how many days the token lives (1 to {MAX_TOKEN_TTL.days}).") from None
+    if not 1 <= n <= MAX_TOKEN_TTL.days:
+        raise BadRequest(f"A login token lives 1 to {MAX_TOKEN_TTL.days} days, not {n}.")
+    return dt.timedelta(days=n)
+
+
+def login_permission(text: str | None) -> Permission:
+    """'read' (the default when empty) or 'upload'; BadRequest for anything else."""
+    if not text:
+        return LOGIN_PERMISSIONS[0]
+    for p in LOGIN_PERMISSIONS:
+        if text == p.value:
+            return p
+    raise BadRequest("A login token may read, or read and upload: pick one.")
+
+
+def new_user_code() -> str:
+    """Eight random letters of ``_ALPHABET`` (tests replace this to force collisions)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
 
 
 class Devices:
@@ -136,28 +182,97 @@ class Devices:
         self.stores = stores
         self.db = stores.db
 
-    def start(self, *, client_name: str = "", expires_in: str | None = None) -> tuple[str, str, DeviceCode]:
-        """A new code pair: (device code, user code 'BCDFGHJK', its record)."""
-        ttl = token_ttl(expires_in)
+    def start(self, *, client_name: str = "", requested_from: str = "") -> tuple[str, str, DeviceCode]:
+        """A new code pair: (device code, user code 'BCDFGHJK', its record).
+
+        ``requested_from`` is the requester's address (see :mod:`bale.forwarded`): shown to the
+        approver, and at most ``MAX_STARTS`` codes per window may come from it (429)."""
+        from google.api_core import exceptions as gexc
+
+        self._check_starts(requested_from)
         device_code = secrets.token_urlsafe(32)
-        user_code = "".join(secrets.choice(_ALPHABET) for _ in range(8))
         created = now()
+        ref = self.db.document(paths.device_code(_sha(device_code)))
         record = DeviceCode(
-            id=_sha(device_code),
-            user_code_sha256=_sha(user_code),
+            id=ref.id,
+            user_code_sha256="",
             status=DeviceStatus.PENDING,
             created_at=created,
             expires_at=created + CODE_TTL,
-            token_ttl_seconds=int(ttl.total_seconds()),
-            client_name=_CLIENT_NAME.sub("", client_name or "")[:64].strip() or "an unnamed machine",
+            client_name=_CLIENT_NAME.sub("", client_name or "")[:64].strip(),
+            requested_from=requested_from,
         )
-        data = dataclasses.asdict(record)
-        del data["id"]
-        data["status"] = str(record.status)
-        # A TTL policy on purge_at removes spent codes.
-        data["purge_at"] = record.expires_at + dt.timedelta(days=1)
-        self.db.document(paths.device_code(record.id)).create(data)
-        return device_code, user_code, record
+        # A TTL policy on purge_at removes spent codes and claims.
+        purge_at = record.expires_at + dt.timedelta(days=1)
+        user_code = new_user_code()
+        for _ in range(USER_CODE_DRAWS):
+            record.user_code_sha256 = _sha(user_code)
+            claim_ref = self.db.document(paths.device_user_code(record.user_code_sha256))
+            data = dataclasses.asdict(record)
+            del data["id"]
+            data["status"] = str(record.status)
+            data["purge_at"] = purge_at
+            # The claim on the user code and the code itself commit together or not at all, and
+            # the claim is create-only: of two logins drawing one code, the second's commit
+            # fails whole and it draws again. (A batched write rather than a transaction: the
+            # create precondition is all the isolation needed, and it takes no lock that racing
+            # starts would queue on.)
+            batch = self.db.batch()
+            batch.create(claim_ref, {"device": ref.id, "expires_at": record.expires_at, "purge_at": purge_at})
+            batch.create(ref, data)
+            try:
+                batch.commit()
+            except gexc.Conflict:
+                if not self._free_expired_claim(claim_ref):
+                    user_code = new_user_code()
+                continue  # an expired claim was removed: the same code is free to take
+            self._note_start(requested_from)
+            return device_code, user_code, record
+        raise Unavailable("Could not draw a free login code; run bale login again.")
+
+    def _free_expired_claim(self, claim_ref: DocumentReference) -> bool:
+        """Delete the claim if its login has expired (True); a live claim stays (False). The
+        delete is conditional on the claim being the one read, so a login that claimed the code
+        meanwhile keeps it."""
+        from google.api_core import exceptions as gexc
+
+        snap = claim_ref.get()
+        if not snap.exists:
+            return True  # freed meanwhile
+        if snap.get("expires_at") > now():
+            return False
+        try:
+            claim_ref.delete(option=self.db.write_option(last_update_time=snap.update_time))
+        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Conflict):
+            return False
+        return True
+
+    def _starts_ref(self, address: str) -> DocumentReference:
+        window = int(now().timestamp() // START_WINDOW.total_seconds())
+        return self.db.document(paths.device_starts(_sha(f"{limit_key(address)}\n{window}")))
+
+    def _check_starts(self, address: str) -> None:
+        # Counted in Firestore, not in the instance: Cloud Run spreads a flood over instances
+        # and starts more of them under it, so a count per instance would multiply the limit.
+        # Read, then increment after the start (not in one transaction: a flood from one
+        # address would contend on one document); racing starts may pass the limit by the
+        # number in flight at once, which bounds nothing worse.
+        snap = self._starts_ref(address).get()
+        if snap.exists and int(snap.get("count") or 0) >= MAX_STARTS:
+            window = START_WINDOW.total_seconds()
+            left = int(window - now().timestamp() % window) + 1
+            raise BaleError(
+                f"Too many logins started from your address: try again in {left} seconds.",
+                status=429,
+                headers={"Retry-After": str(left)},
+            )
+
+    def _note_start(self, address: str) -> None:
+        from google.cloud import firestore
+
+        self._starts_ref(address).set(
+            {"count": firestore.Increment(1), "purge_at": now() + 2 * START_WINDOW}, merge=True
+        )
 
     def _attempts_ref(self, who: str) -> DocumentReference:
         window = int(now().timestamp() // LOOKUP_WINDOW.total_seconds())
@@ -187,20 +302,16 @@ class Devices:
 
         ``who`` (the signed-in person looking it up) is refused with 429 after
         ``MAX_FAILED_LOOKUPS`` unknown codes in a window."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
         code = normalize_user_code(user_code)
         if who is not None:
             self._check_attempts(who)
-        q = self.db.collection(paths.device_codes()).where(
-            filter=FieldFilter("user_code_sha256", "==", _sha(code))
-        )
-        found = [from_snapshot(DeviceCode, s) for s in q.stream()]
-        if not found:
+        claim = self.db.document(paths.device_user_code(_sha(code))).get()
+        snap = self.db.document(paths.device_code(claim.get("device"))).get() if claim.exists else None
+        if snap is None or not snap.exists:
             if who is not None:
                 self._note_failure(who)
             raise NotFound(f"No login is waiting for code {display_user_code(code)}; check the code.")
-        record = max(found, key=lambda r: r.created_at)
+        record = from_snapshot(DeviceCode, snap)
         self._check_pending(record, code)
         return record
 
@@ -212,10 +323,23 @@ class Devices:
         if record.expired:
             raise BadRequest(f"Code {shown} has expired (codes last 10 minutes); run bale login again.")
 
-    def decide(self, user_code: str, email: str, *, approve: bool) -> DeviceCode:
-        """Approve (as ``email``) or deny a pending code, once; refused if expired or decided."""
+    def decide(
+        self,
+        user_code: str,
+        email: str,
+        *,
+        approve: bool,
+        ttl: dt.timedelta = DEFAULT_TOKEN_TTL,
+        permission: Permission = LOGIN_PERMISSIONS[0],
+    ) -> DeviceCode:
+        """Approve (as ``email``, for a token of ``permission`` living ``ttl``) or deny a pending
+        code, once; refused if expired or decided."""
         from google.cloud import firestore
 
+        if permission not in LOGIN_PERMISSIONS:
+            raise BadRequest("A login token may read, or read and upload.")
+        if not dt.timedelta(days=1) <= ttl <= MAX_TOKEN_TTL:
+            raise BadRequest(f"A login token lives 1 to {MAX_TOKEN_TTL.days} days.")
         code = normalize_user_code(user_code)
         ref = self.db.document(paths.device_code(self.find(code, who=email).id))
 
@@ -226,12 +350,16 @@ class Devices:
             record.status = DeviceStatus.APPROVED if approve else DeviceStatus.DENIED
             record.approved_by = email.lower() if approve else None
             record.decided_at = now()
+            record.token_ttl_seconds = int(ttl.total_seconds()) if approve else 0
+            record.permission = permission.value if approve else ""
             tx.update(
                 ref,
                 {
                     "status": str(record.status),
                     "approved_by": record.approved_by,
                     "decided_at": record.decided_at,
+                    "token_ttl_seconds": record.token_ttl_seconds,
+                    "permission": record.permission,
                 },
             )
             return record
@@ -289,9 +417,19 @@ class Devices:
         secret, token = Tokens(self.stores).create_personal(
             outcome.approved_by,
             TokenKind.LOGIN,
-            Permission.UPLOAD,
-            expires_in=outcome.token_ttl,
-            description=f"bale login on {outcome.client_name}",
+            outcome.token_permission,
+            expires_in=min(outcome.token_ttl, MAX_TOKEN_TTL),
+            description=describe(outcome),
         )
         ref.update({"token_id": token.id})
         return secret, token
+
+
+def describe(record: DeviceCode) -> str:
+    """The token's description: what the requester claimed and where the code came from."""
+    name = (
+        f"bale login on {record.client_name!r} (as the requester named it)"
+        if record.client_name
+        else "bale login"
+    )
+    return f"{name} from {record.requested_from}" if record.requested_from else name

@@ -464,6 +464,62 @@ class Tokens:
         mine = [t for t in found if t.person_wide and t.kind in kinds]
         return sorted(mine, key=lambda t: t.created_at or now(), reverse=True)
 
+    def member_logins(self, team: str) -> list[Token]:
+        """The ``bale login`` tokens of ``team``'s members, newest first, each as the team may
+        see it: revoked if revoked everywhere or in this team, and without when it was last
+        used (that says when other teams were used)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        emails = sorted({m.email.lower() for m in Tenancy(self.stores).members(team)})
+        found: builtins.list[Token] = []
+        col = self.db.collection(paths.tokens())
+        for i in range(0, len(emails), 30):  # Firestore's largest "in" list
+            q = col.where(filter=FieldFilter("owner", "in", emails[i : i + 30]))
+            found += [from_snapshot(Token, s) for s in q.stream()]
+        logins = [t for t in found if t.person_wide and t.kind == TokenKind.LOGIN]
+        seen = [
+            dataclasses.replace(
+                t,
+                revoked_at=(t.revoked_teams or {}).get(team) or t.revoked_at,
+                revoked_teams=None,
+                last_used_at=None,
+            )
+            for t in logins
+        ]
+        return sorted(seen, key=lambda t: t.created_at or now(), reverse=True)
+
+    def revoke_member_login(self, team: str, token_id: str, *, actor: str) -> bool:
+        """A team admin revokes a member's ``bale login`` token in ``team`` (its other teams
+        are not theirs to decide: there it lasts as long as the owner's rights). NotFound unless
+        it is the login token of a current member. True if it was live here. Audited in ``team``."""
+        from google.cloud import firestore
+
+        ref = self._ref(token_id)
+        tenancy = Tenancy(self.stores)
+
+        @firestore.transactional
+        def txn(tx: Transaction) -> str | None:
+            snap = ref.get(transaction=tx)
+            token = from_snapshot(Token, snap) if snap.exists else None
+            if (
+                token is None
+                or not token.person_wide
+                or token.kind != TokenKind.LOGIN
+                or token.owner is None
+                or tenancy.role_of(team, token.owner) is None
+            ):
+                raise NotFound(f"No member of {team} has a sign-in token {token_id}.")
+            if token.revoked_at is not None or team in (token.revoked_teams or {}):
+                return None
+            tx.update(ref, {"revoked_teams": {**(token.revoked_teams or {}), team: now()}})
+            return token.owner
+
+        owner = txn(self.db.transaction())
+        if owner is None:
+            return False
+        tenancy.audit(team, actor, "revoke-token", f"{token_id} (bale login of {owner}, in {team})")
+        return True
+
     def revoke_personal(self, owner: str, token_id: str, *, audit: bool = True) -> bool:
         """Revoke one of ``owner``'s person-wide tokens (from "My tokens", ``bale logout`` or
         sign-out); NotFound if it is not theirs. True if it was live. A login token's
@@ -579,6 +635,9 @@ class Tokens:
         person = token.person
         if person is None:
             return None
+        if token.person_wide and team in (token.revoked_teams or {}):
+            # A team admin revoked this person's sign-in token for their team only.
+            return f"This token of {person} was revoked in {team} by a team admin."
         tenancy = Tenancy(self.stores)
         fetched = token.fetched_roster
         if fetched is not None and fetched[0] == team:
