@@ -197,7 +197,9 @@ def test_approving_someone_elses_code_in_the_browser_gives_a_read_only_token(sta
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#device-done")).to_contain_text("Approved (read only, 30 days)")
 
-    answer = requests.post(f"{stack.url}/device/token", data={"device_code": start["device_code"]}, timeout=30)
+    answer = requests.post(
+        f"{stack.url}/device/token", data={"device_code": start["device_code"]}, timeout=30
+    )
     body = answer.json()
     assert body["permission"] == "read" and body["expires_in"] <= 30 * 86400
     form, files = form_for(wheel_name("phished", "6.6.6"), wheel_bytes("phished", "6.6.6"))
