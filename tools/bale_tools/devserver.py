@@ -45,9 +45,6 @@ def exports(
         "BALE_BUCKET": bucket,
         # The local stack may use a local upstream (pypiserver on 127.0.0.1); production never.
         "BALE_UPSTREAM_ALLOW_LOOPBACK": os.environ.get("BALE_UPSTREAM_ALLOW_LOOPBACK") or "1",
-        # No proxy in front of the local stack (unless one is put there and this is set):
-        # an X-Forwarded-For header here could only be the client's own.
-        "BALE_FORWARDED_HOPS": os.environ.get("BALE_FORWARDED_HOPS") or "0",
     }
     if auth:
         env["FIREBASE_AUTH_EMULATOR_HOST"] = auth
@@ -338,7 +335,9 @@ def run(
             auth_emulator_host=auth.host if auth else None,
             base_url=base,
             upstream_allow_loopback=env["BALE_UPSTREAM_ALLOW_LOOPBACK"].lower() in ("1", "true", "yes", "on"),
-            forwarded_hops=int(env["BALE_FORWARDED_HOPS"]),
+            # No proxy in front of the local stack (unless one is put there and this is set):
+            # an X-Forwarded-For header here could only be the client's own.
+            forwarded_hops=int(os.environ.get("BALE_FORWARDED_HOPS") or 0),
         )
         from bale import settings as settings_mod
 
