@@ -93,8 +93,13 @@ def lands_home(location: str) -> bool:
 def test_next_is_never_an_open_redirect(app, browser, sign_in, accounts, acme):
     bob = sign_in(BOB)
     for evil in EVIL:
-        r = bob.client.get("/signin", query_string={"next": evil})  # signed in: straight back
-        assert r.status_code == 302 and lands_home(r.headers["Location"]), (evil, r.headers["Location"])
+        # Signed in: the page's form carries only a local next on to POST /signin, and that
+        # POST sends nowhere else whatever next it is given.
+        page = bob.get("/signin", query_string={"next": evil}).get_data(as_text=True)
+        kept = html.unescape(re.search(r'name="next" value="([^"]*)"', page).group(1))
+        assert lands_home(kept), (evil, kept)
+        r = bob.post("/signin", {"next": evil})
+        assert r.status_code == 303 and lands_home(r.headers["Location"]), (evil, r.headers["Location"])
         r = browser.sign_in(accounts.id_token(BOB), next=evil)
         assert r.status_code == 303 and lands_home(r.headers["Location"]), (evil, r.headers["Location"])
         # Signed out: the sign-in form carries only a local next on to POST /session.
@@ -106,7 +111,7 @@ def test_next_is_never_an_open_redirect(app, browser, sign_in, accounts, acme):
 def test_a_browser_token_never_outlives_its_session(app, sign_in, stores, acme):
     bob = sign_in(BOB)
     time.sleep(2)  # the session's expiry is in whole seconds
-    assert bob.client.get("/signin").status_code == 302  # signed in: a fresh browser token
+    assert bob.post("/signin", {"next": "/"}).status_code == 303  # signed in: a fresh browser token
     held = app.session_interface.get_signing_serializer(app).loads(bob.client.get_cookie("__session").value)
     session_ends = jwt.decode(held["firebase"], options={"verify_signature": False})["exp"]
     token = stores.db.collection("tokens").document(held["browser_token"][1]).get().to_dict()
@@ -125,3 +130,30 @@ def test_sign_out_ends_every_browsers_token(app, sign_in, stores, acme):
     ]
     assert len(browser_tokens) == 2 and all(t["revoked_at"] is not None for t in browser_tokens)
     assert stores.db.collection("tokens").document(phone_token).get().get("revoked_at") is not None
+
+
+def browser_tokens(stores) -> list[dict]:
+    return [s.to_dict() for s in stores.db.collection("tokens").stream() if s.get("kind") == "browser"]
+
+
+def test_get_signin_mints_nothing_and_the_post_needs_csrf(app, sign_in, stores, acme):
+    """Signed in, GET /signin only renders the form that asks for a fresh browser token: an
+    image or prefetch of the URL from another site mints nothing. The POST needs the form's
+    CSRF token; with it, one token is minted (the one it replaces revoked) and the cookie set."""
+    bob = sign_in(BOB)
+    before = browser_tokens(stores)
+    assert len(before) == 1  # the sign-in's own
+    cookie = bob.client.get_cookie("bale_browser").value
+    for _ in range(3):
+        r = bob.client.get("/signin", query_string={"next": "/simple/acme/main/"})
+        assert r.status_code == 200 and 'action="/signin"' in r.get_data(as_text=True)
+        assert "bale_browser" not in r.headers.get("Set-Cookie", "")
+    assert browser_tokens(stores) == before and bob.client.get_cookie("bale_browser").value == cookie
+
+    r = bob.post("/signin", {"next": "/simple/acme/main/"}, csrf=False)
+    assert r.status_code == 400 and browser_tokens(stores) == before
+    r = bob.post("/signin", {"next": "/simple/acme/main/"})
+    assert r.status_code == 303 and r.headers["Location"] == "/simple/acme/main/"
+    after = browser_tokens(stores)
+    assert len(after) == 2 and sum(t["revoked_at"] is None for t in after) == 1
+    assert bob.client.get_cookie("bale_browser").value != cookie

@@ -205,3 +205,31 @@ def test_approving_someone_elses_code_in_the_browser_gives_a_read_only_token(sta
     form, files = form_for(wheel_name("phished", "6.6.6"), wheel_bytes("phished", "6.6.6"))
     r = post(stack, form, files, token=body["access_token"], path="/v1/upload/acme/main/")
     assert r.status_code == 403 and "can only read" in r.text
+
+
+def test_a_signed_in_browser_without_its_cookie_gets_a_fresh_one_by_post(stack, tenancy, accounts, page):
+    """The Simple API sends a signed-in browser whose cookie is gone to /signin: the GET there
+    renders a form, continue.js posts it (with its CSRF token) and the browser lands back on
+    the page it asked for, with a fresh cookie."""
+    tenancy.set_member("acme", BOB, "member")
+    accounts.sign_up(BOB, PASSWORD)
+    page.goto(f"{stack.url}/signin")
+    page.fill("#email", BOB)
+    page.fill("#password", PASSWORD)
+    page.click("button[data-action=signInWithPassword]")
+    page.wait_for_url(f"{stack.url}/")
+    first = next(c["value"] for c in page.context.cookies() if c["name"] == "bale_browser")
+    page.context.clear_cookies(name="bale_browser")
+    methods: list[str] = []
+    page.on(
+        "request", lambda req: methods.append(f"{req.method} {req.url}") if "/signin" in req.url else None
+    )
+    page.goto(f"{stack.url}/simple/acme/main/")
+    page.wait_for_url(f"{stack.url}/simple/acme/main/")
+    assert page.locator("h1").count() >= 1 and "Sign in" not in page.title()
+    fresh = next(c["value"] for c in page.context.cookies() if c["name"] == "bale_browser")
+    assert fresh != first
+    assert methods == [
+        f"GET {stack.url}/signin?next=/simple/acme/main/",
+        f"POST {stack.url}/signin",
+    ], methods

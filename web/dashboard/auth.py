@@ -17,7 +17,9 @@ Each sign-in also mints the person a read-only, person-wide *browser token* (kin
 expiring with the session) in its own HttpOnly, SameSite=Lax cookie (``BROWSER_COOKIE``), so
 ``/simple/TEAM/INDEX/`` and its files open in the browser: the Simple API (a function, which
 cannot read this session) checks it like any token, with the person's current rights, for GET
-and HEAD only. Sign-out revokes it, and so does finding the Firebase session gone.
+and HEAD only. Sign-out revokes it, and so does finding the Firebase session gone. A browser the
+Simple API sends back to ``/signin`` while signed in gets a new one from ``POST /signin`` (the
+GET only renders the form that posts it), so no GET ever mints a token.
 """
 
 from __future__ import annotations
@@ -137,14 +139,24 @@ def _signin_page(error: str | None = None, status: int = 200, next: str | None =
 
 @bp.get("/signin")
 def signin():
+    """The sign-in page; signed in, a page whose form (CSRF-protected, submitted by
+    ``continue.js`` at once) asks ``POST /signin`` for a fresh browser token. A GET changes
+    nothing: an image, a prefetch or a link checker fetching this URL mints no token."""
     user = current_user()
     if user is not None:
-        # The Simple API sends a browser here when its cookie is missing, expired or revoked
-        # while the session lives: a fresh browser token, and back (no loop).
-        return _with_browser_token(
-            redirect(safe_next(request.args.get("next"))), user.email, user.session_ends
-        )
+        return render_template("auth/continue.html", next=safe_next(request.args.get("next")))
     return _signin_page()
+
+
+@bp.post("/signin")
+def renew_browser_token():
+    """Signed in: a fresh browser token, and back to ``next`` (no loop). The Simple API sends a
+    browser to ``/signin`` when its cookie is missing, expired or revoked while the session lives."""
+    user = current_user()
+    target = safe_next(request.form.get("next"))
+    if user is None:
+        return redirect(url_for("auth.signin", next=target), code=303)
+    return _with_browser_token(redirect(target, code=303), user.email, user.session_ends)
 
 
 def _start_session(cookie: str, email: str, next: str | None):
