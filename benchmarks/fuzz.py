@@ -1,5 +1,7 @@
 """Fuzz the running registry at volume: upload forms, raw multipart bodies, mutated archives,
-Simple API paths and headers, and Trusted Publishing bodies — then audit storage for leaks.
+Simple API paths and headers, Trusted Publishing bodies, an index proxying an upstream (a
+fake PyPI with a wrong sha256, a page that is not JSON, an HTML-only project), and bale
+login's device endpoints and the sign-in pages — then audit storage for leaks.
 
     python benchmarks/fuzz.py [--requests 10000] [--seconds 900] [--seed 1] [--concurrency 8]
                               [--timeout 10] [--save DIR] [--json FILE] [--only I,J,...]
@@ -88,6 +90,8 @@ class Context:
     tokens: dict[str, str]
     issuers: object | None = None
     minted: list[str] = dataclasses.field(default_factory=list)
+    #: Device codes /device/code handed out during the run (polled, mostly pending).
+    devices: list[str] = dataclasses.field(default_factory=list)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def add_minted(self, token: str) -> None:
@@ -98,6 +102,15 @@ class Context:
     def some_minted(self, rng: random.Random) -> str | None:
         with self.lock:
             return rng.choice(self.minted) if self.minted else None
+
+    def add_device(self, code: str) -> None:
+        with self.lock:
+            self.devices.append(code)
+            del self.devices[:-50]
+
+    def some_device(self, rng: random.Random) -> str | None:
+        with self.lock:
+            return rng.choice(self.devices) if self.devices else None
 
 
 def _b64(data: bytes) -> str:
@@ -702,6 +715,152 @@ def gen_simple(rng: random.Random, ctx: Context) -> Req:
     return Req("simple", method, raw_path, headers, body, desc.strip())
 
 
+# -- upstream (an index proxying a fake PyPI) ----------------------------------------------------
+#: Projects the fake upstream serves (tests/fakes/upstream.py), with its faults.
+UPSTREAM_PROJECTS = {
+    "fz-up": ("1.0", "2.0"),
+    "fz-alpha": ("0.5",),  # also a private project of acme/main: private first
+    "fz-badjson": ("1.0",),
+    "fz-wronghash": ("1.0",),
+    "fz-htmlonly": ("1.0",),
+}
+UPSTREAM_FAULTS = {"fz-badjson": "bad_json", "fz-wronghash": "wrong_hash", "fz-htmlonly": "html_only"}
+
+
+def gen_upstream(rng: random.Random, ctx: Context) -> Req:
+    """Pages, files and METADATA of acme/proxied, whose upstream is the fake index: first
+    fetches (copies into the cache) racing each other, a wrong sha256, a page that is not JSON,
+    names the upstream lacks, odd spellings and headers."""
+    project = rng.choice([*UPSTREAM_PROJECTS, "fz-up", "fz-up", "Fz_Up", "fz-nowhere", *_SEGMENTS_ODD[:3]])
+    versions = UPSTREAM_PROJECTS.get(project, ("1.0",))
+    fname = wheel_name(project if project in UPSTREAM_PROJECTS else "fz-up", rng.choice(versions))
+    fname = rng.choice([fname, fname, fname + ".metadata", fname.replace("1.0", "9.9"), "fz_up-1.0.tar.gz"])
+    shape = rng.choice(["project", "project", "file", "file", "simple-file", "index", "odd"])
+    if shape == "project":
+        path = f"/simple/acme/proxied/{project}/"
+    elif shape == "file":
+        path = f"/files/acme/proxied/{project}/{fname}"
+    elif shape == "simple-file":
+        path = f"/simple/acme/proxied/{project}/{fname}"
+    elif shape == "index":
+        path = "/simple/acme/proxied/"
+    else:
+        path = rng.choice(
+            [
+                f"/files/acme/proxied/{project}/..%2F{fname}",
+                f"/simple/acme/proxied/{project}/%2e%2e/",
+                f"/files/acme/proxied/fz-up/{fname}?x=1",
+                "/files/acme/proxied/fz-up/" + "a" * 300 + ".whl",
+                "/simple/acme/proxied/fz-up/fz_up-1.0-py3-none-any.whl\u212a",
+            ]
+        )
+    method = rng.choices(["GET", "HEAD", "POST"], [85, 10, 5])[0]
+    label, headers = auth_header(rng, ctx, "proxied-read" if "proxied-read" in ctx.tokens else "read")
+    accept = rng.choice(_ACCEPTS)
+    if accept is not None:
+        headers.append((b"Accept", accept.encode()))
+    if rng.random() < 0.15:
+        headers.append((b"Range", rng.choice([b"bytes=0-10", b"bytes=-1", b"junk"])))
+    if rng.random() < 0.1:
+        headers.append((b"If-None-Match", rng.choice([b"*", b'"x"', b"junk"])))
+    raw_path = path.encode("utf-8", "surrogatepass")
+    return Req("upstream", method, raw_path, headers, b"", f"{method} {raw_path[:120]!r} auth={label}")
+
+
+# -- bale login (device flow) and sign-in --------------------------------------------------------
+_XFF = [
+    b"203.0.113.5, 35.191.0.1",
+    b"6.6.6.6, 203.0.113.5, 35.191.0.1",
+    b"2001:db8::1, 35.191.0.1",
+    b"[2001:db8::1], 35.191.0.1",
+    b"junk, more junk",
+    b"35.191.0.1",
+    b"",
+    b",,,,",
+    b"1.2.3.4:80, 35.191.0.1",
+    b"\xff\xfe, 35.191.0.1",
+]
+
+
+def _device_body(rng: random.Random, ctx: Context, field: str) -> tuple[bytes, bytes]:
+    """(content type, body) carrying ``field``, as a form, JSON or junk."""
+    value = rng.choice(
+        [
+            ctx.some_device(rng) or "x",
+            "",
+            "a" * rng.choice([10, 5000]),
+            "\u212a\U0001f600",
+            "BCDF-GHJK",
+            "'; DROP TABLE",
+            rng.randbytes(8).hex(),
+        ]
+    )
+    extra = {"expires_in": rng.choice(["365d", "0d", "junk"]), "permission": rng.choice(["upload", "x"])}
+    shape = rng.choice(["form", "form", "json", "json-list", "deep", "junk", "empty"])
+    if shape == "form":
+        from urllib.parse import urlencode
+
+        fields = {field: value, **(extra if rng.random() < 0.5 else {})}
+        return b"application/x-www-form-urlencoded", urlencode(fields).encode()
+    if shape == "json":
+        return b"application/json", json.dumps({field: value, **extra}).encode()
+    if shape == "json-list":
+        return b"application/json", json.dumps([field, value]).encode()
+    if shape == "deep":
+        return b"application/json", b"[" * 5000 + b"]" * 5000
+    if shape == "junk":
+        return rng.choice([b"application/json", b"text/plain", b"multipart/form-data"]), rng.randbytes(200)
+    return b"application/x-www-form-urlencoded", b""
+
+
+def gen_device(rng: random.Random, ctx: Context) -> Req:
+    """bale login's endpoints as an attacker calls them (no session, any body, spoofed
+    X-Forwarded-For), and the sign-in and approval pages without a session or CSRF token."""
+    what = rng.choices(
+        ["code", "token", "revoke", "approve-page", "approve-post", "signin-get", "signin-post", "session"],
+        [30, 30, 10, 8, 8, 6, 5, 3],
+    )[0]
+    headers: list[tuple[bytes, bytes]] = []
+    if rng.random() < 0.6:
+        headers.append((b"X-Forwarded-For", rng.choice(_XFF)))
+    method, body, label = "POST", b"", ""
+    if what == "code":
+        path = "/device/code"
+        ctype, body = _device_body(rng, ctx, "client_name")
+        headers.append((b"Content-Type", ctype))
+    elif what == "token":
+        path = "/device/token"
+        ctype, body = _device_body(rng, ctx, "device_code")
+        headers.append((b"Content-Type", ctype))
+    elif what == "revoke":
+        path = "/device/revoke"
+        label, auth = auth_header(rng, ctx, "read")
+        headers += auth
+    elif what == "approve-page":
+        method = "GET"
+        code = rng.choice(["BCDF-GHJK", "x", "%00", "a" * 3000, "bcdfghjk", ""])
+        path = f"/device?code={code}"
+    elif what == "approve-post":
+        path = "/device"
+        body = b"code=BCDF-GHJK&decision=approve&days=90&permission=upload"
+        headers.append((b"Content-Type", b"application/x-www-form-urlencoded"))
+    elif what == "signin-get":
+        method = "GET"
+        path = "/signin?next=" + rng.choice(["/", "//evil.example", "/simple/acme/main/", "%0a", "a" * 3000])
+    elif what == "signin-post":
+        path = "/signin"
+        body = rng.choice([b"next=/", b"next=//evil.example&csrf_token=x", b""])
+        headers.append((b"Content-Type", b"application/x-www-form-urlencoded"))
+    else:
+        path = "/session"
+        body = b"id_token=" + rng.choice([b"", b"junk", b"a.b.c", b"x" * 5000])
+        headers.append((b"Content-Type", b"application/x-www-form-urlencoded"))
+    if rng.random() < 0.05:
+        method = rng.choice(["PUT", "DELETE", "GET", "PATCH"])
+    raw_path = path.encode("utf-8", "surrogatepass")
+    return Req("device", method, raw_path, headers, body, f"{method} {raw_path[:80]!r} {label}".strip())
+
+
 # -- Trusted Publishing ---------------------------------------------------------------------------
 def _junk_jwt(rng: random.Random, ctx: Context) -> tuple[str, str]:
     iss = ctx.issuers.github.url if ctx.issuers else "https://token.actions.githubusercontent.com"
@@ -862,6 +1021,8 @@ GENERATORS = [
     (gen_raw_multipart, 12),
     (gen_simple, 30),
     (gen_oidc, 13),
+    (gen_upstream, 12),
+    (gen_device, 12),
 ]
 
 
@@ -920,6 +1081,18 @@ def send(host: str, port: int, req: Req, timeout: float) -> Outcome:
             dropped="closed without a status line" if not data else f"garbled answer {data[:60]!r}",
         )
     return Outcome(status, time.monotonic() - t0, body=data[:4000])
+
+
+def upstream_refusal(req: Req, out: Outcome) -> bool:
+    """A 5xx an upstream request gets by design: 502 when the upstream was made to fail
+    (a page that is not JSON, a wrong sha256), 503 with Retry-After when the instance's copy
+    cap is reached (docs/upstream.md)."""
+    if req.kind != "upstream":
+        return False
+    head = out.body.split(b"\r\n\r\n", 1)[0].lower()
+    if out.status == 503 and b"\r\nretry-after:" in head:
+        return True
+    return out.status == 502 and any(p.encode() in req.path for p in UPSTREAM_FAULTS)
 
 
 def _status(data: bytes) -> int | None:
@@ -1003,8 +1176,10 @@ def audit(stores) -> dict[str, list[str]]:
 
 
 # -- setup --------------------------------------------------------------------------------------
-def prepare(stores, issuers=None, *, acme_exists: bool = False) -> Context:
-    """Teams, indexes, real tokens and (with issuers) a GitHub publisher, as a registry has them."""
+def prepare(stores, issuers=None, *, acme_exists: bool = False, upstream=None, settings=None) -> Context:
+    """Teams, indexes, real tokens, (with issuers) a GitHub publisher and (with a fake
+    ``upstream`` and the ``settings`` allowing a loopback upstream) acme/proxied, an index whose
+    upstream it is, as a registry has them."""
     from bale.publishing.publishers import Publishers
     from bale.tenancy.service import Tenancy
     from bale.tokens.service import Tokens
@@ -1029,16 +1204,31 @@ def prepare(stores, issuers=None, *, acme_exists: bool = False) -> Context:
     )
     if issuers is not None:
         Publishers(stores).add("acme", "main", "github", [PUBLISHED], repository=REPO, workflow="publish.yml")
+    tenancy.create_index("acme", "proxied")
+    ctx.tokens["proxied-read"] = mk("acme", "proxied", "read")
+    if upstream is not None:
+        from bale.upstream.service import Upstreams
+
+        for name, versions in UPSTREAM_PROJECTS.items():
+            for version in versions:
+                upstream.add(name, version)
+            if name in UPSTREAM_FAULTS:
+                upstream.faults[name].add(UPSTREAM_FAULTS[name])
+        Upstreams(stores, settings).set_upstream("acme", "proxied", url=upstream.index_url)
     return ctx
 
 
 def note_minted(ctx: Context, req: Req, out: Outcome) -> None:
-    if req.kind == "oidc" and out.status == 200 and b"mint-token" in req.path:
-        try:
-            body = out.body.split(b"\r\n\r\n", 1)[1]
-            ctx.add_minted(json.loads(body)["token"])
-        except (IndexError, ValueError, KeyError):
-            pass
+    if out.status != 200:
+        return
+    try:
+        body = json.loads(out.body.split(b"\r\n\r\n", 1)[1])
+        if req.kind == "oidc" and b"mint-token" in req.path:
+            ctx.add_minted(body["token"])
+        elif req.kind == "device" and req.path == b"/device/code":
+            ctx.add_device(body["device_code"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        pass
 
 
 @dataclasses.dataclass
@@ -1052,6 +1242,9 @@ class Figures:
     hangs: list = dataclasses.field(default_factory=list)
     dropped: list = dataclasses.field(default_factory=list)
     aborted_5xx: list = dataclasses.field(default_factory=list)  # 5xx after the client hung up mid-body
+    #: 502 for an upstream the fake was told to break, 503 + Retry-After from the copy cap:
+    #: answers by design, listed apart (any other 5xx of an upstream request is an error).
+    upstream_5xx: list = dataclasses.field(default_factory=list)
     leaks: dict = dataclasses.field(default_factory=dict)
     slowest: float = 0.0
 
@@ -1071,6 +1264,8 @@ class Figures:
             "hangs": len(self.hangs),
             "dropped": len(self.dropped),
             "5xx_after_client_hung_up": len(self.aborted_5xx),
+            "upstream_5xx_by_design": len(self.upstream_5xx),
+            "samples_upstream_5xx_by_design": self.upstream_5xx[:10],
             "leaks": self.leak_count,
             "leak_detail": {k: v[:20] for k, v in self.leaks.items() if v},
             "slowest_seconds": round(self.slowest, 2),
@@ -1128,6 +1323,8 @@ def run(
                     # The client hung up mid-body: no real client reads this answer, but it
                     # still counts as a server error in production's logs and metrics.
                     figs.aborted_5xx.append(req.desc)
+                elif out.status >= 500 and upstream_refusal(req, out):
+                    figs.upstream_5xx.append(f"{req.desc} ({out.status})")
                 elif out.status >= 500:
                     first = out.body.split(b"\r\n\r\n", 1)[-1][:200]
                     figs.errors.append((req.desc, out.status, first))
@@ -1161,6 +1358,11 @@ def report(figs: Figures, echo=print) -> None:
         echo(f"  5xx {status}: {desc}\n      -> {first!r}")
     for h in figs.hangs[:15]:
         echo(f"  hang: {h}")
+    if figs.upstream_5xx:
+        echo(
+            f"  5xx by design (not counted above): {len(figs.upstream_5xx)} (502: the upstream was made "
+            f"to fail; 503 + Retry-After: the copy cap), e.g. {figs.upstream_5xx[:3]}"
+        )
     if figs.aborted_5xx:
         echo(
             f"  5xx to a client that hung up mid-body (not counted above): {len(figs.aborted_5xx)}, "
@@ -1203,6 +1405,7 @@ def main(argv=None) -> int:
     from bale_tools.devserver import Server, build_app
     from bale_tools.emulators import FirestoreEmulator, GCSEmulator
     from fakes.oidc_issuer import Issuers
+    from fakes.upstream import Upstream
 
     logging.basicConfig(level=logging.ERROR)  # the server logs every 4xx otherwise
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -1217,6 +1420,8 @@ def main(argv=None) -> int:
         holder = {"issuers": Issuers(f"http://127.0.0.1:{issuer_server.port}")}
         issuer_server.start()
         servers.append(issuer_server)
+        upstream = Upstream().start()
+        servers.append(upstream)
         os.environ.update(
             {
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
@@ -1226,11 +1431,17 @@ def main(argv=None) -> int:
                 "BALE_GITHUB_OIDC_ISSUER": holder["issuers"].github.url,
                 "BALE_GITLAB_OIDC_ISSUER": holder["issuers"].gitlab.url,
                 "BALE_GOOGLE_OIDC_ISSUER": holder["issuers"].google.url,
+                # acme/proxied's upstream is the fake index on 127.0.0.1.
+                "BALE_UPSTREAM_ALLOW_LOOPBACK": "1",
             }
         )
         settings_mod.get_settings.cache_clear()
         settings = Settings(
-            project=PROJECT, bucket=BUCKET, firestore_emulator_host=fs.host, storage_emulator_host=gcs.host
+            project=PROJECT,
+            bucket=BUCKET,
+            firestore_emulator_host=fs.host,
+            storage_emulator_host=gcs.host,
+            upstream_allow_loopback=True,
         )
         stores = Stores(settings)
         stores.blobs.ensure_bucket()
@@ -1238,7 +1449,7 @@ def main(argv=None) -> int:
         servers.append(server)
         os.environ["BALE_BASE_URL"] = server.url
         settings_mod.get_settings.cache_clear()
-        ctx = prepare(stores, holder["issuers"])
+        ctx = prepare(stores, holder["issuers"], upstream=upstream, settings=settings)
         indices = [int(x) for x in args.only.split(",")] if args.only else None
         print(
             f"fuzzing {server.url} with seed {args.seed}: {len(indices) if indices else args.requests} requests, "

@@ -180,3 +180,13 @@ def test_the_code_records_the_address_the_load_balancer_appended(stack):
     # No proxy in between (no header): the connection's own address.
     start = code(stack)
     assert devices(stack).find(start["user_code"]).requested_from == "127.0.0.1"
+
+
+def test_a_body_nested_deeper_than_the_stack_is_not_a_server_error(stack):
+    """Found by benchmarks/fuzz.py: JSON nested 5,000 deep raised RecursionError (500)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    for path in ("/device/code", "/device/token"):
+        r = requests.post(
+            f"{stack.url}{path}", data=deep, headers={"Content-Type": "application/json"}, timeout=30
+        )
+        assert r.status_code < 500, (path, r.status_code, r.text[:200])

@@ -35,15 +35,26 @@ def test_every_generator_builds_requests():
         # and token times aside).
         again = fuzz.generate(SEED, i, ctx)
         assert (again.desc, again.method, again.path) == (req.desc, req.method, req.path)
-    assert kinds == {"upload-form", "upload-archive", "raw-multipart", "simple", "oidc"}
+    assert kinds == {"upload-form", "upload-archive", "raw-multipart", "simple", "oidc", "upstream", "device"}
 
 
 @pytest.mark.timeout(120)
 def test_fuzz_smoke_no_5xx_no_hang_no_leak(stack, oidc_issuers):
     from urllib.parse import urlsplit
 
-    ctx = fuzz.prepare(stack.stores, oidc_issuers, acme_exists=True)
-    url = urlsplit(stack.url)
+    from fakes.upstream import Upstream
+
+    upstream = Upstream().start()
+    try:
+        ctx = fuzz.prepare(
+            stack.stores, oidc_issuers, acme_exists=True, upstream=upstream, settings=stack.settings
+        )
+        _smoke(stack, ctx, urlsplit(stack.url))
+    finally:
+        upstream.stop()
+
+
+def _smoke(stack, ctx, url):
     figs = fuzz.run(
         url.hostname, url.port, ctx, seed=SEED, requests=200, seconds=60, concurrency=4, timeout=10
     )

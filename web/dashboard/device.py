@@ -69,7 +69,12 @@ def requester_address() -> str:
 def _params() -> dict[str, Any]:
     """The CLI's parameters, as a form (RFC 8628) or JSON."""
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            # silent= covers what the decoder calls invalid, not nesting deeper than Python's
+            # stack: such a body is as unreadable, not a server error.
+            body = None
         return body if isinstance(body, dict) else {}
     return request.form.to_dict()
 
