@@ -647,3 +647,22 @@ def test_set_upstream_on_loopback_names_the_setting_that_allows_it(bale, acme_cl
         env={"BALE_UPSTREAM_ALLOW_LOOPBACK": "1"},
     )
     assert r.exit_code == 0, r.stderr
+
+
+def test_list_and_revoke_members_login_tokens(bale, acme_cli, tenancy, tokens):
+    import datetime as dt
+
+    from bale.tokens.service import Permission, TokenKind
+
+    tenancy.set_member("acme", "bob@example.com", "member")
+    secret, tok = tokens.create_personal(
+        "bob@example.com", TokenKind.LOGIN, Permission.READ, expires_in=dt.timedelta(days=1), description="x"
+    )
+    out = bale("token", "logins", "acme").stdout
+    assert tok.id in out and "bob@example.com" in out and "active" in out
+    assert bale("token", "revoke-login", "acme", tok.id).stdout == f"Revoked sign-in token {tok.id} in acme\n"
+    assert "revoked" in bale("token", "logins", "acme").stdout
+    assert "already revoked" in bale("token", "revoke-login", "acme", tok.id).stdout
+    r = bale("token", "revoke-login", "acme", "pnothere")
+    assert r.exit_code != 0 and "No member of acme" in r.output
+    assert any(e["action"] == "revoke-token" and tok.id in e["detail"] for e in tenancy.audit_log("acme"))

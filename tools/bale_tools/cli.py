@@ -574,6 +574,30 @@ def revoke_token(a: Admin, team, token_id) -> None:
     click.echo(f"Revoked token {token_id}")
 
 
+@token.command("logins")
+@click.argument("team")
+@pass_admin
+def list_member_logins(a: Admin, team) -> None:
+    """List the bale login tokens of a team's members (each carries its member's rights)."""
+    click.echo(f"{'ID':17}  {'MEMBER':28}  {'PERM':7}  {'EXPIRES':17}  {'STATE':8}  DESCRIPTION")
+    for t in a.tokens.member_logins(team):
+        state = "revoked" if t.revoked_at else "active"
+        until = t.expires_at.isoformat(timespec="minutes") if t.expires_at else "never"
+        click.echo(f"{t.id:17}  {t.owner or '-':28}  {t.permission:7}  {until:17}  {state:8}  {t.description}")
+
+
+@token.command("revoke-login")
+@click.argument("team")
+@click.argument("token_id")
+@pass_admin
+def revoke_member_login(a: Admin, team, token_id) -> None:
+    """Revoke a member's bale login token in TEAM (their other teams are not affected)."""
+    if a.tokens.revoke_member_login(team, token_id, actor=ACTOR):
+        click.echo(f"Revoked sign-in token {token_id} in {team}")
+    else:
+        click.echo(f"Sign-in token {token_id} was already revoked in {team}")
+
+
 # -- trusted publishers ------------------------------------------------------
 
 
