@@ -655,7 +655,7 @@ def test_list_and_revoke_members_login_tokens(bale, acme_cli, tenancy, tokens):
     from bale.tokens.service import Permission, TokenKind
 
     tenancy.set_member("acme", "bob@example.com", "member")
-    secret, tok = tokens.create_personal(
+    _, tok = tokens.create_personal(
         "bob@example.com", TokenKind.LOGIN, Permission.READ, expires_in=dt.timedelta(days=1), description="x"
     )
     out = bale("token", "logins", "acme").stdout

@@ -583,7 +583,9 @@ def list_member_logins(a: Admin, team) -> None:
     for t in a.tokens.member_logins(team):
         state = "revoked" if t.revoked_at else "active"
         until = t.expires_at.isoformat(timespec="minutes") if t.expires_at else "never"
-        click.echo(f"{t.id:17}  {t.owner or '-':28}  {t.permission:7}  {until:17}  {state:8}  {t.description}")
+        click.echo(
+            f"{t.id:17}  {t.owner or '-':28}  {t.permission:7}  {until:17}  {state:8}  {t.description}"
+        )
 
 
 @token.command("revoke-login")
