@@ -65,6 +65,12 @@ class Settings:
     #: file is always redirected, or refused with 503 if no URL can be signed. 1 MiB is left
     #: for headers. Only the emulator, which cannot sign, streams files of any size (bale dev).
     max_streamed_bytes: int = 31 * 1024 * 1024
+    #: Local stacks only: on the storage emulator, sign download URLs anyway, as production
+    #: signs them (application-default credentials: a local metadata server and a local
+    #: signBlob), for URLs on the emulator's own address, which serves them without checking
+    #: the signature. ``bale dev --production-shape`` and tests/deploy/test_smoke.py use it so
+    #: that large downloads leave the simple function as in production. Ignored off the emulator.
+    sign_on_emulator: bool = False
     #: How long the Simple API (reads only) may answer from a token it checked earlier in this
     #: instance, in seconds: a revoked token, a removed member or a narrowed role stops reading
     #: at most this long after the change. Uploads, Trusted Publishing and the dashboard always
@@ -198,6 +204,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
         max_streamed_bytes=_int(env, "BALE_MAX_STREAMED_BYTES", d.max_streamed_bytes),
+        sign_on_emulator=_bool(env, "BALE_SIGN_ON_EMULATOR", d.sign_on_emulator),
         token_cache_seconds=_token_cache_seconds(env, d.token_cache_seconds),
         sigstore_trusted_root=env.get("BALE_SIGSTORE_TRUSTED_ROOT") or d.sigstore_trusted_root,
         secret_key=env.get("BALE_SECRET_KEY") or d.secret_key,

@@ -6,12 +6,18 @@ dashboard as its image runs it, and a router that follows the URL map read from 
 over the real emulators. ``bale smoke`` runs as the operator runs it (the console script, real
 uv and twine), with the team, index and token made by the admin services.
 
-It must also fail: a router that sends /simple/ to another function, and a simple function that
-streams large files instead of redirecting them, each turn a check red.
+Large downloads leave the simple function as in production: it signs V4 URLs with keyless
+credentials, through a local metadata server and a local IAM ``signBlob`` (tests/fakes/google_iam.py,
+the same fakes as tests/functions/test_keyless_signing.py), for URLs on fake-gcs-server's
+address (``BALE_SIGN_ON_EMULATOR``).
+
+It must also fail: a router that sends /simple/ to another function, links to another host,
+and a simple function that streams large files instead of redirecting them each turn a check red.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -20,6 +26,7 @@ import time
 import pytest
 
 from clients import BIN, run
+from fakes.google_iam import EMAIL, GoogleIam
 
 pytestmark = pytest.mark.e2e
 
@@ -33,27 +40,39 @@ CHECKS = [
     "yank",
 ]
 
-#: Whether the simple function signs download URLs over the emulators. Not yet: on fake-gcs-server
-#: GCSBlobStore.signed_url returns None and large files stream through the function, so the
-#: smoke test's "signed download" check fails here, which shows it catches a download that is not
-#: redirected. Keyless signing through a local metadata server and signBlob (issue 20, item 4)
-#: is the hook: once the stack's simple function signs, this is True and every check must pass.
-EMULATOR_SIGNS = False
-
 #: What Terraform gives the dashboard (dashboard_env): the Firebase project's public Web API
 #: key. The page is checked, not a sign-in, so no Auth emulator is needed (tests/web has those).
 DASHBOARD_ENV = {"BALE_FIREBASE_API_KEY": "smoke-test-web-api-key"}
 
 
+def signing_env(google: GoogleIam, home) -> dict[str, str | None]:
+    """The simple function's environment on Google's (fake) side: keyless credentials from the
+    metadata server, signBlob through the proxy, and no other way to find credentials."""
+    return {
+        **google.env,
+        "BALE_SIGN_ON_EMULATOR": "1",
+        "CLOUDSDK_CONFIG": str(home / "gcloud"),  # no gcloud application-default credentials
+        "GOOGLE_APPLICATION_CREDENTIALS": None,
+        "NO_GCE_CHECK": None,
+    }
+
+
 @pytest.fixture(scope="module")
-def prod_stack(emulators, tmp_path_factory):
+def google(tmp_path_factory):
+    with GoogleIam(tmp_path_factory.mktemp("google-iam")) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def prod_stack(emulators, google, tmp_path_factory):
     from bale_tools.prodstack import ProductionShapedStack
 
     t0 = time.perf_counter()
+    work = tmp_path_factory.mktemp("prodstack")
     stack = ProductionShapedStack(
         dict(os.environ),
-        target_env={"dashboard": DASHBOARD_ENV},
-        workdir=tmp_path_factory.mktemp("prodstack"),
+        target_env={"dashboard": DASHBOARD_ENV, "simple": signing_env(google, work)},
+        workdir=work,
     ).start()
     stack.started_in = time.perf_counter() - t0
     yield stack
@@ -86,7 +105,8 @@ def lines(r: subprocess.CompletedProcess) -> dict[str, str]:
     return out
 
 
-def test_smoke_passes_against_the_production_shaped_stack(prod_stack, smoke_token) -> None:
+def test_smoke_passes_against_the_production_shaped_stack(prod_stack, google, smoke_token) -> None:
+    signed_before = len(google.iam.calls)
     t0 = time.perf_counter()
     r = bale_smoke(prod_stack.url, env={"BALE_TOKEN": smoke_token})
     elapsed = time.perf_counter() - t0
@@ -94,14 +114,8 @@ def test_smoke_passes_against_the_production_shaped_stack(prod_stack, smoke_toke
     got = lines(r)
     assert list(got) == CHECKS, r.stdout + r.stderr
     for name in CHECKS:
-        if name == "signed download" and not EMULATOR_SIGNS:
-            assert (
-                got[name].startswith("FAIL signed download: ") and "served by the function (200)" in got[name]
-            )
-            assert r.returncode == 1
-            continue
         assert got[name].startswith("ok   "), got[name]
-    assert r.returncode == (0 if EMULATOR_SIGNS else 1), r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     assert smoke_token not in r.stdout + r.stderr
     assert "40.0 MiB" in got["publish (uv)"] and "40.0 MiB" in got["publish (twine)"]
     # Every request went through the router to the process the URL map names.
@@ -110,6 +124,11 @@ def test_smoke_passes_against_the_production_shaped_stack(prod_stack, smoke_toke
     assert ("GET", "simple", "simple") in routed
     assert ("GET", "_", "oidc") in routed
     assert ("GET", "signin", "dashboard") in routed
+    # IAM signed for the simple function's account three times: uv's download of the wheel it
+    # installed, and each wheel's URL that bale smoke fetched itself.
+    calls = google.iam.calls[signed_before:]
+    assert [c["email"] for c in calls] == [EMAIL] * 3
+    assert "2 files, 302 to 127.0.0.1, signed, no token" in got["signed download"]
     pids = {s.proc.pid for s in prod_stack.services.values()}
     assert len(pids) == len(prod_stack.services) == 4
 
@@ -183,20 +202,45 @@ def test_smoke_without_credentials_says_where_to_get_them(tmp_path) -> None:
     assert r.stdout.startswith("FAIL credentials: set BALE_TOKEN or run `bale login"), r.stdout
 
 
-def test_links_to_another_host_fail_the_smoke_test(emulators, smoke_token, tmp_path) -> None:
-    """A stack whose BALE_BASE_URL is not its public URL (the test suite's own server once leaked
-    into this one): the page is served, but uv cannot fetch what it links to."""
-    from bale_tools.prodstack import ProductionShapedStack
+@contextlib.contextmanager
+def with_simple(prod_stack, **env: str | None):
+    """The stack's URL map and processes, with /simple/ and /files/ served by another simple
+    function whose environment differs by ``env``."""
+    from bale_tools.prodstack import Router
 
-    with ProductionShapedStack(
-        dict(os.environ),
-        workdir=tmp_path,
-        base_url="http://127.0.0.1:9",
-        target_env={"dashboard": DASHBOARD_ENV},
-    ) as stack:
-        r = bale_smoke(stack.url, "--size-mib", "1", env={"BALE_TOKEN": smoke_token})
+    router = Router(prod_stack.url_map, {})
+    env.setdefault("BALE_BASE_URL", router.url)  # its links name the router it is behind
+    variant = prod_stack.start_variant("simple", **env)
+    backends = {t: s.address for t, s in prod_stack.services.items()}
+    router.httpd.backends.update({**backends, "simple": variant.address})
+    router.start()
+    try:
+        yield router
+    finally:
+        router.stop()
+        variant.stop()
+
+
+def test_links_to_another_host_fail_the_smoke_test(prod_stack, smoke_token) -> None:
+    """A simple function whose BALE_BASE_URL is not the public URL (the test suite's own server
+    once leaked into this stack): the page is served, but uv cannot fetch what it links to."""
+    other = prod_stack.url  # a live registry host, so uv's 401 comes at once (no retries)
+    with with_simple(prod_stack, BALE_BASE_URL=other) as router:
+        r = bale_smoke(router.url, "--size-mib", "1", env={"BALE_TOKEN": smoke_token})
     got = lines(r)
     assert r.returncode == 1, r.stdout
-    hint = "the index page links to 127.0.0.1:9, not 127.0.0.1:"
+    hint = f"the index page links to {other.split('://')[1]}, not 127.0.0.1:"
     assert got["install (uv)"].startswith("FAIL install (uv): ") and hint in got["install (uv)"], r.stdout
     assert hint in got["signed download"], r.stdout
+
+
+def test_a_download_that_is_not_redirected_fails_the_smoke_test(prod_stack, smoke_token) -> None:
+    """A simple function without a signing identity streams the files itself (as the emulator
+    does when it cannot sign, or as a function would below signed_url_min_bytes)."""
+    with with_simple(prod_stack, BALE_SIGN_ON_EMULATOR=None) as router:
+        r = bale_smoke(router.url, "--size-mib", "5", env={"BALE_TOKEN": smoke_token})
+    got = lines(r)
+    assert r.returncode == 1, r.stdout
+    assert got["install (uv)"].startswith("ok   "), r.stdout
+    assert got["signed download"].startswith("FAIL signed download: "), r.stdout
+    assert "was served by the function (200), not redirected" in got["signed download"]

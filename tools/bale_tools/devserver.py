@@ -370,6 +370,8 @@ def run(
         echo("")
         if production_shape:
             echo(f"Production-shaped: one process per service, logs in {server.logs}")
+            if not settings.sign_on_emulator:
+                echo("  large downloads stream: no signing identity (see BALE_SIGN_ON_EMULATOR)")
         echo(f"Bale is running at {base}/")
         if auth:
             echo(f"  dashboard: {base}/ (sign in with an account made on its sign-in page)")

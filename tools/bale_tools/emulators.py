@@ -251,6 +251,10 @@ class GCSEmulator(_Child):
             str(self.port),
             "-external-url",
             self.host,
+            # Path-style object URLs (/BUCKET/OBJECT, as storage.googleapis.com serves signed
+            # URLs) answer on the emulator's own address too, not only for that host name.
+            "-public-host",
+            f"127.0.0.1:{self.port}",
             "-log-level",
             "warn",
         ]

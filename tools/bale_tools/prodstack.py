@@ -84,9 +84,16 @@ class _Proxy(BaseHTTPRequestHandler):
         backend = self.server.backends.get(target)
         if backend is None:
             return self._reply(502, f"no backend serves {target!r}")
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
-        # The load balancer tells the backend who asked and over what.
-        headers += [("X-Forwarded-For", self.client_address[0]), ("X-Forwarded-Proto", self.server.scheme)]
+        skip = _HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto"}
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in skip]
+        # As the external load balancer does: it appends "<client>, <load balancer>" to what the
+        # client sent (BALE_FORWARDED_HOPS=2 counts on it) and says the scheme it was asked over.
+        hops = [
+            *self.headers.get_all("X-Forwarded-For", []),
+            self.client_address[0],
+            self.server.server_address[0],
+        ]
+        headers += [("X-Forwarded-For", ", ".join(hops)), ("X-Forwarded-Proto", self.server.scheme)]
         length = self.headers.get("Content-Length")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         body = self._chunked_body() if chunked else self._body(int(length or 0))
@@ -299,7 +306,8 @@ class ProductionShapedStack:
 
     ``env`` holds what production's Terraform sets (GOOGLE_CLOUD_PROJECT, BALE_BUCKET, ...) plus
     the emulator hosts; ``BALE_BASE_URL`` is set to the router's URL. ``target_env`` adds to
-    one target's environment (e.g. ``{"simple": {"BALE_SIGNED_URL_MIN_BYTES": "..."}}``).
+    one target's environment (e.g. ``{"simple": {"BALE_SIGNED_URL_MIN_BYTES": "..."}}``; None
+    removes a variable).
     ``BALE_BASE_URL`` is ``base_url`` or the router's own URL, never one ``env`` inherited: links
     on the pages would point at another server.
     """
@@ -309,7 +317,7 @@ class ProductionShapedStack:
         env: dict[str, str],
         *,
         url_map: UrlMap | None = None,
-        target_env: dict[str, dict[str, str]] | None = None,
+        target_env: dict[str, dict[str, str | None]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         certfile: str | None = None,
@@ -323,6 +331,7 @@ class ProductionShapedStack:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="bale-prodstack-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.services: dict[str, Service] = {}
+        self.variants: list[Service] = []
         self.router = Router(self.url_map, {}, host=host, port=port, certfile=certfile, keyfile=keyfile)
         self.base_url = base_url or self.router.url
 
@@ -334,32 +343,46 @@ class ProductionShapedStack:
     def logs(self) -> Path:
         return self.workdir / "logs"
 
-    def _env(self, target: str, **extra: str) -> dict[str, str]:
+    def _env(
+        self, target: str, overrides: dict[str, str | None] | None = None, **extra: str
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FUNCTION_TARGET")}
         env.update(self.env)
         env.update(extra)
         env["BALE_BASE_URL"] = self.base_url
-        env.update(self.target_env.get(target, {}))
+        env["BALE_FORWARDED_HOPS"] = "2"  # the router appends "<client>, <router>", as the load balancer
+        for k, v in {**self.target_env.get(target, {}), **(overrides or {})}.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         return env
 
+    def _service(self, target: str, name: str, overrides: dict[str, str | None]) -> Service:
+        if target == DASHBOARD:
+            # As Dockerfile's CMD runs it; a secret of its own, as Secret Manager gives it.
+            argv = [_bin("gunicorn"), "--bind", "127.0.0.1:{port}", "--workers", "1", "--threads", "8"]
+            argv += ["--timeout", "0", "--log-level", "warning", "dashboard:create_app()"]
+            env = self._env(target, overrides, BALE_SECRET_KEY=secrets.token_urlsafe(32))
+            cwd = self.workdir
+        else:
+            argv = [_bin("functions-framework"), "--target", target, "--source", "main.py"]
+            argv += ["--host", "127.0.0.1", "--port", "{port}"]
+            # The build puts the archive's root on the path (it is the working directory
+            # and, for functions-framework, the source's directory): bale comes from there.
+            env = self._env(target, overrides, PYTHONPATH=str(self.source), FUNCTION_TARGET=target)
+            cwd = self.source
+        return Service(name, argv, env=env, cwd=cwd, log=self.logs / f"{name}.log")
+
+    @property
+    def source(self) -> Path:
+        return self.workdir / "functions"
+
     def start(self) -> ProductionShapedStack:
-        source = copy_functions(self.workdir)
-        self._check_archive_imports(source)
+        copy_functions(self.workdir)
+        self._check_archive_imports(self.source)
         for target in sorted(self.url_map.targets()):
-            if target == DASHBOARD:
-                # As Dockerfile's CMD runs it; a secret of its own, as Secret Manager gives it.
-                argv = [_bin("gunicorn"), "--bind", "127.0.0.1:{port}", "--workers", "1", "--threads", "8"]
-                argv += ["--timeout", "0", "--log-level", "warning", "dashboard:create_app()"]
-                env = self._env(target, BALE_SECRET_KEY=secrets.token_urlsafe(32))
-                cwd = self.workdir
-            else:
-                argv = [_bin("functions-framework"), "--target", target, "--source", "main.py"]
-                argv += ["--host", "127.0.0.1", "--port", "{port}"]
-                # The build puts the archive's root on the path (it is the working directory
-                # and, for functions-framework, the source's directory): bale comes from there.
-                env = self._env(target, PYTHONPATH=str(source), FUNCTION_TARGET=target)
-                cwd = source
-            self.services[target] = Service(target, argv, env=env, cwd=cwd, log=self.logs / f"{target}.log")
+            self.services[target] = self._service(target, target, {})
         try:
             for service in self.services.values():
                 service.spawn()
@@ -371,6 +394,16 @@ class ProductionShapedStack:
         self.router.httpd.backends.update({t: s.address for t, s in self.services.items()})
         self.router.start()
         return self
+
+    def start_variant(self, target: str, **env: str | None) -> Service:
+        """Another process of ``target`` with ``env`` changed (None removes a variable), not
+        routed to: tests put it behind a :class:`Router` of their own to show what breaks."""
+        name = f"{target}-variant-{len(self.variants)}"
+        service = self._service(target, name, env)
+        self.variants.append(service)
+        service.spawn()
+        service.wait()
+        return service
 
     def _check_archive_imports(self, source: Path) -> None:
         """The functions must import ``bale`` from the copy, not from the checkout's install."""
@@ -389,7 +422,7 @@ class ProductionShapedStack:
     def stop(self) -> None:
         if self.router.thread.is_alive():
             self.router.stop()
-        for service in self.services.values():
+        for service in [*self.services.values(), *self.variants]:
             service.stop()
         if self._tmp is not None:
             with contextlib.suppress(OSError):

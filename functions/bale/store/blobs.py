@@ -109,6 +109,14 @@ def _storage_errors(path: str) -> Iterator[None]:
         raise
 
 
+_CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def _endpoint(emulator_host: str) -> str:
+    """STORAGE_EMULATOR_HOST as a URL (it may be given as host:port)."""
+    return emulator_host if "://" in emulator_host else "http://" + emulator_host
+
+
 class GCSBlobStore:
     """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint)."""
 
@@ -143,9 +151,7 @@ class GCSBlobStore:
                     if s.storage_emulator_host:
                         from google.auth.credentials import AnonymousCredentials
 
-                        endpoint = s.storage_emulator_host
-                        if "://" not in endpoint:
-                            endpoint = "http://" + endpoint
+                        endpoint = _endpoint(s.storage_emulator_host)
                         client = storage.Client(
                             project=s.project,
                             credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth's __init__ is untyped
@@ -310,11 +316,14 @@ class GCSBlobStore:
         return [b.name for b in self.bucket.client.list_blobs(self.bucket.name, prefix=prefix or None)]
 
     def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
-        if self._settings.storage_emulator_host:
+        emulator = self._settings.storage_emulator_host
+        if emulator and not self._settings.sign_on_emulator:
             return None  # fake-gcs-server has no signing key and checks no signature
+        # On the emulator (sign_on_emulator), the URL names its address instead of Google's.
+        where = {"api_access_endpoint": _endpoint(emulator)} if emulator else {}
         try:
             url: str = self.bucket.blob(path).generate_signed_url(
-                version="v4", expiration=ttl, method="GET", **self._signing_identity()
+                version="v4", expiration=ttl, method="GET", **where, **self._signing_identity()
             )
             return url
         except Exception as exc:
@@ -342,6 +351,13 @@ class GCSBlobStore:
         creds = self._credentials
         if creds is None:
             self.bucket  # noqa: B018  # makes the client, and with it the credentials
+            creds = self._credentials
+        if creds is None:  # the emulator's client is anonymous: sign as the environment's account
+            import google.auth
+
+            with self._sign_lock:
+                if self._credentials is None:
+                    self._credentials, _ = google.auth.default(scopes=[_CLOUD_PLATFORM])
             creds = self._credentials
         if isinstance(creds, Signing):  # a key file, or impersonated credentials
             return {}
