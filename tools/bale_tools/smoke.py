@@ -425,7 +425,12 @@ def run(url: str, team: str, index: str, *, token: str | None, size: int, echo=c
 @click.option("--team", required=True, help="A team the token may upload to.")
 @click.option("--index", "index_name", required=True, help="The index to publish to and yank from.")
 @click.option(
-    "--size-mib", type=click.FloatRange(min=0.01), default=40.0, show_default=True, help="Size of each wheel."
+    "--size-mib",
+    type=click.FloatRange(min=0.01),
+    default=40.0,
+    show_default=True,
+    help="Size of each wheel; below the deployment's BALE_SIGNED_URL_MIN_BYTES (4 MiB) the "
+    "files are streamed, not redirected, and the signed-download check fails.",
 )
 @click.pass_context
 def smoke(ctx: click.Context, url: str, team: str, index_name: str, size_mib: float) -> None:
