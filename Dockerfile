@@ -32,4 +32,6 @@ RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
 USER nobody
 # One process with threads: the app is I/O-bound (Firestore, Firebase Auth) and Cloud
 # Run scales out by instances. --timeout 0 leaves request deadlines to Cloud Run.
-CMD exec gunicorn --bind ":${PORT:-8080}" --workers 1 --threads 8 --timeout 0 "dashboard:create_app()"
+# --no-control-socket: no management socket in production (nobody's HOME is not writable).
+CMD exec gunicorn --bind ":${PORT:-8080}" --workers 1 --threads 8 --timeout 0 --no-control-socket \
+    "dashboard:create_app()"
