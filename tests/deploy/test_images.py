@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import PurePosixPath
 
 import pytest
+import yaml
 
-from dockerfiles import DOCKERFILES, ROOT, context_paths, ignore_file, missing_sources, parse
+from dockerfiles import DOCKERFILES, ROOT, context_paths, ignore_file, missing_sources, parse, tracked_files
 
 DIGEST_PINNED = re.compile(r"^[\w.\-/]+:[\w.\-]+@sha256:[0-9a-f]{64}$")
 
@@ -101,3 +104,48 @@ def test_the_build_commands_in_the_headers_are_valid() -> None:
         header = (ROOT / name).read_text().split("\nFROM ", 1)[0]
         assert "gcloud builds submit" not in header or " -f " not in header.split("gcloud builds submit")[1]
         assert re.search(rf"docker build[^\n]* -f {re.escape(name)}( [^\n]*)? \.$", header, re.M), name
+
+
+def _cloudbuild_steps() -> list[list[str]]:
+    """The `docker build` argument lists of cloudbuild.yaml (what make deploy submits)."""
+    config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    return [step["args"][1:] for step in config["steps"] if step.get("args", [None])[0] == "build"]
+
+
+def _dockerfile_of(args: list[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg.startswith("--file="):
+            return arg.split("=", 1)[1]
+        if arg in ("-f", "--file"):
+            return args[i + 1]
+    return "Dockerfile"
+
+
+def test_cloud_build_builds_each_image_from_the_context_tested_here() -> None:
+    """cloudbuild.yaml builds every Dockerfile, each from the repository root: the context
+    whose contents the tests above check."""
+    steps = _cloudbuild_steps()
+    assert sorted(_dockerfile_of(args) for args in steps) == sorted(DOCKERFILES)
+    for args in steps:
+        assert args[-1] == ".", args
+
+
+def test_gcloud_uploads_what_the_builds_need_and_nothing_else() -> None:
+    """`gcloud builds submit` uploads the directory as .gcloudignore filters it (gcloud's own
+    rules, asked of gcloud): every file either image's context needs, and none of the operator's
+    Terraform state, tfvars, caches or venvs."""
+    gcloud = shutil.which("gcloud")
+    assert gcloud, "the Google Cloud CLI is part of CI's machine (.ci/run)"
+    listed = subprocess.run(
+        [gcloud, "meta", "list-files-for-upload", str(ROOT)], check=True, capture_output=True, text=True
+    ).stdout.split()
+    uploaded = set(listed)
+    needed = {"cloudbuild.yaml", ".dockerignore", *DOCKERFILES}
+    for name in DOCKERFILES:
+        for copy in parse(ROOT / name).copies:
+            for source in copy.sources:
+                needed |= set(tracked_files(source.rstrip("/")))
+    assert not needed - uploaded, sorted(needed - uploaded)
+    for path in uploaded:
+        assert path.split("/")[0] in {"functions", "web", *needed}, f"uploaded to Cloud Build: {path}"
+        assert "__pycache__" not in path and not path.endswith(".pyc"), path
