@@ -45,6 +45,9 @@ def emulators(tmp_path_factory):
     # The suite checks that a revoked token or a removed member stops reading at once; reads
     # that trust a token for a few seconds are tested with the cache on in test_token_cache.py.
     os.environ["BALE_TOKEN_CACHE_SECONDS"] = "0"
+    # The in-process server (werkzeug) has a thread per connection, not gunicorn's pool of 8:
+    # slots for that many (bale.store.guard), so ten clients at once are not refused.
+    os.environ["THREADS"] = "64"
     yield fs, gcs
     fs.stop(grace=2)
     gcs.stop(grace=2)
@@ -62,6 +65,7 @@ def base_settings(emulators):
         storage_emulator_host=gcs.host,
         upstream_allow_loopback=True,
         token_cache_seconds=0,
+        threads=64,
     )
 
 
@@ -80,8 +84,10 @@ def _clean(request):
         fs.clear(PROJECT)
         gcs.clear(BUCKET)
         from bale.api.simple import views as simple_api
+        from bale.store.backends import reset_guards
 
         simple_api.clear_caches()
+        reset_guards()
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+
 
 class DeletesFail:
     """Cloud Storage refusing deletes, as it did while the functions' service account lacked
@@ -18,3 +22,42 @@ class DeletesFail:
         from google.api_core import exceptions
 
         raise exceptions.Forbidden(f"DELETE {path}: caller does not have storage.objects.delete access")
+
+
+@contextlib.contextmanager
+def paused(emulator):
+    """The emulator's whole process group stopped (SIGSTOP), as a hung backend: connections
+    are still accepted by the kernel, nothing answers. Always continued on the way out."""
+    pgid = os.getpgid(emulator.proc.pid)
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+
+
+class PausesAfterBlobs:
+    """Wraps a BlobStore: once an upload's blobs are written (its METADATA, the second
+    create), the Firestore emulator is stopped, so the upload's commit meets a hung Firestore.
+    ``resume()`` continues it. Every call goes to fake-gcs-server."""
+
+    def __init__(self, blobs, firestore):
+        self._blobs = blobs
+        self._firestore = firestore
+        self._pgid = os.getpgid(firestore.proc.pid)
+        self.stopped = False
+
+    def __getattr__(self, name):
+        return getattr(self._blobs, name)
+
+    def create(self, path, fileobj, *, size, content_type):
+        gen = self._blobs.create(path, fileobj, size=size, content_type=content_type)
+        if path.endswith(".metadata") and not self.stopped:
+            os.killpg(self._pgid, signal.SIGSTOP)
+            self.stopped = True
+        return gen
+
+    def resume(self):
+        if self.stopped:
+            os.killpg(self._pgid, signal.SIGCONT)
+            self.stopped = False

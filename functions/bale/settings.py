@@ -53,8 +53,29 @@ class Settings:
     #: A sigstore ``trusted_root.json`` that attestations are verified against; empty: Sigstore's
     #: production root bundled in the sigstore package (never refreshed over the network).
     sigstore_trusted_root: str = ""
-    #: How long a storage call may take, retries included, before the request fails with 503.
+    #: How long a call that writes a file's bytes to Cloud Storage may take, retries included,
+    #: before the upload fails with 503 (a large wheel is many requests of 8 MiB).
     storage_timeout: int = 60
+    #: Deadlines, in seconds, retries included, after which the request is answered 503 with
+    #: Retry-After (see bale.store.guard). Reads by key (the Simple API's, a token's, an
+    #: upload's checks) and Cloud Storage's other calls (reads, deletes, listings) get the
+    #: read deadline; commits, transactions and queries the write deadline. Both stay well
+    #: under the functions' request timeouts (terraform/functions.tf).
+    firestore_read_deadline: float = 5.0
+    firestore_write_deadline: float = 15.0
+    storage_read_deadline: float = 5.0
+    #: How many of an instance's requests may wait on one backend (Firestore or Cloud Storage)
+    #: at once; one more waits ``backend_slot_wait`` seconds for a slot, then gets 503, so a
+    #: sick backend never holds every thread (0: the instance's threads minus one, at least 1).
+    backend_slots: int = 0
+    backend_slot_wait: float = 1.0
+    #: After this many calls to one backend in a row end past their deadline (or unreachable),
+    #: its calls fail at once (503) for ``breaker_cooldown`` seconds, jittered by half either
+    #: way; then one call tries it again, and its success closes the breaker. 0: no breaker.
+    breaker_threshold: int = 3
+    breaker_cooldown: float = 5.0
+    #: The instance's request threads (functions-framework's THREADS: 4 per CPU by default).
+    threads: int = 4
     #: Files of at least this many bytes are answered with a redirect to a short-lived signed
     #: Cloud Storage URL (where the service account can sign), so a large download does not
     #: hold a function instance for the whole transfer; smaller ones are streamed (one storage
@@ -145,6 +166,19 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         raise ValueError(f"{key} must be an integer, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{key} must be more than 0, got {raw!r}")
+    return value
+
+
 def _token_cache_seconds(env: Mapping[str, str], default: int) -> int:
     seconds = _int(env, "BALE_TOKEN_CACHE_SECONDS", default)
     if not 0 <= seconds <= MAX_TOKEN_CACHE_SECONDS:
@@ -202,6 +236,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_compression_ratio=_int(env, "BALE_MAX_COMPRESSION_RATIO", d.max_compression_ratio),
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
+        firestore_read_deadline=_float(env, "BALE_FIRESTORE_READ_DEADLINE", d.firestore_read_deadline),
+        firestore_write_deadline=_float(env, "BALE_FIRESTORE_WRITE_DEADLINE", d.firestore_write_deadline),
+        storage_read_deadline=_float(env, "BALE_STORAGE_READ_DEADLINE", d.storage_read_deadline),
+        backend_slots=_int(env, "BALE_BACKEND_SLOTS", d.backend_slots),
+        backend_slot_wait=_float(env, "BALE_BACKEND_SLOT_WAIT", d.backend_slot_wait),
+        breaker_threshold=_int(env, "BALE_BREAKER_THRESHOLD", d.breaker_threshold),
+        breaker_cooldown=_float(env, "BALE_BREAKER_COOLDOWN", d.breaker_cooldown),
+        threads=_int(env, "THREADS", (os.cpu_count() or 1) * 4),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
         max_streamed_bytes=_int(env, "BALE_MAX_STREAMED_BYTES", d.max_streamed_bytes),
         sign_on_emulator=_bool(env, "BALE_SIGN_ON_EMULATOR", d.sign_on_emulator),

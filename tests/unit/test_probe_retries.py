@@ -96,4 +96,8 @@ def test_retries_stop_at_the_deadline(monkeypatch):
     monkeypatch.setattr(probe_mod.time, "monotonic", monotonic)
     with pytest.raises(exceptions.GoogleAPICallError):
         p.get("a/b", ["serial"])
-    assert 1 < len(seen) <= probe_mod.TIMEOUT
+    # One tick of this clock is a second: no more attempts than the read deadline has seconds,
+    # and none given more time than is left of it.
+    deadline = p.settings.firestore_read_deadline
+    assert 1 < len(seen) <= deadline
+    assert all(timeout <= deadline for *_, timeout in seen)

@@ -127,7 +127,21 @@ def _refuse_insecure_defaults(settings: Settings) -> None:
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(BaleError)
     def bale_error(exc: BaleError):
-        return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
+        page = render_template("errors/error.html", status=exc.status, message=exc.message)
+        return page, exc.status, exc.headers
+
+    @app.errorhandler(Exception)
+    def outage(exc: Exception):
+        # A Firestore or Cloud Storage outage is a 503 with Retry-After here too, never a 500.
+        from werkzeug.exceptions import HTTPException
+
+        from bale.store.guard import is_outage, outage_error
+
+        if isinstance(exc, HTTPException):
+            return exc
+        if not is_outage(exc):
+            raise exc
+        return bale_error(outage_error(exc))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -1,4 +1,8 @@
-"""HTTP plumbing shared by the entry points: one place maps errors to responses."""
+"""HTTP plumbing shared by the entry points: one place maps errors to responses.
+
+A backend outage (a deadline passed, Firestore or Cloud Storage unreachable, a guard's slots
+full or its breaker open: :func:`bale.store.guard.is_outage`) is a 503 with ``Retry-After``
+and a plain message, never a 500: :func:`as_bale_error` decides, for every entry point."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Concatenate, ParamSpec
 from flask import Request, Response
 
 from bale.errors import BaleError
+from bale.store.guard import is_outage, outage_error
 
 log = logging.getLogger("bale")
 
@@ -49,6 +54,16 @@ def harden(resp: Response) -> Response:
     return resp
 
 
+def as_bale_error(exc: Exception) -> BaleError | None:
+    """The answer for an exception a handler did not expect: a 503 for a backend outage, None
+    for anything else (a bug: logged and answered 500)."""
+    if isinstance(exc, BaleError):
+        return exc
+    if is_outage(exc):
+        return outage_error(exc)
+    return None
+
+
 def plain_errors(
     fn: Callable[Concatenate[Request, P], Response],
 ) -> Callable[Concatenate[Request, P], Response]:
@@ -62,7 +77,11 @@ def plain_errors(
             if exc.status >= 500:
                 log.warning("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
             return harden(text_error(exc))
-        except Exception:
+        except Exception as exc:
+            mapped = as_bale_error(exc)
+            if mapped is not None:
+                log.warning("%s %s -> %s: %r", request.method, request.path, mapped.status, exc)
+                return harden(text_error(mapped))
             log.exception("unhandled error on %s %s", request.method, request.path)
             return harden(text_error(BaleError("Internal server error; nothing was stored. Please retry.")))
 

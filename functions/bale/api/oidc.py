@@ -19,7 +19,7 @@ from typing import IO
 from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected
 
-from bale.api.http import route_parts
+from bale.api.http import as_bale_error, route_parts
 from bale.errors import BaleError, PublishingError
 from bale.settings import get_settings
 from bale.store.backends import get_stores
@@ -201,6 +201,10 @@ def _handle(request: Request) -> Response:
         if exc.status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
         return _error(exc.status, "error", exc.message, exc.headers)
-    except Exception:
+    except Exception as exc:
+        mapped = as_bale_error(exc)
+        if mapped is not None:
+            log.warning("%s %s -> %s: %r", request.method, request.path, mapped.status, exc)
+            return _error(mapped.status, "unavailable", mapped.message, mapped.headers)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error(500, "internal-error", "Internal server error; no token was minted. Please retry.")

@@ -339,24 +339,41 @@ def _store(
             team, index, record, new_project=not project_exists, provenance=provenance
         )
     except BaseException:
-        # Unless a racing identical upload now references these bytes, remove what we wrote
-        # (a tombstone with the same hash references nothing: its bytes were deleted). In
-        # production the upload's service account may create package files but not delete
-        # them (terraform/iam_storage.tf): there the blob stays unreferenced, never served, and
-        # an identical retry reuses it.
-        try:
-            kept = Packages(stores).file(team, index, record.project, record.filename)
-        except Exception:
-            kept = None
-        if kept is not None and kept.deleted_at is None and kept.sha256 == record.sha256:
-            created = []
-        for path, gen in created:
-            try:
-                blobs.delete(path, generation=gen)
-            except Exception:
-                log.warning("could not delete orphan blob %s", path, exc_info=True)
+        _clean_up(stores, team, index, record, created)
         raise
     return _stored(record, team, index, result)
+
+
+def _clean_up(
+    stores: Stores, team: str, index: str, record: FileRecord, created: list[tuple[str, int]]
+) -> None:
+    """After a failed upload, remove the blobs it wrote, unless a record now references them:
+    a racing identical upload's, or this upload's own when its commit reached Firestore but
+    the answer did not (a deadline passed). Each call has its deadline (see bale.store), so
+    this is bounded too. When the record cannot be read, the blobs stay: deleting them could
+    leave a record without its bytes; a blob without a record is never served, and
+    ``bale admin sweep`` removes it later. In production the upload's service account may
+    create package files but not delete them (terraform/iam_storage.tf): there the blobs
+    always stay, and an identical retry reuses them."""
+    if not created:
+        return
+    try:
+        kept = Packages(stores).file(team, index, record.project, record.filename)
+    except Exception as exc:
+        log.warning(
+            "upload of %s failed and its record cannot be read (%r): its blobs stay for `bale admin sweep`",
+            record.filename,
+            exc,
+        )
+        return
+    # A tombstone with the same hash references nothing: its bytes were deleted.
+    if kept is not None and kept.deleted_at is None and kept.sha256 == record.sha256:
+        return
+    for path, gen in created:
+        try:
+            stores.blobs.delete(path, generation=gen)
+        except Exception:
+            log.warning("could not delete orphan blob %s (left for `bale admin sweep`)", path, exc_info=True)
 
 
 def _stored(record: FileRecord, team: str, index: str, result: str) -> Response:

@@ -16,6 +16,7 @@ from bale.settings import Settings, get_settings
 # Re-exported until their importers (api/simple/views.py, api/upload.py, tests) import them
 # from bale.store.blobs; remove then.
 from bale.store.blobs import BlobStore, GCSBlobStore
+from bale.store.guard import Guard
 from bale.store.probe import DocumentProbe
 
 if TYPE_CHECKING:
@@ -23,15 +24,21 @@ if TYPE_CHECKING:
 
 
 class Stores:
-    """The backends of one Settings; Firestore client made on first use."""
+    """The backends of one Settings; Firestore client made on first use.
+
+    Every call to either backend has a deadline and goes through the backend's guard (slots
+    and a circuit breaker, see :mod:`bale.store.guard`), shared by every Stores of the process:
+    the threads it protects are the process's."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._db: firestore.Client | None = None
         self._lock = threading.Lock()
-        self.blobs: BlobStore = GCSBlobStore(settings)
+        self.firestore_guard = guard_for("Firestore", settings)
+        self.storage_guard = guard_for("Cloud Storage", settings)
+        self.blobs: BlobStore = GCSBlobStore(settings, self.storage_guard)
         #: One document's version in a unary call (the Simple API's warm requests).
-        self.probe = DocumentProbe(settings)
+        self.probe = DocumentProbe(settings, self.firestore_guard)
 
     @property
     def db(self) -> firestore.Client:
@@ -41,8 +48,34 @@ class Stores:
                 if self._db is None:
                     from google.cloud import firestore
 
-                    self._db = firestore.Client(project=self.settings.project)
+                    from bale.store import deadlines
+
+                    db = firestore.Client(project=self.settings.project)
+                    deadlines.bound(db, self.settings, self.firestore_guard)
+                    self._db = db
         return self._db
+
+
+_guards: dict[tuple[str, int, float, int, float, int], Guard] = {}
+_guards_lock = threading.Lock()
+
+
+def guard_for(name: str, settings: Settings) -> Guard:
+    """The process's guard of backend ``name`` (one per set of guard settings)."""
+    s = settings
+    key = (name, s.backend_slots, s.backend_slot_wait, s.breaker_threshold, s.breaker_cooldown, s.threads)
+    with _guards_lock:
+        guard = _guards.get(key)
+        if guard is None:
+            guard = _guards[key] = Guard(name, settings)
+        return guard
+
+
+def reset_guards() -> None:
+    """Close every breaker (tests: one test's outage must not answer the next one's calls)."""
+    with _guards_lock:
+        for guard in _guards.values():
+            guard.reset()
 
 
 @functools.cache

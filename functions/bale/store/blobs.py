@@ -7,6 +7,7 @@ from settings (the Firestore client finds ``FIRESTORE_EMULATOR_HOST`` by itself)
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import logging
@@ -17,6 +18,7 @@ from typing import IO, Any, Protocol
 
 from bale.errors import Unavailable
 from bale.settings import Settings
+from bale.store.guard import Guard, is_outage
 
 log = logging.getLogger("bale.storage")
 
@@ -77,6 +79,10 @@ class SigningFailed(Unavailable):
         super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER)})
 
 
+#: Told with every 503 of storage.
+_RETRY = {"Retry-After": "5"}
+
+
 @contextlib.contextmanager
 def _storage_errors(path: str) -> Iterator[None]:
     """Cloud Storage's failures as Unavailable (503); a failed create-only precondition (412,
@@ -94,18 +100,18 @@ def _storage_errors(path: str) -> Iterator[None]:
     except InvalidResponse as exc:
         if getattr(getattr(exc, "response", None), "status_code", None) == 412:
             raise BlobExists(path) from None
-        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        raise Unavailable(f"Storage is unavailable: {exc}", headers=_RETRY) from exc
     except exceptions.RetryError as exc:  # retries ran out (timeouts, dropped connections)
-        raise Unavailable(f"Storage is unavailable: {exc.cause or exc}") from exc
+        raise Unavailable(f"Storage is unavailable: {exc.cause or exc}", headers=_RETRY) from exc
     except exceptions.GoogleAPIError as exc:
-        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        raise Unavailable(f"Storage is unavailable: {exc}", headers=_RETRY) from exc
     except (ConnectionError, OSError) as exc:
-        raise Unavailable(f"Storage is unavailable: {exc}") from exc
+        raise Unavailable(f"Storage is unavailable: {exc}", headers=_RETRY) from exc
     except Exception as exc:  # requests' errors, transport failures, resumable-media's
-        if exc.__class__.__module__.startswith(
+        if is_outage(exc) or exc.__class__.__module__.startswith(
             ("requests", "urllib3", "google.auth", "google.resumable_media")
         ):
-            raise Unavailable(f"Storage is unavailable: {exc}") from exc
+            raise Unavailable(f"Storage is unavailable: {exc}", headers=_RETRY) from exc
         raise
 
 
@@ -118,7 +124,13 @@ def _endpoint(emulator_host: str) -> str:
 
 
 class GCSBlobStore:
-    """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint)."""
+    """BlobStore on Cloud Storage (or fake-gcs-server through its endpoint).
+
+    Every call has a deadline, retries included: ``storage_timeout`` for writing a file's
+    bytes, ``storage_read_deadline`` for everything else (each attempt gets half of it, and
+    the retries the other half, so a hung attempt still leaves time for one more). Every call
+    goes through the backend's :class:`~bale.store.guard.Guard`; an outage is raised as
+    :class:`~bale.store.guard.BackendUnavailable` (503)."""
 
     CHUNK = 1024 * 1024
     #: Resumable uploads send (and hold in memory) one chunk at a time; the library's
@@ -128,8 +140,10 @@ class GCSBlobStore:
     #: as resumable uploads require. Small, because many may run at once (upstream copies).
     STREAM_CHUNK = 1024 * 1024
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, guard: Guard | None = None) -> None:
         self._settings = settings
+        self._guard = guard or Guard("Cloud Storage", settings)
+        self._short_kwargs: dict[str, Any] | None = None
         self._lock = threading.Lock()
         # google-cloud-storage ships no types, so its objects are Any here.
         self._bucket: Any = None
@@ -168,6 +182,15 @@ class GCSBlobStore:
                     self._bucket = client.bucket(s.bucket)
         return self._bucket
 
+    def _short(self) -> dict[str, Any]:
+        """``timeout`` and ``retry`` for a call other than a file's bytes (made once)."""
+        if self._short_kwargs is None:
+            from google.cloud.storage.retry import DEFAULT_RETRY
+
+            half = self._settings.storage_read_deadline / 2
+            self._short_kwargs = {"timeout": half, "retry": DEFAULT_RETRY.with_timeout(half)}
+        return self._short_kwargs
+
     def ensure_bucket(self) -> None:
         """Create the bucket if missing (local stack only; Terraform owns it in production)."""
         from google.api_core import exceptions
@@ -178,12 +201,11 @@ class GCSBlobStore:
             pass
 
     def create(self, path: str, fileobj: IO[bytes], *, size: int, content_type: str) -> int:
-        from google.api_core import exceptions
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        limit = self._settings.storage_timeout
+        half = self._settings.storage_timeout / 2
         blob = self.bucket.blob(path, chunk_size=self.UPLOAD_CHUNK)
-        try:
+        with _storage_errors(path), self._guard.call():
             # if_generation_match=0: the write succeeds only if no object exists,
             # so a file once stored can never be replaced, even by a racing upload.
             blob.upload_from_file(
@@ -193,21 +215,9 @@ class GCSBlobStore:
                 if_generation_match=0,
                 rewind=True,
                 checksum=None,
-                timeout=min(limit, 60),
-                retry=DEFAULT_RETRY.with_timeout(limit),
+                timeout=min(half, 60),
+                retry=DEFAULT_RETRY.with_timeout(half),
             )
-        except exceptions.PreconditionFailed:
-            raise BlobExists(path) from None
-        except exceptions.RetryError as exc:  # retries ran out (timeouts, dropped connections)
-            raise Unavailable(f"Storage is unavailable: {exc.cause or exc}") from exc
-        except exceptions.GoogleAPIError as exc:
-            raise Unavailable(f"Storage is unavailable: {exc}") from exc
-        except (ConnectionError, OSError) as exc:
-            raise Unavailable(f"Storage is unavailable: {exc}") from exc
-        except Exception as exc:  # requests' errors, transport failures
-            if exc.__class__.__module__.startswith(("requests", "urllib3", "google.auth")):
-                raise Unavailable(f"Storage is unavailable: {exc}") from exc
-            raise
         return int(blob.generation)
 
     @contextlib.contextmanager
@@ -243,22 +253,28 @@ class GCSBlobStore:
         from google.api_core import exceptions
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        limit = self._settings.storage_timeout
+        half = self._settings.storage_timeout / 2
         try:
-            self.bucket.blob(path).upload_from_string(
-                data,
-                content_type=content_type,
-                timeout=min(limit, 60),
-                retry=DEFAULT_RETRY.with_timeout(limit),
-            )
-        except (exceptions.GoogleAPIError, OSError) as exc:
-            raise Unavailable(f"Storage is unavailable: {exc}") from exc
+            with self._guard.call():
+                self.bucket.blob(path).upload_from_string(
+                    data,
+                    content_type=content_type,
+                    timeout=min(half, 60),
+                    retry=DEFAULT_RETRY.with_timeout(half),
+                )
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if isinstance(exc, (exceptions.GoogleAPIError, OSError)) or is_outage(exc):
+                raise Unavailable(f"Storage is unavailable: {exc}", headers=_RETRY) from exc
+            raise
 
     def delete(self, path: str, *, generation: int | None = None) -> None:
         from google.api_core import exceptions
 
         try:
-            self.bucket.blob(path).delete(if_generation_match=generation)
+            with self._guard.call():
+                self.bucket.blob(path).delete(if_generation_match=generation, **self._short())
         except (exceptions.NotFound, exceptions.PreconditionFailed):
             pass
 
@@ -268,7 +284,8 @@ class GCSBlobStore:
         blob = self.bucket.blob(path)
         if size is None:
             try:
-                blob.reload()
+                with self._guard.call():
+                    blob.reload(**self._short())
             except exceptions.NotFound:
                 raise BlobMissing(path) from None
             size = int(blob.size)
@@ -280,7 +297,8 @@ class GCSBlobStore:
         def fetch(start: int) -> bytes:
             end = min(start + self.CHUNK, total) - 1
             try:
-                data: bytes = blob.download_as_bytes(start=start, end=end, checksum=None)
+                with self._guard.call():
+                    data: bytes = blob.download_as_bytes(start=start, end=end, checksum=None, **self._short())
                 return data
             except exceptions.NotFound:
                 raise BlobMissing(path) from None
@@ -304,16 +322,24 @@ class GCSBlobStore:
         from google.api_core import exceptions
 
         try:
-            data: bytes = self.bucket.blob(path).download_as_bytes()
+            with self._guard.call():
+                data: bytes = self.bucket.blob(path).download_as_bytes(**self._short())
             return data
         except exceptions.NotFound:
             raise BlobMissing(path) from None
 
     def exists(self, path: str) -> bool:
-        return bool(self.bucket.blob(path).exists())
+        with self._guard.call():
+            return bool(self.bucket.blob(path).exists(**self._short()))
 
     def list(self, prefix: str = "") -> list[str]:
-        return [b.name for b in self.bucket.client.list_blobs(self.bucket.name, prefix=prefix or None)]
+        return [name for name, _ in self.list_with_times(prefix)]
+
+    def list_with_times(self, prefix: str = "") -> builtins.list[tuple[str, dt.datetime]]:
+        """Every object's path and creation time (each page of the listing has its deadline)."""
+        with self._guard.call():
+            pages = self.bucket.client.list_blobs(self.bucket.name, prefix=prefix or None, **self._short())
+            return [(blob.name, blob.time_created) for blob in pages]
 
     def signed_url(self, path: str, *, ttl: dt.timedelta) -> str | None:
         emulator = self._settings.storage_emulator_host

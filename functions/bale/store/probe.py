@@ -12,7 +12,9 @@ channel of its own, with the request and response types google-cloud-firestore s
 plain protobuf classes) and the channel its transport makes (``create_channel``: Application
 Default Credentials, Firestore's scopes, TLS); against the emulator, an insecure channel
 that acts as the owner, as the Firestore client does. Transient failures are retried with
-backoff for up to :data:`TIMEOUT` seconds, then raised as google.api_core exceptions.
+backoff within the read deadline (``firestore_read_deadline``, each attempt getting what is
+left of it), then raised as google.api_core exceptions; the call goes through Firestore's
+:class:`~bale.store.guard.Guard` like the client's.
 
 Concurrent probes of one document are coalesced (:class:`Coalescer`): a request joins a probe
 that has not started yet, never one already in flight, so every answer still comes from a
@@ -29,11 +31,8 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from bale.settings import Settings
+from bale.store.guard import Guard
 
-#: How long a probe may take, retries included.
-TIMEOUT: Final = 30.0
-#: One attempt's deadline.
-ATTEMPT_TIMEOUT: Final = 10.0
 METHOD: Final = "/google.firestore.v1.Firestore/GetDocument"
 FIRESTORE_HOST: Final = "firestore.googleapis.com:443"
 
@@ -108,8 +107,9 @@ class Coalescer(Generic[T]):
 class DocumentProbe:
     """Reads one document's version and masked fields with a unary ``GetDocument``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, guard: Guard | None = None) -> None:
         self.settings = settings
+        self._guard = guard or Guard("Firestore", settings)
         self._database = f"projects/{settings.project}/databases/(default)"
         self._metadata: list[tuple[str, str]] = [("google-cloud-resource-prefix", self._database)]
         self._call: Callable[..., Any] | None = None
@@ -145,7 +145,11 @@ class DocumentProbe:
         """``path``'s update time and ``fields``; None when the document does not exist.
         Callers asking for the same document at once share one read that began after the
         last of them arrived."""
-        return self._coalescer.run((path, tuple(fields)), lambda: self._get(path, fields))
+        return self._coalescer.run((path, tuple(fields)), lambda: self._guarded(path, fields))
+
+    def _guarded(self, path: str, fields: Sequence[str]) -> Probe | None:
+        with self._guard.call():
+            return self._get(path, fields)
 
     def _get(self, path: str, fields: Sequence[str]) -> Probe | None:
         import grpc
@@ -160,12 +164,12 @@ class DocumentProbe:
         # request to its database by it).
         route = routing_header.to_grpc_metadata((("name", name),))  # type: ignore[no-untyped-call]
         metadata = [*self._metadata, route]
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + self.settings.firestore_read_deadline
         delay = 0.05
         while True:
             left = deadline - time.monotonic()
             try:
-                doc = call(request, metadata=metadata, timeout=min(ATTEMPT_TIMEOUT, max(left, 0.1)))
+                doc = call(request, metadata=metadata, timeout=max(left, 0.05))
             except grpc.RpcError as exc:
                 code = exc.code() if callable(getattr(exc, "code", None)) else None
                 if code == grpc.StatusCode.NOT_FOUND:
