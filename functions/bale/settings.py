@@ -145,6 +145,9 @@ class Settings:
     #: http too: only for the local stack and tests. Off (production), Bale connects to public
     #: addresses only, over https (see bale.upstream.addresses).
     upstream_allow_loopback: bool = False
+    #: ``bale dev --data-dir`` only: the file each upload's record is appended (and fsync'd) to
+    #: before it is answered, replayed when bale dev starts (bale.packages.journal). Empty: none.
+    dev_journal: str = ""
 
     @property
     def private_namespace(self) -> str:
@@ -243,6 +246,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         backend_slot_wait=_float(env, "BALE_BACKEND_SLOT_WAIT", d.backend_slot_wait),
         breaker_threshold=_int(env, "BALE_BREAKER_THRESHOLD", d.breaker_threshold),
         breaker_cooldown=_float(env, "BALE_BREAKER_COOLDOWN", d.breaker_cooldown),
+        dev_journal=env.get("BALE_DEV_JOURNAL") or d.dev_journal,
         threads=_int(env, "THREADS", (os.cpu_count() or 1) * 4),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
         max_streamed_bytes=_int(env, "BALE_MAX_STREAMED_BYTES", d.max_streamed_bytes),

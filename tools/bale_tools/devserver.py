@@ -114,6 +114,11 @@ def gunicorn_argv(
         bind,
         "--timeout",
         "0",
+        # On SIGTERM the worker finishes its requests for at most this long, then is killed:
+        # a request waiting on a hung backend must not hold the port (every call has its
+        # deadline anyway, see bale.store.deadlines).
+        "--graceful-timeout",
+        "2",
         "--keep-alive",
         "5",
         "--limit-request-line",
@@ -152,6 +157,8 @@ class GunicornServer:
             app, bind=f"{host}:{self.port}", threads=threads, certfile=certfile, keyfile=keyfile
         )
         self.env = dict(os.environ if env is None else env)
+        # bale.store.guard sizes its slots by the worker's threads.
+        self.env["THREADS"] = str(threads)
         # The child imports what this process imports (bale, bale_tools, dashboard).
         self.env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p])
         self.log = log
@@ -171,7 +178,10 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> GunicornServer:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        # Its own process group: stop() reaches the worker too, whatever the master does.
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -204,15 +214,23 @@ class GunicornServer:
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+    def stop(self, grace: float = 4.0) -> None:
+        """SIGTERM, then after ``grace`` seconds SIGKILL to the whole group (master and worker),
+        so the port is free when this returns."""
+        proc = self.proc
+        if proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # The worker may outlive a master that died (or was killed) first.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
 
 
 class Server:
@@ -344,8 +362,21 @@ def run(
         settings_mod.get_settings.cache_clear()
         from bale.store.backends import get_stores
 
-        get_stores(settings).blobs.ensure_bucket()
+        stores = get_stores(settings)
+        stores.blobs.ensure_bucket()
         logs.mkdir(parents=True, exist_ok=True)
+        journal = data / JOURNAL if data else None
+        if journal is not None:
+            # Uploads answered 200 since the last save (a crash): back before anything is served.
+            from bale.packages.journal import replay
+
+            restored, failed = replay(stores, journal)
+            if restored:
+                echo(f"Restored {restored} upload(s) from {journal} that the last save lacked.")
+            for line in failed:
+                echo(f"warning: could not restore an upload from {journal}: {line}")
+            os.environ["BALE_DEV_JOURNAL"] = str(journal)
+            stack.callback(_save, fs, journal, echo)
         server: GunicornServer | ProductionShapedStack
         if production_shape:
             # Each function and the dashboard in its own process, behind terraform's URL map.
@@ -387,8 +418,59 @@ def run(
         echo("")
         echo("Then: bale admin create-team acme --admin you@example.com")
         echo("Press Ctrl-C to stop.")
+        parts = [(fs, "the Firestore emulator"), (gcs, "fake-gcs-server")]
+        if auth:
+            parts.append((auth, "the Firebase Auth emulator"))
+        if isinstance(server, GunicornServer):
+            parts.append((server, "gunicorn"))
         try:
-            threading.Event().wait()
+            return _supervise(parts, fs if data else None, journal, echo)
         except KeyboardInterrupt:
             echo("\nStopping…")
     return 0
+
+
+#: Under --data-dir: the upload journal (bale.packages.journal), and how often the Firestore
+#: emulator's data is saved (exported) while serving, in seconds. Uploads never wait for a
+#: save (the journal has them); other changes (teams, tokens, yanks) are saved this often.
+JOURNAL = "uploads.journal"
+SAVE_EVERY = 10.0
+
+
+def _supervise(parts, fs: FirestoreEmulator | None, journal: Path | None, echo) -> int:
+    """Watch every part; the first to die stops the stack (exit 1), loudly: serving on without
+    it would answer every request that needs it with an error."""
+    next_save = time.monotonic() + SAVE_EVERY
+    while True:
+        time.sleep(0.5)
+        for part, name in parts:
+            proc = part.proc
+            code = proc.poll() if proc is not None else None
+            if code is not None:
+                echo("")
+                echo(f"error: {name} exited (code {code}) while Bale was serving; its log: {part.log}")
+                echo("error: stopping Bale: requests that need it would fail. Start `bale dev` again.")
+                if journal is not None:
+                    echo(
+                        f"Uploads answered 200 are in {journal}; the next start brings back any the last save lacks."
+                    )
+                return 1
+        if fs is not None and time.monotonic() >= next_save:
+            try:
+                fs.export()
+            except Exception as exc:
+                echo(f"warning: could not save Firestore data: {exc}")
+            next_save = time.monotonic() + SAVE_EVERY
+
+
+def _save(fs: FirestoreEmulator, journal: Path, echo) -> None:
+    """At a clean stop, after the server: save the data, then start the journal afresh (every
+    upload in it is in the save). A save that fails keeps the journal."""
+    if fs.proc is None or fs.proc.poll() is not None:
+        return
+    try:
+        fs.export()
+    except Exception as exc:
+        echo(f"warning: could not save Firestore data ({exc}); {journal} keeps the uploads")
+        return
+    journal.unlink(missing_ok=True)

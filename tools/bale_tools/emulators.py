@@ -91,7 +91,7 @@ class _Child:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        self.stop(grace=5)
 
     def start(self):  # pragma: no cover - overridden
         raise NotImplementedError

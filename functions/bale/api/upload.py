@@ -309,6 +309,7 @@ def _store(
     # A retry of a stored file, or a taken name: answered without writing anything.
     outcome, project_exists = Packages(stores).precheck(team, index, record)
     if outcome == CommitResult.EXISTS:
+        _journal(stores, team, index, record, provenance)
         return _stored(record, team, index, CommitResult.EXISTS)
     if not project_exists:
         # One upstream lookup (through its page cache), only for a project's first upload.
@@ -341,7 +342,18 @@ def _store(
     except BaseException:
         _clean_up(stores, team, index, record, created)
         raise
+    _journal(stores, team, index, record, provenance)
     return _stored(record, team, index, result)
+
+
+def _journal(stores: Stores, team: str, index: str, record: FileRecord, provenance: str | None) -> None:
+    """Under ``bale dev --data-dir``, make the record durable before the 200 (see
+    bale.packages.journal); a no-op in production."""
+    path = stores.settings.dev_journal
+    if path:
+        from bale.packages import journal
+
+        journal.append(path, team, index, record, provenance=provenance)
 
 
 def _clean_up(
