@@ -100,8 +100,9 @@ class Context:
             del self.minted[:-50]
 
     def some_minted(self, rng: random.Random) -> str | None:
+        k = rng.randrange(1 << 30)  # drawn whatever the state, so request i stays request i
         with self.lock:
-            return rng.choice(self.minted) if self.minted else None
+            return self.minted[k % len(self.minted)] if self.minted else None
 
     def add_device(self, code: str) -> None:
         with self.lock:
@@ -109,8 +110,9 @@ class Context:
             del self.devices[:-50]
 
     def some_device(self, rng: random.Random) -> str | None:
+        k = rng.randrange(1 << 30)
         with self.lock:
-            return rng.choice(self.devices) if self.devices else None
+            return self.devices[k % len(self.devices)] if self.devices else None
 
 
 def _b64(data: bytes) -> str:
@@ -1388,6 +1390,14 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated request numbers to send (regenerated from --seed)")
     ap.add_argument("--save", type=Path, help="write each 5xx/hang request's raw bytes here")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
+    ap.add_argument(
+        "--server",
+        choices=("gunicorn", "werkzeug"),
+        default="gunicorn",
+        help="gunicorn's threaded worker in a child process, as production serves every function and "
+        "the dashboard (default); werkzeug: the tests' in-process server, whose drain after an answer "
+        "blocks on a client that sent a body nobody read and keeps its socket open",
+    )
     args = ap.parse_args(argv)
     if (
         not 1 <= args.requests <= 1_000_000
@@ -1402,7 +1412,7 @@ def main(argv=None) -> int:
     from bale import settings as settings_mod
     from bale.settings import Settings
     from bale.store.backends import Stores
-    from bale_tools.devserver import Server, build_app
+    from bale_tools.devserver import GunicornServer, Server, build_app
     from bale_tools.emulators import FirestoreEmulator, GCSEmulator
     from fakes.oidc_issuer import Issuers
     from fakes.upstream import Upstream
@@ -1445,14 +1455,19 @@ def main(argv=None) -> int:
         )
         stores = Stores(settings)
         stores.blobs.ensure_bucket()
-        server = Server(build_app(settings)).start()
+        if args.server == "gunicorn":
+            server = GunicornServer(log=logs / "gunicorn.log")
+            os.environ["BALE_BASE_URL"] = server.env["BALE_BASE_URL"] = server.url
+            server.start()
+        else:
+            server = Server(build_app(settings)).start()
+            os.environ["BALE_BASE_URL"] = server.url
         servers.append(server)
-        os.environ["BALE_BASE_URL"] = server.url
         settings_mod.get_settings.cache_clear()
         ctx = prepare(stores, holder["issuers"], upstream=upstream, settings=settings)
         indices = [int(x) for x in args.only.split(",")] if args.only else None
         print(
-            f"fuzzing {server.url} with seed {args.seed}: {len(indices) if indices else args.requests} requests, "
+            f"fuzzing {server.url} ({args.server}) with seed {args.seed}: {len(indices) if indices else args.requests} requests, "
             f"{args.concurrency} at a time, at most {args.seconds:.0f} s…",
             flush=True,
         )
