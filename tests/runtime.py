@@ -80,7 +80,8 @@ def runtime_venv(requirements: Path = FUNCTION_REQUIREMENTS) -> Path:
         if not done.exists():
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([python, "-m", "venv", str(venv)], check=True)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            # --no-compile: bytecode is a cache, and compiling it is most of the install's CPU here.
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile"]
             subprocess.run(
                 [*pip, "--require-hashes", "-r", str(requirements)],
                 check=True,

@@ -191,9 +191,7 @@ def test_no_function_reads_the_scheme_a_client_could_set() -> None:
     (terraform's common_env). gunicorn's list does not govern X-Forwarded-For or REMOTE_ADDR:
     the client's address is read (bale.forwarded) from the right-most entries the proxies add."""
     allowed = {("bale/api/simple/views.py", 'get_settings().base_url or request.host_url.rstrip("/")')}
-    reads = re.compile(
-        r"\b(request\.(scheme|is_secure|host_url|url_root|base_url|url)\b|wsgi\.url_scheme)"
-    )
+    reads = re.compile(r"\b(request\.(scheme|is_secure|host_url|url_root|base_url|url)\b|wsgi\.url_scheme)")
     found = []
     for path in sorted((ROOT / "functions").rglob("*.py")):
         rel = str(path.relative_to(ROOT / "functions"))
