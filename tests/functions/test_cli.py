@@ -134,6 +134,25 @@ NO_EMULATORS = {
 }
 
 
+def test_every_help_listing_shows_whole_sentences(bale):
+    """click shortens a command's help at its first ". " (an "e.g." cut the upstream entry to
+    "An index's upstream (e.g."): every listed summary is whole, or ends in click's "..."."""
+    from bale_tools.cli import admin
+
+    groups = [[], *[[name] for name, cmd in admin.commands.items() if hasattr(cmd, "commands")]]
+    for group in groups:
+        r = bale(*group, "--help")
+        assert r.exit_code == 0, r.stderr
+        listing = r.stdout.split("Commands:")[1].split("\n\n")[0]
+        entries = re.findall(r"^  (\S+) +(.*(?:\n {6,}.*)*)", listing, re.M)
+        assert entries, listing
+        for name, text in entries:
+            summary = " ".join(text.split())
+            whole = summary.endswith(".") and summary.count("(") == summary.count(")")
+            assert whole or summary.endswith("..."), (group, name, summary)
+    assert "upstream   An index's upstream (PyPI by default) and its cooldown." in bale("--help").stdout
+
+
 def _assert_says_what_to_set(r):
     assert r.exit_code == 2
     assert "Traceback" not in r.stderr and isinstance(r.exception, SystemExit)

@@ -341,9 +341,10 @@ def release() -> None:
     """Yank, unyank or delete a version."""
 
 
-@admin.group()
+# short_help: click cuts a help text at its first ". ", which "e.g." would be.
+@admin.group(short_help="An index's upstream (PyPI by default) and its cooldown.")
 def upstream() -> None:
-    """An index's upstream (e.g. PyPI): private first, with a cooldown on fresh releases."""
+    """An index's upstream (PyPI, or another index): private first, with a cooldown on fresh releases."""
 
 
 # -- teams and members -------------------------------------------------------
