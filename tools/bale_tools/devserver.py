@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -322,7 +323,12 @@ def run(
                 try:
                     auth = AuthEmulator(
                         project=settings.project,
-                        workdir=(data or Path("/tmp/bale-dev")) / "auth",
+                        # Without a data dir, a directory of its own: the emulator reads its
+                        # ports from firebase.json there, which a second stack would overwrite.
+                        workdir=(
+                            data or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bale-dev-")))
+                        )
+                        / "auth",
                         log_dir=logs,
                     )
                     echo("Starting the Firebase Auth emulator…")
