@@ -7,6 +7,11 @@ append (``Settings.forwarded_hops``): 2 behind the external HTTPS load balancer
 (``<client>,<load balancer>``), 1 on Cloud Run's own URL, 0 with no proxy at all. Reading the
 left-most entry instead would let anyone choose the address shown on the approval page and
 escape a per-address limit by sending a new one each time.
+
+Google's external Application Load Balancer appends exactly two entries, "<client-ip>,<load-
+balancer-ip>", after whatever the request carried, and does not check what precedes them
+("External Application Load Balancer overview", section "X-Forwarded-For header",
+https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header); hence 2 by default.
 """
 
 from __future__ import annotations
