@@ -156,7 +156,14 @@ def test_a_team_that_revoked_its_grants_sees_the_token_revoked_and_the_other_doe
 
 
 def test_labels_name_the_publisher_of_the_grant_or_the_creator():
-    assert token(created_by="alice@example.com").label == "alice@example.com"
+    # The person whose token it is; a team token by its id and description, and who made it
+    # ("cli" alone, as uploads once said, names no one).
+    assert token(owner="bob@example.com", created_by="bob@example.com").label == "bob@example.com"
+    assert (
+        token(created_by="alice@example.com", description="laptop").label
+        == "token 0123456789abcdef (laptop), made by alice@example.com"
+    )
+    assert token(created_by="cli").label == "token 0123456789abcdef, made by cli"
     assert token().label == "token 0123456789abcdef"
     t = multi()
     assert t.label == "trusted publisher github:o/r:p.yml"

@@ -95,7 +95,10 @@ def test_sign_in_create_token_and_install_with_uv(stack, accounts, page, tmp_pat
     page.wait_for_url(f"{stack.url}/teams/acme/indexes/main/projects/widgets/")
     assert page.locator(".readme h1").inner_text().strip() == "Widgets"
     assert page.locator(".readme table").count() == 1
-    snippet = page.locator("#install-snippet").inner_text()
+    assert page.locator("#login-snippet").inner_text() == f"bale login {stack.url}"
+    assert page.locator("#install-snippet").inner_text().endswith('/simple/acme/main/" widgets')
+    page.get_by_text("Without bale login").click()
+    snippet = page.locator("#install-token-snippet").inner_text()
     assert snippet.endswith('/simple/acme/main/" widgets')
     shot(page, "04-project")
 

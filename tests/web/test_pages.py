@@ -126,6 +126,11 @@ def test_project_page_shows_versions_files_and_install_snippet(sign_in, stack, p
     size = wheel.size
     assert (f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KB") in page
     snippet = re.search(r'<code id="install-snippet">(.*?)</code>', page).group(1)
+    assert (
+        htmllib.unescape(snippet)
+        == 'uv pip install --index-url "http://localhost/simple/acme/main/" hello-world'
+    )
+    snippet = re.search(r'<code id="install-token-snippet">(.*?)</code>', page).group(1)
     assert htmllib.unescape(snippet) == (
         'uv pip install --index-url "http://__token__:$BALE_TOKEN@localhost/simple/acme/main/" hello-world'
     )

@@ -45,7 +45,11 @@ def test_project_page_shows_who_built_each_file(sign_in, stack, oidc_issuers, te
     assert r.status_code == 200, r.text
 
     page = sign_in("alice@example.com").get("/teams/acme/indexes/main/projects/gizmo/").get_data(as_text=True)
-    rows = {row.split("<code>", 2)[1].split("</code>")[0]: row for row in page.split("<tr>")[2:]}
+    # One <tbody> per file: its name (the download link), then its details.
+    rows = {
+        row.split('class="filename"', 1)[1].split(">", 1)[1].split("</a>")[0]: row
+        for row in page.split('<tbody class="file">')[1:]
+    }
     built = rows[name]
     assert "built by" in built
     assert (
@@ -89,6 +93,6 @@ def test_hostile_certificate_strings_are_escaped_and_links_are_https_only(
     page = sign_in("alice@example.com").get("/teams/acme/indexes/main/projects/gizmo/").get_data(as_text=True)
     assert "<script>alert(1)" not in page and 'href="javascript:' not in page
     assert "&lt;script&gt;alert(1)" in page
-    cell = page.split('<td class="provenance">', 1)[1].split("</td>", 1)[0]
+    cell = page.split('<td data-label="Provenance" class="provenance">', 1)[1].split("</td>", 1)[0]
     hrefs = [part.split('"', 1)[0] for part in cell.split('href="')[1:]]
     assert hrefs and all(h.startswith("https://github.com/octo-org/widgets/") for h in hrefs), hrefs

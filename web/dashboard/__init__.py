@@ -100,6 +100,13 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
     for view in (device.code, device.token, device.revoke):
         csrf.exempt(view)
 
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for /favicon.ico whatever a page links; one small SVG serves both.
+        resp = app.send_static_file("favicon.svg")
+        resp.headers["Cache-Control"] = "public, max-age=86400"
+        return resp
+
     _register_errors(app)
     _register_headers(app)
     _register_filters(app)

@@ -216,6 +216,12 @@ def _tokens_page(team: str, *, created=None, secret=None, status=200):
             secret=secret,
             now=now(),
             heading=f"API tokens of {team}",
+            about=(
+                f"Every token that works in {team}, whoever made it: members' own tokens, those "
+                "made with bale admin create-token for CI, and those Trusted Publishing minted. "
+                "As an admin you can revoke any of them. A token you create here is yours, as under "
+                "My tokens: it carries your rights and stops working if you leave the team."
+            ),
             create_endpoint="admin.create_token",
             revoke_endpoint="admin.revoke_token",
         ),
@@ -356,6 +362,9 @@ def yank(team: str):
     def change():
         validate_index(index)
         services().tenancy.require_index(team, index)
+        if yanked and not reason:
+            # The confirmation step: a yank from the page needs the words installers will see.
+            raise BadRequest(f"Nothing yanked: give a reason for yanking {version} (installers see it).")
         services().packages.set_yanked(team, index, project, version, yanked, reason, actor=_actor())
 
     return _release_change(

@@ -42,6 +42,12 @@ def _page(team: str, *, created=None, secret=None, status=200):
             secret=secret,
             now=now(),
             heading=f"Your API tokens for {team}",
+            about=(
+                "Only your own tokens: those you created here and your bale login sessions. Each "
+                "carries your rights as they are at each request, so it stops uploading if you lose "
+                f"write access and stops working if you leave {team}. Team admins see every "
+                "member's tokens, and the team's CI tokens, under API tokens."
+            ),
             create_endpoint="mytokens.create",
             revoke_endpoint="mytokens.revoke",
         ),

@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from packaging.utils import canonicalize_name
 
 from bale.errors import BadRequest, NotFound
-from bale.names import validate_index, validate_project
+from bale.names import check_filename, validate_index, validate_project
 from bale.packages.versions import is_prerelease, version_key
 
 from . import readme
@@ -44,6 +44,28 @@ def built_by(summary: dict | None) -> BuiltBy | None:
         commit=summary.get("commit"),
         url=url,
     )
+
+
+def project_links(meta: dict) -> list[tuple[str, str]]:
+    """The project's URLs (Project-URL, then Home-page) as (label, url): http(s) only, since
+    they come from the uploader's metadata and a javascript: link would run on this site."""
+    pairs = list((meta.get("project_urls") or {}).items())
+    if meta.get("home_page"):
+        pairs.append(("Homepage", meta["home_page"]))
+    out: list[tuple[str, str]] = []
+    for label, url in pairs:
+        web = isinstance(url, str) and url.lower().startswith(("https://", "http://"))
+        if web and url not in (u for _, u in out):
+            out.append((str(label), url))
+    return out
+
+
+def uploader(label: str) -> str:
+    """Who uploaded a file, as its record names them. Records made before tokens were named
+    say only "cli", which is where a team token was made, not who used it."""
+    if label == "cli":
+        return "a team token made with the bale CLI"
+    return label
 
 
 def _index(team: str, index: str) -> dict:
@@ -167,4 +189,30 @@ def project(team: str, index: str, project: str):
         description=readme.render(meta.get("description"), meta.get("description_content_type")),
         index_url=index_url(team, index),
         built_by=built_by,
+        uploader=uploader,
+        links=project_links(meta),
     )
+
+
+@bp.get("/projects/<project>/files/<filename>")
+@team_member
+def download(team: str, index: str, project: str, filename: str):
+    """A file, for a signed-in member: the Simple API's files want a token, which a browser
+    has not got. Served from the file's record (a deleted file is gone), as the API serves it."""
+    from bale.api.simple.download import serve_blob
+
+    _index(team, index)
+    try:
+        normalized = validate_project(project)
+    except BadRequest:
+        raise NotFound(f"No project {project!r} in {team}/{index}.") from None
+    try:
+        check_filename(filename)
+    except BadRequest:
+        raise NotFound(f"No file {filename!r} in {team}/{index}/{normalized}.") from None
+    rec = services().packages.file(team, index, normalized, filename)
+    if rec is None or rec.deleted_at is not None:
+        raise NotFound(f"No file {filename!r} in {team}/{index}/{normalized}.")
+    resp = serve_blob(request, services().stores, rec, want_metadata=False)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{rec.filename}"'
+    return resp

@@ -224,6 +224,18 @@ class Packages:
             },
             merge=True,
         )
+        # The team's audit log names every upload, in this batch: no second round trip, and
+        # an upload that does not commit (a repeat, a taken filename) records nothing.
+        batch.create(
+            self.db.collection(paths.audit()).document(),
+            {
+                "team": team,
+                "actor": rec.uploaded_by,
+                "action": "upload",
+                "detail": f"{index}/{project} {rec.filename}",
+                "at": rec.upload_time,
+            },
+        )
         if new_project:
             k = catalog_chunk_of(project)
             batch.set(

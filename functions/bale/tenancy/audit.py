@@ -2,13 +2,15 @@
 
     audit/{auto}  {team, actor, action, detail, at}
 
-Services record their own changes (tokens, members, write access, yanks, deletes, publishers),
+Services record their own changes (tokens, members, write access, yanks, deletes, publishers;
+uploads in the batch that commits them, see ``Packages.commit``),
 so a change made from the dashboard, the CLI or an API lands in the log exactly once. It
 depends on storage alone, so any service can record without importing another.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bale.clock import now
@@ -28,15 +30,14 @@ class AuditLog:
             {"team": team, "actor": actor, "action": action, "detail": detail, "at": now()}
         )
 
-    def entries(self, team: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The team's newest ``limit`` entries, newest first."""
+    def entries(self, team: str, limit: int = 50, before: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """The team's newest ``limit`` entries (older than ``before``, for the next page),
+        newest first."""
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        q = (
-            self.db.collection(paths.audit())
-            .where(filter=FieldFilter("team", "==", team))
-            .order_by("at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
-        )
+        q = self.db.collection(paths.audit()).where(filter=FieldFilter("team", "==", team))
+        if before is not None:
+            q = q.where(filter=FieldFilter("at", "<", before))
+        q = q.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
         return [s.to_dict() or {} for s in q.stream()]

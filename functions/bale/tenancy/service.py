@@ -318,6 +318,8 @@ class Tenancy:
         """Record a change in the team's audit log (see :mod:`bale.tenancy.audit`)."""
         AuditLog(self.stores).record(team, actor, action, detail)
 
-    def audit_log(self, team: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The team's newest audit entries, newest first."""
-        return AuditLog(self.stores).entries(team, limit)
+    def audit_log(
+        self, team: str, limit: int = 50, before: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The team's newest audit entries (older than ``before``), newest first."""
+        return AuditLog(self.stores).entries(team, limit, before)

@@ -219,10 +219,19 @@ class Token:
 
     @property
     def label(self) -> str:
-        """Who acted, for records: the token's creator or publisher."""
+        """Who acted, for records: the publisher, the person whose token it is, or else the
+        token itself (a team's API token acts for no one person: its creator only made it, and
+        "cli" alone would say nothing)."""
         if self.publisher:
             return f"trusted publisher {self.publisher}"
-        return self.created_by or f"token {self.id}"
+        if self.owner:
+            return self.owner
+        out = f"token {self.id}"
+        if self.description:
+            out += f" ({self.description})"
+        if self.created_by:
+            out += f", made by {self.created_by}"
+        return out
 
     def can(
         self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
