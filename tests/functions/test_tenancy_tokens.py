@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 
+from bale import access
 from bale.errors import BadRequest, Conflict, Unauthorized
 from bale.tokens.credentials import token_from_header
 from bale.tokens.service import parse_duration
@@ -62,12 +63,12 @@ def test_token_roundtrip_and_scopes(tokens, acme, stores):
     tok = tokens.authenticate(secret)
     assert tok.last_used_at is None
     assert tokens.get(rec.id).last_used_at is not None
-    assert tok.can("read", "acme", "main", "my-pkg")
-    assert tok.can("upload", "acme", "main", "MY.PKG")
-    assert "limited to my-pkg" in tok.why_not("upload", "acme", "main", "other")
-    assert "not acme/staging" in tok.why_not("read", "acme", "staging")
+    assert access.can(tok, "read", "acme", "main", "my-pkg")
+    assert access.can(tok, "upload", "acme", "main", "MY.PKG")
+    assert "limited to my-pkg" in access.scope_refusal(tok, "upload", "acme", "main", "other")
+    assert "not acme/staging" in access.scope_refusal(tok, "read", "acme", "staging")
     read_secret, _ = tokens.create("acme", "main", "read")
-    assert "only read" in tokens.authenticate(read_secret).why_not("upload", "acme", "main")
+    assert "only read" in access.scope_refusal(tokens.authenticate(read_secret), "upload", "acme", "main")
 
 
 def test_token_rejections(tokens, acme):

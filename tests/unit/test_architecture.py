@@ -151,3 +151,65 @@ def test_the_deployed_archive_imports_without_the_tooling() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 10
+
+
+#: The modules that answer a request carrying credentials: each asks ``bale.access`` who may do
+#: what (the Simple API's pages, files and Integrity API, uploads, the dashboard's team views).
+ENTRY_POINTS = (
+    "bale.api.upload",
+    "bale.api.simple.views",
+    "bale.api.simple.download",
+    "bale.api.simple.integrity",
+    "dashboard.services",
+)
+#: What deciding access takes: only ``bale.access`` uses these (their own modules define them).
+DECIDING = {
+    "authenticate_with": "bale.tokens.service",
+    "TokenCache": "bale.tokens.cache",
+    "token_from_header": "bale.tokens.credentials",
+    "BROWSER_COOKIE": "bale.tokens.credentials",
+    "role_from": "bale.tenancy.service",
+    "roster_role": "bale.tenancy.service",
+    "scope_refusal": "bale.access",
+    "owner_refusal": "bale.access",
+    "person_refusal": "bale.access",
+}
+#: Known users of a credential outside a request's access check: signing out revokes the token
+#: presented (``bale logout``), and the dashboard sets the browser cookie it signs in with.
+DECIDING_ELSEWHERE = {("dashboard.device", "token_from_header"), ("dashboard.auth", "BROWSER_COOKIE")}
+
+
+def test_every_entry_point_asks_the_access_module() -> None:
+    skipping = [name for name in ENTRY_POINTS if "bale.access" not in GRAPH[name]]
+    assert not skipping, f"entry points that do not ask bale.access: {skipping}"
+    # An entry point reading tokens itself would decide on its own: the API reaches tokens only
+    # through bale.access, and nothing but bale.access holds the token cache.
+    direct = sorted(
+        f"{name} imports {dep}"
+        for name, deps in GRAPH.items()
+        for dep in deps
+        if (name.startswith("bale.api") and dep.startswith("bale.tokens"))
+        or (dep == "bale.tokens.cache" and name != "bale.access")
+    )
+    assert not direct, direct
+
+
+def test_only_the_access_module_decides() -> None:
+    offenders = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            used = (
+                node.attr
+                if isinstance(node, ast.Attribute)
+                else node.id
+                if isinstance(node, ast.Name)
+                else None
+            )
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name in DECIDING:
+                        used = alias.name
+            allowed = ("bale.access", DECIDING.get(used or ""))
+            if used in DECIDING and name not in allowed and (name, used) not in DECIDING_ELSEWHERE:
+                offenders.add(f"{name} uses {used}")
+    assert not offenders, sorted(offenders)

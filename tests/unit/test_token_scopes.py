@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from bale import access
 from bale.errors import BadRequest
 from bale.tokens.service import Token, parse_duration, token_format_problem
 
@@ -23,38 +24,40 @@ def token(permission="upload", team="acme", index="main", projects=None, **kw) -
 
 def test_an_index_wide_read_token_reads_every_project_and_uploads_nothing():
     t = token("read")
-    assert t.can("read", "acme", "main")
-    assert t.can("read", "acme", "main", "anything")
-    assert not t.can("upload", "acme", "main", "anything")
-    assert t.why_not("upload", "acme", "main") == (
+    assert access.can(t, "read", "acme", "main")
+    assert access.can(t, "read", "acme", "main", "anything")
+    assert not access.can(t, "upload", "acme", "main", "anything")
+    assert access.scope_refusal(t, "upload", "acme", "main") == (
         "This token can only read acme/main; uploading needs an upload token."
     )
 
 
 def test_an_upload_token_also_reads():
     t = token("upload")
-    assert t.can("upload", "acme", "main", "widgets") and t.can("read", "acme", "main", "widgets")
+    assert access.can(t, "upload", "acme", "main", "widgets") and access.can(
+        t, "read", "acme", "main", "widgets"
+    )
 
 
 @pytest.mark.parametrize("team, index", [("acme", "staging"), ("beta", "main"), ("beta", "staging")])
 def test_a_token_is_good_for_its_own_index_only(team, index):
     t = token("upload")
-    assert not t.can("read", team, index)
-    assert t.why_not("read", team, index) == f"This token is for acme/main, not {team}/{index}."
+    assert not access.can(t, "read", team, index)
+    assert access.scope_refusal(t, "read", team, index) == f"This token is for acme/main, not {team}/{index}."
 
 
 def test_a_project_limited_token():
     t = token("upload", projects=["my-pkg", "widgets"])
     # Names compare normalized (PEP 503), whatever spelling the request uses.
     for spelling in ("my-pkg", "My_Pkg", "MY.PKG", "my__pkg"):
-        assert t.can("upload", "acme", "main", spelling), spelling
-    why = t.why_not("upload", "acme", "main", "gadgets")
+        assert access.can(t, "upload", "acme", "main", spelling), spelling
+    why = access.scope_refusal(t, "upload", "acme", "main", "gadgets")
     assert why == "This token may not upload project 'gadgets'; it is limited to my-pkg, widgets."
-    assert t.why_not("read", "acme", "main", "gadgets").startswith(
+    assert access.scope_refusal(t, "read", "acme", "main", "gadgets").startswith(
         "This token may not read project 'gadgets'"
     )
     # The index itself (its project list) is readable; the list shows only the token's projects.
-    assert t.can("read", "acme", "main")
+    assert access.can(t, "read", "acme", "main")
     assert t.projects_for("acme", "main") == ["my-pkg", "widgets"]
 
 
@@ -111,17 +114,17 @@ def test_a_multi_grant_token_is_good_for_each_grant_and_only_its_projects():
         ("beta", "prod", ["gadgets", "gizmos"]),
         ("beta", "test", ["gadgets"]),
     ]
-    assert t.can("upload", "acme", "main", "widgets")
-    assert t.can("upload", "beta", "prod", "gizmos")
-    assert t.can("upload", "beta", "test", "gadgets")
-    assert not t.can("upload", "acme", "main", "gadgets")  # beta's project, not in acme's grant
-    assert not t.can("upload", "beta", "test", "gizmos")
+    assert access.can(t, "upload", "acme", "main", "widgets")
+    assert access.can(t, "upload", "beta", "prod", "gizmos")
+    assert access.can(t, "upload", "beta", "test", "gadgets")
+    assert not access.can(t, "upload", "acme", "main", "gadgets")  # beta's project, not in acme's grant
+    assert not access.can(t, "upload", "beta", "test", "gizmos")
     assert t.projects_for("beta", "prod") == ["gadgets", "gizmos"]
     assert t.projects_for("acme", "staging") == []
 
 
 def test_a_multi_grant_token_does_not_tell_a_stranger_whose_it_is():
-    why = multi().why_not("upload", "gamma", "main")
+    why = access.scope_refusal(multi(), "upload", "gamma", "main")
     assert why == "This token is not for gamma/main."
     assert "acme" not in why and "beta" not in why
 
@@ -202,17 +205,19 @@ def test_a_login_token_matches_every_team_and_index_its_owner_decides_the_rest()
     t = token("upload", team="*", index="*", kind="login", owner="bob@example.com")
     assert t.person_wide and t.person == "bob@example.com"
     for team, index in [("acme", "main"), ("beta", "staging")]:
-        assert t.can("read", team, index, "widgets") and t.can("upload", team, index, "widgets")
+        assert access.can(t, "read", team, index, "widgets") and access.can(
+            t, "upload", team, index, "widgets"
+        )
         assert t.projects_for(team, index) is None  # every project: the project list is not cut
     # Without an owner, "*" is no wildcard: nobody mints such a token, and it matches nothing.
     stray = token("upload", team="*", index="*")
-    assert not stray.person_wide and not stray.can("read", "acme", "main")
+    assert not stray.person_wide and not access.can(stray, "read", "acme", "main")
 
 
 def test_a_browser_token_reads_everywhere_and_uploads_nowhere():
     t = token("read", team="*", index="*", kind="browser", owner="bob@example.com")
-    assert t.can("read", "acme", "main") and t.can("read", "beta", "x", "p")
-    assert t.why_not("upload", "acme", "main") == (
+    assert access.can(t, "read", "acme", "main") and access.can(t, "read", "beta", "x", "p")
+    assert access.scope_refusal(t, "upload", "acme", "main") == (
         "This token can only read acme/main; uploading needs an upload token."
     )
 

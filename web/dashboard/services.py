@@ -11,8 +11,8 @@ import functools
 
 from flask import current_app, flash, g, redirect, request, url_for
 
-from bale.errors import BadRequest, BaleError, Forbidden, NotFound
-from bale.names import validate_team
+from bale import access
+from bale.errors import BaleError, Forbidden, NotFound
 from bale.services import ServiceSet
 from bale.settings import Settings
 from bale.store.backends import get_stores
@@ -84,11 +84,8 @@ def signed_in(view):
 
 
 def _role(team: str, user: User) -> str | None:
-    try:
-        validate_team(team)
-    except BadRequest:
-        return None  # not a name a team can have: nobody's team
-    return services().tenancy.role_of(team, user.email)
+    # Who may see a team (its indexes, packages, members) is bale.access's to decide.
+    return access.member_role(services().stores, team, user.email)
 
 
 def team_member(view):

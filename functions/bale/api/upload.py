@@ -20,6 +20,7 @@ from flask import Request, Response
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from bale import access
 from bale.api.http import plain_errors, route_parts
 from bale.clock import now
 from bale.errors import BadRequest, BaleError, Forbidden, NotFound, TooLarge, Unavailable
@@ -27,14 +28,12 @@ from bale.names import validate_index, validate_team
 from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
 from bale.provenance import store as provenance_store
-from bale.provenance.identity import NO_IDENTITY, Identity
+from bale.provenance.identity import NO_IDENTITY
 from bale.routes import UPLOAD
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists
 from bale.store.paths import blob_path
-from bale.tenancy.service import Tenancy
-from bale.tokens.service import Token, TokenKind, Tokens
 from bale.upstream.policy import config_of, may_shadow
 
 log = logging.getLogger("bale.upload")
@@ -105,31 +104,10 @@ def _handle(request: Request) -> Response:
     team, index = _route(request)
     stores = get_stores(settings)
 
-    tenancy = Tenancy(stores)
-    tokens = Tokens(stores)
     # The token, the index and (for a person's token) the team's roster in one round trip;
     # nothing about the index is used (or told) unless the token may upload there.
-    token, snaps = tokens.from_request_with(
-        request.headers.get("Authorization"), also=[tenancy.index_ref(team, index)], team=team
-    )
-    index_snap = snaps[0]
-    # A token for another team says nothing about this one: same answer either way.
-    why = token.why_not("upload", team, index)
-    if why:
-        raise BaleError(why, status=403)
-    # A person-wide token matches every team: outside its owner's teams it is refused before
-    # the index's existence shows (404 here would tell a stranger which indexes exist).
-    why = tokens.owner_refusal(token, "read", team, index)
-    if why:
-        raise BaleError(why, status=403)
-    if not index_snap.exists:
-        raise NotFound(f"No index {team}/{index}.")
+    principal, (index_snap,) = access.require(request, stores, "upload", team, index)
     index_doc = index_snap.to_dict() or {}
-    # A person's token carries their rights as they are now: removed from the team, or no
-    # longer an admin or a writer of this index, and their tokens stop uploading.
-    why = tokens.owner_refusal(token, "upload", team, index, writers=index_doc.get("writers"))
-    if why:
-        raise BaleError(why, status=403)
 
     length = request.content_length
     if length is not None and length > settings.max_upload_bytes:
@@ -159,13 +137,11 @@ def _handle(request: Request) -> Response:
     form_name = form.get("name", "").strip()
     parsed = distributions.parse_filename(filename)
     # Project-scoped tokens: refuse before any expensive work.
-    why = token.why_not("upload", team, index, parsed.project)
-    if why:
-        raise BaleError(why, status=403)
+    access.confirm(principal, "upload", team, index, parsed.project)
     distributions.check_normalized_filename(parsed)
     if form_name and distributions.normalize(form_name) != parsed.project:
         raise BadRequest(f"The form's name {form_name!r} does not match the filename {filename!r}.")
-    attestations = _attestations_field(form, files, token)
+    attestations = _attestations_field(form, files, principal)
 
     fh = content.stream
     size, digests = _hash_file(fh)
@@ -194,7 +170,7 @@ def _handle(request: Request) -> Response:
     classifiers = list(dict.fromkeys([*(meta.classifiers or []), *form.getlist("classifiers")]))
     distributions.check_classifiers(classifiers, team=team, namespace=settings.private_namespaces)
 
-    provenance = _attestations(attestations, token, filename, digests["sha256"])
+    provenance = _attestations(attestations, principal, filename, digests["sha256"])
     record = FileRecord(
         filename=filename,
         project=parsed.project,
@@ -210,7 +186,7 @@ def _handle(request: Request) -> Response:
         metadata_sha256=hashlib.sha256(dist.raw_metadata).hexdigest(),
         requires_python=str(meta.requires_python) if meta.requires_python else None,
         upload_time=now(),
-        uploaded_by=token.label_for(team, index),
+        uploaded_by=principal.token.label_for(team, index),
         metadata=distributions.summary(meta),
         provenance=provenance[1] if provenance else None,
     )
@@ -227,7 +203,7 @@ def _handle(request: Request) -> Response:
 
 
 def _attestations_field(
-    form: MultiDict[str, str], files: MultiDict[str, FileStorage], token: Token
+    form: MultiDict[str, str], files: MultiDict[str, FileStorage], principal: access.Principal
 ) -> str | None:
     """The upload's ``attestations`` form field, or None; the refusals that need neither the
     file nor the verification stack come here, before the file is read: a second field or a
@@ -241,18 +217,13 @@ def _attestations_field(
     raw: str | None = fields[0] if fields else None
     if raw is None or not raw.strip():
         return None
-    if _identity(token) is None:
+    if access.attestation_identity(principal) is None:
         raise BadRequest(f"Attestation refused: {NO_IDENTITY}")
     return raw
 
 
-def _identity(token: Token) -> Identity | None:
-    """The publisher identity attestations are checked against: a Trusted Publishing token's."""
-    return Identity.from_dict(token.identity) if token.kind == TokenKind.OIDC else None
-
-
 def _attestations(
-    raw: str | None, token: Token, filename: str, sha256: str
+    raw: str | None, principal: access.Principal, filename: str, sha256: str
 ) -> tuple[str, dict[str, Any]] | None:
     """The upload's PEP 740 attestations, verified: (the provenance to store, as JSON; its
     summary), or None when there are none. Refused (400, naming the check) if any fails."""
@@ -263,7 +234,11 @@ def _attestations(
     from bale.provenance import verify
 
     verified = verify.verify_upload(
-        raw, _identity(token), filename, sha256, trusted_root=get_settings().sigstore_trusted_root
+        raw,
+        access.attestation_identity(principal),
+        filename,
+        sha256,
+        trusted_root=get_settings().sigstore_trusted_root,
     )
     return provenance_store.encode(verified.provenance), verified.summary
 

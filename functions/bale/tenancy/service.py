@@ -55,6 +55,15 @@ class Member:
     role: Role
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Roster:
+    """A team's document as read with a request's token (``doc`` None: no such team), carried
+    as a value to :mod:`bale.access`, which reads a person's current role from it."""
+
+    team: str
+    doc: dict[str, Any] | None
+
+
 def _roster(roles: dict[str, Role]) -> dict[str, Any]:
     """The team document's roster fields for ``{email: role}``."""
     return {

@@ -13,9 +13,9 @@ What a cached token keeps, and what it does not:
 * **Expiry** is checked on every use against the clock.
 * **Revocation, a removed member, a narrowed role or scope** take effect when the entry is
   older than the TTL: at most ``token_cache_seconds`` after the change, on every instance.
-* **Rights** are still decided per request (``why_not``, ``owner_refusal``) from the token and
-  the roster read with it.
-* Only the Simple API (reads) uses this cache. Uploads, Trusted Publishing and the dashboard
+* **Rights** are still decided per request (:mod:`bale.access`) from the token and the roster
+  read with it (the entry keeps both).
+* Only :mod:`bale.access`, for the Simple API (reads), uses this cache. Uploads, Trusted Publishing and the dashboard
   read the token on every request, so a revoked token never writes.
 
 The cache is bounded (``max_entries``, least recently used first out) and per process.
@@ -25,25 +25,35 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 import hashlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Generic, Protocol, TypeVar
 
 from bale.clock import now
-from bale.tokens.service import Token
 
 MAX_ENTRIES: Final = 4096
 
 
+class Expiring(Protocol):
+    """What the cache keeps: a token, or what :mod:`bale.access` holds of one (with its roster)."""
+
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+
+
+V = TypeVar("V", bound=Expiring)
+
+
 @dataclasses.dataclass(frozen=True)
-class _Entry:
-    token: Token
+class _Entry(Generic[V]):
+    token: V
     checked: float  # time.monotonic() when the token was read and its secret checked
 
 
-class TokenCache:
+class TokenCache(Generic[V]):
     """Tokens that passed authentication in this process, each trusted for ``ttl`` seconds
     (given on every lookup: it is a setting, and tests change settings)."""
 
@@ -52,7 +62,7 @@ class TokenCache:
     ) -> None:
         self.max_entries = max_entries
         self._monotonic = monotonic
-        self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[bytes, _Entry[V]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -61,7 +71,7 @@ class TokenCache:
         # request was for, and another team's request must read its own.
         return hashlib.sha256(f"{team}\0{raw.strip()}".encode()).digest()
 
-    def get(self, raw: str, team: str, ttl: float) -> Token | None:
+    def get(self, raw: str, team: str, ttl: float) -> V | None:
         """The token ``raw`` authenticated as less than ``ttl`` seconds ago, for a request to
         ``team``; None if it was not (or is expired now): the caller reads it."""
         if ttl <= 0:
@@ -80,7 +90,7 @@ class TokenCache:
             return None
         return token
 
-    def put(self, raw: str, team: str, token: Token) -> None:
+    def put(self, raw: str, team: str, token: V) -> None:
         """Keep ``token``, just read and authenticated from ``raw`` for a request to ``team``."""
         key = self._key(raw, team)
         with self._lock:

@@ -16,10 +16,9 @@ only: what Trusted Publishing mints; a CI job that publishes never needs to read
 
 A person's token (``owner``; before that field, an ``api`` token whose ``created_by`` is an
 email) carries the person's rights as they are at each request, not as they were when it was
-made: reads need the owner still to be a member of the token's team, uploads that they are an
-admin or a writer of the index. Their role comes from the team document's roster (see
-:mod:`bale.tenancy`), fetched in the same batched read as the token, so the check costs no
-extra round trip. The token's ID says whether that fetch is needed: ``p…`` (a person's) or
+made (:mod:`bale.access` decides, from the team document's roster, which
+:meth:`Tokens.authenticate_with` fetches in the same batched read as the token, so the check
+costs no extra round trip). The token's ID says whether that fetch is needed: ``p…`` (a person's) or
 ``t…`` (not); older IDs are all hex, and fetch it too.
 
 ``grants`` only on a Trusted Publishing token whose workload is enrolled in several indexes:
@@ -42,15 +41,13 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from packaging.utils import canonicalize_name
-
 from bale.clock import now
-from bale.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bale.errors import BadRequest, NotFound, Unauthorized
 from bale.names import validate_email, validate_index, validate_project, validate_team
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.records import from_snapshot
-from bale.tenancy.service import Role, Tenancy
+from bale.tenancy.service import Roster, Tenancy
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot, Transaction
@@ -84,7 +81,7 @@ class TokenKind(StrEnum):
 
 
 #: ``team`` and ``index`` of a person-wide token: it matches every team and index, and what it
-#: may do there is its owner's current rights in that team (see Tokens.owner_refusal).
+#: may do there is its owner's current rights in that team (see :mod:`bale.access`).
 EVERYWHERE = "*"
 #: Person-wide kinds (they always have an owner).
 PERSON_WIDE_KINDS = frozenset({TokenKind.LOGIN, TokenKind.BROWSER})
@@ -112,6 +109,8 @@ LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
 
 @dataclasses.dataclass
 class Token:
+    """A token's stored record; what it may do is :mod:`bale.access`'s to decide."""
+
     id: str
     team: str
     index: str
@@ -140,11 +139,6 @@ class Token:
     #: which the attestations uploaded with it must be signed by. One per token: every grant
     #: comes from the same workload. None for every other token, and for older minted ones.
     identity: dict[str, str] | None = None
-    #: Set by authenticate_with: (team, that team's document or None), read by owner_refusal.
-    #: Never stored.
-    fetched_roster: tuple[str, dict[str, Any] | None] | None = dataclasses.field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
         # Documents hold the plain strings; the record holds the enums (equal to them).
@@ -232,42 +226,6 @@ class Token:
         if self.created_by:
             out += f", made by {self.created_by}"
         return out
-
-    def can(
-        self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
-    ) -> bool:
-        return self.why_not(permission, team, index, project) is None
-
-    def why_not(
-        self, permission: Permission | PermissionName, team: str, index: str, project: str | None = None
-    ) -> str | None:
-        """None if allowed, else a sentence saying what is missing.
-
-        A person-wide token matches every team and index here; its owner's rights there are
-        :meth:`Tokens.owner_refusal`'s to decide (it carries an owner, so it is always asked)."""
-        if self.person_wide:
-            scope: tuple[str, str, list[str] | None] | None = (team, index, None)
-        else:
-            scope = next((sc for sc in self.scopes() if sc[:2] == (team, index)), None)
-        if scope is None:
-            if len(self.scopes()) > 1:  # other teams' grants are not the caller's to read
-                return f"This token is not for {team}/{index}."
-            return f"This token is for {self.team}/{self.index}, not {team}/{index}."
-        if permission == Permission.UPLOAD and self.permission not in (Permission.UPLOAD, Permission.PUBLISH):
-            return f"This token can only read {team}/{index}; uploading needs an upload token."
-        if permission == Permission.READ and self.upload_only:
-            what = "A Trusted Publishing token" if self.kind == TokenKind.OIDC else "This token"
-            return (
-                f"{what} can only upload to {team}/{index}; it cannot list, read or download "
-                "packages. Use a read token to install."
-            )
-        projects = scope[2]
-        if project is not None and projects is not None and canonicalize_name(project) not in projects:
-            return (
-                f"This token may not {permission} project {project!r}; "
-                f"it is limited to {', '.join(projects)}."
-            )
-        return None
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -393,7 +351,6 @@ class Tokens:
         )
         data = dataclasses.asdict(record)
         del data["id"]
-        del data["fetched_roster"]
         # Plain strings in the document (a StrEnum is one, but say so rather than rely on it).
         data["permission"], data["kind"] = record.permission.value, str(record.kind)
         data["secret_sha256"] = _hash(secret)
@@ -452,7 +409,7 @@ class Tokens:
             "purge_at": expires_at + dt.timedelta(days=30),
         }
         self._ref(token_id).create(data)
-        fields = {f.name for f in dataclasses.fields(Token)} - {"id", "fetched_roster"}
+        fields = {f.name for f in dataclasses.fields(Token)} - {"id"}
         record = Token(id=token_id, **{k: v for k, v in data.items() if k in fields})
         if kind == TokenKind.LOGIN:
             for team, _role in Tenancy(self.stores).teams_of(owner):
@@ -552,7 +509,7 @@ class Tokens:
 
     def authenticate_with(
         self, raw: str | None, also: Sequence[DocumentReference] = (), *, team: str | None = None
-    ) -> tuple[Token, builtins.list[DocumentSnapshot[DocumentReference]]]:
+    ) -> tuple[Token, Roster | None, builtins.list[DocumentSnapshot[DocumentReference]]]:
         """Like authenticate, and fetch the documents ``also`` in the same round trip.
 
         The hot path (a Simple API page) needs the token and one project document; one
@@ -561,8 +518,8 @@ class Tokens:
         answer from them for a request that fails authentication.
 
         ``team``, the team the request is for, adds that team's document (its roster) to the
-        same read when the token may be a person's, so :meth:`owner_refusal` can then check
-        the owner's current rights without another round trip.
+        same read when the token may be a person's, returned as a value, so :mod:`bale.access`
+        can then check the owner's current rights without another round trip.
         """
         if not raw:
             raise Unauthorized("Authentication required: use __token__ and a Bale API token.")
@@ -589,15 +546,16 @@ class Tokens:
             raise Unauthorized("Invalid or revoked token.")
         if token.expires_at is not None and token.expires_at <= t:
             raise Unauthorized("This token has expired.")
+        roster = None
         if roster_ref is not None and team is not None:
-            roster = by_path[roster_ref.path]
-            token.fetched_roster = (team, roster.to_dict() if roster.exists else None)
+            team_snap = by_path[roster_ref.path]
+            roster = Roster(team, team_snap.to_dict() if team_snap.exists else None)
         if token.last_used_at is None or t - token.last_used_at > LAST_USED_GRANULARITY:
             try:
                 self._ref(token_id).update({"last_used_at": t})
             except Exception:
                 pass
-        return token, extra
+        return token, roster, extra
 
     def list(self, team: str, *, include_revoked: bool = True) -> list[Token]:
         """The team's tokens, each as the team may see it (see Token.view_for)."""
@@ -626,44 +584,6 @@ class Tokens:
     def revoke_everywhere(self, token_id: str) -> None:
         """Revoke the whole token, all grants (its holder burning it)."""
         self._ref(token_id).update({"revoked_at": now()})
-
-    def owner_refusal(
-        self,
-        token: Token,
-        permission: Permission | PermissionName,
-        team: str,
-        index: str,
-        writers: builtins.list[str] | None = None,
-    ) -> str | None:
-        """None if the token's owner (a person's token) may still ``permission`` in
-        ``team/index`` (``writers``: the index's, for an upload), else why not. Tokens that
-        are no person's: always None. Call after ``why_not`` passed (the token is for this team).
-
-        Uses the roster authenticate_with fetched for ``team``; only a token authenticated
-        without it (or a team from before the roster) costs a read here."""
-        person = token.person
-        if person is None:
-            return None
-        if token.person_wide and team in (token.revoked_teams or {}):
-            # A team admin revoked this person's sign-in token for their team only.
-            return f"This token of {person} was revoked in {team} by a team admin."
-        tenancy = Tenancy(self.stores)
-        fetched = token.fetched_roster
-        if fetched is not None and fetched[0] == team:
-            team_doc = fetched[1]
-        else:
-            snap = tenancy.team_ref(team).get()
-            team_doc = snap.to_dict() if snap.exists else None
-        role = tenancy.role_from(team, person, team_doc)
-        if role is None:
-            return f"This token belongs to {person}, who is no longer a member of {team}."
-        if (
-            permission in (Permission.UPLOAD, Permission.PUBLISH)
-            and role != Role.ADMIN
-            and person not in (writers or [])
-        ):
-            return f"This token belongs to {person}, who no longer has write access to {team}/{index}."
-        return None
 
     def revoke(self, team: str, token_id: str, *, actor: str = "cli") -> None:
         """Revoke a team's token, recorded in the team's audit log as ``actor``'s doing. A
@@ -711,34 +631,3 @@ class Tokens:
 
         if txn(self.db.transaction()):
             Tenancy(self.stores).audit(team, actor, "revoke-token", token_id)
-
-    def from_request(self, authorization: str | None) -> Token:
-        """The token an HTTP request carries (Basic ``__token__:…`` or Bearer), or Unauthorized
-        with the ``WWW-Authenticate`` challenge on which pip and uv ask their keyring or the user."""
-        return self.from_request_with(authorization)[0]
-
-    def from_request_with(
-        self, authorization: str | None, also: Sequence[DocumentReference] = (), *, team: str | None = None
-    ) -> tuple[Token, builtins.list[DocumentSnapshot[DocumentReference]]]:
-        """from_request, fetching the documents ``also`` (and ``team``'s roster) in the same
-        round trip."""
-        from bale.tokens.credentials import token_from_header
-
-        try:
-            return self.authenticate_with(token_from_header(authorization), also, team=team)
-        except Unauthorized as exc:
-            exc.headers["WWW-Authenticate"] = REALM
-            raise
-
-    def require(
-        self,
-        token: Token,
-        permission: Permission | PermissionName,
-        team: str,
-        index: str,
-        project: str | None = None,
-    ) -> None:
-        """Forbidden unless the token may ``permission`` there."""
-        why = token.why_not(permission, team, index, project)
-        if why:
-            raise Forbidden(why)

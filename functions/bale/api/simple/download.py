@@ -9,12 +9,11 @@ from typing import Any, Final, Literal, Protocol
 
 from flask import Request, Response
 
+from bale import access
 from bale.api.http import route_parts
 from bale.api.simple import pages
 from bale.api.simple.routing import (
     FILES,
-    authorize,
-    authorize_cached,
     index_slugs,
     redirect,
     services,
@@ -73,7 +72,7 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     packages = Packages(stores)
     if not filename:
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
-    if authorize_cached(request, stores, team, index, project) is not None:
+    if access.require_cached(request, stores, team, index, project) is not None:
         # Warm: a token checked moments ago, and the project's version in one small read. The
         # page this instance rendered at that version lists exactly the live files.
         version = pages.current_version(stores, team, index, project)
@@ -90,8 +89,14 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
         # No page at this version here: the file's own record decides.
         f_snap = packages.file_ref(team, index, project, filename).get()
     else:
-        _, (f_snap,) = authorize(
-            request, stores, team, index, project, also=[packages.file_ref(team, index, project, filename)]
+        _, (f_snap,) = access.require(
+            request,
+            stores,
+            "read",
+            team,
+            index,
+            project,
+            also=[packages.file_ref(team, index, project, filename)],
         )
     if not f_snap.exists:
         # Only for a file the index does not hold: may it be its upstream's? (One more round

@@ -11,8 +11,9 @@ from __future__ import annotations
 from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
+from bale import access
 from bale.api.http import route_parts
-from bale.api.simple.routing import authorize, index_slugs, redirect, services, slug_or_404
+from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
 from bale.packages.service import FileRecord, Packages
@@ -50,7 +51,7 @@ def provenance(request: Request) -> Response:
     packages = Packages(stores)
     f_ref = packages.file_ref(team, index, project, filename)
     p_ref = stores.db.document(paths.provenance(team, index, project, filename))
-    _, (f_snap, p_snap) = authorize(request, stores, team, index, project, also=[f_ref, p_ref])
+    _, (f_snap, p_snap) = access.require(request, stores, "read", team, index, project, also=[f_ref, p_ref])
     rec = FileRecord(**(f_snap.to_dict() or {})) if f_snap.exists else None
     if rec is None or rec.deleted_at is not None or not _same_version(version, rec.version):
         raise NotFound(f"No file {filename!r} of {project} {version} in {team}/{index}.")

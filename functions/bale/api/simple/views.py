@@ -32,6 +32,8 @@ from typing import Any
 
 from flask import Request, Response
 
+from bale import access
+from bale.access import Principal
 from bale.api.http import plain_errors, route_parts
 from bale.api.simple import download as download_module
 from bale.api.simple import pages
@@ -43,9 +45,6 @@ from bale.api.simple.render import render_project_list
 from bale.api.simple.routing import (
     FILES,
     SIMPLE,
-    authorize,
-    authorize_cached,
-    clear_token_cache,
     index_slugs,
     redirect,
     services,
@@ -58,14 +57,13 @@ from bale.provenance.store import INTEGRITY
 from bale.routes import UPLOAD
 from bale.settings import get_settings
 from bale.store.backends import Stores
-from bale.tokens.service import Token
 from bale.upstream.policy import config_of, is_private
 
 
 def clear_caches() -> None:
     """Forget cached pages and tokens (tests clear the emulators between tests)."""
     pages.PAGES.clear()
-    clear_token_cache()
+    access.clear_cache()
     download_module.clear_caches()
     if "bale.api.simple.proxy" in sys.modules:
         sys.modules["bale.api.simple.proxy"].clear_caches()
@@ -125,15 +123,17 @@ def _simple(request: Request) -> Response:
     settings, stores = services()
     packages = Packages(stores)
     if project is None:
-        token, (index_snap,) = authorize(request, stores, team, index, also=[packages.index_ref(team, index)])
+        principal, (index_snap,) = access.require(
+            request, stores, "read", team, index, also=[packages.index_ref(team, index)]
+        )
         fmt, content_type = negotiate(request)
         if not index_snap.exists:
             raise NotFound(f"No index {team}/{index}.")
-        return _project_list(request, stores, token, team, index, fmt, content_type, index_snap.to_dict())
+        return _project_list(request, stores, principal, team, index, fmt, content_type, index_snap.to_dict())
     # Warm: a token this instance checked moments ago, and the project's version in one small
     # read; the page rendered at that version, if this instance has it, is the answer.
     snap = None
-    if authorize_cached(request, stores, team, index, project) is not None:
+    if access.require_cached(request, stores, team, index, project) is not None:
         version = pages.current_version(stores, team, index, project)
         fmt, content_type = negotiate(request)
         entry = pages.cached(settings, team, index, project, version) if version is not None else None
@@ -142,8 +142,8 @@ def _simple(request: Request) -> Response:
         if version is not None:  # a new version (or a cold page): read the whole document
             snap = packages.project_ref(team, index, project).get()
     else:
-        _, (snap,) = authorize(
-            request, stores, team, index, project, also=[packages.project_ref(team, index, project)]
+        _, (snap,) = access.require(
+            request, stores, "read", team, index, project, also=[packages.project_ref(team, index, project)]
         )
         fmt, content_type = negotiate(request)
     if snap is None or not snap.exists:
@@ -171,7 +171,7 @@ def _page(request: Request, entry: Rendered, fmt: Format, content_type: str) -> 
 def _project_list(
     request: Request,
     stores: Stores,
-    token: Token,
+    principal: Principal,
     team: str,
     index: str,
     fmt: Format,
@@ -179,7 +179,7 @@ def _project_list(
     index_doc: dict[str, Any],
 ) -> Response:
     packages = Packages(stores)
-    limited = token.projects_for(team, index)
+    limited = access.visible_projects(principal, team, index)
     projects: list[dict[str, Any]]
     if limited is None:
         # The catalog: a bounded number of reads, however many projects the index holds.
