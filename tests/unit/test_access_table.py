@@ -78,6 +78,9 @@ TOKENS: dict[str, Token] = {
     "login (writer)": person_wide(BOB, TokenKind.LOGIN),
     "login (member)": person_wide(CAROL, TokenKind.LOGIN),
     "login (stranger)": person_wide(DAVE, TokenKind.LOGIN),
+    "login (writer), revoked in acme by an admin": dataclasses.replace(
+        person_wide(BOB, TokenKind.LOGIN), revoked_teams={"acme": T0}
+    ),
     "browser (member)": person_wide(CAROL, TokenKind.BROWSER),
     "browser (stranger)": person_wide(DAVE, TokenKind.BROWSER),
     "trusted publishing": minted(),
@@ -131,6 +134,8 @@ TABLE: dict[str, list[str | None]] = {
     "login (writer)": [OK, OK, OK, OK, OK, OK, OK, NOT_MEMBER_GLOBEX, NOT_MEMBER_GLOBEX],
     "login (member)": [OK, OK, OK, OK, OK, NO_WRITE, NO_WRITE, NOT_MEMBER_GLOBEX, NOT_MEMBER_GLOBEX],
     "login (stranger)": [GONE] * 7 + [NOT_MEMBER_GLOBEX, NOT_MEMBER_GLOBEX],
+    "login (writer), revoked in acme by an admin": ["revoked in acme by a team admin"] * 7
+    + [NOT_MEMBER_GLOBEX, NOT_MEMBER_GLOBEX],
     "browser (member)": [OK, OK, OK, OK, OK, READ_ONLY, READ_ONLY, NOT_MEMBER_GLOBEX, READ_ONLY],
     "browser (stranger)": [GONE] * 5 + [READ_ONLY, READ_ONLY, NOT_MEMBER_GLOBEX, READ_ONLY],
     "trusted publishing": ["Trusted Publishing token can only upload"] * 5
