@@ -46,11 +46,9 @@ class Stores:
         if self._db is None:
             with self._lock:
                 if self._db is None:
-                    from google.cloud import firestore
-
                     from bale.store import deadlines
 
-                    db = firestore.Client(project=self.settings.project)
+                    db = deadlines.client(self.settings.project)
                     deadlines.bound(db, self.settings, self.firestore_guard)
                     self._db = db
         return self._db

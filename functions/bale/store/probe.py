@@ -127,13 +127,17 @@ class DocumentProbe:
                     from google.cloud.firestore_v1.types import Document, GetDocumentRequest
 
                     host = self.settings.firestore_emulator_host
+                    from bale.store.deadlines import RECONNECT
+
                     if host:
-                        channel = grpc.insecure_channel(host)
+                        channel = grpc.insecure_channel(host, options=list(RECONNECT))
                         # The emulator serves an unauthenticated caller under the security rules;
                         # "owner" is the administrator the server libraries act as.
                         self._metadata.append(("authorization", "Bearer owner"))
                     else:
-                        channel = FirestoreGrpcTransport.create_channel(FIRESTORE_HOST)
+                        channel = FirestoreGrpcTransport.create_channel(
+                            FIRESTORE_HOST, options=list(RECONNECT)
+                        )
                     self._call = channel.unary_unary(
                         METHOD,
                         request_serializer=GetDocumentRequest.pb().SerializeToString,
