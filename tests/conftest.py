@@ -169,7 +169,11 @@ def oidc_issuers(_oidc_issuer_server, emulators):
 
     issuers = _oidc_issuer_server
     issuers.reset()
-    env = {f"BALE_{name.upper()}_OIDC_ISSUER": issuer.url for name, issuer in issuers.all.items()}
+    env = {
+        f"BALE_{name.upper()}_OIDC_ISSUER": issuer.url
+        for name, issuer in issuers.all.items()
+        if name != "ghes"
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings_mod.get_settings.cache_clear()

@@ -50,6 +50,8 @@ class Settings:
     max_compression_ratio: int = 200
     #: Lifetime of tokens minted by Trusted Publishing, in seconds.
     minted_token_ttl: int = 15 * 60
+    #: Lifetime of Trusted Access read tokens, in seconds (capped at an hour).
+    read_token_ttl: int = 60 * 60
     #: A sigstore ``trusted_root.json`` that attestations are verified against; empty: Sigstore's
     #: production root bundled in the sigstore package (never refreshed over the network).
     sigstore_trusted_root: str = ""
@@ -238,6 +240,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_uncompressed_bytes=_int(env, "BALE_MAX_UNCOMPRESSED_BYTES", d.max_uncompressed_bytes),
         max_compression_ratio=_int(env, "BALE_MAX_COMPRESSION_RATIO", d.max_compression_ratio),
         minted_token_ttl=_int(env, "BALE_MINTED_TOKEN_TTL", d.minted_token_ttl),
+        read_token_ttl=_int(env, "BALE_READ_TOKEN_TTL", d.read_token_ttl),
         storage_timeout=_int(env, "BALE_STORAGE_TIMEOUT", d.storage_timeout),
         firestore_read_deadline=_float(env, "BALE_FIRESTORE_READ_DEADLINE", d.firestore_read_deadline),
         firestore_write_deadline=_float(env, "BALE_FIRESTORE_WRITE_DEADLINE", d.firestore_write_deadline),

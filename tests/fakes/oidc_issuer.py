@@ -1,7 +1,7 @@
 """Local OpenID Connect issuers for Trusted Publishing tests.
 
-One small HTTP server plays three issuers under path prefixes (``/github``, ``/gitlab``,
-``/google``), each with real RSA keys made with ``cryptography``, a discovery document, a
+One small HTTP server plays four issuers under path prefixes (``/github``, ``/gitlab``,
+``/google``, and ``/ghes``: a GitHub Enterprise Server that no setting names), each with real RSA keys made with ``cryptography``, a discovery document, a
 JWKS, and, for GitHub, the runner's token request endpoint that uv calls
 (``$ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`` with ``Authorization: Bearer …``, answering
 ``{"value": <jwt>}``) and that signs a token for whatever audience is asked.
@@ -36,6 +36,8 @@ class Issuer:
         self.published: list[str] = []
         self.request_token = secrets.token_urlsafe(16)
         self.requests: list[dict] = []
+        #: Every path asked of this issuer (discovery, JWKS, token), in order.
+        self.fetched: list[str] = []
         #: Claims the token endpoint adds to its defaults (a test sets them).
         self.overrides: dict[str, Any] = {}
         self.lock = threading.Lock()
@@ -137,6 +139,10 @@ class Issuer:
             "runner_environment": "gitlab-hosted",
         }
 
+    def _ghes_claims(self, o: dict) -> dict:
+        # GitHub Enterprise Server: GitHub's claims from the instance's own issuer.
+        return self._github_claims(o) | {"enterprise": "acme-corp"}
+
     def _google_claims(self, o: dict) -> dict:
         return {
             "sub": "112233445566778899",
@@ -165,6 +171,7 @@ class Issuer:
 
     # -- HTTP ---------------------------------------------------------------------
     def serve(self, request: Request, rest: str) -> Response:
+        self.fetched.append(rest)
         if rest == "/.well-known/openid-configuration":
             return _json(self.discovery())
         if rest == "/jwks":
@@ -194,12 +201,15 @@ class Issuers:
         self.github = Issuer("github", base)
         self.gitlab = Issuer("gitlab", base)
         self.google = Issuer("google", base)
-        self.all = {i.name: i for i in (self.github, self.gitlab, self.google)}
+        #: Configured by no setting: trusted only through a generic OIDC enrollment.
+        self.ghes = Issuer("ghes", base)
+        self.all = {i.name: i for i in (self.github, self.gitlab, self.google, self.ghes)}
 
     def reset(self) -> None:
         for issuer in self.all.values():
             issuer.overrides = {}
             issuer.requests.clear()
+            issuer.fetched.clear()
             issuer.published = ["key-1"]
             for kid in list(issuer.keys):
                 if kid != "key-1":

@@ -3,6 +3,7 @@
     GET  /_/oidc/audience     -> {"audience": ...}
     POST /_/oidc/mint-token   {"token": <OIDC JWT>[, "team": ..., "index": ...]} -> {"token": ...}
     POST /_/oidc/burn-token   {"token": <minted token>} -> {"burned": true}
+    POST /_/oidc/read-token   {"token": <OIDC JWT>} -> {"token": ..., "expires": ...}  (Trusted Access)
 
 Errors are JSON in PyPI's shape, ``{"message", "errors": [{"code", "description"}]}``,
 422 for a refused token; uv prints the body, so descriptions say which claim did not match.
@@ -128,10 +129,12 @@ def _payload(request: Request) -> dict[str, str | None]:
 def _route(request: Request) -> Response:
     parts = route_parts(request.path, PREFIX)
     endpoint = parts[0] if len(parts) == 1 else None
-    methods = {"audience": "GET", "mint-token": "POST", "burn-token": "POST"}
+    methods = {"audience": "GET", "mint-token": "POST", "burn-token": "POST", "read-token": "POST"}
     if endpoint not in methods:
         return _error(
-            404, "not-found", "Not found: use /_/oidc/audience, /_/oidc/mint-token or /_/oidc/burn-token."
+            404,
+            "not-found",
+            "Not found: use /_/oidc/audience, /_/oidc/mint-token, /_/oidc/burn-token or /_/oidc/read-token.",
         )
     allowed = methods[endpoint]
     if request.method != allowed and not (allowed == "GET" and request.method == "HEAD"):
@@ -143,6 +146,18 @@ def _route(request: Request) -> Response:
     body = _payload(request)
     token = body["token"]
     assert token is not None
+    if endpoint == "read-token":
+        if body["team"] or body["index"]:
+            raise PublishingError(
+                "invalid-payload", 'Send only {"token": "..."}: the enrollment decides what it reads.'
+            )
+        from bale.publishing.trusted_access import TrustedAccess
+
+        got = TrustedAccess(get_stores(settings), settings).exchange(token)
+        expires = got.record.expires_at
+        return _json(
+            {"success": True, "token": got.token, "expires": int(expires.timestamp()) if expires else None}
+        )
     # Imported here: the audience (asked by every `uv publish`) needs neither pyjwt nor the providers.
     from bale.publishing.trusted import TrustedPublishing
 

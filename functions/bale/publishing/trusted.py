@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -192,8 +193,13 @@ def _when(ts: object) -> str:
         return repr(ts)
 
 
-def verify(raw: str, settings: Settings) -> tuple[Provider, dict[str, Any]]:
-    """Check an OIDC token's signature and standard claims; return its provider and claims."""
+def verify(
+    raw: str, settings: Settings, generic: Callable[[str], Provider | None] | None = None
+) -> tuple[Provider, dict[str, Any]]:
+    """Check an OIDC token's signature and standard claims; return its provider and claims.
+
+    ``generic`` names the provider of an issuer no setting names (a self-hosted one that an
+    enrollment trusts), or None; it is asked before anything is fetched from that issuer."""
     try:
         header = jwt.get_unverified_header(raw)
         unverified = jwt.decode(raw, options={"verify_signature": False})
@@ -207,6 +213,8 @@ def verify(raw: str, settings: Settings) -> tuple[Provider, dict[str, Any]]:
         )
     iss = unverified.get("iss")
     provider = _provider_for(iss, settings)
+    if provider is None and generic is not None and isinstance(iss, str) and iss:
+        provider = generic(iss)
     if provider is None:
         trusted = ", ".join(p.issuer(settings) for p in PROVIDERS.values())
         raise _invalid(f"The token's issuer (iss) {iss!r} is not trusted here; trusted issuers: {trusted}.")

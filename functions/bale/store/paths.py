@@ -57,6 +57,7 @@ CATALOG = "catalog"
 TOKENS = "tokens"
 PUBLISHERS = "publishers"
 SPENT_JTIS = "oidc_jti"
+READERS = "readers"
 AUDIT = "audit"
 DEVICE_CODES = "device_codes"
 DEVICE_ATTEMPTS = "device_attempts"
@@ -139,6 +140,11 @@ def publishers() -> str:
 
 def publisher(publisher_id: str) -> str:
     return f"{PUBLISHERS}/{publisher_id}"
+
+
+def readers() -> str:
+    """The collection of trusted accessors (all teams'): who may exchange OIDC for reads."""
+    return READERS
 
 
 def spent_jtis() -> str:

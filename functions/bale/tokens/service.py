@@ -78,6 +78,8 @@ class TokenKind(StrEnum):
     OIDC = "oidc"
     LOGIN = "login"
     BROWSER = "browser"
+    #: Trusted Access: a read token a CI job got for its OIDC identity (at most an hour).
+    ACCESS = "access"
 
 
 #: ``team`` and ``index`` of a person-wide token: it matches every team and index, and what it
@@ -305,11 +307,14 @@ class Tokens:
                     **g,
                     "team": validate_team(g["team"]),
                     "index": validate_index(g["index"]),
-                    "projects": sorted({validate_project(p) for p in g["projects"]}),
+                    # None (every project) only on a read grant: Trusted Access reads indexes.
+                    "projects": None
+                    if g.get("projects") is None and permission == Permission.READ
+                    else sorted({validate_project(p) for p in g["projects"] or ()}),
                 }
                 for g in grants
             ]
-            if any(not g["projects"] for g in grants):
+            if any(g["projects"] == [] for g in grants):
                 raise BadRequest("Every grant of a token must name its projects.")
             team, index, projects = grants[0]["team"], grants[0]["index"], grants[0]["projects"]
             publisher, description = grants[0].get("publisher"), grants[0].get("description", "")
@@ -358,7 +363,7 @@ class Tokens:
             # A TTL policy on purge_at removes dead tokens a while after they expire.
             data["purge_at"] = record.expires_at + dt.timedelta(days=30)
         self._ref(token_id).create(data)
-        if kind != TokenKind.OIDC:
+        if kind not in (TokenKind.OIDC, TokenKind.ACCESS):  # their exchanges audit each grant
             scope = ", ".join(norm) if norm else "all projects"
             detail = f"{token_id} {permission} on {index} ({scope}), expires {_in(expires_in)}"
             tenancy.audit(

@@ -25,6 +25,8 @@ class ProviderName(enum.StrEnum):
     GITHUB = "github"
     GITLAB = "gitlab"
     GOOGLE = "google"
+    #: A self-hosted issuer named by its enrollment (generic OIDC).
+    OIDC = "oidc"
 
 
 class Enrolled(Protocol):
