@@ -18,7 +18,9 @@ What decides, per kind of token:
 * **a person-wide token** (``login`` from ``bale login``, ``browser`` from a dashboard sign-in;
   team and index ``*``): every team and index, with its owner's current rights there;
 * **a Trusted Publishing token** (``oidc``): upload only, to its grants' indexes and projects;
-  the attestations uploaded with it are checked against its publisher's identity.
+  the attestations uploaded with it are checked against its publisher's identity;
+* **a Trusted Access token** (``access``, from ``/_/oidc/read-token``, an hour at most): read
+  only, the indexes of its grants (every project in them), never an upload.
 
 Reads go through a per-process token cache (:mod:`bale.tokens.cache`, a few seconds): a warm
 read costs no Firestore read for the token (:func:`require_cached`). The roster travels with
@@ -92,6 +94,9 @@ def scope_refusal(
         if len(token.scopes()) > 1:  # other teams' grants are not the caller's to read
             return f"This token is not for {team}/{index}."
         return f"This token is for {token.team}/{token.index}, not {team}/{index}."
+    if permission != Permission.READ and token.kind == TokenKind.ACCESS:
+        # Trusted Access reads, whatever its record says: its exchange never grants more.
+        return f"A Trusted Access token can only read {team}/{index}; uploading needs Trusted Publishing."
     if permission == Permission.UPLOAD and token.permission not in (Permission.UPLOAD, Permission.PUBLISH):
         return f"This token can only read {team}/{index}; uploading needs an upload token."
     if permission == Permission.READ and token.upload_only:

@@ -154,7 +154,7 @@ def test_read_token_reads_only_its_indexes_for_an_hour_and_never_writes(private,
     # An upload with it is refused, by the real client.
     whl = make_wheel(tmp_path, "secretlib", "2.0")
     r = uv_publish(f"{stack.url}/v1/upload/acme/main/", token, whl)
-    assert r.returncode != 0 and "only read" in r.stderr, r.stderr
+    assert r.returncode != 0 and "can only read" in r.stderr, r.stderr
     # It mints nothing: it is not an OIDC token, and cannot be burned or exchanged.
     assert (
         requests.post(f"{stack.url}/_/oidc/mint-token", json={"token": token}, timeout=30).status_code == 422

@@ -62,6 +62,19 @@ def minted(grants: list[dict] | None = None) -> Token:
     )
 
 
+def trusted_access(grants: list[dict] | None = None) -> Token:
+    return Token(
+        id="tabc",
+        team="acme",
+        index="main",
+        permission=Permission.READ,
+        projects=None,
+        kind=TokenKind.ACCESS,
+        publisher="trusted accessor github:acme/*",
+        grants=grants,
+    )
+
+
 TOKENS: dict[str, Token] = {
     "team read": team_token("read"),
     "team upload": team_token("upload"),
@@ -90,6 +103,15 @@ TOKENS: dict[str, Token] = {
             {"team": "beta", "index": "prod", "projects": ["gizmos"], "publisher": "gh"},
         ]
     ),
+    "trusted access": trusted_access(),
+    "trusted access, two teams": trusted_access(
+        [
+            {"team": "acme", "index": "main", "projects": None, "publisher": "trusted accessor a"},
+            {"team": "globex", "index": "main", "projects": None, "publisher": "trusted accessor b"},
+        ]
+    ),
+    # A record that says upload (it never should) still only reads.
+    "trusted access, upload on record": dataclasses.replace(trusted_access(), permission=Permission.UPLOAD),
 }
 
 #: Each route the entry points serve: the permission it asks for, the team/index/project.
@@ -114,6 +136,7 @@ LIMITED = "limited to widgets"
 GONE = "no longer a member of acme"
 NO_WRITE = "no longer has write access to acme/main"
 NOT_MEMBER_GLOBEX = "no longer a member of globex"
+ACCESS_READS = "Trusted Access token can only read"
 
 # Columns in the order of ROUTES.
 R = list(ROUTES)
@@ -142,6 +165,9 @@ TABLE: dict[str, list[str | None]] = {
     + [OK, LIMITED, NOT_HERE, NOT_HERE],
     "trusted publishing, two teams": ["Trusted Publishing token can only upload"] * 5
     + [OK, LIMITED, NOT_FOR, NOT_FOR],
+    "trusted access": [OK] * 5 + [ACCESS_READS, ACCESS_READS, NOT_HERE, NOT_HERE],
+    "trusted access, two teams": [OK] * 5 + [ACCESS_READS, ACCESS_READS, OK, ACCESS_READS],
+    "trusted access, upload on record": [OK] * 5 + [ACCESS_READS, ACCESS_READS, NOT_HERE, NOT_HERE],
 }
 
 #: The rosters read with the token: acme's for acme's routes; globex has none of these people.
