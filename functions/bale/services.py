@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bale.packages.service import Packages
     from bale.publishing.publishers import Publishers
+    from bale.publishing.readers import Readers
     from bale.settings import Settings
     from bale.store.backends import Stores
     from bale.tenancy.service import Tenancy
@@ -53,6 +54,12 @@ class ServiceSet:
         from bale.publishing.publishers import Publishers
 
         return Publishers(self.stores)
+
+    @property
+    def readers(self) -> Readers:
+        from bale.publishing.readers import Readers
+
+        return Readers(self.stores)
 
     @property
     def upstreams(self) -> Upstreams:

@@ -9,6 +9,7 @@ writing to $GITHUB_OUTPUT, then ``uv sync`` with ``UV_INDEX_<NAME>_USERNAME/_PAS
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -292,3 +293,69 @@ def test_only_admins_enroll_and_changes_are_audited(stack, tenancy):
         "alice@example.com",
         "remove-reader",
     ) in actions
+
+
+# -- the CLI --------------------------------------------------------------------------------
+@pytest.fixture
+def bale(stores):
+    from click.testing import CliRunner
+
+    from bale import settings as settings_mod
+    from bale_tools.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        settings_mod.get_settings.cache_clear()
+        try:
+            return runner.invoke(cli, ["admin", *args], catch_exceptions=False)
+        finally:
+            settings_mod.get_settings.cache_clear()
+
+    return invoke
+
+
+def test_cli_add_list_remove_and_the_exchange_follows(bale, private, oidc_issuers):
+    r = bale("add-reader", "acme", "--provider", "github", "--repository", "*/*", "--index", "main")
+    assert r.exit_code == 1 and "would match everything" in r.stderr, r.output
+    r = bale("reader", "add", "acme", "--provider", "github", "--repository", "octo-org/*")
+    assert r.exit_code == 1 and "--all-indexes" in r.stderr, r.output
+    r = bale(
+        "reader",
+        "add",
+        "acme",
+        "--provider",
+        "oidc",
+        "--issuer",
+        "http://ghes.example",
+        "--claim",
+        "x=y",
+        "--all-indexes",
+    )
+    assert r.exit_code == 1 and "https://" in r.stderr, r.output
+    r = bale("add-reader", "acme", "--provider", "github", "--repository", "octo-org/*", "--index", "main")
+    assert r.exit_code == 0, r.output
+    reader_id = re.search(r"trusted accessor ([0-9a-f]{16})", r.output).group(1)
+    r = bale(
+        "reader",
+        "add",
+        "acme",
+        "--provider",
+        "oidc",
+        "--issuer",
+        oidc_issuers.ghes.url,
+        "--claim",
+        "repository=octo-org/*",
+        "--subject",
+        "repo:octo-org/*:*",
+        "--all-indexes",
+    )
+    assert r.exit_code == 0, r.output
+    listing = bale("reader", "list", "acme").output
+    assert reader_id in listing and "github:octo-org/*" in listing and "all indexes" in listing
+    assert f"oidc:{oidc_issuers.ghes.url}" in listing
+    assert read_token(private, oidc_issuers.github.sign()).status_code == 200
+    r = bale("remove-reader", "acme", reader_id)
+    assert r.exit_code == 0 and reader_id in r.output
+    assert reader_id not in bale("list-readers", "acme").output
+    refused(read_token(private, oidc_issuers.github.sign()), "No trusted accessor")
