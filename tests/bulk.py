@@ -100,6 +100,7 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
     from google.cloud import firestore
 
     from bale.packages.service import catalog_chunk_of
+    from bale.tenancy.service import Tenancy
 
     k = catalog_chunk_of(project)
     batch = stores.db.batch()
@@ -109,7 +110,7 @@ def bulk_project(stores, name: str, n: int, *, team: str = "acme", index: str = 
         merge=True,
     )
     batch.update(
-        packages.index_ref(team, index),
+        Tenancy(stores).index_ref(team, index),
         {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
     )
     batch.commit()

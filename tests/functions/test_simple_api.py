@@ -846,6 +846,7 @@ def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
     An index without a catalog (made before it existed) is listed from its projects once, and
     its catalog written on the way."""
     from bale.packages.service import CATALOG_CHUNKS, Packages
+    from bale.tenancy.service import Tenancy
     from bulk import bulk_project
 
     for i in range(300):
@@ -863,7 +864,7 @@ def test_project_list_reads_are_bounded_and_old_indexes_are_backfilled(stack):
     packages = Packages(stack.stores)
     for k in range(CATALOG_CHUNKS):
         packages.catalog_ref("acme", "main", k).delete()
-    packages.index_ref("acme", "main").update({"catalog": None, "catalog_chunks": []})
+    Tenancy(stack.stores).index_ref("acme", "main").update({"catalog": None, "catalog_chunks": []})
     with FirestoreReads(server_db()) as reads:
         again = get(stack, "/simple/acme/main/", token, JSON_V1)
         backfill_reads = reads.reset()

@@ -40,6 +40,7 @@ from bale.names import validate_project
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
+from bale.tenancy.service import Tenancy
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot, Transaction
@@ -49,9 +50,6 @@ CHUNKS = 16
 #: An index's project list is split over this many documents, by a hash of the project name
 #: (about 20,000 projects each fit under Firestore's 1 MiB document limit).
 CATALOG_CHUNKS = 8
-#: The index document's ``catalog`` field: its catalog lists every project. Indexes made
-#: before the catalog existed lack it and are backfilled on their first listing.
-CATALOG_VERSION = 1
 MAX_TXN_ATTEMPTS = 30
 
 
@@ -149,10 +147,7 @@ class Packages:
         self.stores = stores
         self.db = stores.db
 
-    # -- references -------------------------------------------------------
-    def index_ref(self, team: str, index: str) -> DocumentReference:
-        return self.db.document(paths.index(team, index))
-
+    # -- references (the index document's is Tenancy.index_ref) ----------------
     def project_ref(self, team: str, index: str, project: str) -> DocumentReference:
         return self.db.document(paths.project(team, index, project))
 
@@ -244,7 +239,7 @@ class Packages:
                 merge=True,
             )
             batch.update(
-                self.index_ref(team, index),
+                Tenancy(self.stores).index_ref(team, index),
                 {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
             )
         try:
@@ -429,7 +424,7 @@ class Packages:
     def catalog(self, team: str, index: str, index_doc: dict[str, Any]) -> list[dict[str, str]]:
         """The index's projects as ``{name, normalized}``, sorted: a bounded number of reads
         (the catalog's chunks) whatever the number of projects."""
-        if index_doc.get("catalog") != CATALOG_VERSION:
+        if index_doc.get("catalog") != paths.CATALOG_VERSION:
             return self.backfill_catalog(team, index)
         refs = [self.catalog_ref(team, index, k) for k in sorted(index_doc.get("catalog_chunks", []))]
         seen: dict[str, str] = {}
@@ -458,9 +453,9 @@ class Packages:
                 self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True
             )
         batch.update(
-            self.index_ref(team, index),
+            Tenancy(self.stores).index_ref(team, index),
             {
-                "catalog": CATALOG_VERSION,
+                "catalog": paths.CATALOG_VERSION,
                 "catalog_chunks": firestore.ArrayUnion(sorted(by_chunk)),
                 "catalog_serial": firestore.Increment(len(projects)),
             },

@@ -12,9 +12,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from bale.settings import Settings, get_settings
-
-# Re-exported until their importers (api/simple/views.py, api/upload.py, tests) import them
-# from bale.store.blobs; remove then.
 from bale.store.blobs import BlobStore, GCSBlobStore
 from bale.store.guard import Guard
 from bale.store.probe import DocumentProbe

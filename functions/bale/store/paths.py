@@ -90,6 +90,12 @@ def index(team: str, index: str) -> str:
     return f"{TEAMS}/{team}/{INDEXES}/{index}"
 
 
+#: The index document's ``catalog`` field: its catalog lists every project. Indexes made
+#: before the catalog existed lack it and are backfilled on their first listing. Here, below
+#: both tenancy (which makes indexes with an empty catalog) and packages (which keeps it).
+CATALOG_VERSION = 1
+
+
 def catalog_chunk(team: str, index: str, k: int) -> str:
     """Chunk ``k`` of an index's project list."""
     return f"{TEAMS}/{team}/{INDEXES}/{index}/{CATALOG}/{k:02d}"

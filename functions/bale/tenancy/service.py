@@ -138,14 +138,12 @@ class Tenancy:
 
     @staticmethod
     def _new_index(name: str, at: dt.datetime) -> dict[str, Any]:
-        from bale.packages.service import CATALOG_VERSION
-
         # An empty index's catalog (its project list) is complete: uploads keep it so.
         return {
             "name": name,
             "created_at": at,
             "writers": [],
-            "catalog": CATALOG_VERSION,
+            "catalog": paths.CATALOG_VERSION,
             "catalog_chunks": [],
         }
 

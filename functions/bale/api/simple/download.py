@@ -27,6 +27,7 @@ from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.store.blobs import BlobMissing
 from bale.store.memory import BytesLRU
+from bale.tenancy.service import Tenancy
 from bale.upstream.policy import UpstreamConfig, config_of, hidden_reason, is_private
 
 log = logging.getLogger("bale.simple")
@@ -101,7 +102,7 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     if not f_snap.exists:
         # Only for a file the index does not hold: may it be its upstream's? (One more round
         # trip, so a private download keeps costing one.)
-        p_ref, i_ref = packages.project_ref(team, index, project), packages.index_ref(team, index)
+        p_ref, i_ref = packages.project_ref(team, index, project), Tenancy(stores).index_ref(team, index)
         snaps = {s.reference.path: s for s in stores.db.get_all([p_ref, i_ref])}
         if snaps[p_ref.path].exists:  # the project is private: its files are never the upstream's
             raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
@@ -133,7 +134,7 @@ def _not_private(
     """A file of a project the index does not hold: its upstream's, if it has one and the
     name is not kept private; else 404. ``index_doc``: the index's document if already read."""
     if index_doc is False:
-        index_snap = Packages(stores).index_ref(team, index).get()
+        index_snap = Tenancy(stores).index_ref(team, index).get()
         index_doc = index_snap.to_dict() if index_snap.exists else None
     cfg = config_of(index_doc)
     if cfg is not None and not is_private(index_doc, project, False):

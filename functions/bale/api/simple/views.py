@@ -57,6 +57,7 @@ from bale.provenance.store import INTEGRITY
 from bale.routes import UPLOAD
 from bale.settings import get_settings
 from bale.store.backends import Stores
+from bale.tenancy.service import Tenancy
 from bale.upstream.policy import config_of, is_private
 
 
@@ -124,7 +125,7 @@ def _simple(request: Request) -> Response:
     packages = Packages(stores)
     if project is None:
         principal, (index_snap,) = access.require(
-            request, stores, "read", team, index, also=[packages.index_ref(team, index)]
+            request, stores, "read", team, index, also=[Tenancy(stores).index_ref(team, index)]
         )
         fmt, content_type = negotiate(request)
         if not index_snap.exists:
@@ -149,7 +150,7 @@ def _simple(request: Request) -> Response:
     if snap is None or not snap.exists:
         # Only for a name the index does not hold: is there an upstream? (One more read, so a
         # private page keeps costing two.)
-        index_snap = packages.index_ref(team, index).get()
+        index_snap = Tenancy(stores).index_ref(team, index).get()
         index_doc = index_snap.to_dict() if index_snap.exists else None
         cfg = config_of(index_doc)
         # Private first, never merged: a name the index holds (or reserved) never reaches here.
