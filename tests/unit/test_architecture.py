@@ -213,3 +213,36 @@ def test_only_the_access_module_decides() -> None:
             if used in DECIDING and name not in allowed and (name, used) not in DECIDING_ELSEWHERE:
                 offenders.add(f"{name} uses {used}")
     assert not offenders, sorted(offenders)
+
+
+#: The core's layers, lowest first: a module imports its own layer or lower ones, never higher
+#: (tenancy reading a constant of packages was the last upward arrow).
+LAYERS = (
+    {"bale.errors", "bale.clock", "bale.settings", "bale.names", "bale.routes", "bale.forwarded"},
+    {"bale.store"},
+    {"bale.tenancy"},
+    {"bale.tokens", "bale.provenance", "bale.packages"},
+    {"bale.upstream", "bale.publishing"},
+    {"bale.access"},
+    {"bale.api", "bale.services", "bale.serving", "bale"},
+)
+
+
+def _layer(name: str) -> int:
+    parts = name.split(".")
+    for top in (".".join(parts[:2]), parts[0]):
+        for i, layer in enumerate(LAYERS):
+            if top in layer:
+                return i
+    raise AssertionError(f"{name} is in no layer of LAYERS: place it there")
+
+
+def test_no_upward_imports_in_the_core() -> None:
+    upward = sorted(
+        f"{name} imports {dep}"
+        for name, deps in GRAPH.items()
+        if name.split(".")[0] == "bale"
+        for dep in deps
+        if dep.split(".")[0] == "bale" and _layer(dep) > _layer(name)
+    )
+    assert not upward, upward
