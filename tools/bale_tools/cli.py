@@ -26,6 +26,7 @@ from bale.publishing.readers import READER_PROVIDERS
 from bale.services import ServiceSet
 from bale.tenancy.service import ROLES
 from bale.tokens.service import PERMISSIONS, parse_duration
+from bale_tools.views_cli import view
 
 #: Who the audit log and tombstones name for what `bale admin` does. A fixed label, not
 #: ``cli:$USER``: the local user name is unauthenticated (anyone can set $USER, and it is
@@ -293,6 +294,11 @@ FLAT = {
     "reserve": ("upstream", "reserve"),
     "allow-shadow": ("upstream", "allow-shadow"),
     "exempt": ("upstream", "exempt"),
+    "create-view": ("view", "create"),
+    "show-view": ("view", "show"),
+    "list-views": ("view", "list"),
+    "update-view": ("view", "update"),
+    "delete-view": ("view", "delete"),
 }
 
 
@@ -308,6 +314,7 @@ def admin(ctx) -> None:
 
 
 pass_admin = click.make_pass_decorator(Admin)
+admin.add_command(view)
 
 
 @admin.group()

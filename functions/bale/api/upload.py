@@ -35,6 +35,7 @@ from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists
 from bale.store.paths import blob_path
 from bale.upstream.policy import config_of, may_shadow
+from bale.views.service import refuse_upload, view_of
 
 log = logging.getLogger("bale.upload")
 
@@ -108,6 +109,9 @@ def _handle(request: Request) -> Response:
     # nothing about the index is used (or told) unless the token may upload there.
     principal, (index_snap,) = access.require(request, stores, "upload", team, index)
     index_doc = index_snap.to_dict() or {}
+    view = view_of(team, index_doc)
+    if view is not None:
+        raise refuse_upload(view)
 
     length = request.content_length
     if length is not None and length > settings.max_upload_bytes:

@@ -1,0 +1,111 @@
+"""Views (issue 26): their records and `bale admin view …`, over the real emulators, and what
+the HTTP API does with them (uploads refused, pages served from the sources under the filter)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from factories import wheel_bytes, wheel_name
+from uploads import form_for, post
+
+
+@pytest.fixture
+def bale(stores):
+    from bale import settings as settings_mod
+    from bale_tools.cli import cli
+
+    runner = CliRunner()
+
+    def run(*args):
+        settings_mod.get_settings.cache_clear()
+        try:
+            return runner.invoke(cli, ["admin", *args], catch_exceptions=False)
+        finally:
+            settings_mod.get_settings.cache_clear()
+
+    return run
+
+
+@pytest.fixture
+def staging(tenancy, acme):
+    tenancy.create_index("acme", "staging")
+    return "staging"
+
+
+def test_create_show_update_delete_a_view_audited(bale, tenancy, staging):
+    r = bale(
+        "create-view",
+        "acme",
+        "dev",
+        "--source",
+        "staging",
+        "--source",
+        "main",
+        "--filter",
+        "release.age_days >= 7",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "sources (first holding a project wins): staging, main" in r.stdout
+    r = bale("view", "show", "acme", "dev")
+    assert r.exit_code == 0 and "filter: release.age_days >= 7" in r.stdout
+    r = bale("update-view", "acme", "dev", "--source", "main")
+    assert r.exit_code == 0 and "wins): main\n" in r.stdout and "release.age_days >= 7" in r.stdout
+    r = bale("update-view", "acme", "dev", "--no-filter")
+    assert r.exit_code == 0 and "filter: (none" in r.stdout
+    r = bale("list-views", "acme")
+    assert r.stdout.split() == ["dev", "main"]
+    r = bale("delete-view", "acme", "dev")
+    assert r.exit_code == 0 and "Deleted view acme/dev" in r.stdout
+    assert bale("show-view", "acme", "dev").exit_code == 1
+    actions = [e["action"] for e in tenancy.audit_log("acme")]
+    assert actions[:4] == ["delete-view", "update-view", "update-view", "create-view"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--source", "main", "--filter", "release.agedays >= 7"],
+            "filter, column 1: unknown field release.agedays; allowed: package.name",
+        ),
+        (
+            ["--source", "main", "--filter", "release.version < 'x'"],
+            "column 19: 'x' is not a PEP 440 version",
+        ),
+        (["--source", "nope"], "No index acme/nope to use as a source."),
+        (["--source", "main", "--source", "main"], "A source is named twice"),
+    ],
+)
+def test_a_refused_view_says_why_and_leaves_nothing(bale, tenancy, acme, args, message):
+    r = bale("create-view", "acme", "dev", *args)
+    assert r.exit_code == 1
+    assert message in r.stderr
+    assert not tenancy.index_exists("acme", "dev")
+
+
+def test_one_namespace_for_indexes_and_views(bale, tenancy, staging):
+    r = bale("create-view", "acme", "staging", "--source", "main")
+    assert r.exit_code == 1 and "already exists (an index or a view)" in r.stderr
+    assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
+    r = bale("create-index", "acme", "dev")
+    assert r.exit_code == 1 and "already exists" in r.stderr
+    r = bale("create-view", "acme", "dev2", "--source", "dev")
+    assert r.exit_code == 1 and "acme/dev is a view; a view's sources are indexes" in r.stderr
+    r = bale("show-view", "acme", "main")
+    assert r.exit_code == 1 and "No view acme/main (it is an index)." in r.stderr
+    # Tokens scope to a view by its name, as to an index.
+    r = bale("create-token", "acme", "--index", "dev", "--permission", "read")
+    assert r.exit_code == 0, r.stderr
+
+
+def test_an_upload_to_a_view_is_refused_naming_its_sources(stack, bale, staging):
+    assert bale("create-view", "acme", "dev", "--source", "staging", "--source", "main").exit_code == 0
+    token = stack.token("upload", index="dev")
+    wheel = wheel_bytes("demo", "1.0")
+    form, files = form_for(wheel_name("demo", "1.0"), wheel)
+    r = post(stack, form, files, token, path="/v1/upload/acme/dev/")
+    assert r.status_code == 400
+    assert (
+        "acme/dev is a view (read-only) over staging, main; upload to one of those indexes instead." in r.text
+    )

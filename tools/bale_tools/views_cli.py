@@ -1,0 +1,92 @@
+"""`bale admin view create|show|update|delete|list` (flat: create-view, show-view, ...)."""
+
+from __future__ import annotations
+
+import click
+
+ACTOR = "cli"
+
+
+def _views(a):
+    from bale.views.service import Views
+
+    return Views(a.stores)
+
+
+def _echo(view) -> None:
+    click.echo(f"View {view.team}/{view.name}")
+    click.echo(f"  sources (first holding a project wins): {', '.join(view.sources)}")
+    click.echo(f"  filter: {view.filter or '(none: every file of the winning source)'}")
+
+
+@click.group(short_help="Views: one index URL over several indexes, under a filter.")
+def view() -> None:
+    """Views: one read-only index URL over a team's indexes, in order, under a filter."""
+
+
+@view.command("create")
+@click.argument("team")
+@click.argument("view_name", metavar="VIEW")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="INDEX",
+    help="A source index, in the order they win (repeatable).",
+)
+@click.option(
+    "--filter", "filter_text", metavar="EXPR", help="What the view shows, e.g. 'release.age_days >= 7'."
+)
+@click.pass_obj
+def create_view(a, team, view_name, sources, filter_text) -> None:
+    """Create a view named VIEW (a name no index of the team has)."""
+    _echo(_views(a).create(team, view_name, list(sources), filter_text, actor=ACTOR))
+
+
+@view.command("show")
+@click.argument("team")
+@click.argument("view_name", metavar="VIEW")
+@click.pass_obj
+def show_view(a, team, view_name) -> None:
+    """Show a view's sources and filter."""
+    _echo(_views(a).get(team, view_name))
+
+
+@view.command("list")
+@click.argument("team")
+@click.pass_obj
+def list_views(a, team) -> None:
+    """List a team's views."""
+    for v in _views(a).list(team):
+        click.echo(f"{v.name:24}  {', '.join(v.sources):40}  {v.filter or ''}")
+
+
+@view.command("update")
+@click.argument("team")
+@click.argument("view_name", metavar="VIEW")
+@click.option(
+    "--source", "sources", multiple=True, metavar="INDEX", help="Replace the sources (repeatable, in order)."
+)
+@click.option("--filter", "filter_text", metavar="EXPR", help="Replace the filter.")
+@click.option("--no-filter", is_flag=True, help="Remove the filter.")
+@click.pass_obj
+def update_view(a, team, view_name, sources, filter_text, no_filter) -> None:
+    """Change a view's sources or filter."""
+    if no_filter and filter_text is not None:
+        raise click.UsageError("Give --filter or --no-filter, not both.")
+    _echo(
+        _views(a).update(
+            team, view_name, list(sources) or None, filter_text, clear_filter=no_filter, actor=ACTOR
+        )
+    )
+
+
+@view.command("delete")
+@click.argument("team")
+@click.argument("view_name", metavar="VIEW")
+@click.pass_obj
+def delete_view(a, team, view_name) -> None:
+    """Delete a view (its sources and their files stay as they are)."""
+    v = _views(a).delete(team, view_name, actor=ACTOR)
+    click.echo(f"Deleted view {v.team}/{v.name}")
