@@ -359,3 +359,45 @@ def test_cli_add_list_remove_and_the_exchange_follows(bale, private, oidc_issuer
     assert r.exit_code == 0 and reader_id in r.output
     assert reader_id not in bale("list-readers", "acme").output
     refused(read_token(private, oidc_issuers.github.sign()), "No trusted accessor")
+
+
+# -- generic OIDC for Trusted Publishing ------------------------------------------------------
+def test_github_enterprise_publishes_through_the_generic_provider(bale, stack, oidc_issuers, tmp_path):
+    from clients import uv_publish as publish
+
+    ghes = oidc_issuers.ghes
+    r = bale(
+        "add-publisher",
+        "acme",
+        "--index",
+        "main",
+        "--provider",
+        "oidc",
+        "--project",
+        "gizmo",
+        "--issuer",
+        ghes.url,
+        "--claim",
+        "repository=octo-org/widgets",
+        "--claim",
+        "job_workflow_ref=octo-org/widgets/.github/workflows/publish.yml@refs/heads/*",
+    )
+    assert r.exit_code == 0, r.output
+    mint = lambda jwt_: requests.post(f"{stack.url}/_/oidc/mint-token", json={"token": jwt_}, timeout=30)  # noqa: E731
+    text = refused(mint(ghes.sign(ghes.claims(repository="octo-org/other"))), "repository 'octo-org/other'")
+    assert "gizmo" not in text and "octo-org/widgets'" not in text
+    resp = mint(ghes.sign())
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["token"]
+    whl = make_wheel(tmp_path, "gizmo", "1.0")
+    r = publish(f"{stack.url}/v1/upload/acme/main/", token, whl)
+    assert r.returncode == 0, r.stderr
+    # Its token carries no signer identity: attestations are refused, saying why.
+    from factories import wheel_bytes, wheel_name
+    from uploads import form_for, post
+
+    data = wheel_bytes("gizmo", "1.1")
+    form, files = form_for(wheel_name("gizmo", "1.1"), data, name="gizmo", version="1.1")
+    form["attestations"] = "[{}]"
+    r = post(stack, form, files, token=mint(ghes.sign()).json()["token"])
+    assert r.status_code == 400 and "Attestation refused" in r.text, r.text

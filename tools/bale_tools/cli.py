@@ -634,7 +634,13 @@ def revoke_member_login(a: Admin, team, token_id) -> None:
 @click.option("--environment", metavar="ENV", help="github/gitlab: only this deployment environment.")
 @click.option("--ci-config-path", metavar="PATH", help="gitlab: the CI file (default .gitlab-ci.yml).")
 @click.option("--service-account", metavar="EMAIL", help="google: the service account's email.")
-@click.option("--subject", metavar="ID", help="google: the service account's unique ID (optional).")
+@click.option(
+    "--subject", metavar="ID", help="google: the service account's unique ID (optional); oidc: a sub pattern."
+)
+@click.option("--issuer", metavar="URL", help="oidc: the issuer URL, as the token's iss claim spells it.")
+@click.option(
+    "--claim", "claims", multiple=True, metavar="NAME=PATTERN", help="oidc: a claim to match (repeatable)."
+)
 @pass_admin
 def add_publisher(
     a: Admin,
@@ -648,6 +654,8 @@ def add_publisher(
     ci_config_path,
     service_account,
     subject,
+    issuer,
+    claims,
 ) -> None:
     """Let a CI workflow publish projects of an index with its OIDC token (Trusted Publishing)."""
     pub = a.publishers.add(
@@ -661,6 +669,8 @@ def add_publisher(
         ci_config_path=ci_config_path,
         service_account=service_account,
         subject=subject,
+        issuer=issuer,
+        claims=list(claims),
         actor=ACTOR,
     )
     click.echo(

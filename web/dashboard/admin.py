@@ -9,6 +9,7 @@ pass ``actor``; they never write audit entries themselves, so the CLI's changes 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -323,9 +324,14 @@ def add_publisher(team: str):
         "github": ("repository", "workflow", "environment"),
         "gitlab": ("repository", "ci_config_path", "environment"),
         "google": ("service_account",),
+        "oidc": ("issuer",),
     }.get(provider, ())
     # Each provider has its own fieldset, so names carry the provider: github-repository.
-    values = {f: (form.get(f"{provider}-{f}") or "").strip() or None for f in fields}
+    values: dict[str, Any] = {f: (form.get(f"{provider}-{f}") or "").strip() or None for f in fields}
+    if provider == "oidc":
+        values["claims"] = [
+            line.strip() for line in (form.get("oidc-claims") or "").splitlines() if line.strip()
+        ]
     projects = _names(form.get("projects", ""))
     index = form.get("index") or ""
     try:

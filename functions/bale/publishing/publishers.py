@@ -63,6 +63,8 @@ class Publisher:
     namespace_id: str | None = None  # gitlab pin
     service_account: str | None = None  # google
     subject: str | None = None  # google pin (the service account's unique ID, claim sub)
+    issuer: str | None = None  # oidc: the issuer URL
+    claims: dict[str, str] | None = None  # oidc: claim name -> pattern
     created_at: dt.datetime | None = None
     created_by: str = ""
 
@@ -108,6 +110,8 @@ class Publishers:
         subject: str | None = None,
         repository_owner_id: str | None = None,
         namespace_id: str | None = None,
+        issuer: str | None = None,
+        claims: list[str] | dict[str, str] | None = None,
         actor: str = "cli",
     ) -> Publisher:
         """Enroll a publisher; validates everything and records an audit entry.
@@ -137,6 +141,8 @@ class Publishers:
                 "subject": subject,
                 "repository_owner_id": repository_owner_id,
                 "namespace_id": namespace_id,
+                "issuer": issuer,
+                "claims": claims,
             }
         )
         tenancy = Tenancy(self.stores)
@@ -158,12 +164,14 @@ class Publishers:
                 other.workflow,
                 other.ci_config_path,
                 (other.environment or "").casefold(),
+                other.claims,
             ) == (
                 pub.provider,
                 pub.lookup,
                 pub.workflow,
                 pub.ci_config_path,
                 (pub.environment or "").casefold(),
+                pub.claims,
             ):
                 raise Conflict(
                     f"{pub.label} is already a publisher of {team}/{index} ({other.id}); "
@@ -211,6 +219,20 @@ class Publishers:
         return sorted(
             (self._from_snapshot(s) for s in q.stream()), key=lambda p: (p.created_at or now(), p.id)
         )
+
+    def generic_issuer(self, issuer: str) -> Provider | None:
+        """The provider for an issuer no setting names, if some team enrolled a publisher for
+        it (asked before anything is fetched from that issuer); else None."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from bale.publishing.providers.oidc import GenericOIDC
+
+        generic = GenericOIDC()
+        key = generic.key_from_claims({"iss": issuer})
+        if not key:
+            return None
+        q = self._col().where(filter=FieldFilter("lookup", "==", generic.lookup(key))).limit(1)
+        return generic.for_issuer(key) if any(True for _ in q.stream()) else None
 
     def pin(self, publisher: Publisher, claims: Claims) -> builtins.list[str]:
         """Record the provider's identity pin on first use; [] if the token agrees with it.

@@ -24,18 +24,19 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime as dt
-import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from bale.clock import now
 from bale.errors import BadRequest, Forbidden, NotFound
 from bale.names import validate_email, validate_index, validate_team
 from bale.publishing import patterns
-from bale.publishing.providers.base import Claims, Provider, ProviderName
+from bale.publishing.providers.base import Claims, Provider
+from bale.publishing.providers.oidc import GenericOIDC as GenericOIDC  # re-exported
+from bale.publishing.providers.oidc import parse_claims as parse_claims
+from bale.publishing.providers.oidc import validate_issuer as validate_issuer
 from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
@@ -44,54 +45,8 @@ from bale.tenancy.service import Role, Tenancy
 
 #: The providers a reader may name, as typed on the command line.
 READER_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "google", "oidc")
-#: Claim patterns one generic enrollment may list.
-MAX_CLAIMS = 10
 #: Indexes one enrollment may list.
 MAX_INDEXES = 50
-_CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
-#: Claims the verifier itself decides: a pattern over them would mean nothing or weaken it.
-_RESERVED = {"iss", "aud", "exp", "nbf", "iat", "jti"}
-
-
-class GenericOIDC(Provider):
-    """A self-hosted issuer (GitHub Enterprise Server, self-managed GitLab, Buildkite, ...),
-    trusted because an enrollment names it; what its tokens mean is the enrollment's claim
-    patterns. One instance per issuer URL."""
-
-    name = ProviderName.OIDC
-    key_claim = "sub"
-    required_claims = ("sub",)
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-        self.title = f"OIDC issuer {self.url}"
-
-    def issuer(self, settings: Settings) -> str:
-        return self.url
-
-    def key_from_claims(self, claims: Claims) -> str | None:
-        return self.url
-
-    def lookup(self, key: str) -> str:
-        return f"{self.name.value}:{key.rstrip('/')}"
-
-
-def validate_issuer(url: str) -> str:
-    """A generic issuer URL: https, or http on a loopback address (local stacks and tests)."""
-    u = (url or "").strip().rstrip("/")
-    if not u:
-        raise BadRequest("A generic OIDC reader needs --issuer URL (the token's iss claim).")
-    parts = urlsplit(u)
-    host = parts.hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise BadRequest(f"Invalid issuer {u!r}: use an https:// URL.")
-    if not host or parts.query or parts.fragment or parts.username or parts.password:
-        raise BadRequest(f"Invalid issuer {u!r}: give the issuer URL exactly as the iss claim spells it.")
-    return u
 
 
 @dataclasses.dataclass
@@ -189,31 +144,6 @@ def lookup_for(provider: Provider, claims: Claims) -> str | None:
         return f"google:{email.lower()}" if isinstance(email, str) and email else None
     key = provider.key_from_claims(claims)
     return provider.lookup(key) if key else None
-
-
-def parse_claims(items: list[str] | tuple[str, ...] | Mapping[str, str] | None) -> dict[str, str]:
-    """``NAME=PATTERN`` strings (or a mapping) as validated claim patterns."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(items, Mapping):
-        pairs = list(items.items())
-    else:
-        for item in items or ():
-            name, sep, pattern = item.partition("=")
-            if not sep:
-                raise BadRequest(f"Invalid claim {item!r}: use NAME=PATTERN, e.g. repository=acme/*.")
-            pairs.append((name.strip(), pattern))
-    out: dict[str, str] = {}
-    for name, pattern in pairs:
-        if not _CLAIM_NAME.match(name):
-            raise BadRequest(f"Invalid claim name {name!r}.")
-        if name in _RESERVED:
-            raise BadRequest(f"The {name!r} claim is checked by the verifier itself; match other claims.")
-        if name in out:
-            raise BadRequest(f"The claim {name!r} is given twice.")
-        out[name] = patterns.validate(pattern, f"pattern for claim {name!r}")
-    if len(out) > MAX_CLAIMS:
-        raise BadRequest(f"An enrollment may match at most {MAX_CLAIMS} claims.")
-    return out
 
 
 # -- the repository ---------------------------------------------------------------------

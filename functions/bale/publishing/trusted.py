@@ -179,7 +179,8 @@ def _provider_for(issuer: object, settings: Settings) -> Provider | None:
     if not isinstance(issuer, str):
         return None
     for provider in PROVIDERS.values():
-        if provider.issuer(settings).rstrip("/") == issuer.rstrip("/"):
+        configured = provider.issuer(settings).rstrip("/")
+        if configured and configured == issuer.rstrip("/"):
             return provider
     return None
 
@@ -216,7 +217,7 @@ def verify(
     if provider is None and generic is not None and isinstance(iss, str) and iss:
         provider = generic(iss)
     if provider is None:
-        trusted = ", ".join(p.issuer(settings) for p in PROVIDERS.values())
+        trusted = ", ".join(p.issuer(settings) for p in PROVIDERS.values() if p.issuer(settings))
         raise _invalid(f"The token's issuer (iss) {iss!r} is not trusted here; trusted issuers: {trusted}.")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
@@ -325,8 +326,8 @@ class TrustedPublishing:
 
     def mint(self, raw: str, *, team: str | None = None, index: str | None = None) -> Minted:
         """Exchange an OIDC token; ``team``/``index`` choose among matches in several indexes."""
-        provider, claims = verify(raw, self.settings)
         publishers = Publishers(self.stores)
+        provider, claims = verify(raw, self.settings, generic=publishers.generic_issuer)
         candidates = publishers.candidates(provider, claims)
         who = f"{provider.title} {provider.key_claim} {claims.get(provider.key_claim)!r}"
         if not candidates:

@@ -41,6 +41,8 @@ class Enrolled(Protocol):
     namespace_id: str | None
     service_account: str | None
     subject: str | None
+    issuer: str | None
+    claims: dict[str, str] | None
 
 
 def ieq(a: str | None, b: str | None) -> bool:
