@@ -39,6 +39,7 @@ from bale.errors import BadRequest, NotFound
 from bale.names import validate_project
 from bale.store import paths
 from bale.store.backends import Stores
+from bale.store.records import PageEntry
 from bale.tenancy.audit import AuditLog
 from bale.tenancy.service import Tenancy
 
@@ -95,9 +96,9 @@ class FileRecord:
         return paths.metadata_path(self.blob_path)
 
 
-def page_entry(rec: FileRecord) -> dict[str, Any]:
-    """The few fields the Simple API needs, with short keys."""
-    e: dict[str, Any] = {
+def page_entry(rec: FileRecord) -> PageEntry:
+    """The few fields the Simple API needs (see :class:`bale.store.records.PageEntry`)."""
+    e: PageEntry = {
         "f": rec.filename,
         "v": rec.version,
         "h": rec.sha256,
@@ -122,7 +123,7 @@ class Page:
     name: str
     normalized: str
     serial: int
-    files: list[dict[str, Any]]
+    files: list[PageEntry]
 
 
 class Deleted(list[FileRecord]):
@@ -414,7 +415,7 @@ class Packages:
         if proj is None:
             return None
         refs = [self.chunk_ref(team, index, project, k) for k in sorted(proj.get("chunks", []))]
-        files: list[dict[str, Any]] = []
+        files: list[PageEntry] = []
         if refs:
             by_id = {s.id: s.to_dict() for s in self.db.get_all(refs)}
             for ref in refs:

@@ -52,6 +52,7 @@ from bale.publishing.publishers import Publisher, Publishers
 from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
+from bale.store.records import Grant
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Token, Tokens
 
@@ -400,7 +401,7 @@ class TrustedPublishing:
         run = " ".join(
             f"{k}={claims[k]}" for k in ("run_id", "run_attempt", "pipeline_id", "ref", "sha") if k in claims
         )
-        grants: list[dict[str, Any]] = []
+        grants: list[Grant] = []
         for (t, i), pubs in sorted(by_index.items()):
             grants.append(
                 {
@@ -434,7 +435,7 @@ class TrustedPublishing:
                 g["team"],
                 f"trusted publisher {g['publisher']}",
                 "mint-token",
-                f"token {record.id} for {g['index']}: {', '.join(g['projects'])} {run}".strip(),
+                f"token {record.id} for {g['index']}: {', '.join(g['projects'] or ())} {run}".strip(),
             )
         return Minted(token=secret, record=record, publishers=matched)
 

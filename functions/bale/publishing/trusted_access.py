@@ -26,6 +26,7 @@ from bale.publishing.readers import GenericOIDC, Reader, Readers, check, lookup_
 from bale.publishing.trusted import spend, verify
 from bale.settings import Settings
 from bale.store.backends import Stores
+from bale.store.records import Grant
 from bale.tenancy.service import Tenancy
 from bale.tokens.service import Token, TokenKind, Tokens
 
@@ -113,7 +114,7 @@ class TrustedAccess:
             for name in names:
                 labels.setdefault((reader.team, name), set()).add(reader.label)
         per_team: dict[str, int] = {}
-        grants: list[dict[str, Any]] = []
+        grants: list[Grant] = []
         run = " ".join(f"{k}={claims[k]}" for k in _RUN_CLAIMS if k in claims)
         for (team, index), who_reads in sorted(labels.items()):
             per_team[team] = per_team.get(team, 0) + 1
@@ -150,13 +151,13 @@ class TrustedAccess:
             )
         except BaleError as exc:
             raise PublishingError("invalid-accessor", f"{who}: {exc.message}") from None
-        by_team: dict[str, list[dict[str, Any]]] = {}
+        by_team: dict[str, list[Grant]] = {}
         for g in grants:
             by_team.setdefault(g["team"], []).append(g)
         for team, own in by_team.items():
             tenancy.audit(
                 team,
-                ", ".join(dict.fromkeys(g["publisher"] for g in own)),
+                ", ".join(dict.fromkeys(g.get("publisher") or "" for g in own)),
                 "read-token",
                 f"token {record.id} reads {', '.join(g['index'] for g in own)} for {ttl // 60} min: {run}".strip(),
             )

@@ -46,7 +46,7 @@ from bale.errors import BadRequest, NotFound, Unauthorized
 from bale.names import validate_email, validate_index, validate_project, validate_team
 from bale.store import paths
 from bale.store.backends import Stores
-from bale.store.records import from_snapshot
+from bale.store.records import Grant, from_snapshot
 from bale.tenancy.service import Roster, Tenancy
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class Token:
     #: A Trusted Publishing token whose workflow is enrolled in several indexes carries one
     #: grant per index, ``{"team", "index", "projects"}``; ``team``/``index``/``projects``
     #: then repeat the first. None for every other token.
-    grants: list[dict[str, Any]] | None = None
+    grants: list[Grant] | None = None
     teams: list[str] | None = None
     revoked_teams: dict[str, dt.datetime] | None = None
     #: A Trusted Publishing token: the identity of the publisher it was minted for
@@ -161,14 +161,14 @@ class Token:
         mine = [g for g in self.grants or [] if g["team"] == team]
         shared = len(set(self.teams or [team])) > 1
         revoked = (self.revoked_teams or {}).get(team) or self.revoked_at
-        first = mine[0] if mine else {}
+        first = mine[0] if mine else None
         return dataclasses.replace(
             self,
             team=team,
             index=", ".join(g["index"] for g in mine) or "",
             projects=sorted({p for g in mine for p in g.get("projects") or []}),
-            description=first.get("description", ""),
-            publisher=", ".join(dict.fromkeys(g["publisher"] for g in mine if g.get("publisher"))) or None,
+            description=first.get("description", "") if first else "",
+            publisher=", ".join(dict.fromkeys(p for g in mine if (p := g.get("publisher")))) or None,
             grants=mine,
             teams=[team],
             revoked_teams=None,
@@ -282,7 +282,7 @@ class Tokens:
         kind: TokenKind | str = TokenKind.API,
         publisher: str | None = None,
         check_index: bool = True,
-        grants: builtins.list[dict[str, Any]] | None = None,
+        grants: builtins.list[Grant] | None = None,
         owner: str | None = None,
         actor: str | None = None,
         identity: dict[str, str] | None = None,

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from bale.errors import NotFound, Unavailable
 from bale.settings import Settings
@@ -34,6 +34,7 @@ from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.blobs import BlobExists, BlobMissing
 from bale.store.memory import BytesLRU
+from bale.store.records import PageEntry
 from bale.upstream.client import Fetched, UpstreamClient, UpstreamError
 from bale.upstream.policy import UpstreamConfig
 from bale.upstream.secrets import SecretSource, secret_source
@@ -60,27 +61,27 @@ class CachedPage:
 
     state: str
     name: str
-    entries: list[dict[str, Any]]
+    entries: list[PageEntry]
     etag: str | None
     fetched_at: float  # epoch seconds of the last answer from the upstream
     #: Files the upstream listed once and no longer does: not shown, but a copy Bale made is
     #: still served, so a locked install stays reproducible when the upstream deletes a file.
-    retired: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    retired: list[PageEntry] = dataclasses.field(default_factory=list)
     digest: str = ""
 
     @property
     def exists(self) -> bool:
         return self.state == "ok"
 
-    def entry(self, filename: str) -> dict[str, Any] | None:
+    def entry(self, filename: str) -> PageEntry | None:
         for e in (*self.entries, *self.retired):
             if e["f"] == filename:
                 return e
         return None
 
     def to_bytes(self) -> bytes:
-        def out(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [{**e, "t": e["t"].isoformat()} if "t" in e else e for e in entries]
+        def out(entries: list[PageEntry]) -> list[dict[str, Any]]:
+            return [{**e, "t": e["t"].isoformat()} if "t" in e else dict(e) for e in entries]
 
         doc = {"format": FORMAT, "state": self.state, "name": self.name, "etag": self.etag}
         doc.update(fetched_at=self.fetched_at, entries=out(self.entries), retired=out(self.retired))
@@ -92,8 +93,11 @@ class CachedPage:
         if doc.get("format") != FORMAT:
             raise ValueError("another cache format")
 
-        def into(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [{**e, "t": dt.datetime.fromisoformat(e["t"])} if "t" in e else e for e in entries]
+        def into(entries: list[dict[str, Any]]) -> list[PageEntry]:
+            return [
+                cast(PageEntry, {**e, "t": dt.datetime.fromisoformat(e["t"])} if "t" in e else e)
+                for e in entries
+            ]
 
         return cls(
             doc["state"],
@@ -298,7 +302,7 @@ class UpstreamCache:
         if fetched.state == "not-modified" and old is not None:
             return dataclasses.replace(old, fetched_at=now)
         listed = {e["f"] for e in fetched.entries}
-        retired: list[dict[str, Any]] = []
+        retired: list[PageEntry] = []
         if old is not None:
             gone = [e for e in (*old.retired, *old.entries) if e["f"] not in listed]
             retired = list({e["f"]: e for e in gone}.values())[-MAX_RETIRED:]
@@ -307,11 +311,11 @@ class UpstreamCache:
         return CachedPage("ok", fetched.name or project, fetched.entries, fetched.etag, now, retired)
 
     # -- files --------------------------------------------------------------------------------
-    def file_path(self, entry: dict[str, Any], metadata: bool) -> str:
+    def file_path(self, entry: PageEntry, metadata: bool) -> str:
         path = paths.upstream_file(self.cfg.key(self.team), entry["h"], entry["f"])
         return paths.metadata_path(path) if metadata else path
 
-    def open_file(self, entry: dict[str, Any], metadata: bool) -> tuple[Iterator[bytes], int]:
+    def open_file(self, entry: PageEntry, metadata: bool) -> tuple[Iterator[bytes], int]:
         """The file (or its METADATA) of ``entry`` as (chunks, size): the stored copy, else
         copied from the upstream first (verified against the page's sha256)."""
         if metadata and not entry.get("m"):
@@ -329,7 +333,7 @@ class UpstreamCache:
             self._copy(entry, metadata, path)
         return self._open(path)
 
-    def ensure_copy(self, entry: dict[str, Any], metadata: bool) -> None:
+    def ensure_copy(self, entry: PageEntry, metadata: bool) -> None:
         """Make sure Bale holds a verified copy (before redirecting to a signed URL of it)."""
         if _sizes.get(self.file_path(entry, metadata)) is not None:
             return  # this instance opened or made it: copies are never removed by Bale
@@ -353,7 +357,7 @@ class UpstreamCache:
             return iter((data,)), len(data)
         return chunks, total
 
-    def _copy(self, entry: dict[str, Any], metadata: bool, path: str) -> None:
+    def _copy(self, entry: PageEntry, metadata: bool, path: str) -> None:
         url = entry["u"] + ".metadata" if metadata else entry["u"]
         digest = entry["m"] if metadata else entry["h"]
         ctype = "text/plain; charset=utf-8" if metadata else "application/octet-stream"

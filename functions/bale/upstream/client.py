@@ -39,6 +39,7 @@ from bale.errors import BadRequest, BaleError
 from bale.names import check_filename
 from bale.packages.distributions import parse_filename
 from bale.settings import Settings
+from bale.store.records import PageEntry
 from bale.upstream import addresses
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Fetched:
     state: str
     etag: str | None = None
     name: str | None = None
-    entries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    entries: list[PageEntry] = dataclasses.field(default_factory=list)
 
 
 def page_url(base: str, project: str) -> str:
@@ -481,7 +482,7 @@ def make_entry(
     metadata: Any = None,
     size: Any = None,
     uploaded: Any = None,
-) -> dict[str, Any] | None:
+) -> PageEntry | None:
     """One file as Bale's page entry, or None when Bale won't serve it (no sha256, not a wheel
     or sdist, another project's file, a link that is not http(s) or that :func:`target` refuses)."""
     try:
@@ -498,7 +499,7 @@ def make_entry(
         return None
     if canonicalize_name(str(parsed.project)) != project:
         return None
-    e: dict[str, Any] = {
+    e: PageEntry = {
         "f": filename,
         "v": str(parsed.version),
         "h": sha256.lower(),
@@ -526,7 +527,7 @@ def _too_many(limit: int) -> UpstreamError:
 
 def parse_json(
     body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[str, list[PageEntry]]:
     """A PEP 691 project page, of at most ``max_files`` files.
 
     Memory is bounded before parsing as well as after: a page within the byte limit could
@@ -592,7 +593,7 @@ class _Links(html.parser.HTMLParser):
 
 def parse_html(
     body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[str, list[PageEntry]]:
     """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes), of at most
     ``max_files`` links."""
     parser = _Links(max_files)

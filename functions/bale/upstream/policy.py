@@ -22,7 +22,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bale.store.records import PageEntry
 
 #: The index document's fields (above).
 UPSTREAM = "upstream"
@@ -81,7 +84,7 @@ def may_shadow(cfg: UpstreamConfig, project: str) -> bool:
     return project in cfg.allow_shadow or project in cfg.reserved
 
 
-def hidden_reason(entry: dict[str, Any], cfg: UpstreamConfig, project: str, now: dt.datetime) -> str | None:
+def hidden_reason(entry: PageEntry, cfg: UpstreamConfig, project: str, now: dt.datetime) -> str | None:
     """Why the cooldown hides an upstream file, or None when it is visible."""
     if cfg.min_age <= 0 or project in cfg.exempt:
         return None
@@ -97,8 +100,8 @@ def hidden_reason(entry: dict[str, Any], cfg: UpstreamConfig, project: str, now:
 
 
 def visible(
-    entries: Iterable[dict[str, Any]], cfg: UpstreamConfig, project: str, now: dt.datetime
-) -> list[dict[str, Any]]:
+    entries: Iterable[PageEntry], cfg: UpstreamConfig, project: str, now: dt.datetime
+) -> list[PageEntry]:
     """The entries the cooldown lets through."""
     return [e for e in entries if hidden_reason(e, cfg, project, now) is None]
 

@@ -13,6 +13,7 @@ from bale.api.simple.cache import PageVersion, Rendered
 from bale.api.simple.negotiate import GZIP_MIN_BYTES, Format, gzip_body
 from bale.api.simple.routing import SIMPLE
 from bale.packages.versions import sort_versions
+from bale.store.records import PageEntry
 
 #: 1.1: PEP 700 (size, upload-time, versions); 1.3: PEP 740 (provenance).
 API_VERSION: Final = "1.3"
@@ -67,7 +68,7 @@ def render_project(
     name: str,
     normalized: str,
     serial: int,
-    files: list[dict[str, Any]],
+    files: list[PageEntry],
     base: str,
     version: PageVersion,
     *,
