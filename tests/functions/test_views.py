@@ -3,6 +3,8 @@ the HTTP API does with them (uploads refused, pages served from the sources unde
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from click.testing import CliRunner
 
@@ -109,3 +111,82 @@ def test_an_upload_to_a_view_is_refused_naming_its_sources(stack, bale, staging)
     assert (
         "acme/dev is a view (read-only) over staging, main; upload to one of those indexes instead." in r.text
     )
+
+
+# -- serving --------------------------------------------------------------------------------
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+def _upload(stack, index, name, version):
+    token = stack.token("upload", index=index)
+    data = wheel_bytes(name, version)
+    form, files = form_for(wheel_name(name, version), data)
+    r = post(stack, form, files, token, path=f"/v1/upload/acme/{index}/")
+    assert r.status_code == 200, r.text
+
+
+def _get(stack, path, token, **kw):
+    import requests
+
+    return requests.get(stack.url + path, auth=("__token__", token), timeout=30, **kw)
+
+
+def test_a_view_serves_the_first_source_under_its_filter(stack, bale, staging):
+    for v in ("1.0", "2.0"):
+        _upload(stack, "main", "demo", v)
+    _upload(stack, "main", "other", "1.0")
+    _upload(stack, "staging", "other", "5.0")
+    r = bale(
+        "create-view",
+        "acme",
+        "dev",
+        "--source",
+        "staging",
+        "--source",
+        "main",
+        "--filter",
+        'release.version < "2"',
+    )
+    assert r.exit_code == 0, r.stderr
+    token = stack.token("read", index="dev")
+
+    page = _get(stack, "/simple/acme/dev/demo/", token, headers=JSON)
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert body["versions"] == ["1.0"]
+    (f,) = body["files"]
+    assert f["filename"] == wheel_name("demo", "1.0")
+    assert f["url"].endswith("/simple/acme/dev/demo/" + f["filename"])
+    assert f["core-metadata"] and f["upload-time"]
+    html = _get(stack, "/simple/acme/dev/demo/", token).text
+    assert wheel_name("demo", "1.0") in html and wheel_name("demo", "2.0") not in html
+
+    # Files: what the page shows is served; what the filter hides is 404, .metadata too.
+    got = _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "1.0"), token).content
+    assert hashlib.sha256(got).hexdigest() == f["hashes"]["sha256"]
+    assert (
+        _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "1.0") + ".metadata", token).status_code
+        == 200
+    )
+    for suffix in ("", ".metadata"):
+        assert (
+            _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "2.0") + suffix, token).status_code
+            == 404
+        )
+
+    # Private first, never merged: staging's "other" wins over main's, and its 5.0 is filtered out.
+    other = _get(stack, "/simple/acme/dev/other/", token, headers=JSON).json()
+    assert other["files"] == [] and other["versions"] == []
+    r = bale("update-view", "acme", "dev", "--no-filter")
+    other = _get(stack, "/simple/acme/dev/other/", token, headers=JSON).json()
+    assert other["versions"] == ["5.0"]
+    # A second, warm request reads the same page (and a change of the view shows at once).
+    assert _get(stack, "/simple/acme/dev/other/", token, headers=JSON).json()["versions"] == ["5.0"]
+    assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0", "2.0"]
+
+    listing = _get(stack, "/simple/acme/dev/", token, headers=JSON).json()
+    assert [p["name"] for p in listing["projects"]] == ["demo", "other"]
+    assert _get(stack, "/simple/acme/dev/nope/", token).status_code == 404
+    # A token for the view reads the view, not its sources.
+    assert _get(stack, "/simple/acme/main/demo/", token).status_code == 403

@@ -11,7 +11,7 @@ from flask import Request, Response
 
 from bale import access
 from bale.api.http import route_parts
-from bale.api.simple import pages
+from bale.api.simple import pages, viewpages
 from bale.api.simple.routing import (
     FILES,
     index_slugs,
@@ -29,6 +29,7 @@ from bale.store.blobs import BlobMissing
 from bale.store.memory import BytesLRU
 from bale.tenancy.service import Tenancy
 from bale.upstream.policy import UpstreamConfig, config_of, hidden_reason, is_private
+from bale.views.service import view_of
 
 log = logging.getLogger("bale.simple")
 
@@ -136,6 +137,15 @@ def _not_private(
     if index_doc is False:
         index_snap = Tenancy(stores).index_ref(team, index).get()
         index_doc = index_snap.to_dict() if index_snap.exists else None
+    known_view = viewpages.current(stores, team, index, index_doc) if view_of(team, index_doc) else None
+    if known_view is not None:
+        page, ref = viewpages.file_of(settings, stores, known_view, project, filename, want_metadata)
+        if ref is not None:
+            return serve_blob(request, stores, ref, want_metadata)
+        assert page.upstream is not None
+        return upstream_file(
+            request, settings, stores, team, page.source, project, page.upstream, filename, want_metadata
+        )
     cfg = config_of(index_doc)
     if cfg is not None and not is_private(index_doc, project, False):
         return upstream_file(request, settings, stores, team, index, project, cfg, filename, want_metadata)

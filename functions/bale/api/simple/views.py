@@ -36,7 +36,7 @@ from bale import access
 from bale.access import Principal
 from bale.api.http import plain_errors, route_parts
 from bale.api.simple import download as download_module
-from bale.api.simple import pages
+from bale.api.simple import pages, viewpages
 from bale.api.simple.cache import Rendered
 from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
@@ -59,11 +59,13 @@ from bale.settings import get_settings
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
 from bale.upstream.policy import config_of, is_private
+from bale.views.service import view_of
 
 
 def clear_caches() -> None:
     """Forget cached pages and tokens (tests clear the emulators between tests)."""
     pages.PAGES.clear()
+    viewpages.clear_caches()
     access.clear_cache()
     download_module.clear_caches()
     if "bale.api.simple.proxy" in sys.modules:
@@ -130,11 +132,24 @@ def _simple(request: Request) -> Response:
         fmt, content_type = negotiate(request)
         if not index_snap.exists:
             raise NotFound(f"No index {team}/{index}.")
+        view = view_of(team, index_snap.to_dict())
+        if view is not None:
+            body, serial = viewpages.project_list(
+                stores, view, access.visible_projects(principal, team, index), fmt
+            )
+            return page_response(request, body, viewpages.digest(body), content_type, serial)
         return _project_list(request, stores, principal, team, index, fmt, content_type, index_snap.to_dict())
     # Warm: a token this instance checked moments ago, and the project's version in one small
     # read; the page rendered at that version, if this instance has it, is the answer.
     snap = None
     if access.require_cached(request, stores, team, index, project) is not None:
+        # A view this instance knows: its own small read and one probe per source.
+        known_view = viewpages.current(stores, team, index) if viewpages.known(team, index) else None
+        if known_view is not None:
+            fmt, content_type = negotiate(request)
+            return viewpages.respond(
+                request, viewpages.page(settings, stores, known_view, project), fmt, content_type
+            )
         version = pages.current_version(stores, team, index, project)
         fmt, content_type = negotiate(request)
         entry = pages.cached(settings, team, index, project, version) if version is not None else None
@@ -152,6 +167,11 @@ def _simple(request: Request) -> Response:
         # private page keeps costing two.)
         index_snap = Tenancy(stores).index_ref(team, index).get()
         index_doc = index_snap.to_dict() if index_snap.exists else None
+        known_view = viewpages.current(stores, team, index, index_doc) if view_of(team, index_doc) else None
+        if known_view is not None:
+            return viewpages.respond(
+                request, viewpages.page(settings, stores, known_view, project), fmt, content_type
+            )
         cfg = config_of(index_doc)
         # Private first, never merged: a name the index holds (or reserved) never reaches here.
         if cfg is not None and not is_private(index_doc, project, False):

@@ -1,0 +1,283 @@
+"""Views through the Simple API: a project page is its first source's, under the view's filter.
+
+For each project name the first source that holds it wins, private first and never merged:
+the sources' own projects in the view's order, then (if none holds it) the upstream of the
+first source that has one and does not keep the name private. Only the winner's files are
+shown, and of those only the ones the filter keeps (:mod:`bale.views.filters`); what it hides
+is absent from both formats and 404 as a file or ``.metadata``. Yanks, upload times, core
+metadata and provenance links pass through as the source renders them.
+
+Cost of a warm page: one small read of the view's document (its update time says whether the
+definition this instance holds is current) and one version probe per source until the winner
+(the same probe as a plain page). The rendered page is cached under the view's version, the
+winner and its version; a filter on ages also under the minute, so a release that ages past a
+floor appears within a minute.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import threading
+from typing import Any, Final
+
+from flask import Request, Response
+
+from bale import clock
+from bale.api.simple import pages
+from bale.api.simple.cache import FileRef, Rendered
+from bale.api.simple.negotiate import Format, page_response
+from bale.api.simple.render import file_base, render_project, render_project_list
+from bale.errors import NotFound
+from bale.packages.service import Packages
+from bale.provenance.store import integrity_base
+from bale.settings import Settings
+from bale.store import paths
+from bale.store.backends import Stores
+from bale.tenancy.service import Tenancy
+from bale.upstream.policy import UpstreamConfig, config_of, is_private, visible
+from bale.views.filters import Filter, Subject
+from bale.views.service import View, view_of
+
+#: Pages kept per instance (each is a few KiB; a view over many projects churns the oldest).
+MAX_PAGES: Final = 2048
+_AGE_FIELDS: Final = {"package.age_days", "release.age_days"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Known:
+    stamp: tuple[int, int]  # the view document's update time
+    view: View
+    compiled: Filter | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewPage:
+    """A rendered view page and what its files are: blobs of a private source, or the names
+    of an upstream's files (served by the upstream's path) with the source that brings them."""
+
+    version: str
+    rendered: Rendered
+    source: str
+    upstream: UpstreamConfig | None = None
+    upstream_files: frozenset[str] = frozenset()
+
+
+_lock = threading.Lock()
+_views: dict[tuple[str, str], _Known] = {}
+_pages: collections.OrderedDict[tuple[str, str, str], ViewPage] = collections.OrderedDict()
+
+
+def clear_caches() -> None:
+    with _lock:
+        _views.clear()
+        _pages.clear()
+
+
+def known(team: str, index: str) -> bool:
+    """Whether this instance has seen ``team/index`` as a view (then its warm path skips the
+    project probe a plain index needs)."""
+    return (team, index) in _views
+
+
+def current(stores: Stores, team: str, index: str, doc: dict[str, Any] | None = None) -> _Known | None:
+    """The view named ``team/index`` as it is now (one small read), or None if it is not one.
+    ``doc``: its document when the caller has just read it whole."""
+    found = stores.probe.get(paths.index(team, index), ("name",))
+    if found is None:
+        with _lock:
+            _views.pop((team, index), None)
+        return None
+    with _lock:
+        have = _views.get((team, index))
+    if have is not None and have.stamp == found.update_time:
+        return have
+    if doc is None:
+        snap = Tenancy(stores).index_ref(team, index).get()
+        doc = snap.to_dict() if snap.exists else None
+    view = view_of(team, doc)
+    if view is None:
+        with _lock:
+            _views.pop((team, index), None)
+        return None
+    # The stamp is the probe's, which is no newer than the document read after it: a change
+    # between the two makes the next request read again, never keep a stale definition.
+    entry = _Known(found.update_time, view, view.compiled)
+    with _lock:
+        _views[(team, index)] = entry
+    return entry
+
+
+def _subjects(name: str, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Subject]]:
+    """Each entry with what the filter judges it on: the release's and the project's first
+    upload (known times only; None when no file of it has one)."""
+    first_release: dict[str, dt.datetime] = {}
+    for e in entries:
+        t = e.get("t")
+        if t is not None and (e["v"] not in first_release or t < first_release[e["v"]]):
+            first_release[e["v"]] = t
+    first = min(first_release.values(), default=None)
+    return [(e, Subject(name, e["v"], e["f"], e.get("t"), first_release.get(e["v"]), first)) for e in entries]
+
+
+def kept(
+    compiled: Filter | None, name: str, entries: list[dict[str, Any]], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The entries the filter keeps (all of them without a filter)."""
+    if compiled is None:
+        return entries
+    return [e for e, s in _subjects(name, entries) if compiled.keeps(s, now)]
+
+
+def preview(
+    compiled: Filter | None, name: str, entries: list[dict[str, Any]], now: dt.datetime
+) -> list[tuple[str, str, bool, list[str]]]:
+    """(version, filename, kept, why hidden) for each entry: the dashboard's preview."""
+    rows = []
+    for e, s in _subjects(name, entries):
+        keep = compiled is None or compiled.keeps(s, now)
+        rows.append((e["v"], e["f"], keep, [] if keep or compiled is None else compiled.explain(s, now)))
+    return rows
+
+
+def page(settings: Settings, stores: Stores, known_view: _Known, project: str) -> ViewPage:
+    """The view's page of ``project`` at this moment (rendered once per version); 404 when
+    no source holds the name."""
+    view = known_view.view
+    team = view.team
+    now = clock.now()
+    minute = ""
+    if known_view.compiled is not None and known_view.compiled.fields & _AGE_FIELDS:
+        minute = f":{int(now.timestamp() // 60)}"
+    stamp = f"{known_view.stamp[0]}.{known_view.stamp[1]}"
+    key = (team, view.name, project)
+    base = file_base(settings.base_url, team, view.name, project)
+    for source in view.sources:
+        version = pages.current_version(stores, team, source, project)
+        if version is None:
+            continue
+        tag = f"{stamp}:{source}:{version[0]}:{version[1]}{minute}"
+        with _lock:
+            hit = _pages.get(key)
+        if hit is not None and hit.version == tag:
+            return hit
+        found = Packages(stores).page(team, source, project)
+        if found is None:  # deleted between the probe and the read: the next source may hold it
+            continue
+        shown = kept(known_view.compiled, found.name, found.files, now)
+        rendered = render_project(
+            found.name,
+            found.normalized,
+            found.serial,
+            shown,
+            base,
+            (found.serial, tag),
+            integrity=integrity_base(settings.base_url, team, source, project),
+        )
+        files = {
+            e["f"]: FileRef(
+                paths.blob_path(team, source, project, e["h"], e["f"]), e["h"], e["s"], e.get("m")
+            )
+            for e in shown
+        }
+        return _keep(key, ViewPage(tag, dataclasses.replace(rendered, files=files), source))
+    return _upstream_page(settings, stores, known_view, project, key, base, stamp, minute, now)
+
+
+def _upstream_page(
+    settings: Settings,
+    stores: Stores,
+    known_view: _Known,
+    project: str,
+    key: tuple[str, str, str],
+    base: str,
+    stamp: str,
+    minute: str,
+    now: dt.datetime,
+) -> ViewPage:
+    # Imported here, as for a plain index: a view of private indexes never loads the client.
+    from bale.upstream.cache import UpstreamCache
+
+    view = known_view.view
+    tenancy = Tenancy(stores)
+    for source in view.sources:
+        snap = tenancy.index_ref(view.team, source).get()
+        doc = snap.to_dict() if snap.exists else None
+        cfg = config_of(doc)
+        if cfg is None or is_private(doc, project, False):
+            continue
+        up = UpstreamCache(stores, settings, view.team, cfg).page(project)
+        if not up.exists:
+            continue
+        cooled = visible(up.entries, cfg, project, now)
+        tag = f"{stamp}:{source}:up:{up.digest}:{len(cooled)}:{cfg.min_age}{minute}"
+        with _lock:
+            hit = _pages.get(key)
+        if hit is not None and hit.version == tag:
+            return hit
+        shown = kept(known_view.compiled, up.name, cooled, now)
+        rendered = render_project(up.name, project, 0, shown, base, (0, tag))
+        return _keep(key, ViewPage(tag, rendered, source, cfg, frozenset(e["f"] for e in shown)))
+    raise NotFound(
+        f"No project {project!r} in {view.team}/{view.name} (a view of {', '.join(view.sources)})."
+    )
+
+
+def _keep(key: tuple[str, str, str], entry: ViewPage) -> ViewPage:
+    with _lock:
+        _pages[key] = entry
+        _pages.move_to_end(key)
+        while len(_pages) > MAX_PAGES:
+            _pages.popitem(last=False)
+    return entry
+
+
+def respond(request: Request, entry: ViewPage, fmt: Format, content_type: str) -> Response:
+    r = entry.rendered
+    return page_response(request, r.bodies[fmt], r.digests[fmt], content_type, r.serial, r.gzipped.get(fmt))
+
+
+def file_of(
+    settings: Settings, stores: Stores, known_view: _Known, project: str, filename: str, want_metadata: bool
+) -> tuple[ViewPage, FileRef | None]:
+    """The view's page and the file's ref (None for an upstream's file, served by the upstream's
+    path from ``page.source``); 404 for a file the page does not show."""
+    view = known_view.view
+    entry = page(settings, stores, known_view, project)
+    missing = NotFound(
+        f"No file {filename + ('.metadata' if want_metadata else '')!r} in {view.team}/{view.name}/{project}."
+    )
+    if entry.upstream is not None:
+        if filename not in entry.upstream_files:
+            raise missing
+        return entry, None
+    ref = entry.rendered.files.get(filename)
+    if ref is None or (want_metadata and not ref.metadata_sha256):
+        raise missing
+    return entry, ref
+
+
+def project_list(stores: Stores, view: View, limited: list[str] | None, fmt: Format) -> tuple[bytes, int]:
+    """The view's projects: every project of its sources' catalogs, once (upstreams' names are
+    not listed, as for a plain index). Returns the body and a serial."""
+    packages = Packages(stores)
+    tenancy = Tenancy(stores)
+    seen: dict[str, str] = {}
+    serial = 0
+    for source in view.sources:
+        snap = tenancy.index_ref(view.team, source).get()
+        if not snap.exists:
+            continue
+        doc = snap.to_dict() or {}
+        serial += int(doc.get("catalog_serial") or 0)
+        for p in packages.catalog(view.team, source, doc):
+            seen.setdefault(p["normalized"], p["name"])
+    names = sorted(seen.items()) if limited is None else [(n, seen[n]) for n in sorted(limited) if n in seen]
+    body = render_project_list([{"name": name, "normalized": n} for n, name in names], serial, fmt)
+    return body, serial
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
