@@ -220,6 +220,17 @@ def test_expired_replayed_and_wrong_audience(private, oidc_issuers):
     )
 
 
+def test_owner_id_is_pinned_at_the_first_exchange(private, oidc_issuers):
+    from bale.publishing.readers import Readers
+
+    r = enroll(private)
+    gh = oidc_issuers.github
+    assert read_token(private, gh.sign()).status_code == 200
+    assert Readers(private.stores).get("acme", r.id).owner_id == "1001"
+    # The owner name deleted and registered again: same name, another account.
+    refused(read_token(private, gh.sign(gh.claims(repository_owner_id="9999"))), "repository_owner_id '9999'")
+
+
 def test_unenrolled_generic_issuer_is_never_contacted(private, oidc_issuers):
     ghes = oidc_issuers.ghes
     refused(read_token(private, ghes.sign()), "is not trusted here")

@@ -63,6 +63,9 @@ class Reader:
     service_account: str | None = None  # google
     claims: dict[str, str] = dataclasses.field(default_factory=dict)  # oidc: more claim patterns
     indexes: list[str] | None = None  # None: every index of the team
+    #: github: the owner's numeric ID (repository_owner_id), pinned at the first exchange, so a
+    #: deleted owner name registered again by someone else matches nothing.
+    owner_id: str | None = None
     created_at: dt.datetime | None = None
     created_by: str = ""
 
@@ -282,6 +285,37 @@ class Readers:
 
         q = self._col().where(filter=FieldFilter("lookup", "==", lookup))
         return sorted((from_snapshot(Reader, s) for s in q.stream()), key=lambda r: (r.team, r.id))
+
+    def pin(self, reader: Reader, claims: Claims) -> builtins.list[str]:
+        """Pin a GitHub reader's owner ID at its first exchange; [] if the token agrees with it.
+
+        A transaction, so two first exchanges racing cannot pin two different owners."""
+        if reader.provider != "github":
+            return []
+        from google.cloud import firestore
+
+        value = str(claims.get("repository_owner_id", ""))
+        ref = self._col().document(reader.id)
+
+        @firestore.transactional
+        def txn(tx: Any) -> str:
+            snap = ref.get(transaction=tx)
+            if not snap.exists:
+                return value  # removed meanwhile
+            current = (snap.to_dict() or {}).get("owner_id")
+            if current is None:
+                tx.update(ref, {"owner_id": value})
+                return value
+            return str(current)
+
+        reader.owner_id = txn(self.db.transaction())
+        if reader.owner_id != value:
+            return [
+                f"repository_owner_id {value!r} is not the one this owner name had when the "
+                "enrollment was first used (deleted, and the name taken again?); a team admin "
+                "must enroll it again if the change is expected"
+            ]
+        return []
 
     def issuer_enrolled(self, issuer: str) -> bool:
         """Whether any team enrolled this generic issuer (before we fetch anything from it)."""

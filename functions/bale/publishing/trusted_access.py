@@ -102,6 +102,16 @@ class TrustedAccess:
             # Which claim did not match, with the token's own value: never another team's
             # name, indexes or patterns (the caller only proved it runs as this workload).
             raise PublishingError("invalid-accessor", [f"{who}: {m}" for m in mismatches])
+        pinned = []
+        for reader in matched:
+            why = readers.pin(reader, claims)
+            if why:
+                mismatches += why
+            else:
+                pinned.append(reader)
+        if not pinned:
+            raise PublishingError("invalid-accessor", [f"{who}: {m}" for m in mismatches])
+        matched = pinned
         tenancy = Tenancy(self.stores)
         # One grant per (team, index); a reader for every index reads the team's indexes as
         # they are now (a later index is covered by the next token, an hour at most away).
