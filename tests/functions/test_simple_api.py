@@ -137,7 +137,7 @@ def test_json_project_page_field_by_field(stack, demo):
     assert r.headers["Content-Type"] == JSON_V1
     doc = r.json()
     assert set(doc) == {"meta", "name", "versions", "files"}
-    assert doc["meta"] == {"api-version": "1.3", "_last-serial": 5}
+    assert doc["meta"] == {"api-version": "1.4", "_last-serial": 5}
     assert doc["name"] == "demo"
     # PEP 700: every version, in version order (a string sort would put 10.0 before 2.0).
     assert doc["versions"] == ["1.0rc1", "1.0", "2.0", "10.0"]
@@ -191,11 +191,11 @@ def test_json_project_list(stack, demo):
     assert r.status_code == 200 and r.headers["Content-Type"] == JSON_V1
     # The list's serial counts the projects added to the index: demo, then another-thing.
     assert r.json() == {
-        "meta": {"api-version": "1.3", "_last-serial": 2},
+        "meta": {"api-version": "1.4", "_last-serial": 2},
         "projects": [{"name": "Another.Thing"}, {"name": "Demo"}],
     }
     page = parse_html(get(stack, "/simple/acme/main/", token).text)
-    assert page.meta["pypi:repository-version"] == "1.3"
+    assert page.meta["pypi:repository-version"] == "1.4"
     assert [(a["href"], a["text"]) for a in page.anchors] == [
         ("another-thing/", "Another.Thing"),
         ("demo/", "Demo"),
@@ -214,7 +214,7 @@ def test_html_project_page(stack, demo):
     assert 'data-requires-python="&gt;=3.8"' in r.text
     assert ">=3.8" not in r.text
     page = parse_html(r.text)
-    assert page.meta == {"pypi:repository-version": "1.3"}
+    assert page.meta == {"pypi:repository-version": "1.4"}
     assert [a["text"] for a in page.anchors] == IN_ORDER
     for a in page.anchors:
         data = demo[a["text"]]
@@ -801,8 +801,9 @@ def test_10k_file_project_costs_a_bounded_number_of_reads(stack):
     assert cold_reads <= 2 + CHUNKS
     # Warm: the token and the project document (for its serial), whatever the size.
     assert warm_reads == 2 and warm_html_reads == 2 and not_modified_reads == 2
-    # A download reads the token and the file's record (then 404s here: no blob was written).
-    assert download_reads == 2 and download.status_code == 404
+    # A download reads the token, the file's record and its project's (whose status may withhold
+    # the files, PEP 792), in one round trip (then 404s here: no blob was written).
+    assert download_reads == 3 and download.status_code == 404
 
     assert cold.status_code == warm.status_code == warm_html.status_code == 200
     assert cold.content == warm.content

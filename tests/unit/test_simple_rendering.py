@@ -90,7 +90,7 @@ def page(files=FILES, name="Widgets", normalized="widgets", serial=7) -> Rendere
 
 def test_json_page_fields():
     doc = json.loads(page().bodies["json"])
-    assert doc["meta"] == {"api-version": "1.3", "_last-serial": 7}
+    assert doc["meta"] == {"api-version": "1.4", "_last-serial": 7}
     assert doc["name"] == "widgets"
     assert doc["versions"] == ["1.0", "2.0rc1", "2.0"]
     # Files by version, then by filename.
@@ -122,7 +122,7 @@ def test_json_page_fields():
 
 def test_html_page_links():
     parsed = Anchors(page().bodies["html"])
-    assert parsed.meta == {"pypi:repository-version": "1.3"}
+    assert parsed.meta == {"pypi:repository-version": "1.4"}
     assert parsed.title == "Links for Widgets"
     by_name = {text: attrs for attrs, text in parsed.anchors}
     assert list(by_name) == [
@@ -170,6 +170,37 @@ def test_an_empty_project_renders():
     doc = json.loads(page([]).bodies["json"])
     assert (doc["versions"], doc["files"]) == ([], [])
     assert Anchors(page([]).bodies["html"]).anchors == []
+
+
+# -- project status (PEP 792) ---------------------------------------------------------------------
+@pytest.mark.parametrize("status", ["archived", "quarantined", "deprecated"])
+def test_a_status_is_served_in_both_formats(status):
+    rendered = render_project("Widgets", "widgets", 7, FILES, BASE, (7, "t"), status=status)
+    doc = json.loads(rendered.bodies["json"])
+    assert doc["project-status"] == {"status": status}
+    assert doc["meta"]["api-version"] == "1.4"
+    meta = Anchors(rendered.bodies["html"]).meta
+    assert meta == {"pypi:repository-version": "1.4", "pypi:project-status": status}
+
+
+def test_a_reason_is_served_escaped_in_html_and_as_is_in_json():
+    reason = 'moved to <b>"gadgets"</b> & co'
+    rendered = render_project(
+        "Widgets", "widgets", 7, [], BASE, (7, "t"), status="deprecated", status_reason=reason
+    )
+    assert json.loads(rendered.bodies["json"])["project-status"] == {"status": "deprecated", "reason": reason}
+    body = rendered.bodies["html"]
+    assert b"<b>" not in body
+    assert Anchors(body).meta["pypi:project-status-reason"] == reason
+
+
+def test_active_is_left_unmarked_as_pep_792_reads_no_marker():
+    rendered = render_project(
+        "Widgets", "widgets", 7, FILES, BASE, (7, "t"), status="active", status_reason="x"
+    )
+    assert "project-status" not in json.loads(rendered.bodies["json"])
+    assert b"project-status" not in rendered.bodies["html"]
+    assert rendered.bodies == page().bodies
 
 
 def test_rendering_is_deterministic_whatever_the_entry_order():

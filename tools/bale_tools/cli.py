@@ -19,6 +19,7 @@ import click
 
 from bale.errors import BaleError, NotFound
 from bale.names import validate_project
+from bale.packages import status as project_status
 from bale.packages.distributions import normalized_filename, parse_filename
 from bale.packages.versions import version_key
 from bale.publishing.providers import PROVIDERS
@@ -286,6 +287,7 @@ FLAT = {
     "remove-reader": ("reader", "remove"),
     "list-projects": ("project", "list"),
     "list-files": ("project", "files"),
+    "set-project-status": ("project", "status"),
     "yank": ("release", "yank"),
     "unyank": ("release", "unyank"),
     "delete": ("release", "delete"),
@@ -811,6 +813,32 @@ def list_files(a: Admin, team, index_name, project_name) -> None:
             f"{f.version:12}  {f.filename:60}  {f.size:>10}  {f.sha256[:12]:12}  "
             f"{f.upload_time.isoformat(timespec='minutes'):16}  {f.uploaded_by:30}  {state}"
         )
+
+
+@project.command("status")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("state", metavar="STATE", required=False, type=click.Choice(project_status.STATUSES))
+@click.option("--reason", help="Shown to installers beside the status (pypi:project-status-reason).")
+@pass_admin
+def set_status(a: Admin, team, index_name, project_name, state, reason) -> None:
+    """Show or set a project's status (PEP 792): active, archived (no new uploads), quarantined
+    (no uploads, no files listed or served) or deprecated."""
+    a.tenancy.require_index(team, index_name)
+    name = validate_project(project_name)
+    if state is None:
+        doc = a.packages.project_doc(team, index_name, name)
+        if doc is None:
+            raise NotFound(f"No project {name!r} in {team}/{index_name}.")
+        now_status, now_reason = project_status.of(doc)
+        click.echo(
+            f"{name} in {team}/{index_name}: {now_status}" + (f" ({now_reason})" if now_reason else "")
+        )
+        return
+    # The package service records the change in the audit log under this actor.
+    stored, why = a.packages.set_status(team, index_name, name, state, reason, actor=ACTOR)
+    click.echo(f"{name} in {team}/{index_name} is now {stored}" + (f" ({why})" if why else ""))
 
 
 def _release_args(f):

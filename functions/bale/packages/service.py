@@ -3,7 +3,7 @@
 Firestore layout, under ``teams/{team}/indexes/{index}``::
 
     projects/{normalized}                  {name, normalized, serial, file_count, chunks: [k],
-                                            updated_at}
+                                            updated_at, status?, status_reason?}
     projects/{normalized}/files/{filename} the full record of one file (kept after deletion as a
                                            tombstone, so a filename can never be reused)
     projects/{normalized}/pages/{k:05d}    {files: [entry, ...]}: the Simple API page, split over
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from bale.clock import now
 from bale.errors import BadRequest, NotFound
 from bale.names import validate_project
+from bale.packages import status as project_status
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.records import PageEntry
@@ -124,6 +125,9 @@ class Page:
     normalized: str
     serial: int
     files: list[PageEntry]
+    #: PEP 792 (see :mod:`bale.packages.status`); a quarantined page lists no files.
+    status: str = "active"
+    status_reason: str | None = None
 
 
 class Deleted(list[FileRecord]):
@@ -252,11 +256,15 @@ class Packages:
     def precheck(self, team: str, index: str, rec: FileRecord) -> tuple[str | None, bool]:
         """Before any byte is stored, in one round trip: (EXISTS for an identical re-upload (a
         retry), None for a new file; whether the project exists). BadRequest for a filename
-        taken by other bytes or by a deleted file. ``commit`` decides races."""
+        taken by other bytes or by a deleted file, or for a project whose status (PEP 792) takes
+        no uploads. ``commit`` decides races."""
         f_ref = self.file_ref(team, index, rec.project, rec.filename)
         p_ref = self.project_ref(team, index, rec.project)
         snaps = {s.reference.path: s for s in self.db.get_all([f_ref, p_ref])}
         f_snap, p_snap = snaps[f_ref.path], snaps[p_ref.path]
+        # Checked at this read, not in the commit (which reads nothing, so that uploads do not
+        # contend): an upload already past this point when a status is set may still land.
+        project_status.refuse_upload(rec.project, p_snap.to_dict() if p_snap.exists else None)
         outcome = self.already_there(f_snap.to_dict() or {}, rec) if f_snap.exists else None
         return outcome, p_snap.exists
 
@@ -404,6 +412,34 @@ class Packages:
         AuditLog(self.stores).record(team, actor, "delete", detail)
         return Deleted(gone, failed)
 
+    def set_status(
+        self, team: str, index: str, project: str, status: str, reason: str | None = None, *, actor: str
+    ) -> tuple[str, str | None]:
+        """Set a project's status (PEP 792) and its reason; returns them as stored. ``active``
+        clears both. The serial moves, so every cached page is rebuilt with the new marker (and
+        a quarantined page loses its files at once). Recorded once in the team's audit log."""
+        from google.api_core import exceptions
+        from google.cloud import firestore
+
+        project = validate_project(project)
+        status, reason = project_status.check_status(status, reason)
+        active = status == project_status.ACTIVE
+        try:
+            # update(): the project must exist (a status needs something to apply to).
+            self.project_ref(team, index, project).update(
+                {
+                    "status": firestore.DELETE_FIELD if active else status,
+                    "status_reason": firestore.DELETE_FIELD if active or not reason else reason,
+                    "serial": firestore.Increment(1),
+                    "updated_at": now(),
+                }
+            )
+        except exceptions.NotFound:
+            raise NotFound(f"No project {project!r} in {team}/{index}.") from None
+        detail = f"{index}/{project} {status}" + (f": {reason}" if reason and not active else "")
+        AuditLog(self.stores).record(team, actor, "project-status", detail)
+        return status, None if active else reason
+
     # -- reads ------------------------------------------------------------
     def project_doc(self, team: str, index: str, project: str) -> dict[str, Any] | None:
         snap = self.project_ref(team, index, project).get()
@@ -414,13 +450,24 @@ class Packages:
         proj = proj or self.project_doc(team, index, project)
         if proj is None:
             return None
-        refs = [self.chunk_ref(team, index, project, k) for k in sorted(proj.get("chunks", []))]
+        status, reason = project_status.of(proj)
+        # A quarantined project lists no files, so none is downloadable (downloads go through
+        # the page): its chunks are not even read.
+        chunks = proj.get("chunks", []) if project_status.serves_files(status) else []
+        refs = [self.chunk_ref(team, index, project, k) for k in sorted(chunks)]
         files: list[PageEntry] = []
         if refs:
             by_id = {s.id: s.to_dict() for s in self.db.get_all(refs)}
             for ref in refs:
                 files.extend((by_id.get(ref.id) or {}).get("files", []))
-        return Page(name=proj["name"], normalized=proj["normalized"], serial=proj["serial"], files=files)
+        return Page(
+            name=proj["name"],
+            normalized=proj["normalized"],
+            serial=proj["serial"],
+            files=files,
+            status=status,
+            status_reason=reason,
+        )
 
     def catalog(self, team: str, index: str, index_doc: dict[str, Any]) -> list[dict[str, str]]:
         """The index's projects as ``{name, normalized}``, sorted: a bounded number of reads

@@ -22,6 +22,7 @@ from bale.api.simple.routing import (
 from bale.clock import now
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
+from bale.packages import status as project_status
 from bale.packages.service import FileRecord, Packages
 from bale.settings import Settings
 from bale.store.backends import Stores
@@ -88,18 +89,29 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
             if ref is None or (want_metadata and not ref.metadata_sha256):
                 raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
             return serve_blob(request, stores, ref, want_metadata)
-        # No page at this version here: the file's own record decides.
-        f_snap = packages.file_ref(team, index, project, filename).get()
+        # No page at this version here: the file's own record decides, with the project's
+        # status (a quarantined project serves none), read in the same round trip.
+        f_ref, p_ref = (
+            packages.file_ref(team, index, project, filename),
+            packages.project_ref(team, index, project),
+        )
+        snaps = {s.reference.path: s for s in stores.db.get_all([f_ref, p_ref])}
+        f_snap, p_snap = snaps[f_ref.path], snaps[p_ref.path]
     else:
-        _, (f_snap,) = access.require(
+        _, (f_snap, p_snap) = access.require(
             request,
             stores,
             "read",
             team,
             index,
             project,
-            also=[packages.file_ref(team, index, project, filename)],
+            also=[
+                packages.file_ref(team, index, project, filename),
+                packages.project_ref(team, index, project),
+            ],
         )
+    if p_snap.exists and not project_status.serves_files(project_status.of(p_snap.to_dict())[0]):
+        raise NotFound(f"{project} in {team}/{index} is quarantined: none of its files is served.")
     if not f_snap.exists:
         # Only for a file the index does not hold: may it be its upstream's? (One more round
         # trip, so a private download keeps costing one.)

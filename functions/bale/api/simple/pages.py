@@ -75,6 +75,8 @@ def page_of(settings: Settings, stores: Stores, team: str, index: str, project: 
             key[0],
             version,
             integrity=integrity_base(settings.base_url, team, index, project),
+            status=page.status,
+            status_reason=page.status_reason,
         )
         refs = {
             e["f"]: FileRef(paths.blob_path(team, index, project, e["h"], e["f"]), e["h"], e["s"], e.get("m"))

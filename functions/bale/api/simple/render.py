@@ -15,8 +15,11 @@ from bale.api.simple.routing import SIMPLE
 from bale.packages.versions import sort_versions
 from bale.store.records import PageEntry
 
-#: 1.1: PEP 700 (size, upload-time, versions); 1.3: PEP 740 (provenance).
-API_VERSION: Final = "1.3"
+#: 1.1: PEP 700 (size, upload-time, versions); 1.3: PEP 740 (provenance); 1.4: PEP 792
+#: (project status markers).
+API_VERSION: Final = "1.4"
+#: No marker is served for it: PEP 792 reads a project without one as active.
+_ACTIVE: Final = "active"
 
 
 def file_base(base_url: str, team: str, index: str, project: str) -> str:
@@ -33,10 +36,10 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _html_doc(title: str, rows: str) -> bytes:
+def _html_doc(title: str, rows: str, head: str = "") -> bytes:
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n{head}'
         f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
         f"    <h1>{html.escape(title)}</h1>\n{rows}  </body>\n</html>\n"
     ).encode()
@@ -73,11 +76,16 @@ def render_project(
     version: PageVersion,
     *,
     integrity: str | None = None,
+    status: str = _ACTIVE,
+    status_reason: str | None = None,
 ) -> Rendered:
     """Render a project page in both formats (entries as :func:`bale.packages.page_entry` writes them).
 
     ``integrity``: where the Integrity API serves this project's provenance (PEP 740), followed
-    by ``{version}/{filename}/provenance``; files with provenance link it there."""
+    by ``{version}/{filename}/provenance``; files with provenance link it there.
+
+    ``status``, ``status_reason``: the project's PEP 792 marker, served unless ``active``
+    (the caller leaves out a quarantined project's files)."""
     json_files = []
     rows = []
     versions = sort_versions(e["v"] for e in files)
@@ -122,16 +130,23 @@ def render_project(
             attrs.append(f'data-provenance="{_attr(prov)}"')
         rows.append(f"    <a {' '.join(attrs)}>{html.escape(e['f'])}</a><br>\n")
 
+    doc: dict[str, Any] = {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "name": normalized,
+        "versions": versions,
+        "files": json_files,
+    }
+    head = ""
+    if status != _ACTIVE:
+        marker = {"status": status}
+        head = f'    <meta name="pypi:project-status" content="{_attr(status)}">\n'
+        if status_reason:
+            marker["reason"] = status_reason
+            head += f'    <meta name="pypi:project-status-reason" content="{_attr(status_reason)}">\n'
+        doc["project-status"] = marker
     bodies: dict[Format, bytes] = {
-        "json": _json(
-            {
-                "meta": {"api-version": API_VERSION, "_last-serial": serial},
-                "name": normalized,
-                "versions": versions,
-                "files": json_files,
-            }
-        ),
-        "html": _html_doc(f"Links for {name}", "".join(rows)),
+        "json": _json(doc),
+        "html": _html_doc(f"Links for {name}", "".join(rows), head),
     }
     return Rendered(
         version=version,
