@@ -190,3 +190,48 @@ def test_a_view_serves_the_first_source_under_its_filter(stack, bale, staging):
     assert _get(stack, "/simple/acme/dev/nope/", token).status_code == 404
     # A token for the view reads the view, not its sources.
     assert _get(stack, "/simple/acme/main/demo/", token).status_code == 403
+
+
+def test_warm_view_pages_follow_uploads_and_view_changes(stack, bale, staging, monkeypatch):
+    """With a token cache, a view page is served on the warm path (no token or view read):
+    a new upload to a source shows at once, a change of the view within the token cache's TTL."""
+    from bale import settings as settings_mod
+    from bale.api.simple import views
+
+    monkeypatch.setenv("BALE_TOKEN_CACHE_SECONDS", "60")
+    settings_mod.get_settings.cache_clear()
+    views.clear_caches()
+    try:
+        _upload(stack, "main", "demo", "1.0")
+        assert (
+            bale(
+                "create-view",
+                "acme",
+                "dev",
+                "--source",
+                "staging",
+                "--source",
+                "main",
+                "--filter",
+                'release.version != "2.0"',
+            ).exit_code
+            == 0
+        )
+        token = stack.token("read", index="dev")
+        for _ in range(3):
+            assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0"]
+        _upload(stack, "main", "demo", "2.0")
+        _upload(stack, "main", "demo", "3.0")
+        assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0", "3.0"]
+        assert _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "2.0"), token).status_code == 404
+        # Private first: staging now holds demo, so it wins outright.
+        _upload(stack, "staging", "demo", "0.1")
+        assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["0.1"]
+        # The view's definition is trusted for the token cache's TTL, then read again.
+        assert bale("update-view", "acme", "dev", "--source", "main").exit_code == 0
+        views.clear_caches()
+        assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0", "3.0"]
+    finally:
+        monkeypatch.delenv("BALE_TOKEN_CACHE_SECONDS")
+        settings_mod.get_settings.cache_clear()
+        views.clear_caches()

@@ -7,9 +7,10 @@ shown, and of those only the ones the filter keeps (:mod:`bale.views.filters`); 
 is absent from both formats and 404 as a file or ``.metadata``. Yanks, upload times, core
 metadata and provenance links pass through as the source renders them.
 
-Cost of a warm page: one small read of the view's document (its update time says whether the
-definition this instance holds is current) and one version probe per source until the winner
-(the same probe as a plain page). The rendered page is cached under the view's version, the
+Cost of a warm page: one version probe per source until the winner (the same probe as a plain
+page). The view's definition is trusted for as long as a checked token is
+(``BALE_TOKEN_CACHE_SECONDS``); after that one small read of the view's document (its update
+time) says whether the definition this instance holds is current. The rendered page is cached under the view's version, the
 winner and its version; a filter on ages also under the minute, so a release that ages past a
 floor appears within a minute.
 """
@@ -21,6 +22,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import threading
+import time
 from typing import Any, Final
 
 from flask import Request, Response
@@ -36,6 +38,7 @@ from bale.provenance.store import integrity_base
 from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
+from bale.store.records import PageEntry
 from bale.tenancy.service import Tenancy
 from bale.upstream.policy import UpstreamConfig, config_of, is_private, visible
 from bale.views.filters import Filter, Subject
@@ -51,6 +54,7 @@ class _Known:
     stamp: tuple[int, int]  # the view document's update time
     view: View
     compiled: Filter | None
+    checked: float  # time.monotonic() of the read that found it current
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,17 +86,26 @@ def known(team: str, index: str) -> bool:
     return (team, index) in _views
 
 
-def current(stores: Stores, team: str, index: str, doc: dict[str, Any] | None = None) -> _Known | None:
+def current(
+    stores: Stores, team: str, index: str, doc: dict[str, Any] | None = None, *, trust: float = 0
+) -> _Known | None:
     """The view named ``team/index`` as it is now (one small read), or None if it is not one.
-    ``doc``: its document when the caller has just read it whole."""
+    ``doc``: its document when the caller has just read it whole. ``trust``: seconds for which
+    a definition this instance read is used without reading it again (the warm path passes the
+    token cache's: a change to a view shows as soon as a revoked token stops working)."""
+    with _lock:
+        have = _views.get((team, index))
+    if have is not None and trust > 0 and time.monotonic() - have.checked < trust:
+        return have
     found = stores.probe.get(paths.index(team, index), ("name",))
     if found is None:
         with _lock:
             _views.pop((team, index), None)
         return None
-    with _lock:
-        have = _views.get((team, index))
     if have is not None and have.stamp == found.update_time:
+        have = dataclasses.replace(have, checked=time.monotonic())
+        with _lock:
+            _views[(team, index)] = have
         return have
     if doc is None:
         snap = Tenancy(stores).index_ref(team, index).get()
@@ -104,13 +117,13 @@ def current(stores: Stores, team: str, index: str, doc: dict[str, Any] | None = 
         return None
     # The stamp is the probe's, which is no newer than the document read after it: a change
     # between the two makes the next request read again, never keep a stale definition.
-    entry = _Known(found.update_time, view, view.compiled)
+    entry = _Known(found.update_time, view, view.compiled, time.monotonic())
     with _lock:
         _views[(team, index)] = entry
     return entry
 
 
-def _subjects(name: str, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Subject]]:
+def _subjects(name: str, entries: list[PageEntry]) -> list[tuple[PageEntry, Subject]]:
     """Each entry with what the filter judges it on: the release's and the project's first
     upload (known times only; None when no file of it has one)."""
     first_release: dict[str, dt.datetime] = {}
@@ -122,9 +135,7 @@ def _subjects(name: str, entries: list[dict[str, Any]]) -> list[tuple[dict[str, 
     return [(e, Subject(name, e["v"], e["f"], e.get("t"), first_release.get(e["v"]), first)) for e in entries]
 
 
-def kept(
-    compiled: Filter | None, name: str, entries: list[dict[str, Any]], now: dt.datetime
-) -> list[dict[str, Any]]:
+def kept(compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime) -> list[PageEntry]:
     """The entries the filter keeps (all of them without a filter)."""
     if compiled is None:
         return entries
@@ -132,7 +143,7 @@ def kept(
 
 
 def preview(
-    compiled: Filter | None, name: str, entries: list[dict[str, Any]], now: dt.datetime
+    compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime
 ) -> list[tuple[str, str, bool, list[str]]]:
     """(version, filename, kept, why hidden) for each entry: the dashboard's preview."""
     rows = []

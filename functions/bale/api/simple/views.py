@@ -144,7 +144,11 @@ def _simple(request: Request) -> Response:
     snap = None
     if access.require_cached(request, stores, team, index, project) is not None:
         # A view this instance knows: its own small read and one probe per source.
-        known_view = viewpages.current(stores, team, index) if viewpages.known(team, index) else None
+        known_view = (
+            viewpages.current(stores, team, index, trust=settings.token_cache_seconds)
+            if viewpages.known(team, index)
+            else None
+        )
         if known_view is not None:
             fmt, content_type = negotiate(request)
             return viewpages.respond(
