@@ -293,7 +293,7 @@ def _authenticate_read(
 
 
 def _authenticate_header(
-    stores: Stores, authorization: str | None, also: Sequence[Any], team: str
+    stores: Stores, authorization: str | None, also: Sequence[Any], team: str | None
 ) -> tuple[Principal, list[Any]]:
     """The principal of an Authorization header (Basic ``__token__:…`` or Bearer), read now,
     or 401 with the ``WWW-Authenticate`` challenge on which uv and twine ask for credentials."""
@@ -377,6 +377,43 @@ def require_cached(
         return None
     _check_read(stores, principal, team, index, project)
     return principal
+
+
+def authenticate(stores: Stores, authorization: str | None) -> Principal:
+    """The principal of an Authorization header, read now, or Unauthorized: for a token that
+    acts on itself (``bale logout`` revokes the login token it presents), not a request to a
+    team's index, which :func:`require` answers."""
+    return _authenticate_header(stores, authorization, (), None)[0]
+
+
+def team_role(stores: Stores, team: str, email: str, *, admin: bool = False) -> Role:
+    """A signed-in person's role in ``team``, for the dashboard's views of it: to anyone not a
+    member the team does not exist (404); ``admin``: team admins only (403 to anyone else,
+    whether or not the team exists)."""
+    role = member_role(stores, team, email)
+    if admin and role != Role.ADMIN:
+        raise Forbidden(f"Only admins of team {team!r} may do this.")
+    if role is None:
+        raise NotFound(f"No team {team!r}, or you are not a member of it.")
+    return role
+
+
+def rights_of(stores: Stores, email: str) -> list[dict[str, Any]]:
+    """What a person's login token may do, team by team, with their rights today: every index
+    of their teams to read, and those :func:`person_refusal` lets them upload to (all of them
+    for an admin, for a member those they were made a writer of)."""
+    tenancy = Tenancy(stores)
+    out = []
+    for team, role in tenancy.teams_of(email):
+        docs = {d["name"]: d for d in tenancy.list_indexes(team) if d.get("name")}
+        indexes = sorted(docs)
+        upload = [
+            i
+            for i in indexes
+            if person_refusal(email, role, Permission.UPLOAD, team, i, docs[i].get("writers")) is None
+        ]
+        out.append({"team": team, "role": str(role), "read": indexes, "upload": upload})
+    return out
 
 
 def member_role(stores: Stores, team: str, email: str) -> Role | None:

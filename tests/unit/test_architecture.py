@@ -174,9 +174,9 @@ DECIDING = {
     "owner_refusal": "bale.access",
     "person_refusal": "bale.access",
 }
-#: Known users of a credential outside a request's access check: signing out revokes the token
-#: presented (``bale logout``), and the dashboard sets the browser cookie it signs in with.
-DECIDING_ELSEWHERE = {("dashboard.device", "token_from_header"), ("dashboard.auth", "BROWSER_COOKIE")}
+#: Known users of a credential outside a request's access check: the dashboard sets the
+#: browser cookie it signs in with.
+DECIDING_ELSEWHERE = {("dashboard.auth", "BROWSER_COOKIE")}
 
 
 def test_every_entry_point_asks_the_access_module() -> None:

@@ -24,10 +24,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 
+from bale import access
 from bale.clock import now
 from bale.errors import BaleError, Unauthorized
 from bale.forwarded import client_address
-from bale.tokens.credentials import token_from_header
 from bale.tokens.device import (
     CODE_TTL,
     DEFAULT_TOKEN_TTL,
@@ -151,7 +151,7 @@ def revoke():
     """``bale logout``: the login token revokes itself (it is its own credential)."""
     tokens = services().tokens
     try:
-        tok = tokens.authenticate(token_from_header(request.headers.get("Authorization")))
+        tok = access.authenticate(services().stores, request.headers.get("Authorization")).token
     except Unauthorized as exc:
         return _json_error("invalid_token", exc.message, 401)
     if tok.kind != TokenKind.LOGIN or tok.owner is None:
@@ -162,17 +162,7 @@ def revoke():
 
 def _rights(email: str) -> list[dict[str, Any]]:
     """What a login token of ``email`` may do, team by team (their rights today)."""
-    tenancy = services().tenancy
-    out = []
-    for team, role in tenancy.teams_of(email):
-        docs = {d["name"]: d for d in tenancy.list_indexes(team) if d.get("name")}
-        indexes = sorted(docs)
-        # Admins upload everywhere in their team; members where they were made writers.
-        upload = (
-            indexes if role == "admin" else [i for i in indexes if email in (docs[i].get("writers") or [])]
-        )
-        out.append({"team": team, "role": str(role), "read": indexes, "upload": upload})
-    return out
+    return access.rights_of(services().stores, email)
 
 
 def _page(

@@ -12,7 +12,7 @@ import functools
 from flask import current_app, flash, g, redirect, request, url_for
 
 from bale import access
-from bale.errors import BaleError, Forbidden, NotFound
+from bale.errors import BaleError
 from bale.services import ServiceSet
 from bale.settings import Settings
 from bale.store.backends import get_stores
@@ -83,11 +83,6 @@ def signed_in(view):
     return wrapper
 
 
-def _role(team: str, user: User) -> str | None:
-    # Who may see a team (its indexes, packages, members) is bale.access's to decide.
-    return access.member_role(services().stores, team, user.email)
-
-
 def team_member(view):
     """Members of the team only; to anyone else the team does not exist (404)."""
 
@@ -96,9 +91,8 @@ def team_member(view):
         user = current_user()
         if user is None:
             return _to_signin()
-        role = _role(team, user)
-        if role is None:
-            raise NotFound(f"No team {team!r}, or you are not a member of it.")
+        # Who may see a team (its indexes, packages, members) is bale.access's to decide.
+        role = access.team_role(services().stores, team, user.email)
         g.team, g.role = team, role
         return view(*args, team=team, **kwargs)
 
@@ -113,9 +107,7 @@ def team_admin(view):
         user = current_user()
         if user is None:
             return _to_signin()
-        role = _role(team, user)
-        if role != "admin":
-            raise Forbidden(f"Only admins of team {team!r} may do this.")
+        role = access.team_role(services().stores, team, user.email, admin=True)
         g.team, g.role = team, role
         return view(*args, team=team, **kwargs)
 
