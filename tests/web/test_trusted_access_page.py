@@ -83,6 +83,13 @@ def test_admin_enrolls_lists_and_removes_a_trusted_accessor(
     staging = requests.get(f"{stack.url}/simple/acme/staging/", auth=("__token__", token), timeout=30)
     assert staging.status_code == 403
 
+    # The team's tokens page shows the read token for what it is.
+    page.goto(f"{stack.url}/teams/acme/admin/tokens")
+    row = page.locator("tr", has_text="Trusted Access (github:octo-org/*)")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("read on main")
+    expect(row).not_to_contain_text("trusted publisher")
+
     # The team's audit log tells of the enrollment and the exchange.
     page.goto(f"{stack.url}/teams/acme/")
     assert page.locator("table.audit").get_by_text("add-reader").count() == 1

@@ -138,8 +138,10 @@ class TrustedAccess:
                     "team": team,
                     "index": index,
                     "projects": None,
-                    "publisher": "trusted accessor " + ", ".join(sorted(who_reads)),
-                    "description": f"Trusted Access {run}".strip(),
+                    # No publisher: this workload publishes nothing (the description and the
+                    # audit entry name the accessor).
+                    "publisher": None,
+                    "description": f"Trusted Access ({', '.join(sorted(who_reads))}) {run}".strip(),
                 }
             )
         if not grants:
@@ -167,7 +169,8 @@ class TrustedAccess:
         for team, own in by_team.items():
             tenancy.audit(
                 team,
-                ", ".join(dict.fromkeys(g.get("publisher") or "" for g in own)),
+                "trusted accessor "
+                + ", ".join(sorted({label for g in own for label in labels[(g["team"], g["index"])]})),
                 "read-token",
                 f"token {record.id} reads {', '.join(g['index'] for g in own)} for {ttl // 60} min: {run}".strip(),
             )

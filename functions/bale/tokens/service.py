@@ -166,7 +166,10 @@ class Token:
             self,
             team=team,
             index=", ".join(g["index"] for g in mine) or "",
-            projects=sorted({p for g in mine for p in g.get("projects") or []}),
+            # A read grant of every project (Trusted Access) stays None: all of them.
+            projects=None
+            if any(g.get("projects") is None for g in mine)
+            else sorted({p for g in mine for p in g.get("projects") or []}),
             description=first.get("description", "") if first else "",
             publisher=", ".join(dict.fromkeys(p for g in mine if (p := g.get("publisher")))) or None,
             grants=mine,
