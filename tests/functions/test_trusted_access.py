@@ -220,6 +220,26 @@ def test_expired_replayed_and_wrong_audience(private, oidc_issuers):
     )
 
 
+def test_gitlab_project_paths_and_a_google_service_account(private, oidc_issuers):
+    gl, google = oidc_issuers.gitlab, oidc_issuers.google
+    enroll(private, provider="gitlab", repository="acme-group/*")
+    enroll(private, provider="google", service_account="publisher@acme-prod.iam.gserviceaccount.com")
+    assert read_token(private, gl.sign()).status_code == 200  # acme-group/widgets
+    refused(
+        read_token(private, gl.sign(gl.claims(project_path="acme-group/sub/widgets"))),
+        "project_path 'acme-group/sub/widgets' does not match",
+    )
+    refused(
+        read_token(private, gl.sign(gl.claims(project_path="acme-groupx/widgets"))), "No trusted accessor"
+    )
+    ok = read_token(private, google.sign())
+    assert ok.status_code == 200, ok.text
+    assert index_status(private, ok.json()["token"]) == 200
+    refused(
+        read_token(private, google.sign(google.claims(email_verified=False))), "email_verified is not true"
+    )
+
+
 def test_owner_id_is_pinned_at_the_first_exchange(private, oidc_issuers):
     from bale.publishing.readers import Readers
 
