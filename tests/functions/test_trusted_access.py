@@ -197,6 +197,20 @@ def test_another_repository_and_pattern_edges(private, oidc_issuers, tenancy):
     assert "rival" not in text and "hidden" not in text and "acme/*" not in text
 
 
+def test_one_workload_enrolled_by_two_teams_reads_both_and_each_log_tells_its_own(
+    private, oidc_issuers, tenancy
+):
+    tenancy.create_team("rival", "eve@example.com")
+    enroll(private)
+    enroll(private, team="rival")
+    token = read_token(private, oidc_issuers.github.sign()).json()["token"]
+    assert index_status(private, token) == 200
+    assert index_status(private, token, team="rival") == 200
+    for team, other in (("acme", "rival"), ("rival", "acme")):
+        [entry] = [e for e in tenancy.audit_log(team) if e["action"] == "read-token"]
+        assert "reads main" in entry["detail"] and other not in entry["detail"] + entry["actor"]
+
+
 def test_subject_pattern(private, oidc_issuers):
     enroll(private, subject="repo:octo-org/*:environment:ci")
     gh = oidc_issuers.github

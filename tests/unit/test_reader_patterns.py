@@ -139,3 +139,32 @@ def test_check_google():
     r = _reader(provider="google", service_account="ci@p.iam.gserviceaccount.com")
     assert check(r, {"email": "CI@p.iam.gserviceaccount.com", "email_verified": True}) == []
     assert len(check(r, {"email": "x@p.iam.gserviceaccount.com", "email_verified": False})) == 2
+
+
+# -- the generic provider, as Trusted Publishing uses it ------------------------------------
+def test_generic_publisher_enroll_check_and_no_identity():
+    from bale.publishing.providers import PROVIDERS
+    from bale.publishing.publishers import Publisher
+    from bale.settings import Settings
+
+    prov = PROVIDERS["oidc"]
+    assert prov.issuer(Settings()) == ""  # never taken for a configured issuer
+    with pytest.raises(BadRequest):
+        prov.enroll({"issuer": "https://ghes.example"})  # no claim to match
+    with pytest.raises(BadRequest):
+        prov.enroll({"issuer": "https://ghes.example", "claims": ["repository=*/*"]})
+    rec = prov.enroll(
+        {"issuer": "https://ghes.example/", "claims": ["repository=acme/widgets"], "subject": "repo:acme/*"}
+    )
+    assert rec == {
+        "issuer": "https://ghes.example",
+        "claims": {"repository": "acme/widgets", "sub": "repo:acme/*"},
+        "lookup": "oidc:https://ghes.example",
+    }
+    pub = Publisher(id="p1", team="acme", index="main", provider="oidc", projects=["w"], **rec)
+    claims = {"iss": "https://ghes.example", "repository": "acme/widgets", "sub": "repo:acme/widgets"}
+    assert prov.check(pub, claims, Settings()) == []
+    why = prov.check(pub, claims | {"repository": "acme/other"}, Settings())
+    assert why == ["repository 'acme/other' does not match the enrolled pattern"]
+    assert prov.identity(pub, claims) == {}  # so uploads through it take no attestations
+    assert pub.label == "oidc:https://ghes.example (repository=acme/widgets, sub=repo:acme/*)"
