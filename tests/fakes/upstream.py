@@ -72,6 +72,7 @@ class Upstream:
             self.files_served = 0  # file and METADATA requests answered (or held at the gate)
             self.redirects: dict[str, str] = {}  # path -> Location (a hostile upstream's redirects)
             self.file_prefix = "../../files/"  # what JSON file links start with (may be elsewhere)
+            self.status: dict[str, tuple[str, str | None]] = {}  # project -> its PEP 792 marker
 
     # -- content --------------------------------------------------------------------------------
     def add(
@@ -215,7 +216,12 @@ class Upstream:
             if f["upload_time"] is not None:
                 jf["upload-time"] = f["upload_time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             out.append(jf)
-        return json.dumps({"meta": {"api-version": "1.1"}, "name": project, "files": out}).encode()
+        doc: dict = {"meta": {"api-version": "1.1"}, "name": project, "files": out}
+        if project in self.status:
+            state, reason = self.status[project]
+            doc["meta"]["api-version"] = "1.4"
+            doc["project-status"] = {"status": state, **({"reason": reason} if reason else {})}
+        return json.dumps(doc).encode()
 
     def _html(self, project: str, files: dict, faults: set[str]) -> bytes:
         import html
@@ -229,7 +235,13 @@ class Upstream:
             if f["yanked"] is not False:
                 attrs += f' data-yanked="{html.escape(f["yanked"] if isinstance(f["yanked"], str) else "")}"'
             rows.append(f"<a {attrs}>{f['filename']}</a><br>")
-        return f"<!DOCTYPE html><html><body>{''.join(rows)}</body></html>".encode()
+        head = ""
+        if project in self.status:
+            state, reason = self.status[project]
+            head = f'<meta name="pypi:project-status" content="{state}">'
+            if reason:
+                head += f'<meta name="pypi:project-status-reason" content="{html.escape(reason)}">'
+        return f"<!DOCTYPE html><html><head>{head}</head><body>{''.join(rows)}</body></html>".encode()
 
     def start(self) -> Upstream:
         self.server.start()

@@ -9,12 +9,20 @@ import sys
 import urllib.parse
 
 import pytest
+import test_upstream
 from click.testing import CliRunner
 from test_simple_api import JSON_V1, Links, get
 
 from clients import BIN, run, uv_publish
 from factories import make_wheel, metadata_text, wheel_bytes, wheel_name
 from uploads import form_for, post
+
+# test_upstream's fake upstream, as fixtures here too.
+_upstream_server, upstream, bale_env = (
+    test_upstream._upstream_server,
+    test_upstream.upstream,
+    test_upstream.bale_env,
+)
 
 STATES = ["active", "archived", "quarantined", "deprecated"]
 
@@ -37,8 +45,10 @@ def bale(stores):
 @pytest.fixture
 def lib(stack):
     """acme/main holding lib 1.0 (a wheel)."""
-    r = post(stack, *form_for(wheel_name("lib", "1.0"), wheel_bytes("lib", "1.0")), token=stack.token())
+    data = wheel_bytes("lib", "1.0")
+    r = post(stack, *form_for(wheel_name("lib", "1.0"), data), token=stack.token())
     assert r.status_code == 200, r.text
+    stack.wheel = data  # the bytes as uploaded (a rebuilt wheel differs in its timestamps)
     return stack
 
 
@@ -151,8 +161,8 @@ def test_each_status_served_and_enforced(bale, lib, state):
         assert f"'lib' is {state} (why not) and accepts no new uploads" in r.text
         assert f"is {state}" in r.reason
         # Even a retry of a file it holds: PEP 792 allows no uploads at all.
-        again = post(lib, *form_for(wheel, wheel_bytes("lib", "1.0")), token=lib.token())
-        assert again.status_code == 400
+        again = post(lib, *form_for(wheel, lib.wheel), token=lib.token())
+        assert again.status_code == 400 and "accepts no new uploads" in again.text
     else:
         assert r.status_code == 200, r.text
     stored = {f.filename for f in Packages(lib.stores).files("acme", "main", "lib")}
@@ -169,9 +179,43 @@ def test_lifting_a_quarantine_serves_the_files_again(bale, lib):
     assert get(lib, f"/simple/acme/main/lib/{wheel}", read).status_code == 404
     assert bale("project", "status", "acme", "main", "lib", "active").exit_code == 0
     r = get(lib, f"/simple/acme/main/lib/{wheel}", read)
-    assert r.status_code == 200 and r.content == wheel_bytes("lib", "1.0")
+    assert r.status_code == 200 and r.content == lib.wheel
     r = get(lib, f"/simple/acme/main/lib/{wheel}.metadata", read)
     assert r.status_code == 200 and r.text == metadata_text("lib", "1.0")
+
+
+# -- an upstream's statuses pass through ---------------------------------------------------------------
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+@pytest.mark.parametrize("state", ["archived", "quarantined", "deprecated"])
+def test_an_upstream_status_passes_through(stack, upstream, bale_env, state, html_only):
+    from bale.upstream.service import Upstreams
+
+    bale_env(BALE_UPSTREAM_PAGE_TTL=0)
+    Upstreams(stack.stores, stack.settings).set_upstream("acme", "main", url=upstream.index_url)
+    if html_only:
+        upstream.faults["pubdep"].add("html_only")
+    f = upstream.add("pubdep", "1.0")
+    read = stack.token("read")
+    wheel = f"/simple/acme/main/pubdep/{f['filename']}"
+    assert get(stack, wheel, read).status_code == 200  # a copy Bale keeps
+    upstream.status["pubdep"] = (state, "upstream says <so>")
+
+    doc = get(stack, "/simple/acme/main/pubdep/", read, JSON_V1).json()
+    assert doc["project-status"] == {"status": state, "reason": "upstream says <so>"}
+    links = Links()
+    links.feed(get(stack, "/simple/acme/main/pubdep/", read, "text/html").text)
+    assert links.meta["pypi:project-status"] == state
+    assert links.meta["pypi:project-status-reason"] == "upstream says <so>"
+    quarantined = state == "quarantined"
+    assert [x["filename"] for x in doc["files"]] == ([] if quarantined else [f["filename"]])
+    # Not even the copy Bale made is served for a quarantined project.
+    for path in (wheel, wheel + ".metadata"):
+        assert get(stack, path, read).status_code == (404 if quarantined else 200)
+
+    del upstream.status["pubdep"]  # lifted upstream: served again
+    doc = get(stack, "/simple/acme/main/pubdep/", read, JSON_V1).json()
+    assert "project-status" not in doc and [x["filename"] for x in doc["files"]] == [f["filename"]]
+    assert get(stack, wheel, read).status_code == 200
 
 
 # -- real clients -------------------------------------------------------------------------------------

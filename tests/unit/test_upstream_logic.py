@@ -585,3 +585,68 @@ def test_plain_http_elsewhere_is_told_to_use_https():
     with pytest.raises(BadRequest) as exc:
         validate_url("http://pypi.org/simple/", True)
     assert "use https (plain http only for a loopback upstream" in exc.value.message
+
+
+# -- PEP 792 markers from the upstream -----------------------------------------------------------
+def _marked_json(status) -> bytes:
+    files = [
+        {
+            "filename": "pubdep-1.0-py3-none-any.whl",
+            "url": "pubdep-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "a" * 64},
+        }
+    ]
+    return json.dumps(
+        {"meta": {"api-version": "1.4"}, "name": "pubdep", "files": files, "project-status": status}
+    ).encode()
+
+
+def _marked_html(meta: str) -> bytes:
+    return f'<html><head>{meta}</head><body><a href="pubdep-1.0-py3-none-any.whl#sha256={"a" * 64}">x</a></body></html>'.encode()
+
+
+@pytest.mark.parametrize(
+    "status, marker",
+    [
+        ({"status": "archived", "reason": "done"}, ("archived", "done")),
+        ({"status": "Deprecated"}, ("deprecated", None)),
+        (
+            {"status": "quarantined", "reason": "mal\nware " + "x" * 600},
+            ("quarantined", ("mal ware " + "x" * 600)[:500]),
+        ),
+        ({"status": "active", "reason": "fine"}, None),
+        ({"status": "exploded"}, None),  # not a PEP 792 status: not passed on
+        ({"status": 3}, None),
+        ("archived", None),
+    ],
+)
+def test_an_upstream_json_marker_is_read_and_bounded(status, marker):
+    got: list = []
+    _, entries = parse_json(_marked_json(status), PAGE, "pubdep", status=got)
+    assert got == ([marker] if marker else [])
+    # A quarantined page's files are not listed, whatever the upstream sent.
+    assert len(entries) == (0 if marker and marker[0] == "quarantined" else 1)
+
+
+def test_an_upstream_html_marker_is_read_first_tag_wins():
+    meta = (
+        '<meta name="pypi:project-status" content="quarantined">'
+        '<meta name="pypi:project-status-reason" content="bad &amp; gone">'
+        '<meta name="pypi:project-status" content="active">'
+    )
+    got: list = []
+    _, entries = parse_html(_marked_html(meta), PAGE, "pubdep", status=got)
+    assert got == [("quarantined", "bad & gone")] and entries == []
+    got = []
+    _, entries = parse_html(_marked_html(""), PAGE, "pubdep", status=got)
+    assert got == [] and len(entries) == 1
+
+
+def test_a_cached_page_keeps_its_marker_and_a_quarantined_one_serves_nothing():
+    entry = {"f": "pubdep-1.0-py3-none-any.whl", "v": "1.0", "h": "a" * 64, "u": "https://x/p.whl"}
+    page = CachedPage("ok", "pubdep", [], None, 1.0, [entry], status="quarantined", status_reason="bad")
+    again = CachedPage.from_bytes(page.to_bytes())
+    assert (again.status, again.status_reason, again.digest) == ("quarantined", "bad", page.digest)
+    assert again.entry(entry["f"]) is None
+    lifted = dataclasses.replace(again, status="active", status_reason=None, digest="")
+    assert lifted.entry(entry["f"]) == entry and lifted.digest != page.digest

@@ -68,12 +68,17 @@ class CachedPage:
     #: still served, so a locked install stays reproducible when the upstream deletes a file.
     retired: list[PageEntry] = dataclasses.field(default_factory=list)
     digest: str = ""
+    #: The upstream's PEP 792 marker, served again (a quarantined page has no entries).
+    status: str = "active"
+    status_reason: str | None = None
 
     @property
     def exists(self) -> bool:
         return self.state == "ok"
 
     def entry(self, filename: str) -> PageEntry | None:
+        if self.status == "quarantined":  # PEP 792: not even a copy Bale made is served
+            return None
         for e in (*self.entries, *self.retired):
             if e["f"] == filename:
                 return e
@@ -85,6 +90,7 @@ class CachedPage:
 
         doc = {"format": FORMAT, "state": self.state, "name": self.name, "etag": self.etag}
         doc.update(fetched_at=self.fetched_at, entries=out(self.entries), retired=out(self.retired))
+        doc.update(status=self.status, status_reason=self.status_reason)
         return json.dumps(doc).encode()
 
     @classmethod
@@ -106,12 +112,18 @@ class CachedPage:
             doc.get("etag"),
             float(doc["fetched_at"]),
             into(doc.get("retired") or []),
+            status=doc.get("status") or "active",
+            status_reason=doc.get("status_reason"),
         )
 
     def __post_init__(self) -> None:
         if not self.digest:
             self.digest = hashlib.sha256(
-                json.dumps([self.state, self.name, self.entries], sort_keys=True, default=str).encode()
+                json.dumps(
+                    [self.state, self.name, self.entries, self.status, self.status_reason],
+                    sort_keys=True,
+                    default=str,
+                ).encode()
             ).hexdigest()
 
 
@@ -308,7 +320,17 @@ class UpstreamCache:
             retired = list({e["f"]: e for e in gone}.values())[-MAX_RETIRED:]
         if fetched.state == "missing":
             return CachedPage("missing", project, [], None, now, retired)
-        return CachedPage("ok", fetched.name or project, fetched.entries, fetched.etag, now, retired)
+        status, reason = fetched.status or ("active", None)
+        return CachedPage(
+            "ok",
+            fetched.name or project,
+            fetched.entries,
+            fetched.etag,
+            now,
+            retired,
+            status=status,
+            status_reason=reason,
+        )
 
     # -- files --------------------------------------------------------------------------------
     def file_path(self, entry: PageEntry, metadata: bool) -> str:

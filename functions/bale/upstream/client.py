@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 
 from bale.errors import BadRequest, BaleError
 from bale.names import check_filename
+from bale.packages import status as project_status
 from bale.packages.distributions import parse_filename
 from bale.settings import Settings
 from bale.store.records import PageEntry
@@ -77,6 +78,8 @@ class Fetched:
     etag: str | None = None
     name: str | None = None
     entries: list[PageEntry] = dataclasses.field(default_factory=list)
+    #: The upstream's PEP 792 marker (status, reason); None: it serves none (active).
+    status: tuple[str, str | None] | None = None
 
 
 def page_url(base: str, project: str) -> str:
@@ -405,13 +408,20 @@ class UpstreamClient:
             body = self._read(resp, self.settings.upstream_max_page_bytes, deadline)
             final = resp.url or url
             limit = self.settings.upstream_max_files
+            marker: list[tuple[str, str | None]] = []
             if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
-                name, entries = parse_json(body, final, project, limit)
+                name, entries = parse_json(body, final, project, limit, status=marker)
             else:
-                name, entries = parse_html(body, final, project, limit)
+                name, entries = parse_html(body, final, project, limit, status=marker)
         except UpstreamError as exc:
             raise _after_redirects(exc, chain) from None
-        return Fetched("ok", etag=resp.headers.get("ETag"), name=name, entries=entries)
+        return Fetched(
+            "ok",
+            etag=resp.headers.get("ETag"),
+            name=name,
+            entries=entries,
+            status=marker[0] if marker else None,
+        )
 
     # -- files --------------------------------------------------------------------------------
     def download(self, url: str, sink: _Sink, sha256: str, *, metadata: bool = False) -> int:
@@ -525,10 +535,26 @@ def _too_many(limit: int) -> UpstreamError:
     return UpstreamError(f"The upstream's page lists too many files (over {limit}); not served.")
 
 
+def upstream_status(status: Any, reason: Any) -> tuple[str, str | None] | None:
+    """An upstream's PEP 792 marker as Bale serves it again: a status the standard defines
+    (anything else is not passed on), with its reason as one bounded line; None for active."""
+    if not isinstance(status, str) or status.strip().lower() not in project_status.STATUSES:
+        return None
+    why = " ".join(reason.split())[: project_status.MAX_REASON] if isinstance(reason, str) else None
+    stored, why = project_status.check_status(status, why)
+    return None if stored == project_status.ACTIVE else (stored, why)
+
+
 def parse_json(
-    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+    body: bytes,
+    url: str,
+    project: str,
+    max_files: int = DEFAULT_MAX_FILES,
+    *,
+    status: list[tuple[str, str | None]] | None = None,
 ) -> tuple[str, list[PageEntry]]:
-    """A PEP 691 project page, of at most ``max_files`` files.
+    """A PEP 691 project page, of at most ``max_files`` files. ``status``, if given, receives
+    the page's PEP 792 marker (see :func:`upstream_status`); a quarantined page lists no files.
 
     Memory is bounded before parsing as well as after: a page within the byte limit could
     still be millions of tiny objects (``[{},{},…]``), each costing far more parsed than sent,
@@ -543,8 +569,17 @@ def parse_json(
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
         raise UpstreamError("The upstream sent a JSON page without a files list.")
     name = doc.get("name") if isinstance(doc.get("name"), str) else project
+    raw_status = doc.get("project-status")
+    marker = (
+        upstream_status(raw_status.get("status"), raw_status.get("reason"))
+        if isinstance(raw_status, dict)
+        else None
+    )
+    if status is not None and marker is not None:
+        status.append(marker)
     entries = []
-    for f in doc["files"]:
+    # PEP 792: a quarantined project's files are not offered, whatever the upstream lists.
+    for f in doc["files"] if project_status.serves_files((marker or ("active",))[0]) else []:
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
             continue
         raw_hashes = f.get("hashes")
@@ -582,9 +617,15 @@ class _Links(html.parser.HTMLParser):
     def __init__(self, max_links: int) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[dict[str, str | None]] = []
+        self.meta: dict[str, str | None] = {}
         self.max_links = max_links
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "meta":
+            a = dict(attrs)
+            # The first of each name counts (PEP 792's two, pypi:repository-version).
+            if isinstance(a.get("name"), str) and a["name"] not in self.meta:
+                self.meta[str(a["name"])] = a.get("content")
         if tag == "a":
             if len(self.links) >= self.max_links:
                 raise _TooMany  # stop parsing: memory stays bounded
@@ -592,10 +633,15 @@ class _Links(html.parser.HTMLParser):
 
 
 def parse_html(
-    body: bytes, url: str, project: str, max_files: int = DEFAULT_MAX_FILES
+    body: bytes,
+    url: str,
+    project: str,
+    max_files: int = DEFAULT_MAX_FILES,
+    *,
+    status: list[tuple[str, str | None]] | None = None,
 ) -> tuple[str, list[PageEntry]]:
     """A PEP 503 project page (with PEP 592 yanks, PEP 658/714 metadata hashes), of at most
-    ``max_files`` links."""
+    ``max_files`` links. ``status`` as for :func:`parse_json` (PEP 792's meta tags)."""
     parser = _Links(max_files)
     try:
         parser.feed(body.decode("utf-8", errors="replace"))
@@ -604,8 +650,13 @@ def parse_html(
         raise _too_many(max_files) from None
     except Exception:
         raise UpstreamError("The upstream sent an unreadable HTML page.") from None
+    marker = upstream_status(
+        parser.meta.get("pypi:project-status"), parser.meta.get("pypi:project-status-reason")
+    )
+    if status is not None and marker is not None:
+        status.append(marker)
     entries = []
-    for a in parser.links:
+    for a in parser.links if project_status.serves_files((marker or ("active",))[0]) else []:
         href = a.get("href")
         if not href:
             continue

@@ -51,7 +51,9 @@ def project_page(
     version: PageVersion = (0, f"{page.digest}:{len(shown)}:{cfg.min_age}:{project in cfg.exempt}")
     entry = _pages.get(key, version)
     if entry is None:
-        entry = render_project(page.name, project, 0, shown, base, version)
+        entry = render_project(
+            page.name, project, 0, shown, base, version, status=page.status, status_reason=page.status_reason
+        )
         _pages.put(key, entry)
     return page_response(
         request, entry.bodies[fmt], entry.digests[fmt], content_type, 0, entry.gzipped.get(fmt)
