@@ -32,6 +32,31 @@ resource "google_storage_bucket_iam_member" "upload_objects" {
   }
 }
 
+# upload: an identical retry reuses the blob an earlier, failed attempt left, and first touches
+# its metadata (bale.api.upload._put): that bumps the metageneration, so a `bale admin sweep`
+# that listed the blob as an orphan has its delete refused. storage.objects.update changes an
+# object's metadata only; replacing its bytes still needs storage.objects.delete.
+resource "google_project_iam_custom_role" "object_reuser" {
+  role_id     = "baleObjectReuser"
+  title       = "Bale object reuser"
+  description = "Change an object's metadata, never its bytes. Granted to the Bale upload on package files."
+  permissions = ["storage.objects.update"]
+
+  depends_on = [google_project_service.apis["iam.googleapis.com"]]
+}
+
+resource "google_storage_bucket_iam_member" "upload_objects_reuse" {
+  bucket = google_storage_bucket.files.name
+  role   = google_project_iam_custom_role.object_reuser.name
+  member = google_service_account.function["upload"].member
+
+  condition {
+    title       = "package-files-metadata-only"
+    description = "Objects outside Bale's internal prefixes (_…): the teams' package files"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.files.name}/objects/\") && !resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.files.name}/objects/_\")"
+  }
+}
+
 # upload: a project's first upload asks the upstream whether the name is taken, through the
 # page cache (_upstream/pages/, read and rewritten).
 resource "google_storage_bucket_iam_member" "upload_upstream_pages" {

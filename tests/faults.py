@@ -61,3 +61,28 @@ class PausesAfterBlobs:
         if self.stopped:
             os.killpg(self._pgid, signal.SIGCONT)
             self.stopped = False
+
+
+class CommitsFail:
+    """Wraps the Firestore client: every batch's commit raises DeadlineExceeded without
+    reaching the emulator (a commit that timed out before it landed); everything else, the
+    clean-up's read included, goes to the emulator."""
+
+    def __init__(self, db):
+        self._db = db
+        self.failed = 0
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def batch(self, *args, **kwargs):
+        from google.api_core import exceptions
+
+        batch = self._db.batch(*args, **kwargs)
+
+        def commit(*_a, **_k):
+            self.failed += 1
+            raise exceptions.DeadlineExceeded("commit: deadline exceeded (injected)")
+
+        batch.commit = commit
+        return batch

@@ -485,6 +485,7 @@ def _team_files_only(tf: Config, expr: str | None) -> bool:
 
 CREATOR = "${google_project_iam_custom_role.object_creator.name}"
 DELETER = "${google_project_iam_custom_role.object_deleter.name}"
+REUSER = "${google_project_iam_custom_role.object_reuser.name}"
 UPLOAD = ("google_service_account", "function", "upload")
 SIMPLE = ("google_service_account", "function", "simple")
 DASHBOARD = ("google_service_account", "dashboard", None)
@@ -512,8 +513,9 @@ def test_package_bucket_access_by_service_account(tf: Config) -> None:
         _conditioned(tf, SIMPLE),
         _conditioned(tf, DASHBOARD),
     )
-    assert set(upload) == {CREATOR, "roles/storage.objectUser"}
+    assert set(upload) == {CREATOR, REUSER, "roles/storage.objectUser"}
     assert _team_files_only(tf, upload[CREATOR])
+    assert _team_files_only(tf, upload[REUSER])
     assert _prefix_only(tf, upload["roles/storage.objectUser"], "_upstream/pages/")
     assert set(simple) == {"roles/storage.objectViewer", "roles/storage.objectUser", CREATOR}
     assert simple["roles/storage.objectViewer"] is None
@@ -527,10 +529,12 @@ def test_upload_may_create_package_files_but_never_replace_or_delete_one(tf: Con
     """Cloud Storage replaces an object only for a caller who may delete it: with create alone,
     "never overwrite a stored file" holds in IAM, not in code alone (issue 21 §4)."""
     assert _permissions(tf, CREATOR) == {"storage.objects.create"}
+    # Touching a reused blob's metadata (so a racing sweep's delete is refused) changes no byte.
+    assert _permissions(tf, REUSER) == {"storage.objects.update"}
     for role, expr in _conditioned(tf, UPLOAD).items():
         perms = _permissions(tf, role)
         if _team_files_only(tf, expr):
-            assert perms == {"storage.objects.create"}, role
+            assert perms in ({"storage.objects.create"}, {"storage.objects.update"}), role
         else:  # anything more is confined to the page cache
             assert _prefix_only(tf, expr, "_upstream/pages/"), expr
     # Copies of upstream files are create-only for simple too.

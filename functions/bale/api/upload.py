@@ -32,7 +32,7 @@ from bale.provenance.identity import NO_IDENTITY
 from bale.routes import UPLOAD
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
-from bale.store.blobs import BlobExists
+from bale.store.blobs import BlobExists, BlobMissing, BlobStore
 from bale.store.paths import blob_path
 from bale.upstream.policy import config_of, may_shadow
 from bale.views.service import refuse_upload, view_of
@@ -297,23 +297,15 @@ def _store(
     try:
         # Create-only writes to a path named by the content's hash: a stored file can never be
         # replaced, and an identical retry finds its bytes already there.
-        try:
-            gen = blobs.create(
-                record.blob_path, fh, size=record.size, content_type=CONTENT_TYPES[record.packagetype]
-            )
-            created.append((record.blob_path, gen))
-        except BlobExists:
-            pass
-        try:
-            gen = blobs.create(
-                record.metadata_path,
-                io.BytesIO(raw_metadata),
-                size=len(raw_metadata),
-                content_type="text/plain; charset=utf-8",
-            )
-            created.append((record.metadata_path, gen))
-        except BlobExists:
-            pass
+        _put(blobs, record.blob_path, fh, record.size, CONTENT_TYPES[record.packagetype], created)
+        _put(
+            blobs,
+            record.metadata_path,
+            io.BytesIO(raw_metadata),
+            len(raw_metadata),
+            "text/plain; charset=utf-8",
+            created,
+        )
         # The record comes last and in one transaction: until it commits nothing is served.
         result = Packages(stores).commit(
             team, index, record, new_project=not project_exists, provenance=provenance
@@ -323,6 +315,28 @@ def _store(
         raise
     _journal(stores, team, index, record, provenance)
     return _stored(record, team, index, result)
+
+
+def _put(
+    blobs: BlobStore, path: str, fh: IO[bytes], size: int, content_type: str, created: list[tuple[str, int]]
+) -> None:
+    """Store one blob create-only, or reuse the one there (an identical retry: the path is
+    named by the content's hash). A reused blob may be an orphan that ``bale admin sweep``
+    is about to delete: touching it first makes that delete fail its metageneration
+    precondition, so the record committed next never points at deleted bytes. If the sweep
+    deleted it before the touch, it is written again."""
+    for _ in range(3):
+        try:
+            created.append((path, blobs.create(path, fh, size=size, content_type=content_type)))
+            return
+        except BlobExists:
+            pass
+        try:
+            blobs.touch(path)
+            return
+        except BlobMissing:
+            continue  # swept between our create and our touch
+    raise Unavailable(f"Storage keeps changing {path}; retry the upload.", headers={"Retry-After": "5"})
 
 
 def _journal(stores: Stores, team: str, index: str, record: FileRecord, provenance: str | None) -> None:

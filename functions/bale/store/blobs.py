@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
+from bale.clock import now
 from bale.errors import Unavailable
 from bale.settings import Settings
 from bale.store.guard import Guard, is_outage
@@ -29,6 +31,18 @@ class BlobExists(Exception):
 
 class BlobMissing(Exception):
     """No object at that path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobInfo:
+    """One object as a listing sees it: enough to delete exactly that state of it."""
+
+    path: str
+    #: When its bytes or metadata last changed (a touch moves it).
+    updated: dt.datetime
+    generation: int
+    #: Bumped by every metadata change (a touch), not by reads.
+    metageneration: int
 
 
 class _Writer(Protocol):
@@ -52,6 +66,17 @@ class BlobStore(Protocol):
 
     def delete(self, path: str, *, generation: int | None = None) -> None:
         """Remove an object (only that generation, when given); missing is fine."""
+
+    def delete_unchanged(self, info: BlobInfo) -> bool:
+        """Remove the object only if it is still exactly as listed (its generation and
+        metageneration): False when it changed (a touch), or is gone."""
+
+    def touch(self, path: str) -> None:
+        """Change the object's metadata (never its bytes), so that a delete made on an older
+        listing of it (:meth:`delete_unchanged`) is refused. BlobMissing if it is gone."""
+
+    def list_info(self, prefix: str = "") -> builtins.list[BlobInfo]:
+        """Every object under ``prefix`` with what :meth:`delete_unchanged` needs."""
 
     def open(self, path: str, *, size: int | None = None) -> tuple[Iterator[bytes], int]:
         """Stream an object in chunks; return (chunks, size). With the size known (from the
@@ -277,6 +302,39 @@ class GCSBlobStore:
                 self.bucket.blob(path).delete(if_generation_match=generation, **self._short())
         except (exceptions.NotFound, exceptions.PreconditionFailed):
             pass
+
+    def delete_unchanged(self, info: BlobInfo) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            with self._guard.call():
+                self.bucket.blob(info.path).delete(
+                    if_generation_match=info.generation,
+                    if_metageneration_match=info.metageneration,
+                    **self._short(),
+                )
+        except (exceptions.NotFound, exceptions.PreconditionFailed):
+            return False
+        return True
+
+    def touch(self, path: str) -> None:
+        from google.api_core import exceptions
+
+        blob = self.bucket.blob(path)
+        # A PATCH of custom metadata: bumps the metageneration and the updated time, needs
+        # storage.objects.update only (never delete, so the bytes still cannot be replaced).
+        blob.metadata = {"bale-reused": now().isoformat()}
+        with _storage_errors(path):
+            try:
+                with self._guard.call():
+                    blob.patch(**self._short())
+            except exceptions.NotFound:
+                raise BlobMissing(path) from None
+
+    def list_info(self, prefix: str = "") -> builtins.list[BlobInfo]:
+        with self._guard.call():
+            pages = self.bucket.client.list_blobs(self.bucket.name, prefix=prefix or None, **self._short())
+            return [BlobInfo(b.name, b.updated, int(b.generation), int(b.metageneration)) for b in pages]
 
     def open(self, path: str, *, size: int | None = None) -> tuple[Iterator[bytes], int]:
         from google.api_core import exceptions
