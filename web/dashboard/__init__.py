@@ -87,13 +87,14 @@ def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | 
         settings, Identity(settings, require_verified_email=app.config["REQUIRE_VERIFIED_EMAIL"])
     )
 
-    from . import admin, auth, device, mytokens, projects, readers, teams
+    from . import admin, auth, device, mytokens, projects, readers, teams, views_tab
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(teams.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(readers.bp)
+    app.register_blueprint(views_tab.bp)
     app.register_blueprint(mytokens.bp)
     app.register_blueprint(device.bp)
     # bale login's JSON endpoints carry no session (the CLI has no cookie to forge a request

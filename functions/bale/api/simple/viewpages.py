@@ -292,3 +292,32 @@ def project_list(stores: Stores, view: View, limited: list[str] | None, fmt: For
 
 def digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+def preview_rows(
+    settings: Settings, stores: Stores, view: View, project: str, now: dt.datetime
+) -> tuple[str, list[tuple[str, str, bool, list[str]]]]:
+    """For the dashboard's preview: the source that wins ``project`` (``"index"`` or
+    ``"index (upstream)"``) and, for each of its files, whether the view's filter keeps it and
+    why not. 404 when no source holds the name."""
+    compiled = view.compiled
+    packages = Packages(stores)
+    for source in view.sources:
+        found = packages.page(view.team, source, project)
+        if found is not None:
+            return source, preview(compiled, found.name, found.files, now)
+    from bale.upstream.cache import UpstreamCache
+
+    tenancy = Tenancy(stores)
+    for source in view.sources:
+        snap = tenancy.index_ref(view.team, source).get()
+        doc = snap.to_dict() if snap.exists else None
+        cfg = config_of(doc)
+        if cfg is None or is_private(doc, project, False):
+            continue
+        up = UpstreamCache(stores, settings, view.team, cfg).page(project)
+        if up.exists:
+            return f"{source} (upstream)", preview(
+                compiled, up.name, visible(up.entries, cfg, project, now), now
+            )
+    raise NotFound(f"No project {project!r} in any source of {view.team}/{view.name}.")
