@@ -5,7 +5,7 @@ the sources' own projects in the view's order, then (if none holds it) the upstr
 first source that has one and does not keep the name private. Only the winner's files are
 shown, and of those only the ones the filter keeps (:mod:`bale.views.filters`); what it hides
 is absent from both formats and 404 as a file or ``.metadata``. Yanks, upload times, core
-metadata and provenance links pass through as the source renders them.
+metadata, project status (PEP 792) and provenance links pass through as the source renders them.
 
 Cost of a warm page: one version probe per source until the winner (the same probe as a plain
 page). The view's definition is trusted for as long as a checked token is
@@ -186,6 +186,8 @@ def page(settings: Settings, stores: Stores, known_view: _Known, project: str) -
             base,
             (found.serial, tag),
             integrity=integrity_base(settings.base_url, team, source, project),
+            status=found.status,
+            status_reason=found.status_reason,
         )
         files = {
             e["f"]: FileRef(
@@ -229,7 +231,9 @@ def _upstream_page(
         if hit is not None and hit.version == tag:
             return hit
         shown = kept(known_view.compiled, up.name, cooled, now)
-        rendered = render_project(up.name, project, 0, shown, base, (0, tag))
+        rendered = render_project(
+            up.name, project, 0, shown, base, (0, tag), status=up.status, status_reason=up.status_reason
+        )
         return _keep(key, ViewPage(tag, rendered, source, cfg, frozenset(e["f"] for e in shown)))
     raise NotFound(
         f"No project {project!r} in {view.team}/{view.name} (a view of {', '.join(view.sources)})."
