@@ -34,6 +34,7 @@ POSTS = {
     "admin.revoke_member_login": {},
     "admin.yank": {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "x"},
     "admin.delete": {"index": "main", "project": "widgets", "version": "1.0", "confirm": "1.0"},
+    "admin.project_status": {"index": "main", "project": "widgets", "status": "quarantined", "reason": "x"},
     "admin.set_upstream": {"index": "main", "url": "https://upstream.example/simple/", "min_age": "3d"},
     "admin.set_upstream_name": {"index": "main", "list": "reserve", "name": "internal-tool"},
 }

@@ -395,6 +395,35 @@ def _release_change(team: str, index: str, project: str, change, ok, warning=Non
         return _back(".overview", team)
 
 
+# -- project status (PEP 792) ----------------------------------------------------------------
+
+
+@bp.post("/project-status")
+@team_admin
+def project_status(team: str):
+    form = request.form
+    index, project = form.get("index") or "", form.get("project") or ""
+    state = form.get("status") or ""
+    reason = (form.get("reason") or "").strip() or None
+    stored: list[str] = []
+
+    def change():
+        validate_index(index)
+        services().tenancy.require_index(team, index)
+        stored.extend(
+            str(x or "")
+            for x in services().packages.set_status(team, index, project, state, reason, actor=_actor())
+        )
+
+    return _release_change(
+        team,
+        index,
+        project,
+        change,
+        lambda: f"{project} is now {stored[0]}" + (f" ({stored[1]})." if stored[1] else "."),
+    )
+
+
 # -- deleting --------------------------------------------------------------------------------
 
 
