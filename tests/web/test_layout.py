@@ -147,6 +147,7 @@ def test_the_layout_holds_at_desktop_and_phone_widths(seeded, page):
         ("/teams/acme/admin/upstream", "upstream"),
         ("/teams/acme/admin/members", "members"),
         ("/teams/acme/admin/publishers", "publishers"),
+        ("/teams/acme/admin/views", "views"),
     ]:
         if problems := layout_at_widths(page, f"{base}{path}", name):
             found[name] = problems
