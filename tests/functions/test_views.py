@@ -235,3 +235,50 @@ def test_warm_view_pages_follow_uploads_and_view_changes(stack, bale, staging, m
         monkeypatch.delenv("BALE_TOKEN_CACHE_SECONDS")
         settings_mod.get_settings.cache_clear()
         views.clear_caches()
+
+
+def test_yanks_pass_through_a_view(stack, bale):
+    _upload(stack, "main", "demo", "1.0")
+    assert bale("yank", "acme", "main", "demo", "1.0", "--reason", "broken").exit_code == 0
+    assert (
+        bale("create-view", "acme", "dev", "--source", "main", "--filter", 'package.name != "x"').exit_code
+        == 0
+    )
+    token = stack.token("read", index="dev")
+    (f,) = _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["files"]
+    assert f["yanked"] == "broken"
+    assert 'data-yanked="broken"' in _get(stack, "/simple/acme/dev/demo/", token).text
+
+
+def test_an_upstream_file_without_upload_time_is_hidden_by_an_age_floor(stack, bale, tenancy):
+    """The documented rule for unknown upload times, through a view over an upstream: an age
+    floor or a snapshot hides the file; a filter that does not read its time keeps it."""
+    import datetime as dt
+
+    from test_upstream import upstreams
+
+    from fakes.upstream import Upstream
+
+    up = Upstream().start()
+    try:
+        up.add("pubdep", "1.0", age=dt.timedelta(days=30))
+        up.add("pubdep", "2.0", age=None)  # the upstream says nothing of when
+        upstreams(stack).set_upstream("acme", "main", url=up.index_url)
+        assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
+        token = stack.token("read", index="dev")
+        for expr, versions in [
+            ("release.age_days >= 7", ["1.0"]),
+            ('release.upload_time <= "2100-01-01"', ["1.0"]),
+            ('not (release.upload_time > "2100-01-01")', ["1.0"]),
+            ('package.name != "x"', ["1.0", "2.0"]),
+        ]:
+            assert bale("update-view", "acme", "dev", "--filter", expr).exit_code == 0
+            page = _get(stack, "/simple/acme/dev/pubdep/", token, headers=JSON)
+            assert page.status_code == 200, page.text
+            assert page.json()["versions"] == versions, expr
+        hidden = wheel_name("pubdep", "2.0")
+        bale("update-view", "acme", "dev", "--filter", "release.age_days >= 7")
+        assert _get(stack, "/simple/acme/dev/pubdep/" + hidden, token).status_code == 404
+        assert _get(stack, "/simple/acme/dev/pubdep/" + wheel_name("pubdep", "1.0"), token).status_code == 200
+    finally:
+        up.stop()
