@@ -282,3 +282,22 @@ def test_an_upstream_file_without_upload_time_is_hidden_by_an_age_floor(stack, b
         assert _get(stack, "/simple/acme/dev/pubdep/" + wheel_name("pubdep", "1.0"), token).status_code == 200
     finally:
         up.stop()
+
+
+@pytest.mark.e2e
+def test_a_trusted_accessor_scoped_to_a_view_reads_the_view_only(stack, bale, oidc_issuers):
+    from test_trusted_access import enroll, index_status, read_token
+
+    _upload(stack, "main", "demo", "1.0")
+    _upload(stack, "main", "demo", "2.0")
+    assert (
+        bale("create-view", "acme", "dev", "--source", "main", "--filter", 'release.version < "2"').exit_code
+        == 0
+    )
+    enroll(stack, indexes=["dev"])
+    resp = read_token(stack, oidc_issuers.github.sign())
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["token"]
+    assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0"]
+    assert index_status(stack, token, index="dev") == 200
+    assert index_status(stack, token, index="main") == 403
