@@ -614,7 +614,7 @@ def test_upstream_commands_set_show_list_and_turn_off(bale, acme_cli, tenancy):
     assert "reserved:     acme-secret" in r.stdout
     assert "allow-shadow: requests" in r.stdout
     assert "exempt:       -" in r.stdout
-    r = bale("set-upstream", "acme", "main")  # the default upstream: PyPI
+    r = bale("set-upstream", "acme", "main", "--no-probe")  # the default upstream: PyPI, not asked
     assert "https://pypi.org/simple/" in r.stdout and "no cooldown" in r.stdout
     r = bale("set-upstream", "acme", "main", "--off")
     assert r.exit_code == 0 and "no upstream" in r.stdout
@@ -685,3 +685,27 @@ def test_list_and_revoke_members_login_tokens(bale, acme_cli, tenancy, tokens):
     r = bale("token", "revoke-login", "acme", "pnothere")
     assert r.exit_code != 0 and "No member of acme" in r.output
     assert any(e["action"] == "revoke-token" and tok.id in e["detail"] for e in tenancy.audit_log("acme"))
+
+
+def test_set_upstream_probes_it_and_warns_when_the_cooldown_would_hide_everything(bale, acme_cli):
+    from fakes.upstream import Upstream
+
+    up = Upstream().start()
+    try:
+        up.add("pip", "24.0")
+        r = bale("set-upstream", "acme", "main", "--url", up.index_url, "--min-age", "3d")
+        assert r.exit_code == 0, r.stderr
+        assert "answers (pip: 1 files)" in r.stdout
+        assert "PEP 691 JSON: yes" in r.stdout and "Upload times (PEP 700): yes (1 of 1 files)" in r.stdout
+        assert "Warning" not in r.stderr
+        up.faults["pip"].add("html_only")  # a PEP 503 upstream: no upload times
+        r = bale("set-upstream", "acme", "main", "--url", up.index_url, "--min-age", "3d")
+        assert r.exit_code == 0, r.stderr
+        assert "PEP 691 JSON: no, PEP 503 HTML only" in r.stdout and "Upload times (PEP 700): no" in r.stdout
+        assert "the cooldown hides every one of its files" in r.stderr
+        r = bale("set-upstream", "acme", "main", "--url", up.index_url, "--probe", "nothing-here")
+        assert "holds no project 'nothing-here'" in r.stdout
+        r = bale("set-upstream", "acme", "main", "--url", up.index_url, "--min-age", "3d", "--no-probe")
+        assert "PEP 691" not in r.stdout and "Warning" not in r.stderr
+    finally:
+        up.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import datetime as dt
+import html as htmllib
 import os
 import socket
 import subprocess
@@ -308,6 +309,60 @@ def test_cooldown_hides_files_without_an_upload_time(proxied, upstream):
     upstreams(proxied).set_upstream("acme", "main", url=upstream.index_url, min_age=86400)
     page = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"), Accept=JSON_V1).json()
     assert page["files"] == []
+
+
+def test_a_page_emptied_by_the_cooldown_says_why_in_json_html_and_the_log(proxied, upstream, caplog):
+    upstream.faults["pubdep"].add("html_only")  # PEP 503 HTML has no upload-time
+    upstream.add("pubdep", "1.0")
+    upstream.add("pubdep", "1.1")
+    upstreams(proxied).set_upstream("acme", "main", url=upstream.index_url, min_age=86400)
+    token = proxied.token("read")
+    with caplog.at_level("WARNING", logger="bale.simple"):
+        page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).json()
+    assert page["files"] == []
+    # PEP 691: keys with a leading underscore are the server's own.
+    note = page["meta"]["_note"]
+    assert "cooldown (1d) hides all 2 files of pubdep" in note and "without an upload time" in note
+    assert any(note in r.getMessage() and "acme/main" in r.getMessage() for r in caplog.records)
+    html = get(proxied, "/simple/acme/main/pubdep/", token, Accept="text/html").text
+    assert f'<p class="bale-note">{htmllib.escape(note)}</p>' in html
+    # Exempted, the page is whole and says nothing.
+    upstreams(proxied).set_listed("acme", "main", "exempt", "pubdep")
+    page = get(proxied, "/simple/acme/main/pubdep/", token, Accept=JSON_V1).json()
+    assert len(page["files"]) == 2 and "_note" not in page["meta"]
+
+
+def test_a_partly_hidden_page_counts_what_the_cooldown_hides(proxied, upstream):
+    upstream.add("pubdep", "1.0", age=dt.timedelta(days=30))
+    upstream.add("pubdep", "2.0", age=dt.timedelta(hours=2))
+    upstreams(proxied).set_upstream("acme", "main", url=upstream.index_url, min_age=3 * 86400)
+    page = get(proxied, "/simple/acme/main/pubdep/", proxied.token("read"), Accept=JSON_V1).json()
+    assert page["versions"] == ["1.0"]
+    assert "hides 1 of 2 files of pubdep" in page["meta"]["_note"]
+    assert "1 uploaded less than 3d ago" in page["meta"]["_note"]
+
+
+def test_probe_says_whether_the_upstream_answers_serves_json_and_upload_times(stack, upstream):
+    ups = upstreams(stack)
+    upstream.add("pip", "24.0")
+    ups.set_upstream("acme", "main", url=upstream.index_url, min_age=3 * 86400)
+    found = ups.probe("acme", "main")
+    assert (found.answers, found.found, found.json, found.upload_times) == (True, True, True, True)
+    assert found.warning(3 * 86400) is None
+    # PEP 503 HTML only: no upload times, so the cooldown would hide everything.
+    upstream.faults["pip"].add("html_only")
+    found = ups.probe("acme", "main")
+    assert (found.json, found.upload_times) == (False, False)
+    assert "PEP 691 JSON: no, PEP 503 HTML only" in found.lines()
+    assert "hides every one of its files" in found.warning(3 * 86400)
+    assert found.warning(0) is None
+    # A project it does not hold: it answers, the rest is unknown.
+    found = ups.probe("acme", "main", "no-such-thing")
+    assert found.answers and not found.found and found.upload_times is None
+    # Down: said so, with the upstream's answer.
+    upstream.down = True
+    found = ups.probe("acme", "main")
+    assert not found.answers and "503" in found.problem
 
 
 # -- surviving the upstream ----------------------------------------------------------------------

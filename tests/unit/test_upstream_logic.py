@@ -650,3 +650,32 @@ def test_a_cached_page_keeps_its_marker_and_a_quarantined_one_serves_nothing():
     assert again.entry(entry["f"]) is None
     lifted = dataclasses.replace(again, status="active", status_reason=None, digest="")
     assert lifted.entry(entry["f"]) == entry and lifted.digest != page.digest
+
+
+def test_the_cooldown_note_counts_hidden_files_and_says_why():
+    c = cfg(min_age=3 * 86400)
+    old = {"f": "a.whl", "t": NOW - dt.timedelta(days=30)}
+    young = {"f": "b.whl", "t": NOW - dt.timedelta(hours=1)}
+    untimed = {"f": "c.whl"}
+    assert policy.cooldown_note([old], c, "p", NOW) is None
+    note = policy.cooldown_note([old, young, untimed], c, "p", NOW) or ""
+    assert note.startswith("This index's cooldown (3d) hides 2 of 3 files of p from its upstream:")
+    assert "1 without an upload time" in note and "1 uploaded less than 3d ago" in note
+    assert "hides all 1 files" in (policy.cooldown_note([untimed], c, "p", NOW) or "")
+    assert policy.cooldown_note([untimed], cfg(min_age=0), "p", NOW) is None
+    assert policy.cooldown_note([untimed], cfg(min_age=60, exempt=frozenset({"p"})), "p", NOW) is None
+
+
+def test_a_probe_warns_only_when_a_cooldown_meets_missing_upload_times():
+    from bale.upstream.client import Probe
+
+    html = Probe("https://u/simple/", "pip", answers=True, found=True, json=False, files=3, timed=0)
+    assert html.upload_times is False
+    assert "hides every one of its files" in (html.warning(86400) or "")
+    assert html.warning(0) is None
+    some = dataclasses.replace(html, json=True, timed=2)
+    assert "1 of pip's 3 files have no upload time" in (some.warning(86400) or "")
+    whole = dataclasses.replace(html, json=True, timed=3)
+    assert whole.warning(86400) is None and whole.upload_times is True
+    down = Probe("https://u/simple/", "pip", answers=False, problem="503")
+    assert down.lines() == ["Upstream https://u/simple/ did not answer: 503"] and down.warning(86400) is None

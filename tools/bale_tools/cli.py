@@ -27,6 +27,7 @@ from bale.publishing.readers import READER_PROVIDERS
 from bale.services import ServiceSet
 from bale.tenancy.service import ROLES
 from bale.tokens.service import PERMISSIONS, parse_duration
+from bale.upstream.client import PROBE_PROJECT
 from bale_tools.views_cli import view
 
 #: Who the audit log and tombstones name for what `bale admin` does. A fixed label, not
@@ -967,17 +968,40 @@ def _min_age(ctx, param, value):
     "--credentials", metavar="NAME", help="Stored credentials to send to the upstream (docs/deploy.md)."
 )
 @click.option("--off", is_flag=True, help="Turn the upstream off: unknown names are 404 again.")
+@click.option(
+    "--probe",
+    "probe_project",
+    default=PROBE_PROJECT,
+    show_default=True,
+    metavar="PROJECT",
+    help="The project whose page is fetched once to check the upstream.",
+)
+@click.option(
+    "--no-probe", is_flag=True, help="Save without asking the upstream (e.g. not reachable from here)."
+)
 @pass_admin
-def set_upstream(a: Admin, team, index_name, url, min_age, credentials, off) -> None:
-    """Give an index an upstream (or turn it --off)."""
+def set_upstream(a: Admin, team, index_name, url, min_age, credentials, off, probe_project, no_probe) -> None:
+    """Give an index an upstream (or turn it --off).
+
+    Then asks the upstream for one project's page and says whether it answers, serves PEP 691
+    JSON and gives upload times, and warns when the cooldown would hide everything."""
     used = a.upstreams.set_upstream(
         team, index_name, url=url, min_age=min_age, credentials=credentials, off=off, actor=ACTOR
     )
     if used is None:
         click.echo(f"{team}/{index_name} has no upstream now.")
-    else:
-        wait = f", cooldown {min_age}s" if min_age else ", no cooldown"
-        click.echo(f"{team}/{index_name} now answers names it does not hold from {used}{wait}.")
+        return
+    wait = f", cooldown {min_age}s" if min_age else ", no cooldown"
+    click.echo(f"{team}/{index_name} now answers names it does not hold from {used}{wait}.")
+    if no_probe:
+        return
+    found = a.upstreams.probe(team, index_name, probe_project)
+    if found is None:  # pragma: no cover - it was just set
+        return
+    for line in found.lines():
+        click.echo(line)
+    if warning := found.warning(min_age or 0):
+        click.echo(warning, err=True)
 
 
 @upstream.command("show")

@@ -114,8 +114,33 @@ def set_upstream(team: str):
             actor=_actor(),
         )
 
+    if f.get("action") == "check":
+        _flash_probe(team, index)
+        return _back(".upstream", team)
     ok = f"{team}/{index} has no upstream now." if off else f"Upstream of {team}/{index} saved."
-    return _attempt(change, ok=ok, endpoint=".upstream", team=team)
+    back = _attempt(change, ok=ok, endpoint=".upstream", team=team)
+    if not off and services().upstreams.get(team, index).get("url"):
+        _flash_probe(team, index)
+    return back
+
+
+def _flash_probe(team: str, index: str) -> None:
+    """Ask the index's upstream once and show what it serves; warn when the cooldown would
+    hide everything (an upstream that gives no upload times)."""
+    try:
+        ups = services().upstreams
+        found = ups.probe(team, index)
+        min_age = ups.get(team, index)["min_age"]
+    except BaleError as exc:
+        flash_refusal(exc)
+        return
+    # "warn", not "error": the change went through; this is news about the upstream.
+    if found is None:
+        flash(f"{team}/{index} has no upstream to check.", "warn")
+        return
+    flash(" ".join(found.lines()), "ok" if found.answers else "warn")
+    if warning := found.warning(min_age):
+        flash(warning, "warn")
 
 
 @bp.post("/upstream/names")

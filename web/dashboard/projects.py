@@ -10,6 +10,7 @@ from packaging.utils import canonicalize_name
 from bale.errors import BadRequest, NotFound
 from bale.names import check_filename, validate_index, validate_project
 from bale.packages.versions import is_prerelease, version_key
+from bale.upstream.policy import config_of
 
 from . import readme
 from .services import services, team_member
@@ -140,6 +141,17 @@ def index(team: str, index: str):
     except ValueError:
         page = 1
     shown = names[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    # With an upstream, a searched name the index does not hold is answered from there: link
+    # its page (Bale lists no upstream projects: their cache is shared, a catalog would leak).
+    upstream = config_of(meta)
+    lookup = None
+    if upstream and q:
+        try:
+            lookup = validate_project(q)
+        except BadRequest:
+            lookup = None
+        if lookup and any(p["normalized"] == lookup for p in names):
+            lookup = None
     docs = services().project_docs(team, index, [p["normalized"] for p in shown])
     projects = [{**p, **docs.get(p["normalized"], {}), "name": p["name"]} for p in shown]
     return render_template(
@@ -155,13 +167,15 @@ def index(team: str, index: str):
         upload_url=index_url(team, index).replace("/simple/", "/v1/upload/", 1),
         uv_name=f"{team}-{index}",
         uv_env=f"{team}_{index}".upper().replace("-", "_"),
+        upstream=upstream,
+        lookup=lookup,
     )
 
 
 @bp.get("/projects/<project>/")
 @team_member
 def project(team: str, index: str, project: str):
-    _index(team, index)
+    index_doc = _index(team, index)
     try:
         normalized = validate_project(project)
     except BadRequest:
@@ -171,7 +185,18 @@ def project(team: str, index: str, project: str):
     pkgs = services().packages
     proj = pkgs.project_doc(team, index, normalized)
     if proj is None:
-        raise NotFound(f"No project {project!r} in {team}/{index}.")
+        # Not the index's own: maybe answered from its upstream. Show what Bale holds of it.
+        proxied = services().upstreams.proxied(team, index, normalized, index_doc)
+        if proxied is None:
+            raise NotFound(f"No project {project!r} in {team}/{index}.")
+        return render_template(
+            "projects/proxied.html",
+            index=index,
+            project=normalized,
+            up=proxied,
+            versions=proxied_versions(proxied),
+            index_url=index_url(team, index),
+        )
     rels = releases(pkgs.files(team, index, normalized))
     current = latest(rels)
     meta = {}
@@ -192,6 +217,15 @@ def project(team: str, index: str, project: str):
         uploader=uploader,
         links=project_links(meta),
     )
+
+
+def proxied_versions(up) -> list[tuple[str, list[dict]]]:
+    """An upstream project's files by version, newest first, as the cooldown lets them through
+    (hidden ones are counted in the note, not listed)."""
+    by_version: dict[str, list[dict]] = {}
+    for e in up.shown:
+        by_version.setdefault(e["v"], []).append(e)
+    return sorted(by_version.items(), key=lambda kv: version_key(kv[0]), reverse=True)
 
 
 @bp.get("/projects/<project>/files/<filename>")

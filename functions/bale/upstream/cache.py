@@ -299,6 +299,17 @@ class UpstreamCache:
                 log.warning("could not store the upstream page %s", path, exc_info=True)
             return page
 
+    def cached(self, project: str) -> CachedPage | None:
+        """The page of ``project`` as Bale keeps it (this instance's memory, else storage),
+        without asking the upstream; None when it was never fetched."""
+        page = _memory.get((self.cfg.key(self.team), project))
+        return page or self._stored(paths.upstream_page(self.cfg.key(self.team), project))
+
+    def copied(self, entries: list[PageEntry]) -> set[str]:
+        """The filenames of ``entries`` Bale holds a verified copy of (one metadata request
+        each: callers pass a bounded few)."""
+        return {e["f"] for e in entries if self.stores.blobs.exists(self.file_path(e, False))}
+
     def _stored(self, path: str) -> CachedPage | None:
         try:
             return CachedPage.from_bytes(self.stores.blobs.read(path))

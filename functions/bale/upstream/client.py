@@ -80,6 +80,66 @@ class Fetched:
     entries: list[PageEntry] = dataclasses.field(default_factory=list)
     #: The upstream's PEP 792 marker (status, reason); None: it serves none (active).
     status: tuple[str, str | None] | None = None
+    #: The page's format as served: "json" (PEP 691) or "html" (PEP 503); None unless ok.
+    fmt: str | None = None
+
+
+#: The project a probe asks for: one every PyPI-like index holds.
+PROBE_PROJECT: Final = "pip"
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What one request to an upstream showed: whether it answers, and for a project it holds,
+    whether it serves PEP 691 JSON and PEP 700 upload times (which a cooldown needs: without
+    them, every file is hidden)."""
+
+    url: str
+    project: str
+    answers: bool
+    problem: str | None = None  # why it did not answer
+    found: bool = False  # it holds ``project``
+    json: bool | None = None
+    files: int = 0
+    timed: int = 0  # files with an upload time
+
+    @property
+    def upload_times(self) -> bool | None:
+        """Whether its files carry upload times (None: no file to tell by)."""
+        return None if not self.files else self.timed > 0
+
+    def lines(self) -> list[str]:
+        """What the probe found, one fact a line."""
+        if not self.answers:
+            return [f"Upstream {self.url} did not answer: {self.problem}"]
+        if not self.found:
+            return [
+                f"Upstream {self.url} answers, but holds no project {self.project!r}: its format "
+                "and upload times are unknown (probe with a project it holds)."
+            ]
+        times = {True: f"yes ({self.timed} of {self.files} files)", False: "no", None: "unknown (no files)"}
+        return [
+            f"Upstream {self.url} answers ({self.project}: {self.files} files).",
+            "PEP 691 JSON: " + ("yes" if self.json else "no, PEP 503 HTML only"),
+            f"Upload times (PEP 700): {times[self.upload_times]}",
+        ]
+
+    def warning(self, min_age: int) -> str | None:
+        """What a cooldown of ``min_age`` seconds would do that the admin should hear first."""
+        if min_age <= 0:
+            return None
+        if self.upload_times is False:
+            return (
+                "Warning: this upstream gives no upload times, so the cooldown hides every one of "
+                "its files (a file of unknown age is never let through). Set no cooldown, or "
+                "exempt the projects you need."
+            )
+        if self.found and self.timed < self.files:
+            return (
+                f"Warning: {self.files - self.timed} of {self.project}'s {self.files} files have no "
+                "upload time; the cooldown hides them."
+            )
+        return None
 
 
 def page_url(base: str, project: str) -> str:
@@ -409,7 +469,12 @@ class UpstreamClient:
             final = resp.url or url
             limit = self.settings.upstream_max_files
             marker: list[tuple[str, str | None]] = []
-            if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json":
+            fmt = (
+                "json"
+                if ctype == JSON_V1 or ctype.endswith("+json") or ctype == "application/json"
+                else "html"
+            )
+            if fmt == "json":
                 name, entries = parse_json(body, final, project, limit, status=marker)
             else:
                 name, entries = parse_html(body, final, project, limit, status=marker)
@@ -421,6 +486,27 @@ class UpstreamClient:
             name=name,
             entries=entries,
             status=marker[0] if marker else None,
+            fmt=fmt,
+        )
+
+    def probe(self, project: str = PROBE_PROJECT) -> Probe:
+        """Ask the upstream for one project's page, once, and say what it serves (see
+        :class:`Probe`). Never raises for the upstream's faults: they are the answer."""
+        try:
+            got = self.page(project)
+        except UpstreamError as exc:
+            return Probe(self.base, project, answers=False, problem=exc.message)
+        if got.state != "ok":
+            return Probe(self.base, project, answers=True)
+        timed = sum(1 for e in got.entries if e.get("t") is not None)
+        return Probe(
+            self.base,
+            project,
+            answers=True,
+            found=True,
+            json=got.fmt == "json",
+            files=len(got.entries),
+            timed=timed,
         )
 
     # -- files --------------------------------------------------------------------------------

@@ -84,13 +84,17 @@ def may_shadow(cfg: UpstreamConfig, project: str) -> bool:
     return project in cfg.allow_shadow or project in cfg.reserved
 
 
+#: Why the cooldown hides a file the upstream gives no upload time for.
+NO_UPLOAD_TIME = "the upstream gives no upload time for it"
+
+
 def hidden_reason(entry: PageEntry, cfg: UpstreamConfig, project: str, now: dt.datetime) -> str | None:
     """Why the cooldown hides an upstream file, or None when it is visible."""
     if cfg.min_age <= 0 or project in cfg.exempt:
         return None
     uploaded = entry.get("t")
     if not isinstance(uploaded, dt.datetime):
-        return "the upstream gives no upload time for it"
+        return NO_UPLOAD_TIME
     age = now - uploaded
     if age < dt.timedelta(seconds=cfg.min_age):
         return (
@@ -104,6 +108,30 @@ def visible(
 ) -> list[PageEntry]:
     """The entries the cooldown lets through."""
     return [e for e in entries if hidden_reason(e, cfg, project, now) is None]
+
+
+def cooldown_note(
+    entries: list[PageEntry], cfg: UpstreamConfig, project: str, now: dt.datetime
+) -> str | None:
+    """What a project page says when the cooldown hides some of its files (None: it hides
+    none). Installers show nothing of it, so a page emptied by the cooldown would otherwise look
+    like a project without files; the note names why, for whoever reads the page or the log."""
+    reasons = [r for e in entries if (r := hidden_reason(e, cfg, project, now)) is not None]
+    if not reasons:
+        return None
+    untimed = reasons.count(NO_UPLOAD_TIME)
+    young = len(reasons) - untimed
+    wait = _human(dt.timedelta(seconds=cfg.min_age))
+    why = []
+    if untimed:
+        why.append(f"{untimed} without an upload time from the upstream (it gives none: PEP 700)")
+    if young:
+        why.append(f"{young} uploaded less than {wait} ago")
+    what = f"all {len(entries)}" if len(reasons) == len(entries) else f"{len(reasons)} of {len(entries)}"
+    return (
+        f"This index's cooldown ({wait}) hides {what} files of {project} from its upstream: "
+        f"{'; '.join(why)}. A team admin can exempt the project."
+    )
 
 
 def _human(delta: dt.timedelta) -> str:

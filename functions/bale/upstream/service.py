@@ -5,19 +5,25 @@ Each change is recorded once in the team's audit log, here.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bale.clock import now
-from bale.errors import BadRequest, NotFound
+from bale.errors import BadRequest, BaleError, NotFound
 from bale.names import validate_index, validate_project, validate_team
 from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
 from bale.upstream import addresses, policy
-from bale.upstream.client import UpstreamError, loopback_url, target
+from bale.upstream.client import PROBE_PROJECT, Probe, UpstreamClient, UpstreamError, loopback_url, target
 from bale.upstream.secrets import validate_name
+
+if TYPE_CHECKING:
+    from bale.store.records import PageEntry
+    from bale.upstream.cache import CachedPage
 
 #: The setting that lets a local stack use an upstream on loopback (named in refusals).
 LOOPBACK_SETTING = "BALE_UPSTREAM_ALLOW_LOOPBACK"
@@ -157,3 +163,70 @@ class Upstreams:
         action = which if on else f"un-{which}"
         AuditLog(self.stores).record(team, actor, f"upstream-{action}", f"{index}: {name}")
         return name
+
+    def probe(self, team: str, index: str, project: str = PROBE_PROJECT) -> Probe | None:
+        """Ask the index's upstream, as set, for ``project``'s page once (with its credentials),
+        and say what it serves; None when the index has no upstream. Nothing is cached."""
+        from bale.upstream.secrets import secret_source
+
+        _, doc = self._index(team, index)
+        cfg = policy.config_of(doc)
+        if cfg is None:
+            return None
+        name = validate_project(project)
+        try:
+            creds = secret_source(self.settings).get(team, cfg.credentials) if cfg.credentials else None
+        except BaleError as exc:
+            return Probe(cfg.url, name, answers=False, problem=exc.message)
+        if cfg.credentials and creds is None:
+            return Probe(cfg.url, name, answers=False, problem=f"no credentials named {cfg.credentials!r}")
+        return UpstreamClient(self.settings, cfg.url, creds).probe(name)
+
+    def proxied(
+        self, team: str, index: str, project: str, index_doc: dict[str, Any] | None = None
+    ) -> Proxied | None:
+        """What Bale holds of ``project`` from the index's upstream, for the dashboard: None when
+        the index has no upstream or the name is reserved (the index's own). Reads the cached
+        page and checks copies of the newest ``COPIES_CHECKED`` files; never asks the upstream."""
+        from bale.upstream.cache import UpstreamCache
+
+        doc = index_doc if index_doc is not None else self._index(team, index)[1]
+        cfg = policy.config_of(doc)
+        if cfg is None or policy.is_private(doc, project, False):
+            return None
+        cache = UpstreamCache(self.stores, self.settings, team, cfg)
+        page = cache.cached(project)
+        if page is None or not page.exists:
+            return Proxied(cfg, project, page, [], None, set())
+        at = now()
+        shown = policy.visible(page.entries, cfg, project, at)
+        newest = sorted(page.entries, key=lambda e: e.get("t") or _EPOCH, reverse=True)[:COPIES_CHECKED]
+        return Proxied(
+            cfg,
+            project,
+            page,
+            shown,
+            policy.cooldown_note(page.entries, cfg, project, at),
+            cache.copied(newest),
+        )
+
+
+#: Files whose copies the dashboard checks per project page (one storage request each).
+COPIES_CHECKED = 20
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclasses.dataclass
+class Proxied:
+    """A project the index answers from its upstream, as Bale has it cached."""
+
+    cfg: policy.UpstreamConfig
+    project: str
+    page: CachedPage | None  # None: never fetched (no installer asked for it yet)
+    shown: list[PageEntry]  # the entries the cooldown lets through
+    note: str | None  # why the cooldown hides files, if it does
+    copied: set[str]  # filenames (of the newest COPIES_CHECKED) with a verified copy
+
+    @property
+    def fetched_at(self) -> dt.datetime | None:
+        return dt.datetime.fromtimestamp(self.page.fetched_at, dt.UTC) if self.page else None

@@ -8,6 +8,8 @@ index URL; the cooldown applies to pages and downloads alike.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Request, Response
 
 from bale.api.simple.cache import PageCache, PageKey, PageVersion
@@ -19,7 +21,9 @@ from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.upstream import cache as upstream_cache
 from bale.upstream.cache import UpstreamCache
-from bale.upstream.policy import UpstreamConfig, visible
+from bale.upstream.policy import UpstreamConfig, cooldown_note, visible
+
+log = logging.getLogger("bale.simple")
 
 _pages = PageCache(max_bytes=32 * 1024 * 1024)
 
@@ -51,8 +55,21 @@ def project_page(
     version: PageVersion = (0, f"{page.digest}:{len(shown)}:{cfg.min_age}:{project in cfg.exempt}")
     entry = _pages.get(key, version)
     if entry is None:
+        note = cooldown_note(page.entries, cfg, project, now()) if len(shown) < len(page.entries) else None
+        if note and not shown:
+            # uv and pip show neither the note nor an empty page's cause: the operator's log
+            # does (once per page version and instance, as it is rendered).
+            log.warning("%s/%s: %s", team, index, note)
         entry = render_project(
-            page.name, project, 0, shown, base, version, status=page.status, status_reason=page.status_reason
+            page.name,
+            project,
+            0,
+            shown,
+            base,
+            version,
+            status=page.status,
+            status_reason=page.status_reason,
+            note=note,
         )
         _pages.put(key, entry)
     return page_response(

@@ -36,12 +36,14 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _html_doc(title: str, rows: str, head: str = "") -> bytes:
+def _html_doc(title: str, rows: str, head: str = "", note: str | None = None) -> bytes:
+    # A note is a paragraph: PEP 503 clients read the anchors alone, a person sees it.
+    said = f'    <p class="bale-note">{html.escape(note)}</p>\n' if note else ""
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n{head}'
         f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
-        f"    <h1>{html.escape(title)}</h1>\n{rows}  </body>\n</html>\n"
+        f"    <h1>{html.escape(title)}</h1>\n{said}{rows}  </body>\n</html>\n"
     ).encode()
 
 
@@ -78,6 +80,7 @@ def render_project(
     integrity: str | None = None,
     status: str = _ACTIVE,
     status_reason: str | None = None,
+    note: str | None = None,
 ) -> Rendered:
     """Render a project page in both formats (entries as :func:`bale.packages.page_entry` writes them).
 
@@ -85,7 +88,10 @@ def render_project(
     by ``{version}/{filename}/provenance``; files with provenance link it there.
 
     ``status``, ``status_reason``: the project's PEP 792 marker, served unless ``active``
-    (the caller leaves out a quarantined project's files)."""
+    (the caller leaves out a quarantined project's files).
+
+    ``note``: a sentence for people (why files are missing): a paragraph in the HTML, and
+    ``meta._note`` in the JSON (PEP 691 leaves keys with a leading underscore to the server)."""
     json_files = []
     rows = []
     versions = sort_versions(e["v"] for e in files)
@@ -131,7 +137,7 @@ def render_project(
         rows.append(f"    <a {' '.join(attrs)}>{html.escape(e['f'])}</a><br>\n")
 
     doc: dict[str, Any] = {
-        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "meta": {"api-version": API_VERSION, "_last-serial": serial, **({"_note": note} if note else {})},
         "name": normalized,
         "versions": versions,
         "files": json_files,
@@ -146,7 +152,7 @@ def render_project(
         doc["project-status"] = marker
     bodies: dict[Format, bytes] = {
         "json": _json(doc),
-        "html": _html_doc(f"Links for {name}", "".join(rows), head),
+        "html": _html_doc(f"Links for {name}", "".join(rows), head, note),
     }
     return Rendered(
         version=version,
