@@ -170,3 +170,47 @@ def test_the_checker_sees_overlap_and_sideways_scroll(seeded, page):
     )
     problems = layout_problems(page)
     assert any("scrolls sideways" in p for p in problems), problems
+
+
+def test_the_upstream_pages_hold_their_layout_too(seeded, page):
+    """A proxied project's page (cache state, cooldown note, a long filename) and the upstream
+    page with its probe's messages, at both widths."""
+    import datetime as dt
+
+    import requests
+
+    from bale.upstream.service import Upstreams
+    from fakes.upstream import Upstream
+
+    up = Upstream().start()
+    try:
+        up.faults["a-long-upstream-project-name"].add("html_only")
+        up.add("a-long-upstream-project-name", "1.0", age=dt.timedelta(days=30))
+        up.add("pip", "24.0")
+        ups = Upstreams(seeded.stores, seeded.settings)
+        ups.set_upstream("acme", "main", url=up.index_url, min_age=86400)
+        token = seeded.token("read")
+        r = requests.get(
+            f"{seeded.url}/simple/acme/main/a-long-upstream-project-name/",
+            auth=("__token__", token),
+            timeout=30,
+        )
+        assert r.status_code == 200
+        sign_in(page, seeded.url, "alice@example.com")
+        found = {}
+        url = f"{seeded.url}/teams/acme/indexes/main/projects/a-long-upstream-project-name/"
+        if problems := layout_at_widths(page, url, "proxied"):
+            found["proxied"] = problems
+        assert page.locator("#cooldown-note").is_visible()
+        # Saving shows the probe's findings as messages above the forms.
+        page.goto(f"{seeded.url}/teams/acme/admin/upstream")
+        page.get_by_role("button", name="Check upstream").click()
+        page.wait_for_selector(".flash")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 860})
+            page.screenshot(path=str(SHOTS / f"layout-upstream-probed-{width}.png"), full_page=True)
+            if problems := layout_problems(page):
+                found[f"upstream-probed-{width}"] = problems
+        assert not found, found
+    finally:
+        up.stop()
