@@ -224,6 +224,11 @@ def test_warm_view_pages_follow_uploads_and_view_changes(stack, bale, staging, m
         _upload(stack, "main", "demo", "3.0")
         assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0", "3.0"]
         assert _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "2.0"), token).status_code == 404
+        for suffix in ("", ".metadata"):
+            assert (
+                _get(stack, "/simple/acme/dev/demo/" + wheel_name("demo", "3.0") + suffix, token).status_code
+                == 200
+            )
         # Private first: staging now holds demo, so it wins outright.
         _upload(stack, "staging", "demo", "0.1")
         assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["0.1"]

@@ -76,6 +76,14 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
     if not filename:
         raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
     if access.require_cached(request, stores, team, index, project) is not None:
+        # A view this instance knows: the file is one its page (at the sources' versions) shows.
+        known_view = (
+            viewpages.current(stores, team, index, trust=settings.token_cache_seconds)
+            if viewpages.known(team, index)
+            else None
+        )
+        if known_view is not None:
+            return _from_view(request, settings, stores, known_view, project, filename, want_metadata)
         # Warm: a token checked moments ago, and the project's version in one small read. The
         # page this instance rendered at that version lists exactly the live files.
         version = pages.current_version(stores, team, index, project)
@@ -151,17 +159,31 @@ def _not_private(
         index_doc = index_snap.to_dict() if index_snap.exists else None
     known_view = viewpages.current(stores, team, index, index_doc) if view_of(team, index_doc) else None
     if known_view is not None:
-        page, ref = viewpages.file_of(settings, stores, known_view, project, filename, want_metadata)
-        if ref is not None:
-            return serve_blob(request, stores, ref, want_metadata)
-        assert page.upstream is not None
-        return upstream_file(
-            request, settings, stores, team, page.source, project, page.upstream, filename, want_metadata
-        )
+        return _from_view(request, settings, stores, known_view, project, filename, want_metadata)
     cfg = config_of(index_doc)
     if cfg is not None and not is_private(index_doc, project, False):
         return upstream_file(request, settings, stores, team, index, project, cfg, filename, want_metadata)
     raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
+
+
+def _from_view(
+    request: Request,
+    settings: Settings,
+    stores: Stores,
+    known_view: viewpages.Known,
+    project: str,
+    filename: str,
+    want_metadata: bool,
+) -> Response:
+    """A file of a view: from the source that wins the project, if the filter keeps it."""
+    page, ref = viewpages.file_of(settings, stores, known_view, project, filename, want_metadata)
+    if ref is not None:
+        return serve_blob(request, stores, ref, want_metadata)
+    assert page.upstream is not None
+    team = known_view.view.team
+    return upstream_file(
+        request, settings, stores, team, page.source, project, page.upstream, filename, want_metadata
+    )
 
 
 class Servable(Protocol):

@@ -50,7 +50,7 @@ _AGE_FIELDS: Final = {"package.age_days", "release.age_days"}
 
 
 @dataclasses.dataclass(frozen=True)
-class _Known:
+class Known:
     stamp: tuple[int, int]  # the view document's update time
     view: View
     compiled: Filter | None
@@ -70,7 +70,7 @@ class ViewPage:
 
 
 _lock = threading.Lock()
-_views: dict[tuple[str, str], _Known] = {}
+_views: dict[tuple[str, str], Known] = {}
 _pages: collections.OrderedDict[tuple[str, str, str], ViewPage] = collections.OrderedDict()
 
 
@@ -88,7 +88,7 @@ def known(team: str, index: str) -> bool:
 
 def current(
     stores: Stores, team: str, index: str, doc: dict[str, Any] | None = None, *, trust: float = 0
-) -> _Known | None:
+) -> Known | None:
     """The view named ``team/index`` as it is now (one small read), or None if it is not one.
     ``doc``: its document when the caller has just read it whole. ``trust``: seconds for which
     a definition this instance read is used without reading it again (the warm path passes the
@@ -117,7 +117,7 @@ def current(
         return None
     # The stamp is the probe's, which is no newer than the document read after it: a change
     # between the two makes the next request read again, never keep a stale definition.
-    entry = _Known(found.update_time, view, view.compiled, time.monotonic())
+    entry = Known(found.update_time, view, view.compiled, time.monotonic())
     with _lock:
         _views[(team, index)] = entry
     return entry
@@ -153,7 +153,7 @@ def preview(
     return rows
 
 
-def page(settings: Settings, stores: Stores, known_view: _Known, project: str) -> ViewPage:
+def page(settings: Settings, stores: Stores, known_view: Known, project: str) -> ViewPage:
     """The view's page of ``project`` at this moment (rendered once per version); 404 when
     no source holds the name."""
     view = known_view.view
@@ -202,7 +202,7 @@ def page(settings: Settings, stores: Stores, known_view: _Known, project: str) -
 def _upstream_page(
     settings: Settings,
     stores: Stores,
-    known_view: _Known,
+    known_view: Known,
     project: str,
     key: tuple[str, str, str],
     base: str,
@@ -255,7 +255,7 @@ def respond(request: Request, entry: ViewPage, fmt: Format, content_type: str) -
 
 
 def file_of(
-    settings: Settings, stores: Stores, known_view: _Known, project: str, filename: str, want_metadata: bool
+    settings: Settings, stores: Stores, known_view: Known, project: str, filename: str, want_metadata: bool
 ) -> tuple[ViewPage, FileRef | None]:
     """The view's page and the file's ref (None for an upstream's file, served by the upstream's
     path from ``page.source``); 404 for a file the page does not show."""
