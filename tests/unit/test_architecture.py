@@ -221,7 +221,7 @@ LAYERS = (
     {"bale.errors", "bale.clock", "bale.settings", "bale.names", "bale.routes", "bale.forwarded"},
     {"bale.store"},
     {"bale.tenancy"},
-    {"bale.tokens", "bale.provenance", "bale.packages", "bale.views"},
+    {"bale.tokens", "bale.provenance", "bale.packages", "bale.views", "bale.advisories"},
     {"bale.upstream", "bale.publishing"},
     {"bale.access"},
     {"bale.api", "bale.services", "bale.serving", "bale"},

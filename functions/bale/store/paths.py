@@ -187,6 +187,16 @@ def device_starts(key_sha256: str) -> str:
     return f"{DEVICE_STARTS}/{key_sha256}"
 
 
+def advisories() -> str:
+    """Public advisories (OSV), one document per PyPI project: ``{project, advisories: [...],
+    max_score, loaded_at}``; shared by every team, as the public data is."""
+    return "advisories"
+
+
+def advisory_summary(project: str) -> str:
+    return f"{advisories()}/{project}"
+
+
 def audit() -> str:
     """The audit log's collection (every team's entries, each naming its team)."""
     return AUDIT

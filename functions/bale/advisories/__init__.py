@@ -1,0 +1,1 @@
+"""Security advisories: OSV records for PyPI projects, matched against releases ahead of time."""
