@@ -3,6 +3,9 @@ audited), the page shows it, and the Simple API serves it at once."""
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 import requests
 
 from clients import uv_publish
@@ -62,3 +65,50 @@ def test_members_see_the_status_but_not_the_form(sign_in, acme, stack, tenancy, 
     page = sign_in("bob@example.com").get(PROJECT).get_data(as_text=True)
     assert "none of its files is served" in page and "Reason: malware" in page
     assert "project-status" in page and 'action="/teams/acme/admin/project-status"' not in page
+
+
+@pytest.mark.e2e
+def test_setting_a_quarantine_in_chromium_stops_uv_installing(
+    stack, accounts, acme, page, tmp_path, client_env
+):
+    """The form in a real browser (Chromium): the status lands, the page says so, and a real
+    uv install from the index no longer finds the project's files."""
+    from test_browser import PASSWORD, shot, sign_in_ui
+
+    from clients import BIN, run
+
+    accounts.sign_up(ADMIN, PASSWORD)
+    wheel = make_wheel(tmp_path, "widgets", "1.0")
+    assert uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), wheel).returncode == 0
+    sign_in_ui(page, stack.url, ADMIN, next_path=PROJECT)
+    page.select_option("#status-select", "quarantined")
+    page.fill("#status-reason", "credential stealer in 1.0")
+    page.click("#status-form button[type=submit]")
+    page.wait_for_selector("#project-status")
+    assert "none of its files is served" in page.inner_text("#project-status")
+    assert page.input_value("#status-select") == "quarantined"
+    shot(page, "project-status-quarantined")
+
+    host = stack.url.split("://", 1)[1]
+    url = f"http://__token__:{stack.token('read')}@{host}/simple/acme/main/"
+    venv = tmp_path / "venv"
+    assert (
+        run([BIN / "uv", "venv", "--no-config", "--python", sys.executable, venv], env=client_env).returncode
+        == 0
+    )
+    r = run(
+        [
+            BIN / "uv",
+            "pip",
+            "install",
+            "--no-config",
+            "--no-cache",
+            "--python",
+            venv / "bin" / "python",
+            "--index-url",
+            url,
+            "widgets",
+        ],
+        env=client_env,
+    )
+    assert r.returncode != 0 and "widgets" in r.stderr, r.stderr
