@@ -1,0 +1,106 @@
+"""`bale admin advisories load|check`: OSV advisories against pinned releases."""
+
+from __future__ import annotations
+
+import click
+
+from bale.errors import BaleError, NotFound
+from bale_tools.cli_common import Admin, _plural, pass_admin
+
+
+@click.group()
+def advisories() -> None:
+    """Public security advisories (OSV records for PyPI), matched against pinned releases."""
+
+
+@advisories.command("load")
+@click.argument("source", metavar="FILE_OR_URL")
+@pass_admin
+def load_advisories(a: Admin, source) -> None:
+    """Load OSV records: a .json or .yaml record, a directory of them (pypa/advisory-database),
+    a zip (OSV's PyPI all.zip), or an http(s) URL of one. Malformed records are refused one by
+    one and listed; the rest load (exit status 1 if any was refused)."""
+    import tempfile
+    from pathlib import Path
+
+    from bale.advisories.osv import records
+    from bale.advisories.service import Advisories
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if source.startswith(("https://", "http://")):
+            import requests
+
+            path = Path(tmp) / (source.rstrip("/").rsplit("/", 1)[-1] or "advisories")
+            with requests.get(source, stream=True, timeout=60) as resp:
+                if resp.status_code != 200:
+                    raise BaleError(f"{source} answered {resp.status_code}.", status=400)
+                with path.open("wb") as out:
+                    for chunk in resp.iter_content(1 << 16):
+                        out.write(chunk)
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise NotFound(f"No such file or directory: {source}")
+        report = Advisories(a.stores).load(records(path))
+    for where, why in report.refused:
+        click.echo(f"refused {where}: {why}", err=True)
+    click.echo(
+        f"Loaded {report.loaded} {'advisory' if report.loaded == 1 else 'advisories'} for {_plural(report.projects, 'project')}"
+        + (f"; refused {len(report.refused)}" if report.refused else "")
+    )
+    if report.refused:
+        click.get_current_context().exit(1)
+
+
+def _pins(path) -> list[tuple[str, str]]:
+    """The exact pins (``name==version``) of a requirements file, or a pylock.toml's packages."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = path.read_text()
+    if path.name.endswith(".toml"):
+        import tomllib
+
+        doc = tomllib.loads(text)
+        return [(p["name"], str(p["version"])) for p in doc.get("packages", []) if p.get("version")]
+    pins = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            req = Requirement(line.split(" --", 1)[0].strip())
+        except InvalidRequirement:
+            raise BaleError(f"{path.name}: cannot read {line!r}.", status=400) from None
+        exact = [s.version for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+        if exact:
+            pins.append((req.name, exact[0]))
+    return pins
+
+
+@advisories.command("check")
+@click.argument("team")
+@click.argument("index_name", metavar="INDEX")
+@click.option("-r", "--requirements", "req_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@pass_admin
+def check_advisories(a: Admin, team, index_name, req_file) -> None:
+    """Report the pinned releases of a requirements file (or pylock.toml) that have advisories;
+    exit status 1 when any has, so CI can gate on it."""
+    from pathlib import Path
+
+    from bale.advisories.service import Advisories
+
+    a.tenancy.require_index(team, index_name)
+    pins = _pins(Path(req_file))
+    found = Advisories(a.stores).check(pins)
+    for f in found:
+        adv = f.advisory
+        score = f"{adv['score']:.1f}" if adv.get("score") is not None else "-"
+        click.echo(
+            f"{f.project}=={f.version}  {adv['id']}  score {score}  {adv['summary'][:80]}  {adv['url']}"
+        )
+    click.echo(
+        f"{len(found)} {'advisory' if len(found) == 1 else 'advisories'} in {_plural(len(pins), 'pinned release')} "
+        f"(checked against {team}/{index_name})"
+    )
+    if found:
+        click.get_current_context().exit(1)
