@@ -154,7 +154,16 @@ def test_fields_used_are_reported() -> None:
         ("release.age_days >= 1e999", 21, "compares with a number of days"),
         ("package.name < 'm'", 16, "package.name compares only with ==, !=, in and not in"),
         ("package.name in 'abc'", 17, "in needs a literal tuple or list"),
-        ("'x' in release.version", 1, "only package.name and file.name can be on the right of in"),
+        (
+            "'x' in release.version",
+            1,
+            "only package.name, file.name and release.advisories can be on the right of in",
+        ),
+        ("release.cve_max_score < 'high'", 25, "compares with a CVSS score (0 to 10)"),
+        ("release.advisories == 'PYSEC-1'", 23, "is a set of advisory ids; test one"),
+        ("release.advisories in ('PYSEC-1',)", 23, "is a set of advisory ids; test one"),
+        ("package.status == 'gone'", 19, "'gone' is not a project status; one of active, archived"),
+        ("package.status < 'b'", 18, "package.status compares only with ==, !=, in and not in"),
         ("package.name == file.name", 1, "compare a field with a literal, not with another field"),
         ("1 == 1", 1, "a comparison needs one field"),
         ("package.name", 1, "package.name alone is not a condition"),
@@ -187,3 +196,55 @@ def test_size_limits() -> None:
         compile_filter("   ")
     with pytest.raises(FilterError, match="NUL"):
         compile_filter("package.name == '\x00'")
+
+
+def scored(
+    score: float | None, ids: tuple[str, ...] = (), package: float | None = None, status: str = "active"
+) -> Subject:
+    return Subject(
+        "demo",
+        "1.0",
+        "demo-1.0-py3-none-any.whl",
+        release_score=score,
+        package_score=score if package is None else package,
+        release_advisories=frozenset(ids),
+        package_status=status,
+    )
+
+
+@pytest.mark.parametrize(
+    ("score", "shown"),
+    [(0.0, True), (6.9, True), (7.0, False), (8.1, False), (None, False)],
+)
+def test_a_score_floor_hides_releases_scored_7_or_more_and_unknown_scores(
+    score: float | None, shown: bool
+) -> None:
+    # A release without advisories has score 0; one whose advisory has no score is unknown, so hidden.
+    assert keeps("release.cve_max_score < 7", scored(score)) is shown
+
+
+def test_package_score_is_the_projects_maximum() -> None:
+    s = scored(0.0, package=9.8)
+    assert keeps("release.cve_max_score < 7", s)
+    assert not keeps("package.cve_max_score < 7", s)
+    assert keeps("package.cve_max_score >= 9", s)
+
+
+def test_advisory_ids_are_a_set_tested_with_in() -> None:
+    s = scored(8.1, ("PYSEC-2023-192", "GHSA-v845-jxx5-vc9f"))
+    assert not keeps('"GHSA-v845-jxx5-vc9f" not in release.advisories', s)
+    assert keeps('"PYSEC-2023-192" in release.advisories', s)
+    # Exact ids, not substrings.
+    assert not keeps('"PYSEC-2023" in release.advisories', s)
+    assert keeps('release.cve_max_score < 7 or "GHSA-v845-jxx5-vc9f" in release.advisories', s)
+    assert keeps('"PYSEC-2023-192" not in release.advisories', scored(0.0))
+
+
+def test_package_status_compares_as_a_status() -> None:
+    assert keeps('package.status != "quarantined"', scored(0.0))
+    assert not keeps('package.status in ("deprecated", "archived")', scored(0.0))
+    assert keeps('package.status == "Deprecated"', scored(0.0, status="deprecated"))
+    assert compile_filter('package.status == "active" and release.cve_max_score < 7').fields == {
+        "package.status",
+        "release.cve_max_score",
+    }

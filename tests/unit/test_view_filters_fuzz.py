@@ -150,6 +150,9 @@ TYPED = {
     "version": ["1.0", "2", "2.0rc1", "1!0", "0.0.post1"],
     "time": ["2025-01-01", "2024-06-30T10:00:00", "2025-01-01T00:00:00+05:00"],
     "days": [0, 7, 30.5, -1, 365],
+    "score": [0, 7, 9.8, 4.5],
+    "ids": ["PYSEC-2023-192", "GHSA-v845-jxx5-vc9f"],
+    "status": ["active", "quarantined", "deprecated"],
 }
 
 
@@ -160,7 +163,7 @@ def typed_comparison(rng: random.Random) -> ast.expr:
     field = ast.Attribute(value=ast.Name(id=name.split(".")[0]), attr=name.split(".")[1])
     op = rng.choice(
         [ast.Eq, ast.NotEq, ast.In, ast.NotIn]
-        + ([] if kind in ("name", "filename") else [ast.Lt, ast.LtE, ast.Gt, ast.GtE])
+        + ([] if kind in ("name", "filename", "status", "ids") else [ast.Lt, ast.LtE, ast.Gt, ast.GtE])
     )()
     if isinstance(op, ast.In | ast.NotIn):
         other: ast.expr = ast.Tuple(

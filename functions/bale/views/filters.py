@@ -1,16 +1,16 @@
 """The filter language of views: a small, safe subset of Python, compiled once, evaluated per file.
 
-A filter is one Python expression over eight fields::
+A filter is one Python expression over twelve fields::
 
-    package.name  package.upload_time  package.age_days
-    release.version  release.upload_time  release.age_days
+    package.name  package.upload_time  package.age_days  package.status  package.cve_max_score
+    release.version  release.upload_time  release.age_days  release.cve_max_score  release.advisories
     file.name  file.upload_time
 
 built from comparisons (``== != < <= > >= in not in``, chained or not), ``and``/``or``/``not``,
 parentheses, and literals: strings, numbers, and tuples or lists of them (right of ``in``).
 
 It is parsed with :mod:`ast` and checked node by node against that whitelist; nothing is ever
-``eval``-ed, and a name or attribute outside the eight fields is refused. Each comparison is
+``eval``-ed, and a name or attribute outside those fields is refused. Each comparison is
 typed when the filter is compiled, so that evaluating it cannot raise:
 
 * ``release.version`` compares as a PEP 440 version (``release.version < "2"`` keeps 1.9 and
@@ -21,6 +21,11 @@ typed when the filter is compiled, so that evaluating it cannot raise:
 * ``*.age_days`` is a number of days (fractional) since that upload time, by :mod:`bale.clock`.
 * ``package.name`` compares normalized (PEP 503), so ``"Foo_Bar"`` matches ``foo-bar``;
   ``file.name`` compares as written. A string literal ``in`` a name field is a substring test.
+
+* ``*.cve_max_score`` is the highest CVSS base score of the advisories affecting the release (or
+  any release of the project): 0 when there is none, unknown when one carries no score.
+  ``release.advisories`` is the set of their ids and aliases, tested with ``"ID" in`` / ``not in``.
+* ``package.status`` is the PEP 792 status, compared with ``==``, ``!=``, ``in``, ``not in``.
 
 ``package.*`` times are the project's first upload, ``release.*`` times the release's first
 file; ``file.upload_time`` is the file's own.
@@ -52,12 +57,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import BadRequest
+from ..packages.status import ACTIVE, STATUSES
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 24
 MAX_NODES: Final = 400
 
-Kind = Literal["name", "filename", "version", "time", "days"]
+Kind = Literal["name", "filename", "version", "time", "days", "score", "ids", "status"]
 
 #: Every field, with the kind its values compare as.
 FIELDS: Final[dict[str, Kind]] = {
@@ -69,7 +75,14 @@ FIELDS: Final[dict[str, Kind]] = {
     "release.age_days": "days",
     "file.name": "filename",
     "file.upload_time": "time",
+    "release.cve_max_score": "score",
+    "package.cve_max_score": "score",
+    "release.advisories": "ids",
+    "package.status": "status",
 }
+
+#: The fields that need the project's advisory summary (one document read per page render).
+ADVISORY_FIELDS: Final = frozenset({"release.cve_max_score", "package.cve_max_score", "release.advisories"})
 
 _OPERATORS: Final[dict[type[ast.cmpop], str]] = {
     ast.Eq: "==",
@@ -112,9 +125,24 @@ class Subject:
     file_time: dt.datetime | None = None
     release_time: dt.datetime | None = None
     package_time: dt.datetime | None = None
+    #: The highest CVSS base score among the advisories affecting the release (0 when none
+    #: does; None when one does but carries no score) and among all of the project's.
+    release_score: float | None = 0.0
+    package_score: float | None = 0.0
+    #: Ids and aliases of the advisories affecting the release.
+    release_advisories: frozenset[str] = frozenset()
+    package_status: str = ACTIVE
 
     def value(self, name: str, now: dt.datetime) -> Any:
         """The field's value in the kind it compares as; None when unknown."""
+        if name == "release.cve_max_score":
+            return self.release_score
+        if name == "package.cve_max_score":
+            return self.package_score
+        if name == "release.advisories":
+            return self.release_advisories
+        if name == "package.status":
+            return self.package_status
         if name == "package.name":
             return canonicalize_name(self.package_name)
         if name == "file.name":
@@ -295,15 +323,27 @@ class _Compiler:
         if symbol in ("in", "not in"):
             if not isinstance(literal, ast.Tuple | ast.List):
                 raise self.refuse(literal, f"{symbol} needs a literal tuple or list, e.g. {name} in (…, …)")
+            if kind == "ids":
+                raise self.refuse(
+                    literal,
+                    f'{name} is a set of advisory ids; test one, e.g. "PYSEC-2023-192" {symbol} {name}',
+                )
             values = frozenset(self.value(kind, name, item) for item in literal.elts)
             return _member(name, values, symbol == "in")
-        if kind in ("name", "filename") and symbol in _ORDERED:
+        if kind == "ids":
+            raise self.refuse(
+                literal, f'{name} is a set of advisory ids; test one, e.g. "PYSEC-2023-192" in {name}'
+            )
+        if kind in ("name", "filename", "status") and symbol in _ORDERED:
             raise self.refuse(literal, f"{name} compares only with ==, !=, in and not in")
         return _order(name, symbol, self.value(kind, name, literal))
 
     def substring(self, name: str, symbol: str, literal: ast.expr) -> Node:
-        if FIELDS[name] not in ("name", "filename"):
-            raise self.refuse(literal, f"only package.name and file.name can be on the right of {symbol}")
+        if FIELDS[name] not in ("name", "filename", "ids"):
+            raise self.refuse(
+                literal,
+                f"only package.name, file.name and release.advisories can be on the right of {symbol}",
+            )
         if not (isinstance(literal, ast.Constant) and isinstance(literal.value, str)):
             raise self.refuse(literal, f"the left of {symbol} {name} must be a string literal")
         part: str = literal.value
@@ -330,18 +370,25 @@ class _Compiler:
             raise self.refuse(node, f"{node.value!r:.40} is not a string or a number")
         else:
             raise self.refuse(node, f"{_describe(node)} is not a literal; use a string or a number")
-        if kind == "days":
+        if kind in ("days", "score"):
             try:
                 days = float(number) if not isinstance(number, str) else float("nan")
             except OverflowError:
                 days = float("inf")
             if days != days or days in (float("inf"), float("-inf")):
-                raise self.refuse(node, f"{name} compares with a number of days, e.g. {name} >= 7")
+                what = "a number of days" if kind == "days" else "a CVSS score (0 to 10)"
+                raise self.refuse(node, f"{name} compares with {what}, e.g. {name} >= 7")
             return days
         if not isinstance(number, str):
             raise self.refuse(node, f'{name} compares with a string, e.g. {name} == "…"')
         if kind == "name":
             return canonicalize_name(number)
+        if kind == "status":
+            if number.lower() not in STATUSES:
+                raise self.refuse(
+                    node, f"{number[:40]!r} is not a project status; one of {', '.join(STATUSES)}"
+                )
+            return number.lower()
         if kind == "version":
             try:
                 return Version(number)

@@ -12,7 +12,9 @@ page). The view's definition is trusted for as long as a checked token is
 (``BALE_TOKEN_CACHE_SECONDS``); after that one small read of the view's document (its update
 time) says whether the definition this instance holds is current. The rendered page is cached under the view's version, the
 winner and its version; a filter on ages also under the minute, so a release that ages past a
-floor appears within a minute.
+floor appears within a minute. A filter on advisory fields (``release.cve_max_score``, ...)
+adds one read per request, the project's advisory summary, whose update time joins the tag; no
+other view reads it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import time
 from typing import Any, Final
 
 from flask import Request, Response
+from packaging.utils import canonicalize_name
 
 from bale import clock
+from bale.advisories.osv import stored_affects
 from bale.api.simple import pages
 from bale.api.simple.cache import FileRef, Rendered
 from bale.api.simple.negotiate import Format, page_response
@@ -41,7 +45,7 @@ from bale.store.backends import Stores
 from bale.store.records import PageEntry
 from bale.tenancy.service import Tenancy
 from bale.upstream.policy import UpstreamConfig, config_of, is_private, visible
-from bale.views.filters import Filter, Subject
+from bale.views.filters import ADVISORY_FIELDS, Filter, Subject
 from bale.views.service import View, view_of
 
 #: Pages kept per instance (each is a few KiB; a view over many projects churns the oldest).
@@ -123,31 +127,87 @@ def current(
     return entry
 
 
-def _subjects(name: str, entries: list[PageEntry]) -> list[tuple[PageEntry, Subject]]:
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """What a filter may ask of a project beyond its files: its PEP 792 status and its advisory
+    summary (``advisories/{project}``, read only for a filter that uses those fields)."""
+
+    status: str = "active"
+    advisories: tuple[dict[str, Any], ...] = ()
+
+
+def advisory_facts(
+    stores: Stores, compiled: Filter | None, project: str
+) -> tuple[tuple[dict[str, Any], ...], str]:
+    """The project's advisories and a tag of their version (for the page cache): one document
+    read when the filter uses an advisory field, none otherwise."""
+    if compiled is None or not compiled.fields & ADVISORY_FIELDS:
+        return (), ""
+    snap = stores.db.document(paths.advisory_summary(canonicalize_name(project))).get()
+    if not snap.exists:
+        return (), ":adv-"
+    doc = snap.to_dict() or {}
+    stamp = snap.update_time
+    return tuple(doc.get("advisories") or ()), f":adv{stamp.timestamp() if stamp else doc.get('loaded_at')}"
+
+
+def _scores(advs: list[dict[str, Any]]) -> float | None:
+    # An advisory without a score makes the maximum unknown: a score floor then hides the release.
+    if any(a.get("score") is None for a in advs):
+        return None
+    return max((float(a["score"]) for a in advs), default=0.0)
+
+
+def _subjects(name: str, entries: list[PageEntry], facts: Facts = Facts()) -> list[tuple[PageEntry, Subject]]:
     """Each entry with what the filter judges it on: the release's and the project's first
-    upload (known times only; None when no file of it has one)."""
+    upload (known times only; None when no file of it has one), and its advisories."""
     first_release: dict[str, dt.datetime] = {}
     for e in entries:
         t = e.get("t")
         if t is not None and (e["v"] not in first_release or t < first_release[e["v"]]):
             first_release[e["v"]] = t
     first = min(first_release.values(), default=None)
-    return [(e, Subject(name, e["v"], e["f"], e.get("t"), first_release.get(e["v"]), first)) for e in entries]
+    package_score = _scores(list(facts.advisories))
+    per_release: dict[str, tuple[float | None, frozenset[str]]] = {}
+    for v in {e["v"] for e in entries}:
+        hits = [a for a in facts.advisories if stored_affects(a, v)]
+        ids = frozenset(i for a in hits for i in [a.get("id"), *(a.get("aliases") or ())] if i)
+        per_release[v] = (_scores(hits), ids)
+    return [
+        (
+            e,
+            Subject(
+                name,
+                e["v"],
+                e["f"],
+                e.get("t"),
+                first_release.get(e["v"]),
+                first,
+                per_release[e["v"]][0],
+                package_score,
+                per_release[e["v"]][1],
+                facts.status,
+            ),
+        )
+        for e in entries
+    ]
 
 
-def kept(compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime) -> list[PageEntry]:
+def kept(
+    compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime, facts: Facts = Facts()
+) -> list[PageEntry]:
     """The entries the filter keeps (all of them without a filter)."""
     if compiled is None:
         return entries
-    return [e for e, s in _subjects(name, entries) if compiled.keeps(s, now)]
+    return [e for e, s in _subjects(name, entries, facts) if compiled.keeps(s, now)]
 
 
 def preview(
-    compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime
+    compiled: Filter | None, name: str, entries: list[PageEntry], now: dt.datetime, facts: Facts = Facts()
 ) -> list[tuple[str, str, bool, list[str]]]:
     """(version, filename, kept, why hidden) for each entry: the dashboard's preview."""
     rows = []
-    for e, s in _subjects(name, entries):
+    for e, s in _subjects(name, entries, facts):
         keep = compiled is None or compiled.keeps(s, now)
         rows.append((e["v"], e["f"], keep, [] if keep or compiled is None else compiled.explain(s, now)))
     return rows
@@ -165,6 +225,8 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
     stamp = f"{known_view.stamp[0]}.{known_view.stamp[1]}"
     key = (team, view.name, project)
     base = file_base(settings.base_url, team, view.name, project)
+    advisories, adv_tag = advisory_facts(stores, known_view.compiled, project)
+    minute += adv_tag
     for source in view.sources:
         version = pages.current_version(stores, team, source, project)
         if version is None:
@@ -177,7 +239,7 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
         found = Packages(stores).page(team, source, project)
         if found is None:  # deleted between the probe and the read: the next source may hold it
             continue
-        shown = kept(known_view.compiled, found.name, found.files, now)
+        shown = kept(known_view.compiled, found.name, found.files, now, Facts(found.status, advisories))
         rendered = render_project(
             found.name,
             found.normalized,
@@ -196,7 +258,7 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
             for e in shown
         }
         return _keep(key, ViewPage(tag, dataclasses.replace(rendered, files=files), source))
-    return _upstream_page(settings, stores, known_view, project, key, base, stamp, minute, now)
+    return _upstream_page(settings, stores, known_view, project, key, base, stamp, minute, now, advisories)
 
 
 def _upstream_page(
@@ -209,6 +271,7 @@ def _upstream_page(
     stamp: str,
     minute: str,
     now: dt.datetime,
+    advisories: tuple[dict[str, Any], ...] = (),
 ) -> ViewPage:
     # Imported here, as for a plain index: a view of private indexes never loads the client.
     from bale.upstream.cache import UpstreamCache
@@ -230,7 +293,7 @@ def _upstream_page(
             hit = _pages.get(key)
         if hit is not None and hit.version == tag:
             return hit
-        shown = kept(known_view.compiled, up.name, cooled, now)
+        shown = kept(known_view.compiled, up.name, cooled, now, Facts(up.status or "active", advisories))
         rendered = render_project(
             up.name, project, 0, shown, base, (0, tag), status=up.status, status_reason=up.status_reason
         )
@@ -306,10 +369,11 @@ def preview_rows(
     why not. 404 when no source holds the name."""
     compiled = view.compiled
     packages = Packages(stores)
+    advisories, _ = advisory_facts(stores, compiled, project)
     for source in view.sources:
         found = packages.page(view.team, source, project)
         if found is not None:
-            return source, preview(compiled, found.name, found.files, now)
+            return source, preview(compiled, found.name, found.files, now, Facts(found.status, advisories))
     from bale.upstream.cache import UpstreamCache
 
     tenancy = Tenancy(stores)
@@ -322,6 +386,10 @@ def preview_rows(
         up = UpstreamCache(stores, settings, view.team, cfg).page(project)
         if up.exists:
             return f"{source} (upstream)", preview(
-                compiled, up.name, visible(up.entries, cfg, project, now), now
+                compiled,
+                up.name,
+                visible(up.entries, cfg, project, now),
+                now,
+                Facts(up.status or "active", advisories),
             )
     raise NotFound(f"No project {project!r} in any source of {view.team}/{view.name}.")
