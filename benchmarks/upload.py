@@ -109,27 +109,32 @@ def start_dev(port: int, data_dir: str | None = None) -> tuple[subprocess.Popen,
     return proc, exports
 
 
+def bench_index(port: int, exports: dict) -> tuple[str, str]:
+    """Make team bench on the running stack; its upload token's Authorization header and upload URL."""
+    env = dict(os.environ, **exports)
+    subprocess.run(
+        [BIN / "bale", "admin", "create-team", "bench", "--admin", "b@example.com"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    token = subprocess.run(
+        [BIN / "bale", "admin", "create-token", "bench", "--index", "main", "--permission", "upload"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+    return auth, f"http://127.0.0.1:{port}/v1/upload/bench/main/"
+
+
 def _small_uploads(n: int, data_dir: str | None) -> list[float]:
     """Seconds per upload of n small wheels, one after another, to a fresh bale dev."""
     port = free_port()
     proc, exports = start_dev(port, data_dir)
     try:
-        env = dict(os.environ, **exports)
-        subprocess.run(
-            [BIN / "bale", "admin", "create-team", "bench", "--admin", "b@example.com"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        token = subprocess.run(
-            [BIN / "bale", "admin", "create-token", "bench", "--index", "main", "--permission", "upload"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()[-1]
-        auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
-        url = f"http://127.0.0.1:{port}/v1/upload/bench/main/"
+        auth, url = bench_index(port, exports)
         session = requests.Session()
         took = []
         for i in range(n + 10):
@@ -197,22 +202,7 @@ def main() -> int:
     port = free_port()
     proc, exports = start_dev(port)
     try:
-        env = dict(os.environ, **exports)
-        subprocess.run(
-            [BIN / "bale", "admin", "create-team", "bench", "--admin", "b@example.com"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        token = subprocess.run(
-            [BIN / "bale", "admin", "create-token", "bench", "--index", "main", "--permission", "upload"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()[-1]
-        auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
-        url = f"http://127.0.0.1:{port}/v1/upload/bench/main/"
+        auth, url = bench_index(port, exports)
         session = requests.Session()
         idle = rss_kib(proc.pid)
         print(f"serving process (bale dev, pid {proc.pid}): idle RSS {idle / 1024:.1f} MiB")
