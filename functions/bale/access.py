@@ -22,6 +22,13 @@ What decides, per kind of token:
 * **a Trusted Access token** (``access``, from ``/_/oidc/read-token``, an hour at most): read
   only, the indexes of its grants (every project in them), never an upload.
 
+Beyond a request to an index, the same module decides what a token may do to itself (a Trusted
+Publishing token is burned, a login token logs out), which tokens are a person's own (their "My
+tokens"), what a person may do by hand in a team (make an upload token, be made a writer,
+enroll a trusted accessor), and which request handlers are the door (``DOOR``): the
+architecture test holds every entry point to asking one of them, and every comparison of token
+kinds, roles and permissions to living here.
+
 Reads go through a per-process token cache (:mod:`bale.tokens.cache`, a few seconds): a warm
 read costs no Firestore read for the token (:func:`require_cached`). The roster travels with
 the token, as a value, in a :class:`Principal`. Rights are decided on every request, cached or
@@ -53,6 +60,9 @@ if TYPE_CHECKING:
 
 #: The dashboard's sign-in page (same host), where a browser without credentials is sent.
 SIGNIN: Final = "/signin"
+#: The actor of the operator's CLI (``bale admin``, with the service account's own credentials):
+#: no person, and every team's administration is theirs.
+OPERATOR: Final = "cli"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,7 +109,7 @@ def scope_refusal(
         return f"A Trusted Access token can only read {team}/{index}; uploading needs Trusted Publishing."
     if permission == Permission.UPLOAD and token.permission not in (Permission.UPLOAD, Permission.PUBLISH):
         return f"This token can only read {team}/{index}; uploading needs an upload token."
-    if permission == Permission.READ and token.upload_only:
+    if permission == Permission.READ and upload_only(token):
         what = "A Trusted Publishing token" if token.kind == TokenKind.OIDC else "This token"
         return (
             f"{what} can only upload to {team}/{index}; it cannot list, read or download "
@@ -109,6 +119,12 @@ def scope_refusal(
     if project is not None and projects is not None and canonicalize_name(project) not in projects:
         return f"This token may not {permission} project {project!r}; it is limited to {', '.join(projects)}."
     return None
+
+
+def upload_only(token: Token) -> bool:
+    """A ``publish`` token, or one Trusted Publishing minted (before ``publish``, as upload):
+    it uploads, and never lists, reads or downloads."""
+    return token.permission == Permission.PUBLISH or token.kind == TokenKind.OIDC
 
 
 def can(
@@ -220,6 +236,91 @@ def attestation_identity(principal: Principal) -> Identity | None:
     Trusted Publishing token's (None for any other token)."""
     token = principal.token
     return Identity.from_dict(token.identity) if token.kind == TokenKind.OIDC else None
+
+
+# -- what a token may do to itself, and whose it is -----------------------------------------
+
+
+def burn_refusal(token: Token) -> str | None:
+    """None if ``/_/oidc/burn-token`` may revoke the token: one Trusted Publishing minted (uv
+    burns it when it is done); any other token is revoked by whoever may manage it."""
+    if token.kind != TokenKind.OIDC:
+        return (
+            "Only tokens minted by Trusted Publishing can be burned; revoke an API token "
+            "with `bale admin revoke-token` or in the dashboard."
+        )
+    return None
+
+
+def logout_refusal(token: Token) -> str | None:
+    """None if the token may revoke itself (``bale logout``): a person's ``bale login`` token."""
+    if token.kind != TokenKind.LOGIN or token.owner is None:
+        return "Only a bale login token can revoke itself here."
+    return None
+
+
+def owns(token: Token, email: str) -> bool:
+    """Whether the token is ``email``'s own: a person's token of theirs (made in the dashboard,
+    or before ``owner`` existed, an API token they created) or one of their person-wide tokens.
+    Their "My tokens" lists these, and lets them revoke these only."""
+    return token.person == email
+
+
+# -- what a person may do by hand in a team -----------------------------------------------
+
+
+def admin_refusal(actor: str, role: Role | None, team: str, to: str) -> str | None:
+    """None if ``actor``, whose role in ``team`` is ``role`` (None: not a member), may ``to``
+    (a change only team admins make), else why not. The operator's CLI (:data:`OPERATOR`) may."""
+    if actor == OPERATOR:
+        return None
+    if role != Role.ADMIN:
+        return f"Only an admin of {team} can {to}."
+    return None
+
+
+def require_admin(stores: Stores, team: str, actor: str, *, to: str) -> None:
+    """Forbidden unless ``actor`` is an admin of ``team`` now (read here), or the operator
+    (see :func:`admin_refusal`). For a service that a person reaches by more than one way
+    (the dashboard, and the CLI given ``--actor EMAIL``), so it checks again itself."""
+    role = None if actor == OPERATOR else Tenancy(stores).role_of(team, actor)
+    why = admin_refusal(actor, role, team, to)
+    if why:
+        raise Forbidden(why)
+
+
+def may_upload(stores: Stores, team: str, index: str, email: str) -> bool:
+    """Whether ``email`` may upload to ``team/index`` now, as :func:`person_refusal` decides
+    for their tokens: an admin anywhere in the team, a member where made a writer. The index is
+    read only for a member."""
+    tenancy = Tenancy(stores)
+    role = tenancy.role_of(team, email)
+    writers: list[str] | None = None
+    if role is not None and role != Role.ADMIN:
+        snap = tenancy.index_ref(team, index).get()
+        writers = (snap.to_dict() or {}).get("writers") if snap.exists else None
+    return person_refusal(email.lower(), role, Permission.UPLOAD, team, index, writers) is None
+
+
+def own_token_refusal(
+    stores: Stores, email: str, permission: Permission | PermissionName | str, team: str, index: str
+) -> str | None:
+    """None if the member ``email`` may make themselves a ``permission`` token for
+    ``team/index`` ("My tokens"): a read token for any index, an upload token where they may
+    upload (the token then carries their rights as they are at each request)."""
+    if permission == Permission.UPLOAD and not may_upload(stores, team, index, email):
+        return (
+            f"You may not upload to {team}/{index}: ask a team admin for write access, "
+            "or create a read token."
+        )
+    return None
+
+
+def writer_refusal(stores: Stores, team: str, email: str) -> str | None:
+    """None if ``email`` may be made a writer of an index of ``team``: a member of it now."""
+    if Tenancy(stores).role_of(team, email) is None:
+        return f"{email} is not a member of {team}; add them as a member first."
+    return None
 
 
 def _check_read(stores: Stores, principal: Principal, team: str, index: str, project: str | None) -> None:
@@ -377,6 +478,13 @@ def require_cached(
         return None
     _check_read(stores, principal, team, index, project)
     return principal
+
+
+def authenticate_raw(stores: Stores, raw: str | None) -> Principal:
+    """The principal of a token given as is (``/_/oidc/burn-token`` sends it in its body), read
+    now, or Unauthorized: for a token that acts on itself (see :func:`burn_refusal`)."""
+    token, roster, _ = Tokens(stores).authenticate_with(raw)
+    return Principal(token, roster)
 
 
 def authenticate(stores: Stores, authorization: str | None) -> Principal:

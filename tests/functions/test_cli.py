@@ -14,6 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from bale import access
 from clients import uv_publish
 from factories import make_wheel, wheel_bytes, wheel_name
 from uploads import form_for, post
@@ -262,18 +263,18 @@ def test_members_add_list_set_role_remove(bale, acme_cli, tenancy):
 def test_grant_and_revoke_write(bale, acme_cli, tenancy):
     assert bale("create-index", "acme", "staging").exit_code == 0
     assert bale("add-member", "acme", "bob@example.com").exit_code == 0
-    assert not tenancy.can_write("acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
 
     r = bale("grant-write", "acme", "staging", "bob@example.com")
     assert r.exit_code == 0 and r.stdout == "bob@example.com may upload to acme/staging\n" and r.stderr == ""
-    assert tenancy.can_write("acme", "staging", "bob@example.com")
-    assert not tenancy.can_write("acme", "main", "bob@example.com")
+    assert access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "main", "bob@example.com")
     bob = next(line for line in bale("list-members", "acme").stdout.splitlines() if line.startswith("bob@"))
     assert bob.split() == ["bob@example.com", "member", "staging"]
 
     r = bale("member", "revoke-write", "acme", "staging", "bob@example.com")
     assert r.exit_code == 0 and r.stdout == "bob@example.com may no longer upload to acme/staging\n"
-    assert not tenancy.can_write("acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
 
     # Granting a non-member or an admin changes nothing they can do today: the CLI says so.
     r = bale("grant-write", "acme", "staging", "dave@example.com")

@@ -33,14 +33,14 @@ def test_indexes_and_write_access(tenancy, acme):
     with pytest.raises(BadRequest, match="Invalid index name"):
         tenancy.create_index("acme", "Staging")
     tenancy.set_member("acme", "bob@example.com", "member")
-    assert not tenancy.can_write("acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
     tenancy.set_writer("acme", "staging", "bob@example.com", True)
-    assert tenancy.can_write("acme", "staging", "bob@example.com")
-    assert not tenancy.can_write("acme", "main", "bob@example.com")
-    assert tenancy.can_write("acme", "main", "alice@example.com")  # admins write everywhere
-    assert not tenancy.can_write("acme", "main", "mallory@example.com")
+    assert access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "main", "bob@example.com")
+    assert access.may_upload(tenancy.stores, "acme", "main", "alice@example.com")  # admins write everywhere
+    assert not access.may_upload(tenancy.stores, "acme", "main", "mallory@example.com")
     tenancy.set_writer("acme", "staging", "bob@example.com", False)
-    assert not tenancy.can_write("acme", "staging", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "staging", "bob@example.com")
 
 
 def test_last_admin_cannot_leave(tenancy, acme):

@@ -222,8 +222,10 @@ LAYERS = (
     {"bale.store"},
     {"bale.tenancy"},
     {"bale.tokens", "bale.provenance", "bale.packages", "bale.views", "bale.advisories"},
-    {"bale.upstream", "bale.publishing"},
+    # The door stands on tokens and tenancy alone, so the services that decide by hand who
+    # may do what (enrolling a trusted accessor, burning a token) ask it too.
     {"bale.access"},
+    {"bale.upstream", "bale.publishing"},
     {"bale.api", "bale.services", "bale.serving", "bale"},
 )
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bale import access
 from clients import uv_publish
 from factories import make_sdist, make_wheel
 
@@ -95,14 +96,14 @@ def test_grant_and_revoke_write_access(alice, tenancy):
             "/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "yes"}
         ),
     )
-    assert tenancy.can_write("acme", "main", "bob@example.com")
+    assert access.may_upload(tenancy.stores, "acme", "main", "bob@example.com")
     follow(
         alice,
         alice.post(
             "/teams/acme/admin/access", {"index": "main", "email": "bob@example.com", "allowed": "no"}
         ),
     )
-    assert not tenancy.can_write("acme", "main", "bob@example.com")
+    assert not access.may_upload(tenancy.stores, "acme", "main", "bob@example.com")
     log = audit(tenancy)
     assert (ADMIN, "grant-write", "main: bob@example.com") in log
     assert (ADMIN, "revoke-write", "main: bob@example.com") in log

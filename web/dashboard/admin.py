@@ -13,9 +13,11 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from bale.access import writer_refusal
 from bale.clock import now
 from bale.errors import BadRequest, BaleError
 from bale.names import validate_index, validate_project
+from bale.tenancy.service import ROLES, Role
 
 from .services import current_user, flash_refusal, services, team_admin
 
@@ -23,6 +25,8 @@ bp = Blueprint("admin", __name__, url_prefix="/teams/<team>/admin")
 
 #: Token lifetimes offered in the form (value: label); "never" is allowed but not the default.
 EXPIRIES = {"7d": "7 days", "30d": "30 days", "90d": "90 days", "365d": "1 year", "never": "Never"}
+#: A role as a sentence says it ("alice is now an admin of acme").
+_A_ROLE = {Role.ADMIN: "an admin", Role.MEMBER: "a member"}
 
 
 def _actor() -> str:
@@ -164,7 +168,7 @@ def set_upstream_name(team: str):
 @bp.get("/members")
 @team_admin
 def members(team: str):
-    members = sorted(services().tenancy.members(team), key=lambda m: (m.role != "admin", m.email))
+    members = sorted(services().tenancy.members(team), key=lambda m: (ROLES.index(m.role), m.email))
     return render_template("admin/members.html", members=members)
 
 
@@ -175,7 +179,7 @@ def set_member(team: str):
     role = request.form.get("role") or "member"
     return _attempt(
         lambda: services().tenancy.set_member(team, email, role, actor=_actor()),
-        ok=f"{email} is now {'an admin' if role == 'admin' else 'a member'} of {team}.",
+        ok=f"{email} is now {_A_ROLE.get(role, 'a member')} of {team}.",
         endpoint=".members",
         team=team,
     )
@@ -214,8 +218,9 @@ def set_access(team: str):
     tenancy = services().tenancy
 
     def change():
-        if allowed and tenancy.role_of(team, email) is None:
-            raise BadRequest(f"{email} is not a member of {team}; add them as a member first.")
+        why = writer_refusal(services().stores, team, email) if allowed else None
+        if why:
+            raise BadRequest(why)
         tenancy.set_writer(team, index, email, allowed, actor=_actor())
 
     return _attempt(

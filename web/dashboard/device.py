@@ -31,6 +31,7 @@ from bale.forwarded import client_address
 from bale.tokens.device import (
     CODE_TTL,
     DEFAULT_TOKEN_TTL,
+    LOGIN_LABELS,
     LOGIN_PERMISSIONS,
     MAX_TOKEN_TTL,
     TTL_CHOICES,
@@ -41,7 +42,6 @@ from bale.tokens.device import (
     normalize_user_code,
     token_ttl,
 )
-from bale.tokens.service import TokenKind
 
 from .services import current_user, services, signed_in
 
@@ -154,8 +154,10 @@ def revoke():
         tok = access.authenticate(services().stores, request.headers.get("Authorization")).token
     except Unauthorized as exc:
         return _json_error("invalid_token", exc.message, 401)
-    if tok.kind != TokenKind.LOGIN or tok.owner is None:
-        return _json_error("unsupported_token_type", "Only a bale login token can revoke itself here.")
+    why = access.logout_refusal(tok)
+    if why:
+        return _json_error("unsupported_token_type", why)
+    assert tok.owner  # a login token always has one (logout_refusal says so)
     tokens.revoke_personal(tok.owner, tok.id)
     return jsonify({"revoked": tok.id})
 
@@ -227,7 +229,7 @@ def decide():
             raise
         return _page(user_code, status=exc.status, error=exc.message, chosen=chosen)
     if approve:
-        what = "read and upload" if permission.value == "upload" else "read only"
+        what = LOGIN_LABELS[permission]
         return _page(
             user_code,
             done=f"Approved ({what}, {ttl.days} days): return to your terminal; bale login has its token.",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from bale import access
 from bale.clock import now
 from bale.errors import BaleError, Forbidden, NotFound
 from bale.tokens.service import TokenKind
@@ -25,10 +26,9 @@ bp = Blueprint("mytokens", __name__, url_prefix="/teams/<team>/tokens")
 
 def _page(team: str, *, created=None, secret=None, status=200):
     me = current_user().email
-    tenancy = services().tenancy
     indexes = _index_names(team)
     tokens = services().tokens
-    mine = [t for t in tokens.list(team) if t.person == me]
+    mine = [t for t in tokens.list(team) if access.owns(t, me)]
     mine += tokens.personal(me, kinds=frozenset({TokenKind.LOGIN}))
     mine.sort(key=lambda t: t.created_at or now(), reverse=True)
     return (
@@ -36,7 +36,7 @@ def _page(team: str, *, created=None, secret=None, status=200):
             "admin/tokens.html",
             tokens=mine,
             indexes=indexes,
-            writable=[i for i in indexes if tenancy.can_write(team, i, me)],
+            writable=[i for i in indexes if access.may_upload(services().stores, team, i, me)],
             expiries=EXPIRIES,
             created=created,
             secret=secret,
@@ -67,11 +67,9 @@ def create(team: str):
     me = current_user().email
 
     def may_create(index: str, permission: str) -> None:
-        if permission == "upload" and not services().tenancy.can_write(team, index, me):
-            raise Forbidden(
-                f"You may not upload to {team}/{index}: ask a team admin for write access, "
-                "or create a read token."
-            )
+        why = access.own_token_refusal(services().stores, me, permission, team, index)
+        if why:
+            raise Forbidden(why)
 
     try:
         secret, token, _ = token_from_form(team, me, check=may_create)
@@ -88,10 +86,10 @@ def revoke(team: str, token_id: str):
 
     def revoke_own():
         token = services().tokens.get(token_id)
-        if token.person_wide and token.person == me:
+        if token.person_wide and access.owns(token, me):
             services().tokens.revoke_personal(me, token_id)
             return
-        if token.team != team or token.person != me:
+        if token.team != team or not access.owns(token, me):
             raise NotFound(f"You have no token {token_id} in {team}.")
         services().tokens.revoke(team, token_id, actor=me)
 

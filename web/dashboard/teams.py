@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, render_template, request
 
 from bale.errors import BadRequest
+from bale.tenancy.service import ROLES
 
 from .projects import index_url
 from .services import current_user, services, team_member
@@ -30,7 +31,7 @@ def home():
 def team(team: str):
     tenancy = services().tenancy
     indexes = sorted(tenancy.list_indexes(team), key=lambda i: i["name"])
-    members = sorted(tenancy.members(team), key=lambda m: (m.role != "admin", m.email))
+    members = sorted(tenancy.members(team), key=lambda m: (ROLES.index(m.role), m.email))
     # The audit log pages backwards in time: ?before=<the last shown entry's time, to the
     # microsecond Firestore keeps>. Two entries at one exact microsecond, split across
     # pages, would lose the second: rare enough for a log read by people.

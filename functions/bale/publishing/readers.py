@@ -29,8 +29,9 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from bale import access
 from bale.clock import now
-from bale.errors import BadRequest, Forbidden, NotFound
+from bale.errors import BadRequest, NotFound
 from bale.names import validate_email, validate_index, validate_team
 from bale.publishing import patterns
 from bale.publishing.providers.base import Claims, Provider
@@ -41,7 +42,7 @@ from bale.settings import Settings
 from bale.store import paths
 from bale.store.backends import Stores
 from bale.store.records import from_snapshot
-from bale.tenancy.service import Role, Tenancy
+from bale.tenancy.service import Tenancy
 
 #: The providers a reader may name, as typed on the command line.
 READER_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "google", "oidc")
@@ -161,12 +162,9 @@ class Readers:
         return self.db.collection(paths.readers())
 
     def _require_admin(self, team: str, actor: str) -> None:
-        # "cli" is the operator with the service account's own credentials; a person acting
-        # (the dashboard, or the CLI given --actor EMAIL) must be an admin of the team now.
-        if actor == "cli":
-            return
-        if Tenancy(self.stores).role_of(team, actor) != Role.ADMIN:
-            raise Forbidden(f"Only an admin of {team} can change its trusted accessors.")
+        # A person acting (the dashboard, or the CLI given --actor EMAIL) must be an admin of
+        # the team now; the operator's CLI may.
+        access.require_admin(self.stores, team, actor, to="change its trusted accessors")
 
     def add(
         self,

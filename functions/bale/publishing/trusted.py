@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from bale import access
 from bale.clock import now
 from bale.errors import BaleError, Unauthorized
 from bale.errors import PublishingError as PublishingError  # re-exported: its home was here
@@ -441,15 +442,12 @@ class TrustedPublishing:
 
     def burn(self, raw: str) -> Token:
         """Revoke a minted token (uv burns its token when it is done); API tokens are refused."""
-        tokens = Tokens(self.stores)
         try:
-            token = tokens.authenticate(raw)
+            token = access.authenticate_raw(self.stores, raw).token
         except Unauthorized as exc:
             raise _invalid(exc.message) from None
-        if token.kind != "oidc":
-            raise _invalid(
-                "Only tokens minted by Trusted Publishing can be burned; revoke an API token "
-                "with `bale admin revoke-token` or in the dashboard."
-            )
-        tokens.revoke_everywhere(token.id)
+        why = access.burn_refusal(token)
+        if why:
+            raise _invalid(why)
+        Tokens(self.stores).revoke_everywhere(token.id)
         return token

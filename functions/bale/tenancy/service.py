@@ -91,7 +91,8 @@ def has_roster(team_doc: dict[str, Any] | None) -> bool:
 
 
 class Tenancy:
-    """Teams, their indexes and members, and who may write where."""
+    """Teams, their indexes and members, and who writes where (what that allows is
+    :mod:`bale.access`'s to decide)."""
 
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
@@ -306,19 +307,6 @@ class Tenancy:
         op = firestore.ArrayUnion if allowed else firestore.ArrayRemove
         self.index_ref(team, index).update({"writers": op([email])})
         self.audit(team, actor, "grant-write" if allowed else "revoke-write", f"{index}: {email}")
-
-    def can_write(self, team: str, index: str, email: str, index_doc: dict[str, Any] | None = None) -> bool:
-        """Admins write everywhere in their team; members where they were granted. The index's
-        document may be given when the caller has read it already."""
-        role = self.role_of(team, email)
-        if role == Role.ADMIN:
-            return True
-        if role is None:
-            return False
-        if index_doc is None:
-            snap = self.index_ref(team, index).get()
-            index_doc = (snap.to_dict() or {}) if snap.exists else {}
-        return email.lower() in (index_doc.get("writers") or [])
 
     # -- audit ------------------------------------------------------------
     def audit(self, team: str, actor: str, action: str, detail: str = "") -> None:

@@ -58,6 +58,8 @@ MAX_TOKEN_TTL: Final = dt.timedelta(days=90)
 TTL_CHOICES: Final = (1, 7, 30, 90)
 #: What a login token may be allowed, the first being the default.
 LOGIN_PERMISSIONS: Final = (Permission.READ, Permission.UPLOAD)
+#: What each of them lets a login token do, as the approval page says it.
+LOGIN_LABELS: Final = {Permission.READ: "read only", Permission.UPLOAD: "read and upload"}
 #: Codes one address (an IPv6 /64) may start per window; then 429 until the window ends.
 MAX_STARTS: Final = 20
 START_WINDOW: Final = dt.timedelta(minutes=10)

@@ -212,11 +212,6 @@ class Token:
         return None
 
     @property
-    def upload_only(self) -> bool:
-        """A ``publish`` token, or one Trusted Publishing minted (before ``publish``, as upload)."""
-        return self.permission == Permission.PUBLISH or self.kind == TokenKind.OIDC
-
-    @property
     def label(self) -> str:
         """Who acted, for records: the publisher, the person whose token it is, or else the
         token itself (a team's API token acts for no one person: its creator only made it, and
