@@ -83,20 +83,20 @@ def _pins(path) -> list[tuple[str, str]]:
 @click.option("-r", "--requirements", "req_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @pass_admin
 def check_advisories(a: Admin, team, index_name, req_file) -> None:
-    """Report the pinned releases of a requirements file (or pylock.toml) that have advisories;
-    exit status 1 when any has, so CI can gate on it."""
+    """Report the pinned releases of a requirements file (or pylock.toml) that have advisories,
+    public or the team's own in INDEX; exit status 1 when any has, so CI can gate on it."""
     from pathlib import Path
 
-    from bale.advisories.service import Advisories
+    from bale.advisories.private import PrivateAdvisories
 
     a.tenancy.require_index(team, index_name)
     pins = _pins(Path(req_file))
-    found = Advisories(a.stores).check(pins)
+    found = PrivateAdvisories(a.stores).check(team, index_name, pins)
     for f in found:
         adv = f.advisory
         score = f"{adv['score']:.1f}" if adv.get("score") is not None else "-"
         click.echo(
-            f"{f.project}=={f.version}  {adv['id']}  score {score}  {adv['summary'][:80]}  {adv['url']}"
+            f"{f.project}=={f.version}  {adv['id']}  score {score}  {adv['summary'][:80]}  {adv['url'] or '(private)'}"
         )
     click.echo(
         f"{len(found)} {'advisory' if len(found) == 1 else 'advisories'} in {_plural(len(pins), 'pinned release')} "

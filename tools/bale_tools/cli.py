@@ -19,6 +19,7 @@ import click
 
 from bale.errors import BaleError
 from bale_tools.advisories_cli import advisories
+from bale_tools.advisory_cli import advisory
 from bale_tools.audit_cli import audit
 from bale_tools.cli_common import Admin, NoStack, no_stack_help  # noqa: F401 - no_stack_help: tests import it here
 from bale_tools.index_cli import index
@@ -193,6 +194,9 @@ FLAT = {
     "list-views": ("view", "list"),
     "update-view": ("view", "update"),
     "delete-view": ("view", "delete"),
+    "add-advisory": ("advisory", "add"),
+    "list-advisories": ("advisory", "list"),
+    "withdraw-advisory": ("advisory", "withdraw"),
 }
 
 
@@ -220,6 +224,7 @@ admin.add_command(upstream)
 admin.add_command(audit)
 admin.add_command(sweep)
 admin.add_command(advisories)
+admin.add_command(advisory)
 
 
 def main(argv: list[str] | None = None) -> int:

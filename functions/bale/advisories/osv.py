@@ -84,9 +84,24 @@ class Advisory:
 
 
 def stored_affects(entry: dict[str, Any], version: str) -> bool:
-    """Whether a stored advisory (:meth:`Advisory.for_project`) affects ``version``."""
+    """Whether a stored advisory (:meth:`Advisory.for_project`, or a team's private one with
+    its PEP 440 ``specifier``) affects ``version``."""
+    spec = entry.get("specifier")
+    if spec and _in_specifier(spec, version):
+        return True
     ranges = [[r.get("introduced"), r.get("fixed"), r.get("last_affected")] for r in entry.get("ranges", [])]
     return Affected(ranges, list(entry.get("versions", []))).affects(version)
+
+
+def _in_specifier(spec: str, version: str) -> bool:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        # prereleases=True: an advisory for "<1.4.2" covers 1.4.0rc1 too, whatever installers
+        # would pick by default.
+        return SpecifierSet(spec).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
 
 
 def score_of(severity: Any) -> float | None:

@@ -13,6 +13,8 @@ Firestore::
     teams/{team}/indexes/{index}/projects/{project}/files/{f}  one file's record
     .../files/{f}/provenance/pep740                            its PEP 740 provenance, if any
     teams/{team}/indexes/{index}/projects/{project}/pages/{k:05d}  a chunk of its page
+    teams/{team}/indexes/{index}/advisories/{project}          the team's private advisories for it
+    teams/{team}/advisory_ids/{ID}                             a private advisory id, taken for good
     tokens/{id}                                                an API token
     publishers/{id}                                            a trusted publisher
     oidc_jti/{id}                                              a spent OIDC token
@@ -20,6 +22,7 @@ Firestore::
     device_attempts/{sha256}                                   failed code look-ups, per person and window
     device_user_codes/{sha256}                                 the pending code a user code names
     device_starts/{sha256}                                     codes started, per address and window
+    advisories/{project}                                       public (OSV) advisories for a project
     audit/{auto}                                               the audit log
 
 Cloud Storage (content-addressed)::
@@ -59,6 +62,8 @@ PUBLISHERS = "publishers"
 SPENT_JTIS = "oidc_jti"
 READERS = "readers"
 AUDIT = "audit"
+ADVISORIES = "advisories"
+ADVISORY_IDS = "advisory_ids"
 DEVICE_CODES = "device_codes"
 DEVICE_ATTEMPTS = "device_attempts"
 DEVICE_USER_CODES = "device_user_codes"
@@ -190,11 +195,24 @@ def device_starts(key_sha256: str) -> str:
 def advisories() -> str:
     """Public advisories (OSV), one document per PyPI project: ``{project, advisories: [...],
     max_score, loaded_at}``; shared by every team, as the public data is."""
-    return "advisories"
+    return ADVISORIES
 
 
 def advisory_summary(project: str) -> str:
     return f"{advisories()}/{project}"
+
+
+def private_advisories(team: str, index: str, project: str) -> str:
+    """A team's own advisories for one project of one index: ``{project, advisories: [...],
+    withdrawn: [...], updated_at}``; beside the index's projects, not under the shared
+    ``advisories/`` (which the public refresh replaces whole)."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{ADVISORIES}/{project}"
+
+
+def advisory_id(team: str, key: str) -> str:
+    """The claim on a private advisory id in a team (``key``: the id upper-cased); kept after
+    the advisory is withdrawn, so an id names one advisory for good."""
+    return f"{TEAMS}/{team}/{ADVISORY_IDS}/{key}"
 
 
 def audit() -> str:

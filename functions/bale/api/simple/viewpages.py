@@ -13,8 +13,8 @@ page). The view's definition is trusted for as long as a checked token is
 time) says whether the definition this instance holds is current. The rendered page is cached under the view's version, the
 winner and its version; a filter on ages also under the minute, so a release that ages past a
 floor appears within a minute. A filter on advisory fields (``release.cve_max_score``, ...)
-adds one read per request, the project's advisory summary, whose update time joins the tag; no
-other view reads it.
+adds one batched read per request, the project's public advisory summary and the team's own
+advisories for it in each source, whose update times join the tag; no other view reads them.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import datetime as dt
 import hashlib
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 from flask import Request, Response
-from packaging.utils import canonicalize_name
 
 from bale import clock
 from bale.advisories.osv import stored_affects
+from bale.advisories.private import read as read_advisories
 from bale.api.simple import pages
 from bale.api.simple.cache import FileRef, Rendered
 from bale.api.simple.negotiate import Format, page_response
@@ -129,26 +130,24 @@ def current(
 
 @dataclasses.dataclass(frozen=True)
 class Facts:
-    """What a filter may ask of a project beyond its files: its PEP 792 status and its advisory
-    summary (``advisories/{project}``, read only for a filter that uses those fields)."""
+    """What a filter may ask of a project beyond its files: its PEP 792 status and its
+    advisories (public and the team's own in the winning source, read only for a filter that
+    uses those fields)."""
 
     status: str = "active"
     advisories: tuple[dict[str, Any], ...] = ()
 
 
 def advisory_facts(
-    stores: Stores, compiled: Filter | None, project: str
-) -> tuple[tuple[dict[str, Any], ...], str]:
-    """The project's advisories and a tag of their version (for the page cache): one document
-    read when the filter uses an advisory field, none otherwise."""
+    stores: Stores, compiled: Filter | None, project: str, team: str, sources: Sequence[str]
+) -> tuple[dict[str, tuple[dict[str, Any], ...]], str]:
+    """The project's advisories as each source would hold it (public ones and the team's own
+    in that source) and a tag of their version (for the page cache): one batched read when the
+    filter uses an advisory field, none otherwise."""
     if compiled is None or not compiled.fields & ADVISORY_FIELDS:
-        return (), ""
-    snap = stores.db.document(paths.advisory_summary(canonicalize_name(project))).get()
-    if not snap.exists:
-        return (), ":adv-"
-    doc = snap.to_dict() or {}
-    stamp = snap.update_time
-    return tuple(doc.get("advisories") or ()), f":adv{stamp.timestamp() if stamp else doc.get('loaded_at')}"
+        return {}, ""
+    found = read_advisories(stores, team, sources, [project])
+    return {s: found.of(project, s) for s in sources}, found.tag
 
 
 def _scores(advs: list[dict[str, Any]]) -> float | None:
@@ -225,7 +224,7 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
     stamp = f"{known_view.stamp[0]}.{known_view.stamp[1]}"
     key = (team, view.name, project)
     base = file_base(settings.base_url, team, view.name, project)
-    advisories, adv_tag = advisory_facts(stores, known_view.compiled, project)
+    advisories, adv_tag = advisory_facts(stores, known_view.compiled, project, team, view.sources)
     minute += adv_tag
     for source in view.sources:
         version = pages.current_version(stores, team, source, project)
@@ -239,7 +238,8 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
         found = Packages(stores).page(team, source, project)
         if found is None:  # deleted between the probe and the read: the next source may hold it
             continue
-        shown = kept(known_view.compiled, found.name, found.files, now, Facts(found.status, advisories))
+        facts = Facts(found.status, advisories.get(source, ()))
+        shown = kept(known_view.compiled, found.name, found.files, now, facts)
         rendered = render_project(
             found.name,
             found.normalized,
@@ -271,7 +271,7 @@ def _upstream_page(
     stamp: str,
     minute: str,
     now: dt.datetime,
-    advisories: tuple[dict[str, Any], ...] = (),
+    advisories: dict[str, tuple[dict[str, Any], ...]] | None = None,
 ) -> ViewPage:
     # Imported here, as for a plain index: a view of private indexes never loads the client.
     from bale.upstream.cache import UpstreamCache
@@ -293,7 +293,8 @@ def _upstream_page(
             hit = _pages.get(key)
         if hit is not None and hit.version == tag:
             return hit
-        shown = kept(known_view.compiled, up.name, cooled, now, Facts(up.status or "active", advisories))
+        facts = Facts(up.status or "active", (advisories or {}).get(source, ()))
+        shown = kept(known_view.compiled, up.name, cooled, now, facts)
         rendered = render_project(
             up.name, project, 0, shown, base, (0, tag), status=up.status, status_reason=up.status_reason
         )
@@ -369,11 +370,12 @@ def preview_rows(
     why not. 404 when no source holds the name."""
     compiled = view.compiled
     packages = Packages(stores)
-    advisories, _ = advisory_facts(stores, compiled, project)
+    advisories, _ = advisory_facts(stores, compiled, project, view.team, view.sources)
     for source in view.sources:
         found = packages.page(view.team, source, project)
         if found is not None:
-            return source, preview(compiled, found.name, found.files, now, Facts(found.status, advisories))
+            facts = Facts(found.status, advisories.get(source, ()))
+            return source, preview(compiled, found.name, found.files, now, facts)
     from bale.upstream.cache import UpstreamCache
 
     tenancy = Tenancy(stores)
@@ -390,6 +392,6 @@ def preview_rows(
                 up.name,
                 visible(up.entries, cfg, project, now),
                 now,
-                Facts(up.status or "active", advisories),
+                Facts(up.status or "active", advisories.get(source, ())),
             )
     raise NotFound(f"No project {project!r} in any source of {view.team}/{view.name}.")
