@@ -316,9 +316,10 @@ def own_token_refusal(
     return None
 
 
-def writer_refusal(stores: Stores, team: str, email: str) -> str | None:
-    """None if ``email`` may be made a writer of an index of ``team``: a member of it now."""
-    if Tenancy(stores).role_of(team, email) is None:
+def writer_refusal(email: str, role: Role | None, team: str) -> str | None:
+    """None if ``email``, whose role in ``team`` is ``role`` (None: not a member), may be made
+    a writer of one of its indexes: a member of it now."""
+    if role is None:
         return f"{email} is not a member of {team}; add them as a member first."
     return None
 

@@ -85,6 +85,20 @@ def test_create_index(alice, tenancy):
     assert "Invalid index name" in text(page)
 
 
+def test_write_access_only_for_a_member(alice, tenancy):
+    """Only a member of the team may be made a writer (bale.access.writer_refusal); the refusal
+    is said on the page and grants nothing."""
+    page = follow(
+        alice,
+        alice.post(
+            "/teams/acme/admin/access", {"index": "main", "email": "dave@example.com", "allowed": "yes"}
+        ),
+    )
+    assert "dave@example.com is not a member of acme; add them as a member first." in text(page)
+    assert "dave@example.com" not in (tenancy.require_index("acme", "main").get("writers") or [])
+    assert not [e for e in audit(tenancy) if e[1] == "grant-write"]
+
+
 def test_grant_and_revoke_write_access(alice, tenancy):
     tenancy.set_member("acme", "bob@example.com", "member")
     page = text(alice.get("/teams/acme/admin/access"))

@@ -218,7 +218,7 @@ def set_access(team: str):
     tenancy = services().tenancy
 
     def change():
-        why = writer_refusal(services().stores, team, email) if allowed else None
+        why = writer_refusal(email, tenancy.role_of(team, email), team) if allowed else None
         if why:
             raise BadRequest(why)
         tenancy.set_writer(team, index, email, allowed, actor=_actor())
