@@ -1,9 +1,10 @@
 """Cloud Functions entry points (functions-framework targets).
 
-Deployed three times from one source archive, with ``--entry-point`` set to
-``upload``, ``simple`` or ``oidc``; ``bale dev`` serves all three on one port
-with the same URL map as production. Each entry point stays thin: the work is
-in ``bale``.
+Deployed from one source archive, with ``--entry-point`` set to ``upload``,
+``simple`` or ``oidc`` (``bale dev`` serves those three on one port with the same
+URL map as production), and ``advisories_refresh``, which Cloud Scheduler calls
+daily and no URL map routes to. Each entry point stays thin: the work is in
+``bale``.
 """
 
 import functions_framework
@@ -38,3 +39,11 @@ def oidc(request: Request) -> Response:
     from bale.api import oidc as oidc_api
 
     return oidc_api.handle(request)
+
+
+@functions_framework.http
+def advisories_refresh(request: Request) -> Response:
+    """POST from Cloud Scheduler (its service account's ID token): reload OSV's PyPI advisories."""
+    from bale.api import advisories as advisories_api
+
+    return advisories_api.handle(request)

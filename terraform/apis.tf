@@ -6,6 +6,7 @@ locals {
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com", # the daily advisories refresh (advisories.tf)
     "compute.googleapis.com",
     "firebaserules.googleapis.com",
     "firestore.googleapis.com",

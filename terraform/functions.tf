@@ -32,11 +32,13 @@ locals {
     }
   }
 
-  # One service account per serving unit (iam.tf grants each only what it needs).
+  # One service account per serving unit (iam.tf grants each only what it needs), and one for
+  # the advisories refresh (advisories.tf).
   service_accounts = {
-    upload = "upload"
-    simple = "simple"
-    oidc   = "oidc"
+    upload     = "upload"
+    simple     = "simple"
+    oidc       = "oidc"
+    advisories = "advisories"
   }
 }
 

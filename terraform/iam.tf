@@ -73,6 +73,13 @@ resource "google_project_iam_member" "oidc_datastore" {
   member  = google_service_account.function["oidc"].member
 }
 
+# advisories: the daily refresh writes the public advisories' summaries (advisories.tf).
+resource "google_project_iam_member" "advisories_datastore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function["advisories"].member
+}
+
 # dashboard: manages teams, members, indexes, tokens and trusted publishers.
 resource "google_project_iam_member" "dashboard_datastore" {
   project = var.project_id

@@ -83,3 +83,15 @@ variable "alert_p99_latency_ms" {
   description = "Alert when the 99th percentile exceeds this many milliseconds over 10 minutes (a read gives up at its ~5 s deadline, so a p99 near it means a backend is failing)."
   default     = 5000
 }
+
+variable "advisories_url" {
+  type        = string
+  description = "Where the daily refresh downloads the public advisories: OSV's PyPI export (a zip of OSV JSON records), or a mirror of it (BALE_ADVISORIES_URL)."
+  default     = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
+}
+
+variable "advisories_refresh_schedule" {
+  type        = string
+  description = "When Cloud Scheduler runs the advisories refresh, in cron syntax, UTC. Daily by default; a run finding the export unchanged (same ETag) costs one conditional request."
+  default     = "17 4 * * *"
+}

@@ -533,3 +533,63 @@ def member_role(stores: Stores, team: str, email: str) -> Role | None:
     except BadRequest:
         return None
     return Tenancy(stores).role_of(team, email)
+
+
+# -- the scheduled advisories refresh ------------------------------------------------------
+
+if TYPE_CHECKING:
+    from bale.settings import Settings
+
+#: What Cloud Run puts in place of the signature of an ID token its invoker check has verified,
+#: before the request reaches the container (Google's service-to-service authentication docs).
+SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
+
+
+def require_scheduler(request: Request, settings: Settings) -> str:
+    """The scheduler's service account (``settings.advisories_invoker``), if the request carries
+    its Google ID token; else 401 (no token) or 403 (another caller, or none configured).
+
+    In production Cloud Run checks the token first (invoker IAM, granted to that service account
+    alone; terraform/advisories.tf never turns the check off for this function) and forwards it
+    with the signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``: such a token's claims are
+    taken as verified. Any other token is verified here against the Google issuer's published
+    keys (``settings.google_oidc_issuer``), as a local stack or a misrouted request presents it.
+    Either way its ``email`` must be the configured service account, verified, and unexpired.
+    """
+    import jwt
+
+    from bale.publishing.trusted import LEEWAY, jwks_client
+
+    invoker = settings.advisories_invoker
+    if not invoker:
+        raise Forbidden("The advisories refresh has no caller configured (BALE_ADVISORIES_INVOKER).")
+    scheme, _, raw = (request.headers.get("Authorization") or "").partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or raw.count(".") != 2:
+        raise Unauthorized("The advisories refresh needs the scheduler's Google ID token (Bearer).")
+    head, body, signature = raw.split(".")
+    try:
+        if signature == SIGNATURE_REMOVED:
+            claims = jwt.decode(
+                f"{head}.{body}.",
+                options={"verify_signature": False, "verify_exp": True, "require": ["exp", "email"]},
+                leeway=LEEWAY,
+            )
+        else:
+            kid = jwt.get_unverified_header(raw).get("kid")
+            key = jwks_client(settings.google_oidc_issuer).get_signing_key(str(kid)).key
+            # The audience is the function's own URL, which Cloud Run checks; it is not known here.
+            claims = jwt.decode(
+                raw,
+                key,
+                algorithms=["RS256"],
+                issuer=settings.google_oidc_issuer,
+                leeway=LEEWAY,
+                options={"verify_aud": False, "require": ["exp", "iss", "email"]},
+            )
+    except (jwt.PyJWTError, BaleError) as exc:
+        raise Unauthorized(f"The scheduler's ID token is not valid: {exc}") from None
+    email = str(claims.get("email") or "").lower()
+    if email != invoker or claims.get("email_verified") is not True:
+        raise Forbidden(f"{email or 'This caller'} may not run the advisories refresh.")
+    return email

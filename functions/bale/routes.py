@@ -30,3 +30,8 @@ def target_for(path: str) -> Target | None:
         if path == prefix or path.startswith(prefix + "/"):
             return target
     return None
+
+
+#: Entry points of functions/main.py that no route reaches: Cloud Scheduler calls each on its
+#: function's own URL (terraform/advisories.tf).
+Scheduled = Literal["advisories_refresh"]

@@ -150,6 +150,15 @@ class Settings:
     #: ``bale dev --data-dir`` only: the file each upload's record is appended (and fsync'd) to
     #: before it is answered, replayed when bale dev starts (bale.packages.journal). Empty: none.
     dev_journal: str = ""
+    #: The public advisories' source (OSV's PyPI export), read by the daily refresh
+    #: (bale.advisories.refresh), the largest export it downloads, and how long the download
+    #: may take, in seconds.
+    advisories_url: str = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
+    advisories_max_bytes: int = 256 * 1024 * 1024
+    advisories_timeout: int = 600
+    #: The service account Cloud Scheduler calls the refresh as (its ID token's ``email``); the
+    #: refresh refuses every other caller, and every caller when this is empty.
+    advisories_invoker: str = ""
 
     @property
     def private_namespace(self) -> str:
@@ -250,6 +259,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         breaker_threshold=_int(env, "BALE_BREAKER_THRESHOLD", d.breaker_threshold),
         breaker_cooldown=_float(env, "BALE_BREAKER_COOLDOWN", d.breaker_cooldown),
         dev_journal=env.get("BALE_DEV_JOURNAL") or d.dev_journal,
+        advisories_url=env.get("BALE_ADVISORIES_URL") or d.advisories_url,
+        advisories_max_bytes=_int(env, "BALE_ADVISORIES_MAX_BYTES", d.advisories_max_bytes),
+        advisories_timeout=_int(env, "BALE_ADVISORIES_TIMEOUT", d.advisories_timeout),
+        advisories_invoker=(env.get("BALE_ADVISORIES_INVOKER") or d.advisories_invoker).strip().lower(),
         threads=_int(env, "THREADS", (os.cpu_count() or 1) * 4),
         signed_url_min_bytes=_int(env, "BALE_SIGNED_URL_MIN_BYTES", d.signed_url_min_bytes),
         max_streamed_bytes=_int(env, "BALE_MAX_STREAMED_BYTES", d.max_streamed_bytes),

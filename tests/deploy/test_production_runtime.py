@@ -26,7 +26,7 @@ from typing import get_args
 import httpx
 import pytest
 
-from bale.routes import Target
+from bale.routes import Scheduled, Target
 from dockerfiles import ROOT, context_paths, lay_out, parse
 from factories import wheel_bytes, wheel_name
 from runtime import (
@@ -215,17 +215,30 @@ def _deployed_targets() -> set[str]:
 
 
 def test_every_target_the_code_declares_is_deployed() -> None:
-    assert _deployed_targets() == set(get_args(Target))
+    assert _deployed_targets() == set(get_args(Target)) | set(get_args(Scheduled))
 
 
-def test_each_function_starts_from_the_archive_alone(venv, stack, tmp_path) -> None:
+def test_each_function_starts_from_the_archive_alone(venv, stack, oidc_issuers, tmp_path) -> None:
     """As Cloud Functions builds them: functions/ alone (what terraform/'s archive holds), the
     runtime's Python with the hashed requirements, `functions-framework --target T`."""
+    from fakes.osv_export import PATH, Export, zip_of
+    from fakes.server import Server
+
     source = tmp_path / "functions"
     shutil.copytree(
         ROOT / "functions", source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     )
     read, upload = stack.token("read"), stack.token("upload")
+    # The advisories refresh: a local copy of OSV's export, and the scheduler's ID token from
+    # the Google-shaped issuer (Cloud Run would have verified it; here the function does).
+    export = Export()
+    export.publish(
+        zip_of([{"id": "PYSEC-0000-1", "affected": [{"package": {"ecosystem": "PyPI", "name": "Demo"}}]}])
+    )
+    invoker = "bale-scheduler@demo-bale.iam.gserviceaccount.com"
+    google = oidc_issuers.google
+    scheduler = {"Authorization": "Bearer " + google.sign(google.claims(email=invoker))}
+    stranger = {"Authorization": "Bearer " + google.sign(google.claims(email="x@example.com"))}
     checks = {
         # Anonymous reads of a private index are refused; a token reads it from Firestore.
         "simple": [
@@ -235,16 +248,30 @@ def test_each_function_starts_from_the_archive_alone(venv, stack, tmp_path) -> N
         "oidc": [("GET", "/_/oidc/audience", {}, 200, '"audience"')],
         # A form without a distribution: the upload code's own 400, not a framework error.
         "upload": [("POST", "/v1/upload/acme/main/", _auth(upload), 400, None)],
+        # Only the scheduler's account runs it; its run downloads the export and loads it.
+        "advisories_refresh": [
+            ("POST", "/", {}, 401, None),
+            ("POST", "/", stranger, 403, None),
+            ("POST", "/", scheduler, 200, '"status": "loaded"'),
+        ],
     }
     assert set(checks) == _deployed_targets()
     with contextlib.ExitStack() as stack_:
+        export_url = stack_.enter_context(Server(export.wsgi)).url + PATH
+        extra_env = {
+            "advisories_refresh": {
+                "BALE_ADVISORIES_URL": export_url,
+                "BALE_ADVISORIES_INVOKER": invoker,
+                "BALE_GOOGLE_OIDC_ISSUER": google.url,
+            }
+        }
         servers = {}
         for target in sorted(checks):
             port = free_port()
             log = tmp_path / f"{target}.log"
             argv = [str(venv / "bin" / "functions-framework"), "--target", target, "--source", "main.py"]
             argv += ["--host", "127.0.0.1", "--port", str(port)]
-            env = _service_env(venv, HOME=str(tmp_path))
+            env = _service_env(venv, HOME=str(tmp_path), **extra_env.get(target, {}))
             proc = stack_.enter_context(process(argv, cwd=source, env=env, log=log))
             servers[target] = (port, proc, log)
         for target, (port, proc, log) in servers.items():
@@ -271,6 +298,9 @@ def test_each_function_starts_from_the_archive_alone(venv, stack, tmp_path) -> N
                     assert body in resp.text, (target, resp.text[:300])
                 if status >= 400:
                     assert resp.text.strip() and "Traceback" not in resp.text, resp.text
+    # What the refresh loaded is in Firestore (written by the function's own process).
+    summary = stack.stores.db.document("advisories/demo").get()
+    assert summary.exists and summary.to_dict()["advisories"][0]["id"] == "PYSEC-0000-1"
 
 
 # --- one Python everywhere ---------------------------------------------------------------

@@ -9,25 +9,29 @@ path map, least-privilege wiring and the bucket's privacy.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import hcl2
 import pytest
 
 from bale.routes import ROUTES as BALE_ROUTES
+from bale.routes import Scheduled
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
 RULES = ROOT / "firestore.rules"
 
-ENTRY_POINTS = {"upload", "simple", "oidc"}
+ENTRY_POINTS = {"upload", "simple", "oidc", "advisories_refresh"}
+#: Entry points that Cloud Scheduler calls and no path of the URL map reaches.
+SCHEDULED = set(get_args(Scheduled))
 # Public path -> entry point of the function that must serve it: the route map `bale dev`
 # dispatches by (bale.routes), so production and the local stack cannot drift apart.
 ROUTES = {f"{prefix}/*": target for prefix, target in BALE_ROUTES}
@@ -242,8 +246,13 @@ def test_functions_get_their_settings_from_the_environment(tf: Config) -> None:
 
 
 def test_functions_only_reachable_through_the_load_balancer(tf: Config) -> None:
-    for _name, _key, _, body in _functions(tf):
-        assert _block(body, "service_config")["ingress_settings"] == "ALLOW_INTERNAL_AND_GCLB"
+    for name, key, _, body in _functions(tf):
+        ingress = _block(body, "service_config")["ingress_settings"]
+        if _entry_point(tf, name, key) in SCHEDULED:
+            # Cloud Scheduler of the same project is internal traffic; nothing else calls it.
+            assert ingress == "ALLOW_INTERNAL_ONLY", name
+        else:
+            assert ingress == "ALLOW_INTERNAL_AND_GCLB", (name, key)
     for service in ("dashboard", "upload"):
         body = tf.body("google_cloud_run_v2_service", service)
         assert body["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", service
@@ -831,6 +840,7 @@ def test_certificate_is_replaced_not_renamed_when_the_domain_changes(tf: Config)
 API_OF = {
     "google_artifact_registry_": "artifactregistry.googleapis.com",
     "google_cloud_run_": "run.googleapis.com",
+    "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
     "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
     "google_compute_": "compute.googleapis.com",
     "google_firebaserules_": "firebaserules.googleapis.com",
@@ -1030,3 +1040,73 @@ def test_timeouts_outlast_the_request_deadlines(tf: Config) -> None:
         assert re.search(rf"^\| `?{name}`? .*\| {seconds} s \|", docs, re.M), (
             f"docs/deploy.md: {name} {seconds} s"
         )
+
+
+# --- the scheduled advisories refresh -------------------------------------------------------
+
+
+def test_the_advisories_refresh_is_scheduled_daily_with_retries(tf: Config) -> None:
+    job = tf.body("google_cloud_scheduler_job", "advisories_refresh")
+    schedule = tf.variables["advisories_refresh_schedule"]["default"]
+    minute, hour, *rest = schedule.split()
+    assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"], schedule
+    assert job["schedule"] == "${var.advisories_refresh_schedule}" and job["time_zone"] == "Etc/UTC"
+    retry = _block(job, "retry_config")
+    assert retry["retry_count"] >= 1 and retry["min_backoff_duration"].endswith("s")
+    target = _block(job, "http_target")
+    assert target["http_method"] == "POST"
+    uri = "${google_cloudfunctions2_function.advisories_refresh.service_config[0].uri}"
+    assert target["uri"] == uri
+    # An ID token (Cloud Run's invoker check takes those), of the scheduler's own account.
+    token = _block(target, "oidc_token")
+    assert token["service_account_email"] == "${google_service_account.scheduler.email}"
+    assert token["audience"] == uri
+    assert "oauth_token" not in target
+    # The function outlives no attempt: a retry never overlaps a run still writing.
+    spec = tf.locals["advisories_refresh"]
+    assert job["attempt_deadline"] == "${local.advisories_refresh.timeout_seconds}s"
+    assert spec["timeout_seconds"] <= 1800
+    assert "cloudscheduler.googleapis.com" in tf.locals["apis"]
+
+
+def test_only_the_scheduler_may_invoke_the_advisories_refresh(tf: Config) -> None:
+    body = tf.body("google_cloudfunctions2_function", "advisories_refresh")
+    service = _block(body, "service_config")
+    env = tf.locals["advisories_refresh"]["env"]
+    assert env["BALE_ADVISORIES_INVOKER"] == "${google_service_account.scheduler.email}"
+    assert env["BALE_ADVISORIES_URL"] == "${var.advisories_url}"
+    assert "local.advisories_refresh.env" in service["environment_variables"]
+    assert service["max_instance_count"] == 1 and service["max_instance_request_concurrency"] == 1
+    # The one invoker binding on its Cloud Run service is the scheduler's account.
+    grants = [
+        (name, grant)
+        for name, grant in tf.resources["google_cloud_run_v2_service_iam_member"].items()
+        if "advisories_refresh" in grant["name"]
+    ]
+    assert [(n, g["role"], g["member"]) for n, g in grants] == [
+        ("advisories_refresh_invoker", "roles/run.invoker", "${google_service_account.scheduler.member}")
+    ]
+    assert "count" not in grants[0][1] and "for_each" not in grants[0][1]
+    # public_invoker = false turns the check off on local.functions' services: not this one.
+    assert "advisories_refresh" not in tf.locals["functions"]
+    assert "advisories_refresh" not in json.dumps(tf.resources["terraform_data"])
+    # No backend of the load balancer serves it.
+    assert "advisories" not in json.dumps(
+        tf.resources.get("google_compute_region_network_endpoint_group", {})
+    )
+    assert not {t for _, t in BALE_ROUTES} & SCHEDULED
+    # The scheduler's account holds that binding and nothing else; the function's own account
+    # only Firestore.
+    project_roles = tf.resources["google_project_iam_member"].values()
+    assert not [g for g in project_roles if "google_service_account.scheduler" in g["member"]]
+    roles = [g["role"] for g in project_roles if 'function["advisories"]' in g["member"]]
+    assert roles == ["roles/datastore.user"]
+    for kind in (
+        "google_storage_bucket_iam_member",
+        "google_service_account_iam_member",
+        "google_secret_manager_secret_iam_member",
+    ):
+        for grant in tf.resources.get(kind, {}).values():
+            assert "scheduler" not in grant["member"] and 'function["advisories"]' not in grant["member"], (
+                kind
+            )

@@ -158,6 +158,7 @@ def test_the_deployed_archive_imports_without_the_tooling() -> None:
 #: what (the Simple API's pages, files and Integrity API, uploads, the dashboard's team views).
 ENTRY_POINTS = (
     "bale.api.upload",
+    "bale.api.advisories",
     "bale.api.simple.views",
     "bale.api.simple.download",
     "bale.api.simple.integrity",

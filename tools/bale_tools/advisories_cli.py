@@ -1,4 +1,4 @@
-"""`bale admin advisories load|check`: OSV advisories against pinned releases."""
+"""`bale admin advisories load|check|status`: OSV advisories against pinned releases."""
 
 from __future__ import annotations
 
@@ -50,6 +50,43 @@ def load_advisories(a: Admin, source) -> None:
     )
     if report.refused:
         click.get_current_context().exit(1)
+
+
+@advisories.command("status")
+@pass_admin
+def advisories_status(a: Admin) -> None:
+    """When the public advisories were last refreshed (production's daily job) and what it did;
+    exit status 1 if they never were."""
+    from bale.advisories.refresh import status
+    from bale.clock import now
+
+    rec = status(a.stores)
+    if not rec:
+        click.echo("Never refreshed: no scheduled refresh has loaded advisories here yet.")
+        click.get_current_context().exit(1)
+    loaded, checked = rec.get("loaded_at"), rec.get("checked_at")
+
+    def ago(when) -> str:
+        if when is None:
+            return "never"
+        hours = (now() - when).total_seconds() / 3600
+        return f"{when.isoformat(timespec='seconds')} ({hours:.1f} h ago)"
+
+    click.echo(f"Last load:   {ago(loaded)}")
+    click.echo(f"Last check:  {ago(checked)}")
+    click.echo(f"Source:      {rec.get('source', '-')}")
+    click.echo(f"ETag:        {rec.get('etag') or '-'}  sha256 {rec.get('sha256') or '-'}")
+    click.echo(
+        f"Loaded:      {rec.get('loaded', 0)} advisories for {rec.get('projects', 0)} projects; "
+        f"removed {rec.get('removed', 0)}; refused {rec.get('refused_count', 0)}"
+        + (f" (kept the earlier copy of {rec['kept_refused']})" if rec.get("kept_refused") else "")
+    )
+    if rec.get("failure"):
+        click.echo(f"Last failure: {ago(rec.get('failed_at'))}: {rec['failure']}")
+    if rec.get("not_removed"):
+        click.echo(f"Not removed: {rec['not_removed']}")
+    for line in rec.get("refused") or []:
+        click.echo(f"  refused {line}")
 
 
 def _pins(path) -> list[tuple[str, str]]:

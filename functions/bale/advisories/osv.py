@@ -9,7 +9,6 @@ release needs no more than that document.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -18,6 +17,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+#: The largest record read (OSV's largest PyPI records are tens of kB): a bigger member of a zip is
+#: refused without being inflated, so a crafted export cannot exhaust memory.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 #: The severities read from a record, newest CVSS version first.
 _CVSS = ("CVSS_V4", "CVSS_V3")
@@ -224,14 +227,23 @@ def records(source: Path) -> Iterator[tuple[str, Any]]:
             if path.suffix in (".json", ".yaml", ".yml") and path.is_file():
                 yield str(path.relative_to(source)), _load(path.name, path.read_bytes())
         return
-    data = source.read_bytes()
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for name in sorted(zf.namelist()):
-                if name.endswith((".json", ".yaml", ".yml")):
-                    yield name, _load(name, zf.read(name))
+    if zipfile.is_zipfile(source):
+        # Read from the file one member at a time: OSV's PyPI export is tens of MB, and only
+        # the record being parsed is held (the central directory is read once, up front).
+        with zipfile.ZipFile(source) as zf:
+            for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                name = info.filename
+                if not name.endswith((".json", ".yaml", ".yml")):
+                    continue
+                if info.file_size > MAX_RECORD_BYTES:
+                    yield name, Malformed(f"larger than {MAX_RECORD_BYTES} bytes uncompressed")
+                    continue
+                yield name, _load(name, zf.read(info))
         return
-    yield source.name, _load(source.name, data)
+    if source.stat().st_size > MAX_RECORD_BYTES:
+        yield source.name, Malformed(f"larger than {MAX_RECORD_BYTES} bytes")
+        return
+    yield source.name, _load(source.name, source.read_bytes())
 
 
 def _load(name: str, data: bytes) -> Any:

@@ -215,6 +215,12 @@ def advisory_id(team: str, key: str) -> str:
     return f"{TEAMS}/{team}/{ADVISORY_IDS}/{key}"
 
 
+def advisories_refresh() -> str:
+    """The last refresh of the public advisories (bale.advisories.refresh): when, what it loaded,
+    the export's ETag and SHA-256. Outside ``advisories``, whose every document is a project's."""
+    return "advisories_refresh/osv"
+
+
 def audit() -> str:
     """The audit log's collection (every team's entries, each naming its team)."""
     return AUDIT

@@ -1,0 +1,55 @@
+"""POST from Cloud Scheduler: the daily refresh of the public advisories (``advisories_refresh``).
+
+Not on the load balancer's URL map: Scheduler calls the function's own URL with a Google ID
+token of its service account, which Cloud Run's invoker check and then
+:func:`bale.access.require_scheduler` accept. The answer is JSON: 200 with what the run did
+(``loaded`` or ``unchanged``); 5xx when nothing could be loaded, so Scheduler retries. The work
+is in :mod:`bale.advisories.refresh`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from flask import Request, Response
+
+from bale import access
+from bale.advisories import refresh
+from bale.api.http import as_bale_error, harden
+from bale.errors import BaleError
+from bale.settings import get_settings
+from bale.store.backends import get_stores
+
+log = logging.getLogger("bale.advisories.refresh")
+
+
+def _json(data: Mapping[str, object], status: int) -> Response:
+    resp = Response(json.dumps(data, default=str) + "\n", status=status, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return harden(resp)
+
+
+def handle(request: Request) -> Response:
+    if request.method != "POST":
+        return _json({"message": "POST only (Cloud Scheduler's call)."}, 405)
+    settings = get_settings()
+    try:
+        access.require_scheduler(request, settings)
+    except BaleError as exc:
+        return _json({"message": exc.message}, exc.status)
+    try:
+        out = refresh.run(get_stores(), settings)
+    except refresh.RefreshFailed as exc:
+        refresh.emit("ERROR", f"advisories refresh failed: {exc}", {"status": "failed", "message": str(exc)})
+        return _json({"status": "failed", "message": str(exc)}, exc.status)
+    except Exception as exc:
+        mapped = as_bale_error(exc)
+        if mapped is None:
+            log.exception("advisories refresh failed")
+            mapped = BaleError("The advisories refresh failed; the last loaded advisories stay.")
+        else:
+            log.error("advisories refresh failed: %r", exc, exc_info=True)
+        return _json({"status": "failed", "message": mapped.message}, max(mapped.status, 500))
+    return _json(out.as_record(), 200)

@@ -1,0 +1,248 @@
+"""The scheduled refresh (``advisories_refresh`` of functions/main.py, through functions-framework)
+on the real Firestore emulator, downloading a local copy of OSV's export built from the real
+records in tests/assets/advisories (pypa/advisory-database, CC-BY 4.0; see NOTICE there).
+
+Each run is a POST with a Google ID token of the scheduler's service account, signed by the
+local Google-shaped issuer (tests/fakes/oidc_issuer.py), as Cloud Scheduler sends it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from fakes.osv_export import PATH, Export, zip_of
+
+ROOT = Path(__file__).parents[2]
+ASSETS = ROOT / "tests" / "assets" / "advisories"
+INVOKER = "bale-scheduler@demo-bale.iam.gserviceaccount.com"
+
+
+def _records() -> dict[str, dict]:
+    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(ASSETS.glob("*.yaml"))}
+
+
+@pytest.fixture
+def export():
+    from fakes.server import Server
+
+    exp = Export()
+    with Server(exp.wsgi) as server:
+        exp.url = server.url + PATH
+        yield exp
+
+
+@pytest.fixture
+def refresh(stores, export, oidc_issuers, monkeypatch, capsys):
+    """POST to the entry point as Cloud Scheduler does; returns (status, JSON body, log lines)."""
+    import functions_framework
+
+    from bale import settings as settings_mod
+
+    monkeypatch.setenv("BALE_ADVISORIES_URL", export.url)
+    monkeypatch.setenv("BALE_ADVISORIES_INVOKER", INVOKER)
+    settings_mod.get_settings.cache_clear()
+    app = functions_framework.create_app(
+        target="advisories_refresh", source=str(ROOT / "functions" / "main.py")
+    )
+    client = app.test_client()
+    google = oidc_issuers.google
+
+    def run(email: str | None = INVOKER, method: str = "POST"):
+        headers = {}
+        if email is not None:
+            token = google.sign(google.claims(email=email, aud="https://bale-advisories-refresh.a.run.app"))
+            headers["Authorization"] = f"Bearer {token}"
+        capsys.readouterr()
+        resp = client.open("/", method=method, headers=headers)
+        logs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        return resp.status_code, resp.get_json(), logs
+
+    yield run
+    settings_mod.get_settings.cache_clear()
+
+
+def _summary(stores, project: str) -> dict | None:
+    snap = stores.db.document(f"advisories/{project}").get()
+    return snap.to_dict() if snap.exists else None
+
+
+def _ids(stores, project: str) -> list[str]:
+    return [a["id"] for a in (_summary(stores, project) or {}).get("advisories", [])]
+
+
+def _status(stores) -> dict:
+    return stores.db.document("advisories_refresh/osv").get().to_dict()
+
+
+def test_loads_then_skips_an_unchanged_export_by_etag(refresh, export, stores):
+    export.publish(zip_of(list(_records().values())))
+    status, body, logs = refresh()
+    assert status == 200, body
+    assert (body["status"], body["loaded"], body["projects"], body["removed"]) == ("loaded", 4, 2, 0)
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
+    rec = _status(stores)
+    assert rec["etag"] == export.etag and rec["loaded"] == 4 and rec["source"] == export.url
+    first_load = rec["loaded_at"]
+    assert [entry["severity"] for entry in logs] == ["INFO"]
+    assert logs[0]["advisories_refresh"]["loaded"] == 4
+
+    status, body, _ = refresh()
+    assert status == 200 and body["status"] == "unchanged", body
+    # The second request asked with the ETag and got a 304: nothing was downloaded or written.
+    assert export.requests[-1]["if-none-match"] == export.etag
+    rec = _status(stores)
+    assert rec["loaded_at"] == first_load and rec["checked_at"] > first_load
+
+
+def test_an_export_without_etag_is_skipped_by_its_hash(refresh, export, stores):
+    export.publish(zip_of(list(_records().values())), etag=False)
+    assert refresh()[1]["status"] == "loaded"
+    status, body, _ = refresh()
+    assert status == 200 and body["status"] == "unchanged" and body["bytes"] > 0
+
+
+def test_a_project_gone_from_the_export_loses_its_summary(refresh, export, stores):
+    records = _records()
+    export.publish(zip_of(list(records.values())))
+    assert refresh()[0] == 200
+    # A private advisory lives elsewhere (per team and index): the refresh leaves it alone.
+    stores.db.document("teams/acme/indexes/main/advisories/ACME-2026-1").set({"project": "jinja2"})
+
+    export.publish(zip_of([records["PYSEC-2023-192"], records["PYSEC-2023-212"]]))
+    status, body, _ = refresh()
+    assert status == 200 and body["removed"] == 1, body
+    assert _summary(stores, "jinja2") is None
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+    assert stores.db.document("teams/acme/indexes/main/advisories/ACME-2026-1").get().exists
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "not a zip", "empty zip", "503"])
+def test_a_damaged_export_answers_5xx_and_leaves_the_data(refresh, export, stores, damage):
+    records = _records()
+    good = zip_of(list(records.values()))
+    export.publish(good)
+    assert refresh()[0] == 200
+    before = _status(stores)
+
+    if damage == "truncated":
+        export.publish(good[: len(good) // 2])
+    elif damage == "corrupt":
+        # One member's deflated bytes flipped: the central directory reads, that member fails.
+        bad = bytearray(zip_of([records["PYSEC-2023-192"]]))
+        bad[60] ^= 0xFF
+        export.publish(bytes(bad))
+    elif damage == "not a zip":
+        export.publish(b"<html>Service Unavailable</html>")
+    elif damage == "empty zip":
+        export.publish(zip_of([]))
+    else:
+        export.status = 503
+    status, body, logs = refresh()
+    assert status >= 500, body
+    assert body["status"] == "failed" and body["message"]
+    assert logs and logs[-1]["severity"] == "ERROR"
+    # Every summary as it was; the record still names the last good load.
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+    after = _status(stores)
+    assert after["failure"] == body["message"] and after["failed_at"] > before["loaded_at"]
+    assert {k: v for k, v in after.items() if k not in ("failure", "failed_at")} == {
+        k: v for k, v in before.items() if k not in ("failure", "failed_at")
+    }
+
+
+def test_a_malformed_record_is_refused_and_reported_and_the_rest_load(refresh, export, stores):
+    records = _records()
+    export.publish(zip_of(list(records.values())))
+    assert refresh()[0] == 200
+
+    # Upstream breaks one record: its id and project are still readable, so the copy loaded
+    # last time stays; a new record still loads.
+    broken = dict(records["PYSEC-2023-212"], affected=[{**records["PYSEC-2023-212"]["affected"][0]}])
+    broken["affected"][0]["ranges"] = [{"type": "ECOSYSTEM", "events": [{"fixed": "2.0.7"}]}]
+    new = dict(records["PYSEC-2019-217"], id="PYSEC-2099-1")
+    export.publish(
+        zip_of([records["PYSEC-2023-192"], broken, records["PYSEC-2021-66"], records["PYSEC-2019-217"], new])
+    )
+    status, body, logs = refresh()
+    assert status == 200, body
+    assert (body["loaded"], body["refused_count"], body["kept_refused"]) == (4, 1, 1)
+    assert body["refused"] == ["PYSEC-2023-212.json: fixed before any introduced"]
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66", "PYSEC-2099-1"]
+    assert logs[-1]["severity"] == "WARNING"
+    assert logs[-1]["advisories_refresh"]["refused"] == body["refused"]
+
+
+def test_an_unreadable_record_stops_removals_for_that_run(refresh, export, stores):
+    records = _records()
+    export.publish(zip_of(list(records.values())))
+    assert refresh()[0] == 200
+    # jinja2's records are gone, and one file does not parse: it might have been jinja2's.
+    export.publish(
+        zip_of([records["PYSEC-2023-192"], records["PYSEC-2023-212"]], extra={"PYSEC-2024-9.json": b"{"})
+    )
+    status, body, _ = refresh()
+    assert status == 200 and body["refused_count"] == 1 and body["removed"] == 0, body
+    assert body["not_removed"]
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
+
+
+def test_only_the_schedulers_service_account_may_run_it(refresh, export, stores):
+    export.publish(zip_of(list(_records().values())))
+    assert refresh(email=None)[0] == 401
+    status, body, _ = refresh(email="someone@example.com")
+    assert status == 403 and "may not run" in body["message"]
+    assert refresh(method="GET")[0] == 405
+    assert export.requests == [] and _summary(stores, "urllib3") is None
+    assert refresh()[0] == 200
+
+
+def test_a_token_cloud_run_verified_is_taken_by_its_claims(refresh, export, stores, oidc_issuers):
+    """Cloud Run forwards a token it verified with the signature replaced: the claims decide."""
+    from bale.access import SIGNATURE_REMOVED
+
+    export.publish(zip_of(list(_records().values())))
+    google = oidc_issuers.google
+
+    def stripped(email: str) -> str:
+        head, body, _ = google.sign(google.claims(email=email)).split(".")
+        return f"{head}.{body}.{SIGNATURE_REMOVED}"
+
+    import functions_framework
+
+    app = functions_framework.create_app(
+        target="advisories_refresh", source=str(ROOT / "functions" / "main.py")
+    )
+    client = app.test_client()
+    assert (
+        client.post("/", headers={"Authorization": f"Bearer {stripped('x@example.com')}"}).status_code == 403
+    )
+    # A forged signature is not Cloud Run's marker: it is checked, and fails.
+    head, body, _ = google.sign(google.claims(email=INVOKER)).split(".")
+    assert client.post("/", headers={"Authorization": f"Bearer {head}.{body}.AAAA"}).status_code == 401
+    assert client.post("/", headers={"Authorization": f"Bearer {stripped(INVOKER)}"}).status_code == 200
+
+
+def test_status_prints_the_last_refresh(refresh, export, stores):
+    from bale import settings as settings_mod
+    from bale_tools.cli import cli
+
+    def status():
+        settings_mod.get_settings.cache_clear()
+        return CliRunner().invoke(cli, ["admin", "advisories", "status"], catch_exceptions=False)
+
+    r = status()
+    assert r.exit_code == 1 and "Never refreshed" in r.stdout
+    export.publish(zip_of(list(_records().values())))
+    assert refresh()[0] == 200
+    r = status()
+    assert r.exit_code == 0, r.output
+    assert "Loaded:      4 advisories for 2 projects; removed 0; refused 0" in r.stdout
+    assert export.etag in r.stdout and "h ago)" in r.stdout
