@@ -538,14 +538,18 @@ def member_role(stores: Stores, team: str, email: str) -> Role | None:
 # -- the scheduled advisories refresh ------------------------------------------------------
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bale.settings import Settings
 
+#: Clock skew allowed on the scheduler's token's exp, in seconds.
+_SCHEDULER_LEEWAY = 30
 #: What Cloud Run puts in place of the signature of an ID token its invoker check has verified,
 #: before the request reaches the container (Google's service-to-service authentication docs).
 SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
 
 
-def require_scheduler(request: Request, settings: Settings) -> str:
+def require_scheduler(request: Request, settings: Settings, signing_key: Callable[[str], Any]) -> str:
     """The scheduler's service account (``settings.advisories_invoker``), if the request carries
     its Google ID token; else 401 (no token) or 403 (another caller, or none configured).
 
@@ -553,12 +557,11 @@ def require_scheduler(request: Request, settings: Settings) -> str:
     alone; terraform/advisories.tf never turns the check off for this function) and forwards it
     with the signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``: such a token's claims are
     taken as verified. Any other token is verified here against the Google issuer's published
-    keys (``settings.google_oidc_issuer``), as a local stack or a misrouted request presents it.
+    keys (``settings.google_oidc_issuer``; ``signing_key(kid)`` gives the key of a kid), as a
+    local stack or a misrouted request presents it.
     Either way its ``email`` must be the configured service account, verified, and unexpired.
     """
     import jwt
-
-    from bale.publishing.trusted import LEEWAY, jwks_client
 
     invoker = settings.advisories_invoker
     if not invoker:
@@ -573,18 +576,18 @@ def require_scheduler(request: Request, settings: Settings) -> str:
             claims = jwt.decode(
                 f"{head}.{body}.",
                 options={"verify_signature": False, "verify_exp": True, "require": ["exp", "email"]},
-                leeway=LEEWAY,
+                leeway=_SCHEDULER_LEEWAY,
             )
         else:
             kid = jwt.get_unverified_header(raw).get("kid")
-            key = jwks_client(settings.google_oidc_issuer).get_signing_key(str(kid)).key
+            key = signing_key(str(kid))
             # The audience is the function's own URL, which Cloud Run checks; it is not known here.
             claims = jwt.decode(
                 raw,
                 key,
                 algorithms=["RS256"],
                 issuer=settings.google_oidc_issuer,
-                leeway=LEEWAY,
+                leeway=_SCHEDULER_LEEWAY,
                 options={"verify_aud": False, "require": ["exp", "iss", "email"]},
             )
     except (jwt.PyJWTError, BaleError) as exc:

@@ -338,7 +338,15 @@ def test_only_the_access_module_compares_kinds_roles_and_permissions() -> None:
 
 #: The door: what a request handler asks before it reads or changes a team's data.
 DOORS = frozenset(
-    f"bale.access:{f}" for f in ("require", "require_cached", "authenticate", "authenticate_raw", "team_role")
+    f"bale.access:{f}"
+    for f in (
+        "require",
+        "require_cached",
+        "authenticate",
+        "authenticate_raw",
+        "team_role",
+        "require_scheduler",
+    )
 )
 #: Trusted Publishing's and Trusted Access's exchanges: a handler that only exchanges a CI's
 #: OIDC token asks no door, since its credential is that OIDC token and the enrollment decides
@@ -519,7 +527,7 @@ def _targets() -> list[str]:
 
 def test_every_function_entry_point_goes_through_the_door() -> None:
     targets = _targets()
-    assert targets == ["main:upload", "main:simple", "main:oidc"]
+    assert targets == ["main:upload", "main:simple", "main:oidc", "main:advisories_refresh"]
     skipping = []
     for target in targets:
         handlers = _handlers(target)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Request, Response
 
@@ -19,7 +20,7 @@ from bale import access
 from bale.advisories import refresh
 from bale.api.http import as_bale_error, harden
 from bale.errors import BaleError
-from bale.settings import get_settings
+from bale.settings import Settings, get_settings
 from bale.store.backends import get_stores
 
 log = logging.getLogger("bale.advisories.refresh")
@@ -31,12 +32,28 @@ def _json(data: Mapping[str, object], status: int) -> Response:
     return harden(resp)
 
 
+def _google_key(settings: Settings) -> Callable[[str], Any]:
+    """The Google issuer's signing key of a kid (its JWKS, cached as Trusted Publishing's)."""
+
+    def key(kid: str) -> Any:
+        import jwt
+
+        from bale.publishing.trusted import jwks_client
+
+        try:
+            return jwks_client(settings.google_oidc_issuer).get_signing_key(kid).key
+        except jwt.PyJWKClientError as exc:
+            raise jwt.InvalidTokenError(f"no key {kid!r} at {settings.google_oidc_issuer}: {exc}") from None
+
+    return key
+
+
 def handle(request: Request) -> Response:
     if request.method != "POST":
         return _json({"message": "POST only (Cloud Scheduler's call)."}, 405)
     settings = get_settings()
     try:
-        access.require_scheduler(request, settings)
+        access.require_scheduler(request, settings, _google_key(settings))
     except BaleError as exc:
         return _json({"message": exc.message}, exc.status)
     try:
