@@ -129,8 +129,8 @@ class FirestoreReads:
     METHODS = ("batch_get_documents", "run_query")
 
     def __init__(self, db, probe=None):
-        """``probe``: a Stores' DocumentProbe, whose unary reads (one document each, found or
-        not, as Firestore bills them) count too."""
+        """``probe``: a Stores' DocumentProbe, whose reads count too: one round trip per call,
+        one document per path, found or not, as Firestore bills them."""
         self.api = db._firestore_api
         self.probe = probe
         self.count = 0
@@ -196,6 +196,15 @@ class FirestoreReads:
                 return found
 
             self.probe.get = probe_get
+            orig_many = self.probe.get_many
+
+            def probe_get_many(paths, *args, **kwargs):
+                self._call()
+                found = orig_many(paths, *args, **kwargs)
+                self._add(len(paths))
+                return found
+
+            self.probe.get_many = probe_get_many
         return self
 
     def __exit__(self, *exc) -> None:
@@ -206,3 +215,4 @@ class FirestoreReads:
                 delattr(self.api, name)
         if self.probe is not None:
             vars(self.probe).pop("get", None)
+            vars(self.probe).pop("get_many", None)

@@ -242,6 +242,54 @@ def test_warm_view_pages_follow_uploads_and_view_changes(stack, bale, staging, m
         views.clear_caches()
 
 
+def test_a_warm_view_page_reads_its_sources_in_one_round_trip(stack, bale, tenancy, staging, monkeypatch):
+    """Every source up to the winner is read on every warm request (nothing remembers that a
+    source lacks the project), all in one round trip; where the first source wins, one read."""
+    from bale import settings as settings_mod
+    from bale.api.simple import routing as simple_routing
+    from bale.api.simple import views
+    from bulk import FirestoreReads
+
+    monkeypatch.setenv("BALE_TOKEN_CACHE_SECONDS", "60")
+    settings_mod.get_settings.cache_clear()
+    views.clear_caches()
+    try:
+        # The sources: staging (empty at first), main (holds demo), third (holds other).
+        tenancy.create_index("acme", "third")
+        _upload(stack, "main", "demo", "1.0")
+        _upload(stack, "third", "other", "1.0")
+        args = ["create-view", "acme", "dev", "--source", "staging", "--source", "main"]
+        assert bale(*args, "--source", "third").exit_code == 0
+        token = stack.token("read", index="dev")
+        served = simple_routing.services()[1]
+        for path in ("/simple/acme/dev/demo/", "/simple/acme/dev/other/"):
+            assert _get(stack, path, token, headers=JSON).status_code == 200  # cold, then warm
+
+        def versions(project):
+            return _get(stack, f"/simple/acme/dev/{project}/", token, headers=JSON).json()["versions"]
+
+        with FirestoreReads(served.db, served.probe) as reads:
+            for _ in range(3):
+                assert versions("demo") == ["1.0"]
+                # staging and main, in one round trip (third is not read: main wins).
+                assert reads.take() == (1, 2)
+            assert versions("other") == ["1.0"]
+            assert reads.take() == (1, 3)
+            _upload(stack, "staging", "demo", "0.1")  # private first: staging wins at once
+            reads.take()
+            assert versions("demo") == ["0.1"]
+            reads.take()
+            assert versions("demo") == ["0.1"]
+            assert reads.take() == (1, 1)  # now the first source wins: one unary probe
+            # Files through the view take the same path.
+            got = _get(stack, "/simple/acme/dev/other/" + wheel_name("other", "1.0"), token)
+            assert got.status_code == 200 and reads.take() == (1, 3)
+    finally:
+        monkeypatch.delenv("BALE_TOKEN_CACHE_SECONDS")
+        settings_mod.get_settings.cache_clear()
+        views.clear_caches()
+
+
 def test_yanks_pass_through_a_view(stack, bale):
     _upload(stack, "main", "demo", "1.0")
     assert bale("yank", "acme", "main", "demo", "1.0", "--reason", "broken").exit_code == 0

@@ -101,3 +101,64 @@ def test_retries_stop_at_the_deadline(monkeypatch):
     deadline = p.settings.firestore_read_deadline
     assert 1 < len(seen) <= deadline
     assert all(timeout <= deadline for *_, timeout in seen)
+
+
+# -- several documents in one BatchGetDocuments ------------------------------------------------
+def batch_with(outcomes: list, monkeypatch) -> tuple[DocumentProbe, list]:
+    p = DocumentProbe(Settings(project="demo-bale", firestore_emulator_host="127.0.0.1:1"))
+    seen: list = []
+
+    def call(request, metadata, timeout):
+        seen.append((list(request.documents), list(request.mask.field_paths), dict(metadata), timeout))
+        out = outcomes.pop(0)
+        if isinstance(out, BaseException):
+            raise out
+        return iter(out)
+
+    monkeypatch.setattr(p, "_batch_stub", lambda: call)
+    monkeypatch.setattr(probe_mod.time, "sleep", lambda s: None)
+    return p, seen
+
+
+DB = "projects/demo-bale/databases/(default)/documents/"
+
+
+def found(path: str, serial: int) -> object:
+    from google.cloud.firestore_v1.types import BatchGetDocumentsResponse
+
+    pb = BatchGetDocumentsResponse.pb()()
+    pb.found.name = DB + path
+    pb.found.fields["serial"].integer_value = serial
+    pb.found.update_time.seconds = 1700000000 + serial
+    return pb
+
+
+def missing(path: str) -> object:
+    from google.cloud.firestore_v1.types import BatchGetDocumentsResponse
+
+    return BatchGetDocumentsResponse.pb()(missing=DB + path)
+
+
+def test_many_documents_come_back_in_the_order_asked_whatever_the_stream_order(monkeypatch):
+    p, seen = batch_with([[found("c/3", 3), missing("b/2"), found("a/1", 1)]], monkeypatch)
+    got = p.get_many(["a/1", "b/2", "c/3"], ["serial"])
+    assert [g and g.fields["serial"].integer_value for g in got] == [1, None, 3]
+    assert got[2].update_time == (1700000003, 0)
+    ((names, mask, metadata, _),) = seen
+    assert names == [DB + "a/1", DB + "b/2", DB + "c/3"] and mask == ["serial"]
+    assert metadata["x-goog-request-params"] == "database=projects/demo-bale/databases/%28default%29"
+
+
+def test_a_failed_batch_is_retried_whole_then_raised(monkeypatch):
+    p, seen = batch_with(
+        [RpcError(grpc.StatusCode.UNAVAILABLE), [found("a/1", 1), missing("b/2")]], monkeypatch
+    )
+    assert p.get_many(["a/1", "b/2"], ["serial"])[1] is None
+    assert len(seen) == 2
+    p, seen = batch_with([RpcError(grpc.StatusCode.PERMISSION_DENIED)], monkeypatch)
+    with pytest.raises(exceptions.GoogleAPICallError):
+        p.get_many(["a/1", "b/2"], ["serial"])
+    # NOT_FOUND for the whole call is the database's, not a document's: never "all missing".
+    p, seen = batch_with([RpcError(grpc.StatusCode.NOT_FOUND)], monkeypatch)
+    with pytest.raises(exceptions.NotFound):
+        p.get_many(["a/1"], ["serial"])

@@ -8,13 +8,14 @@ is absent from both formats and 404 as a file or ``.metadata``. Yanks, upload ti
 metadata, project status (PEP 792) and provenance links pass through as the source renders them.
 
 Cost of a warm page: one version probe per source until the winner (the same probe as a plain
-page). The view's definition is trusted for as long as a checked token is
-(``BALE_TOKEN_CACHE_SECONDS``); after that one small read of the view's document (its update
-time) says whether the definition this instance holds is current. The rendered page is cached under the view's version, the
-winner and its version; a filter on ages also under the minute, so a release that ages past a
-floor appears within a minute. A filter on advisory fields (``release.cve_max_score``, ...)
-adds one batched read per request, the project's public advisory summary and the team's own
-advisories for it in each source, whose update times join the tag; no other view reads them.
+page), all in one round trip (:func:`_holding`). The view's definition is trusted for as long
+as a checked token is (``BALE_TOKEN_CACHE_SECONDS``); after that one small read of the view's
+document (its update time) says whether the definition this instance holds is current. The
+rendered page is cached under the view's version, the winner and its version; a filter on ages
+also under the minute, so a release that ages past a floor appears within a minute. A filter
+on advisory fields (``release.cve_max_score``, ...) adds one batched read per request, the
+project's public advisory summary and the team's own advisories for it in each source, whose
+update times join the tag; no other view reads them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datetime as dt
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from flask import Request, Response
@@ -34,7 +35,7 @@ from bale import clock
 from bale.advisories.osv import stored_affects
 from bale.advisories.private import read as read_advisories
 from bale.api.simple import pages
-from bale.api.simple.cache import FileRef, Rendered
+from bale.api.simple.cache import FileRef, PageVersion, Rendered
 from bale.api.simple.negotiate import Format, page_response
 from bale.api.simple.render import file_base, render_project, render_project_list
 from bale.errors import NotFound
@@ -226,10 +227,9 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
     base = file_base(settings.base_url, team, view.name, project)
     advisories, adv_tag = advisory_facts(stores, known_view.compiled, project, team, view.sources)
     minute += adv_tag
-    for source in view.sources:
-        version = pages.current_version(stores, team, source, project)
-        if version is None:
-            continue
+    with _lock:
+        last = _pages.get(key)
+    for source, version in _holding(stores, team, view.sources, project, last):
         tag = f"{stamp}:{source}:{version[0]}:{version[1]}{minute}"
         with _lock:
             hit = _pages.get(key)
@@ -259,6 +259,28 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
         }
         return _keep(key, ViewPage(tag, dataclasses.replace(rendered, files=files), source))
     return _upstream_page(settings, stores, known_view, project, key, base, stamp, minute, now, advisories)
+
+
+def _holding(
+    stores: Stores, team: str, sources: tuple[str, ...], project: str, last: ViewPage | None
+) -> Iterator[tuple[str, PageVersion]]:
+    """The sources that hold ``project`` now, in the view's order, with its version in each.
+
+    Every source before the winner is read on every request (a project new in an earlier
+    source wins at once; no source's lack of it is remembered), in one round trip: the sources
+    up to the one that won last time (``last``: this instance's page), or all of them. Where
+    the first source won, that is its single probe, as for a plain index. Only when none of
+    those holds it now are the rest read, in a second round trip."""
+    upto = len(sources)
+    if last is not None and last.upstream is None and last.source in sources:
+        upto = sources.index(last.source) + 1
+    start = 0
+    while start < len(sources):
+        chunk = sources[start:upto]
+        for source, version in zip(chunk, pages.current_versions(stores, team, chunk, project), strict=True):
+            if version is not None:
+                yield source, version
+        start, upto = upto, len(sources)
 
 
 def _upstream_page(
