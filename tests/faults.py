@@ -64,9 +64,10 @@ class PausesAfterBlobs:
 
 
 class CommitsFail:
-    """Wraps the Firestore client: every batch's commit raises DeadlineExceeded without
-    reaching the emulator (a commit that timed out before it landed); everything else, the
-    clean-up's read included, goes to the emulator."""
+    """Wraps the Firestore client: every commit, a batch's or a transaction's, raises
+    DeadlineExceeded without reaching the emulator (a commit that timed out before it landed);
+    everything else (a transaction's begin, reads and rollback, the clean-up's read) goes to
+    the emulator."""
 
     def __init__(self, db):
         self._db = db
@@ -86,3 +87,15 @@ class CommitsFail:
 
         batch.commit = commit
         return batch
+
+    def transaction(self, *args, **kwargs):
+        from google.api_core import exceptions
+
+        tx = self._db.transaction(*args, **kwargs)
+
+        def commit(*_a, **_k):
+            self.failed += 1
+            raise exceptions.DeadlineExceeded("commit: deadline exceeded (injected)")
+
+        tx._commit = commit  # what @firestore.transactional calls to commit
+        return tx

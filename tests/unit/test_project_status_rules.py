@@ -42,3 +42,27 @@ def test_active_and_deprecated_take_uploads(doc):
 
 def test_only_quarantine_withholds_files():
     assert [s for s in status.STATUSES if not status.serves_files(s)] == ["quarantined"]
+
+
+def test_a_refused_download_is_404_naming_the_status_and_reason():
+    from bale.errors import NotFound
+
+    for state in ("active", "archived", "deprecated"):
+        status.refuse_download("widgets", "acme/main", state, "why")  # served: no error
+    with pytest.raises(NotFound) as caught:
+        status.refuse_download("widgets", "acme/main", "quarantined", "malware")
+    assert caught.value.status == 404
+    assert caught.value.message == (
+        "Project 'widgets' in acme/main is quarantined (malware): none of its files is served."
+    )
+    with pytest.raises(NotFound, match=r"is quarantined: none of its files"):
+        status.refuse_download("widgets", "acme/main", "quarantined", None)
+
+
+def test_the_project_list_leaves_out_the_index_documents_quarantined_names():
+    from bale.packages.service import unquarantined
+
+    projects = [{"name": "App", "normalized": "app"}, {"name": "Lib", "normalized": "lib"}]
+    assert unquarantined(projects, {}) == projects
+    assert unquarantined(projects, {"quarantined": []}) == projects
+    assert unquarantined(projects, {"quarantined": ["lib", "gone"]}) == [projects[0]]

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from bale.clock import now
-from bale.errors import BadRequest, NotFound
+from bale.errors import BadRequest, NotFound, Unavailable
 from bale.names import validate_project
 from bale.packages import status as project_status
 from bale.store import paths
@@ -145,6 +145,33 @@ class CommitResult:
     EXISTS = "exists"
 
 
+def _transact(txn: Any, tx: Transaction) -> Any:
+    """Run a ``@firestore.transactional`` function, with the library's two ValueErrors turned
+    back into what happened: attempts exhausted (the documents kept changing: 503, retry), and
+    the rollback it tries after a begin that failed (a deadline, an outage), which finds no
+    transaction and raises with the real error as its context (raised here, so an outage is
+    still answered 503, not 500)."""
+    try:
+        return txn(tx)
+    except ValueError as exc:
+        if isinstance(exc.__cause__, Exception):
+            raise Unavailable(
+                "Too many concurrent changes to this project; retry.", headers={"Retry-After": "1"}
+            ) from exc
+        if isinstance(exc.__context__, Exception):
+            raise exc.__context__ from None
+        raise
+
+
+def unquarantined(projects: list[dict[str, Any]], index_doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The index's project list without its quarantined projects, as PyPI leaves them out:
+    they offer nothing to install (PEP 792), and a mirror or tool walking the list should not
+    find them. Their own page still answers, with the marker and no files, so a client that
+    asks by name learns why. (The index document keeps their names: no extra read.)"""
+    hidden = set(index_doc.get("quarantined") or ())
+    return [p for p in projects if p["normalized"] not in hidden] if hidden else projects
+
+
 class Packages:
     """Projects and their files: records, pages, catalogs, yanks and deletions."""
 
@@ -167,7 +194,14 @@ class Packages:
 
     # -- writes -------------------------------------------------------------
     def commit(
-        self, team: str, index: str, rec: FileRecord, *, new_project: bool, provenance: str | None = None
+        self,
+        team: str,
+        index: str,
+        rec: FileRecord,
+        *,
+        new_project: bool,
+        provenance: str | None = None,
+        check_status: bool = True,
     ) -> str:
         """Record an uploaded file, atomically with its project page.
 
@@ -175,83 +209,99 @@ class Packages:
         unreferenced blob, which is never served (downloads go through the
         record), never a record without its blob.
 
-        One batched write, no reads: the file document is created with a
-        "must not exist" precondition (so of two racing uploads of one filename
-        exactly one commits), the page entry is added to its chunk with an
-        array-union transform and the project's serial is incremented
-        server-side. Having no reads means no read locks, so uploads to one
-        project do not contend the way a read-modify-write transaction would.
+        One transaction that reads two small documents, the file's (is the name taken?) and
+        the project's status (PEP 792: archived and quarantined projects take no uploads),
+        and then writes: the file document is created, the page entry is added to its chunk
+        with an array-union transform and the project's serial is incremented server-side.
+        Reading the status here, not only in :meth:`precheck`, is what makes the rule hold:
+        an upload that passed the precheck before ``bale admin project status`` ran either
+        commits before the status does, or reads the new status and is refused. It reads
+        the status document (``paths.project_status``), which uploads never write, and not
+        the project document, which every upload writes: uploads of different files to one
+        project take no lock on what the others write, so they do not contend.
 
         ``new_project`` (the project had no document when the upload looked) also adds the
-        project to the index's catalog, in the same batch: the first commit of a project
+        project to the index's catalog, in the same commit: the first commit of a project
         always saw it missing, so every project is in the catalog; two racing first uploads
         both add it, and the catalog's reader drops the repeat.
 
-        ``provenance`` (the PEP 740 provenance object, as JSON) is created in the same batch,
+        ``provenance`` (the PEP 740 provenance object, as JSON) is created in the same commit,
         so a file is never visible without the provenance it was uploaded with.
 
+        ``check_status``: False only for the journal's replay of uploads that were answered
+        200 before a status changed (nothing accepted is ever lost).
+
         Returns CommitResult.CREATED, or EXISTS when the same file was there.
-        Raises BadRequest when the filename is taken by other content.
+        Raises BadRequest when the filename is taken by other content, or when the project's
+        status takes no uploads.
         """
-        from google.api_core import exceptions
         from google.cloud import firestore
 
         project = rec.project
         p_ref = self.project_ref(team, index, project)
         f_ref = self.file_ref(team, index, project, rec.filename)
+        s_ref = self.db.document(paths.project_status(team, index, project))
         rec.chunk = chunk_of(rec.filename)
-        batch = self.db.batch()
-        batch.create(f_ref, dataclasses.asdict(rec))
-        if provenance is not None:
-            batch.create(
-                self.db.document(paths.provenance(team, index, project, rec.filename)),
-                {"json": provenance, "created_at": rec.upload_time},
-            )
-        batch.set(
-            self.chunk_ref(team, index, project, rec.chunk),
-            {"files": firestore.ArrayUnion([page_entry(rec)])},
-            merge=True,
-        )
-        batch.set(
-            p_ref,
-            {
-                "name": rec.name,
-                "normalized": project,
-                "serial": firestore.Increment(1),
-                "file_count": firestore.Increment(1),
-                "chunks": firestore.ArrayUnion([rec.chunk]),
-                "updated_at": rec.upload_time,
-            },
-            merge=True,
-        )
-        # The team's audit log names every upload, in this batch: no second round trip, and
-        # an upload that does not commit (a repeat, a taken filename) records nothing.
-        batch.create(
-            self.db.collection(paths.audit()).document(),
-            {
-                "team": team,
-                "actor": rec.uploaded_by,
-                "action": "upload",
-                "detail": f"{index}/{project} {rec.filename}",
-                "at": rec.upload_time,
-            },
-        )
-        if new_project:
-            k = catalog_chunk_of(project)
-            batch.set(
-                self.catalog_ref(team, index, k),
-                {"projects": firestore.ArrayUnion([{"n": project, "name": rec.name}])},
+
+        @firestore.transactional
+        def txn(tx: Transaction) -> str:
+            snaps = {snap.reference.path: snap for snap in tx.get_all([f_ref, s_ref])}
+            s_snap = snaps[s_ref.path]
+            if check_status and s_snap.exists:
+                project_status.refuse_upload(project, s_snap.to_dict())
+            f_snap = snaps[f_ref.path]
+            if f_snap.exists:
+                return self.already_there(f_snap.to_dict() or {}, rec)
+            tx.create(f_ref, dataclasses.asdict(rec))
+            if provenance is not None:
+                tx.create(
+                    self.db.document(paths.provenance(team, index, project, rec.filename)),
+                    {"json": provenance, "created_at": rec.upload_time},
+                )
+            tx.set(
+                self.chunk_ref(team, index, project, rec.chunk),
+                {"files": firestore.ArrayUnion([page_entry(rec)])},
                 merge=True,
             )
-            batch.update(
-                Tenancy(self.stores).index_ref(team, index),
-                {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
+            tx.set(
+                p_ref,
+                {
+                    "name": rec.name,
+                    "normalized": project,
+                    "serial": firestore.Increment(1),
+                    "file_count": firestore.Increment(1),
+                    "chunks": firestore.ArrayUnion([rec.chunk]),
+                    "updated_at": rec.upload_time,
+                },
+                merge=True,
             )
-        try:
-            batch.commit()
-        except exceptions.AlreadyExists:
-            return self.already_there(f_ref.get().to_dict() or {}, rec)
-        return CommitResult.CREATED
+            # The team's audit log names every upload, in this commit: no second round trip,
+            # and an upload that does not commit (a repeat, a taken filename) records nothing.
+            tx.create(
+                self.db.collection(paths.audit()).document(),
+                {
+                    "team": team,
+                    "actor": rec.uploaded_by,
+                    "action": "upload",
+                    "detail": f"{index}/{project} {rec.filename}",
+                    "at": rec.upload_time,
+                },
+            )
+            if new_project:
+                k = catalog_chunk_of(project)
+                tx.set(
+                    self.catalog_ref(team, index, k),
+                    {"projects": firestore.ArrayUnion([{"n": project, "name": rec.name}])},
+                    merge=True,
+                )
+                tx.update(
+                    Tenancy(self.stores).index_ref(team, index),
+                    {"catalog_chunks": firestore.ArrayUnion([k]), "catalog_serial": firestore.Increment(1)},
+                )
+            return CommitResult.CREATED
+
+        result: str = _transact(txn, self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        return result
 
     def precheck(self, team: str, index: str, rec: FileRecord) -> tuple[str | None, bool]:
         """Before any byte is stored, in one round trip: (EXISTS for an identical re-upload (a
@@ -262,8 +312,8 @@ class Packages:
         p_ref = self.project_ref(team, index, rec.project)
         snaps = {s.reference.path: s for s in self.db.get_all([f_ref, p_ref])}
         f_snap, p_snap = snaps[f_ref.path], snaps[p_ref.path]
-        # Checked at this read, not in the commit (which reads nothing, so that uploads do not
-        # contend): an upload already past this point when a status is set may still land.
+        # Checked here so that a refused upload stores no byte; checked again in the commit,
+        # which decides when a status is set while the upload is under way.
         project_status.refuse_upload(rec.project, p_snap.to_dict() if p_snap.exists else None)
         outcome = self.already_there(f_snap.to_dict() or {}, rec) if f_snap.exists else None
         return outcome, p_snap.exists
@@ -417,25 +467,45 @@ class Packages:
     ) -> tuple[str, str | None]:
         """Set a project's status (PEP 792) and its reason; returns them as stored. ``active``
         clears both. The serial moves, so every cached page is rebuilt with the new marker (and
-        a quarantined page loses its files at once). Recorded once in the team's audit log."""
-        from google.api_core import exceptions
+        a quarantined page loses its files at once). Recorded once in the team's audit log.
+
+        One transaction writes the status on the project document (what pages read), on its
+        own document (what an upload's commit reads, see :meth:`commit`), and, when the
+        project enters or leaves quarantine, in the index's list of quarantined projects,
+        which the project list leaves out (moving its serial, so cached lists are rebuilt)."""
         from google.cloud import firestore
 
         project = validate_project(project)
         status, reason = project_status.check_status(status, reason)
         active = status == project_status.ACTIVE
-        try:
-            # update(): the project must exist (a status needs something to apply to).
-            self.project_ref(team, index, project).update(
+        p_ref = self.project_ref(team, index, project)
+        s_ref = self.db.document(paths.project_status(team, index, project))
+        quarantined = status == project_status.QUARANTINED
+
+        @firestore.transactional
+        def txn(tx: Transaction) -> None:
+            snap = p_ref.get(transaction=tx)
+            if not snap.exists:  # a status needs something to apply to
+                raise NotFound(f"No project {project!r} in {team}/{index}.")
+            was, _ = project_status.of(snap.to_dict())
+            tx.update(
+                p_ref,
                 {
                     "status": firestore.DELETE_FIELD if active else status,
                     "status_reason": firestore.DELETE_FIELD if active or not reason else reason,
                     "serial": firestore.Increment(1),
                     "updated_at": now(),
-                }
+                },
             )
-        except exceptions.NotFound:
-            raise NotFound(f"No project {project!r} in {team}/{index}.") from None
+            tx.set(s_ref, {"status": status, "status_reason": None if active else reason})
+            if (was == project_status.QUARANTINED) != quarantined:
+                change = firestore.ArrayUnion if quarantined else firestore.ArrayRemove
+                tx.update(
+                    Tenancy(self.stores).index_ref(team, index),
+                    {"quarantined": change([project]), "catalog_serial": firestore.Increment(1)},
+                )
+
+        _transact(txn, self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
         detail = f"{index}/{project} {status}" + (f": {reason}" if reason and not active else "")
         AuditLog(self.stores).record(team, actor, "project-status", detail)
         return status, None if active else reason

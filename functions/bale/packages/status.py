@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from bale.errors import BadRequest
+from bale.errors import BadRequest, NotFound
 
 ACTIVE: Final = "active"
 ARCHIVED: Final = "archived"
@@ -57,3 +57,12 @@ def refuse_upload(project: str, project_doc: Mapping[str, Any] | None) -> None:
 def serves_files(status: str) -> bool:
     """PEP 792: a quarantined project's distributions MUST NOT be offered for download."""
     return status != QUARANTINED
+
+
+def refuse_download(project: str, where: str, status: str, reason: str | None) -> None:
+    """NotFound naming the status (and its reason) when the project's files are not served:
+    404 like a missing file (an installer treats both alike), but saying why."""
+    if serves_files(status):
+        return
+    why = f" ({reason})" if reason else ""
+    raise NotFound(f"Project {project!r} in {where} is {status}{why}: none of its files is served.")

@@ -12,6 +12,7 @@ Firestore::
     teams/{team}/indexes/{index}/projects/{project}            one project
     teams/{team}/indexes/{index}/projects/{project}/files/{f}  one file's record
     .../files/{f}/provenance/pep740                            its PEP 740 provenance, if any
+    .../projects/{project}/status/current                      its PEP 792 status, if ever set
     teams/{team}/indexes/{index}/projects/{project}/pages/{k:05d}  a chunk of its page
     teams/{team}/indexes/{index}/advisories/{project}          the team's private advisories for it
     teams/{team}/advisory_ids/{ID}                             a private advisory id, taken for good
@@ -56,6 +57,7 @@ PAGES = "pages"
 PROVENANCE = "provenance"
 #: The one document of a file's provenance collection: PEP 740's provenance object.
 PEP740 = "pep740"
+STATUS = "status"
 CATALOG = "catalog"
 TOKENS = "tokens"
 PUBLISHERS = "publishers"
@@ -128,6 +130,14 @@ def provenance(team: str, index: str, project: str, filename: str) -> str:
     """A file's PEP 740 provenance, beside (not in) its record: downloads read the record, and
     need not carry the attestations' 10-20 KB along."""
     return f"{file(team, index, project, filename)}/{PROVENANCE}/{PEP740}"
+
+
+def project_status(team: str, index: str, project: str) -> str:
+    """A project's PEP 792 status on its own (also kept on the project document, which pages
+    read): every upload's commit reads this one, and only the status command writes it, so
+    uploads to one project do not contend with each other the way reading the project
+    document (which each of them writes) would make them."""
+    return f"{TEAMS}/{team}/{INDEXES}/{index}/{PROJECTS}/{project}/{STATUS}/current"
 
 
 def page_chunk(team: str, index: str, project: str, k: int) -> str:

@@ -51,6 +51,10 @@ class Rendered:
     #: The files the page lists, by filename: at this version, these and no others are live, so
     #: a download checked against the same version needs no record of its own.
     files: dict[str, FileRef] = dataclasses.field(default_factory=dict)
+    #: The project's PEP 792 status and reason as the page shows them: a download of a file a
+    #: quarantined page leaves out is refused naming the status, not as an unknown file.
+    status: str = "active"
+    status_reason: str | None = None
 
     @property
     def size(self) -> int:

@@ -95,6 +95,7 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
         if entry is not None:
             ref = entry.files.get(filename)
             if ref is None or (want_metadata and not ref.metadata_sha256):
+                project_status.refuse_download(project, f"{team}/{index}", entry.status, entry.status_reason)
                 raise NotFound(f"No file {name!r} in {team}/{index}/{project}.")
             return serve_blob(request, stores, ref, want_metadata)
         # No page at this version here: the file's own record decides, with the project's
@@ -118,8 +119,8 @@ def download(request: Request, parts: list[str] | None = None, prefix: str = FIL
                 packages.project_ref(team, index, project),
             ],
         )
-    if p_snap.exists and not project_status.serves_files(project_status.of(p_snap.to_dict())[0]):
-        raise NotFound(f"{project} in {team}/{index} is quarantined: none of its files is served.")
+    if p_snap.exists:
+        project_status.refuse_download(project, f"{team}/{index}", *project_status.of(p_snap.to_dict()))
     if not f_snap.exists:
         # Only for a file the index does not hold: may it be its upstream's? (One more round
         # trip, so a private download keeps costing one.)
@@ -295,6 +296,9 @@ def upstream_file(
 
     up = UpstreamCache(stores, settings, team, cfg)
     page = up.page(project)
+    # The upstream's own marker (PEP 792) passes through: a project it quarantines serves
+    # nothing here either, not even a copy Bale made before.
+    project_status.refuse_download(project, f"{team}/{index} (its upstream)", page.status, page.status_reason)
     entry = page.entry(filename)
     shown = filename + (".metadata" if want_metadata else "")
     if entry is None:

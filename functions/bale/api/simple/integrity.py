@@ -1,9 +1,10 @@
 """PEP 740's Integrity API: ``GET /integrity/{team}/{index}/{project}/{version}/{filename}/provenance``.
 
 The file's provenance object (``application/vnd.pypi.integrity.v1+json``), read with the same
-authorization as the file itself: the token, the file's record and its provenance come in one
-batched read, and nothing about them is used unless the token may read the project. 404 for a
-file with no provenance, a deleted file, or a version that is not the file's.
+authorization as the file itself: the token, the file's record, its provenance and the project's
+document come in one batched read, and nothing about them is used unless the token may read the
+project. 404 for a file with no provenance, a deleted file, a version that is not the file's, or
+a quarantined project (PEP 792: none of its files is offered, so neither is their provenance).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bale.api.http import route_parts
 from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
+from bale.packages import status as project_status
 from bale.packages.service import FileRecord, Packages
 from bale.provenance.store import INTEGRITY, INTEGRITY_TYPE
 from bale.store import paths
@@ -51,7 +53,14 @@ def provenance(request: Request) -> Response:
     packages = Packages(stores)
     f_ref = packages.file_ref(team, index, project, filename)
     p_ref = stores.db.document(paths.provenance(team, index, project, filename))
-    _, (f_snap, p_snap) = access.require(request, stores, "read", team, index, project, also=[f_ref, p_ref])
+    proj_ref = packages.project_ref(team, index, project)
+    _, (f_snap, p_snap, proj_snap) = access.require(
+        request, stores, "read", team, index, project, also=[f_ref, p_ref, proj_ref]
+    )
+    # PEP 792: a quarantined project offers nothing, its files' provenance included (it names
+    # the files and who built them, as a page would).
+    if proj_snap.exists:
+        project_status.refuse_download(project, f"{team}/{index}", *project_status.of(proj_snap.to_dict()))
     rec = FileRecord(**(f_snap.to_dict() or {})) if f_snap.exists else None
     if rec is None or rec.deleted_at is not None or not _same_version(version, rec.version):
         raise NotFound(f"No file {filename!r} of {project} {version} in {team}/{index}.")

@@ -160,4 +160,6 @@ def render_project(
         bodies=bodies,
         digests={k: hashlib.sha256(v).hexdigest() for k, v in bodies.items()},
         gzipped={k: gzip_body(v) for k, v in bodies.items() if len(v) >= GZIP_MIN_BYTES},
+        status=status,
+        status_reason=status_reason,
     )

@@ -39,6 +39,7 @@ from bale.api.simple.cache import FileRef, PageVersion, Rendered
 from bale.api.simple.negotiate import Format, page_response
 from bale.api.simple.render import file_base, render_project, render_project_list
 from bale.errors import NotFound
+from bale.packages import status as project_status
 from bale.packages.service import Packages
 from bale.provenance.store import integrity_base
 from bale.settings import Settings
@@ -350,6 +351,10 @@ def file_of(
     missing = NotFound(
         f"No file {filename + ('.metadata' if want_metadata else '')!r} in {view.team}/{view.name}/{project}."
     )
+    # A quarantined page lists no file: say why rather than "no file".
+    project_status.refuse_download(
+        project, f"{view.team}/{view.name}", entry.rendered.status, entry.rendered.status_reason
+    )
     if entry.upstream is not None:
         if filename not in entry.upstream_files:
             raise missing
@@ -366,6 +371,7 @@ def project_list(stores: Stores, view: View, limited: list[str] | None, fmt: For
     packages = Packages(stores)
     tenancy = Tenancy(stores)
     seen: dict[str, str] = {}
+    hidden: set[str] = set()
     serial = 0
     for source in view.sources:
         snap = tenancy.index_ref(view.team, source).get()
@@ -373,9 +379,18 @@ def project_list(stores: Stores, view: View, limited: list[str] | None, fmt: For
             continue
         doc = snap.to_dict() or {}
         serial += int(doc.get("catalog_serial") or 0)
+        quarantined = set(doc.get("quarantined") or ())
         for p in packages.catalog(view.team, source, doc):
-            seen.setdefault(p["normalized"], p["name"])
-    names = sorted(seen.items()) if limited is None else [(n, seen[n]) for n in sorted(limited) if n in seen]
+            if p["normalized"] not in seen:
+                seen[p["normalized"]] = p["name"]
+                # The first source that holds a name is the view's page of it: left out when
+                # that source quarantines it, as the source's own list does.
+                if p["normalized"] in quarantined:
+                    hidden.add(p["normalized"])
+    shown = {n: name for n, name in seen.items() if n not in hidden}
+    names = (
+        sorted(shown.items()) if limited is None else [(n, shown[n]) for n in sorted(limited) if n in shown]
+    )
     body = render_project_list([{"name": name, "normalized": n} for n, name in names], serial, fmt)
     return body, serial
 

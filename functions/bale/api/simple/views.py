@@ -52,7 +52,7 @@ from bale.api.simple.routing import (
 )
 from bale.errors import BadRequest, BaleError, NotFound
 from bale.names import validate_index, validate_project, validate_team
-from bale.packages.service import Packages
+from bale.packages.service import Packages, unquarantined
 from bale.provenance.store import INTEGRITY
 from bale.routes import UPLOAD
 from bale.settings import get_settings
@@ -215,7 +215,8 @@ def _project_list(
         snaps = stores.db.get_all(refs, field_paths=["name", "normalized"])
         found = (s.to_dict() for s in snaps if s.exists)
         projects = sorted((d for d in found if d is not None), key=lambda d: d["normalized"])
-    # Moves whenever a project is added to the index (the list's only change).
+    projects = unquarantined(projects, index_doc)
+    # Moves whenever a project is added to the index or enters or leaves quarantine.
     serial = int(index_doc.get("catalog_serial") or 0)
     body = render_project_list(projects, serial, fmt)
     return page_response(request, body, hashlib.sha256(body).hexdigest(), content_type, serial)
