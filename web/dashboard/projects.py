@@ -7,12 +7,14 @@ import dataclasses
 from flask import Blueprint, redirect, render_template, request, url_for
 from packaging.utils import canonicalize_name
 
+from bale.clock import now
 from bale.errors import BadRequest, NotFound
 from bale.names import check_filename, validate_index, validate_project
 from bale.packages.versions import is_prerelease, version_key
 from bale.upstream.policy import config_of
 
 from . import readme
+from .advisory_notes import affects
 from .services import services, team_member
 
 bp = Blueprint("projects", __name__, url_prefix="/teams/<team>/indexes/<index>")
@@ -197,8 +199,10 @@ def project(team: str, index: str, project: str):
             versions=proxied_versions(proxied),
             index_url=index_url(team, index),
         )
-    rels = releases(pkgs.files(team, index, normalized))
+    files = pkgs.files(team, index, normalized)
+    rels = releases(files)
     current = latest(rels)
+    advisories = services().advisory_notes(team, index, proj, files, now())
     meta = {}
     if current:
         meta = next(
@@ -216,6 +220,8 @@ def project(team: str, index: str, project: str):
         built_by=built_by,
         uploader=uploader,
         links=project_links(meta),
+        advisories=advisories,
+        affects=affects,
     )
 
 

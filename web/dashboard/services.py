@@ -48,6 +48,23 @@ class Services(ServiceSet):
         refs = [packages.project_ref(team, index, n) for n in names]
         return {s.id: s.to_dict() for s in self.stores.db.get_all(refs) if s.exists} if refs else {}
 
+    def advisory_notes(self, team: str, index: str, project: dict, files: list, now):
+        """The project page's advisories per version and the views hiding releases because of
+        them: one query for the team's views (index documents), then one batched read of the
+        public summary, the team's own advisories and the project in the views' earlier sources."""
+        from bale.advisories.private import read
+        from bale.store import paths
+        from bale.views.service import view_of
+
+        from .advisory_notes import advisory_views, earlier_sources, notes
+
+        found_views = [v for d in self.tenancy.list_indexes(team) if (v := view_of(team, d)) is not None]
+        views = advisory_views(team, index, sorted(found_views, key=lambda v: v.name))
+        name = project["normalized"]
+        also = [paths.project(team, s, name) for s in earlier_sources(views, index)]
+        found = read(self.stores, team, [index], [name], also=also)
+        return notes(found, team, index, project, files, views, now)
+
 
 def flash_refusal(exc: BaleError) -> None:
     """Show a refusal (4xx) on the page; a server error (5xx) propagates, to be logged as one.

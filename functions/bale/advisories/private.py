@@ -136,6 +136,8 @@ class AdvisoryRead:
     public: dict[str, dict[str, Any]]
     private: dict[tuple[str, str], dict[str, Any]]
     tag: str
+    #: The other documents asked for in the same read (``also``), by path; None where missing.
+    also: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
 
     def public_of(self, project: str) -> list[dict[str, Any]]:
         return list(self.public.get(canonicalize_name(project), {}).get("advisories") or ())
@@ -149,16 +151,19 @@ class AdvisoryRead:
         return (*self.public_of(project), *self.private_of(project, index))
 
 
-def read(stores: Stores, team: str, indexes: Iterable[str], projects: Iterable[str]) -> AdvisoryRead:
+def read(
+    stores: Stores, team: str, indexes: Iterable[str], projects: Iterable[str], also: Sequence[str] = ()
+) -> AdvisoryRead:
     """The public summaries of ``projects`` and the team's private documents for them in each
-    of ``indexes``: one batched read."""
+    of ``indexes`` (and the documents at the paths ``also`` names): one batched read."""
     names = sorted({canonicalize_name(p) for p in projects})
     where = sorted(set(indexes))
     refs = [stores.db.document(paths.advisory_summary(p)) for p in names]
     refs += [stores.db.document(paths.private_advisories(team, i, p)) for i in where for p in names]
-    if not refs:
+    extra = [stores.db.document(p) for p in dict.fromkeys(also)]
+    if not refs and not extra:
         return AdvisoryRead({}, {}, ":adv")
-    snaps = {s.reference.path: s for s in stores.db.get_all(refs)}
+    snaps = {s.reference.path: s for s in stores.db.get_all(refs + extra)}
     public: dict[str, dict[str, Any]] = {}
     private: dict[tuple[str, str], dict[str, Any]] = {}
     stamps = []
@@ -174,7 +179,11 @@ def read(stores: Stores, team: str, indexes: Iterable[str], projects: Iterable[s
             public[parts[1]] = doc
         else:  # teams/{team}/indexes/{index}/advisories/{project}
             private[(parts[3], parts[5])] = doc
-    return AdvisoryRead(public, private, ":adv" + ",".join(stamps))
+    others = {}
+    for ref in extra:
+        snap = snaps.get(ref.path)
+        others[ref.path] = (snap.to_dict() or {}) if snap is not None and snap.exists else None
+    return AdvisoryRead(public, private, ":adv" + ",".join(stamps), others)
 
 
 @dataclasses.dataclass(frozen=True)

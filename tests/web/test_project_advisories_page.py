@@ -1,0 +1,135 @@
+"""Advisories on the dashboard's project page (issue 27): per version, public ones linking to
+OSV and the team's own to their entry on the page, with score, summary and fixed-in; and the
+releases a view of the team hides because of them. Real records from pypa/advisory-database
+(tests/assets/advisories, CC-BY 4.0; see NOTICE there) on the real emulators, in Flask's client
+and in Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from factories import wheel_bytes, wheel_name
+from uploads import form_for, post
+
+ASSETS = Path(__file__).parents[1] / "assets" / "advisories"
+ADMIN = "alice@example.com"
+PAGE = "/teams/acme/indexes/main/projects/urllib3/"
+CRITICAL = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+
+
+def _release_block(page: str, version: str) -> str:
+    start = page.index(f'id="v{version}"')
+    end = page.find('<div class="release', start)
+    return page[start : end if end > 0 else len(page)]
+
+
+@pytest.fixture
+def urllib3(stack, tenancy):
+    """acme/main holding urllib3 1.26.17 and 2.0.5, PYSEC-2023-192 (8.1, fixed in 1.26.17 and
+    2.0.6) and PYSEC-2023-212 (4.2) loaded, and acme's own ACME-2026-1 on 1.26.17."""
+    from bale.advisories.osv import records
+    from bale.advisories.private import PrivateAdvisories
+    from bale.advisories.service import Advisories
+
+    for v in ("1.26.17", "2.0.5"):
+        r = post(stack, *form_for(wheel_name("urllib3", v), wheel_bytes("urllib3", v)), token=stack.token())
+        assert r.status_code == 200, r.text
+    # One load: each replaces a project's public summary whole.
+    both = [r for name in ("PYSEC-2023-192.yaml", "PYSEC-2023-212.yaml") for r in records(ASSETS / name)]
+    assert Advisories(stack.stores).load(both).refused == []
+    PrivateAdvisories(stack.stores).add(
+        "acme", "main", "urllib3", "ACME-2026-1", summary="Our proxy strips the auth header",
+        versions=["1.26.17"], severity=CRITICAL, actor="test",
+    )  # fmt: skip
+    return stack
+
+
+def _views(stack):
+    from bale.views.service import Views
+
+    return Views(stack.stores)
+
+
+def test_each_version_lists_its_advisories_and_the_views_that_hide_it(sign_in, urllib3, tenancy):
+    views = _views(urllib3)
+    views.create("acme", "safe", ["main"], "release.cve_max_score < 7")
+    views.create("acme", "nobad", ["main"], '"GHSA-v845-jxx5-vc9f" not in release.advisories')
+    views.create("acme", "fresh", ["main"], "release.age_days >= 30")  # hides all, not for advisories
+    tenancy.create_index("acme", "staging")
+    r = post(urllib3, *form_for(wheel_name("urllib3", "2.0.5"), wheel_bytes("urllib3", "2.0.5")),
+             token=urllib3.token(index="staging"), path="/v1/upload/acme/staging/")  # fmt: skip
+    assert r.status_code == 200
+    views.create("acme", "other", ["staging", "main"], "release.cve_max_score < 7")  # staging wins
+
+    page = sign_in(ADMIN).get(PAGE).get_data(as_text=True)
+    new = _release_block(page, "2.0.5")
+    assert re.findall(r'class="advisory-id" href="([^"]+)"', new) == [
+        "https://osv.dev/vulnerability/PYSEC-2023-192",
+        "https://osv.dev/vulnerability/PYSEC-2023-212",
+    ]
+    assert "8.1 high" in new and "Fixed in 1.26.17, 2.0.6." in new and "4.2 medium" in new
+    assert "remove the HTTP request body when an HTTP redirect" in new  # PYSEC-2023-212 details
+    hidden = re.findall(
+        r'<p class="hidden-in-view">Hidden in view <a href="[^"]*view=(\w+)&amp;project=urllib3"', new
+    )
+    assert hidden == ["nobad", "safe"]
+    assert "filter <code>release.cve_max_score &lt; 7</code>" in new
+
+    old = _release_block(page, "1.26.17")
+    # Both the team's own (9.8, first) and the public 4.2 one; ACME-2026-1 links to its entry.
+    assert re.findall(r'class="advisory-id" href="([^"]+)"', old) == [
+        "#adv-ACME-2026-1",
+        "https://osv.dev/vulnerability/PYSEC-2023-212",
+    ]
+    assert "Our proxy strips the auth header" in old and "acme's own" in old
+    assert re.findall(r"Hidden in view <a[^>]*>(\w+)</a>", old) == ["safe"]
+    assert 'id="adv-ACME-2026-1"' in page and "affects <code>==1.26.17</code>, score 9.8" in page
+
+    # Withdrawn: it stops counting on the page (and in the view), and is listed as withdrawn.
+    from bale.advisories.private import PrivateAdvisories
+
+    PrivateAdvisories(urllib3.stores).withdraw("acme", "main", "urllib3", "ACME-2026-1", actor="test")
+    page = sign_in(ADMIN).get(PAGE).get_data(as_text=True)
+    old = _release_block(page, "1.26.17")
+    assert "#adv-ACME-2026-1" not in old and "Hidden in view" not in old
+    assert '<li id="adv-ACME-2026-1" class="withdrawn">' in page
+
+
+def test_members_see_the_advisories_and_a_clean_project_says_nothing(sign_in, urllib3, tenancy):
+    _views(urllib3).create("acme", "safe", ["main"], "release.cve_max_score < 7")
+    tenancy.set_member("acme", "bob@example.com", "member")
+    bob = sign_in("bob@example.com")
+    new = _release_block(bob.get(PAGE).get_data(as_text=True), "2.0.5")
+    # Members see which view hides it, without the admin-only link to the Views tab.
+    assert "PYSEC-2023-192" in new and "Hidden in view <strong>safe</strong>" in new
+
+    r = post(
+        urllib3, *form_for(wheel_name("clean", "1.0"), wheel_bytes("clean", "1.0")), token=urllib3.token()
+    )
+    assert r.status_code == 200
+    page = bob.get("/teams/acme/indexes/main/projects/clean/").get_data(as_text=True)
+    assert 'class="advisories' not in page and "Hidden in view" not in page and "badge-advisory" not in page
+
+
+@pytest.mark.e2e
+def test_the_advisories_in_chromium(stack, accounts, urllib3, page):
+    from test_browser import PASSWORD, shot, sign_in_ui
+
+    _views(urllib3).create("acme", "safe", ["main"], "release.cve_max_score < 7")
+    accounts.sign_up(ADMIN, PASSWORD)
+    sign_in_ui(page, stack.url, ADMIN, next_path=PAGE)
+    block = page.locator('[id="v2.0.5"]')
+    links = block.locator("a.advisory-id")
+    assert links.all_inner_texts() == ["PYSEC-2023-192", "PYSEC-2023-212"]
+    assert links.first.get_attribute("href") == "https://osv.dev/vulnerability/PYSEC-2023-192"
+    assert "Hidden in view safe because of its advisories" in block.locator(".hidden-in-view").inner_text()
+    assert page.locator('[id="v1.26.17"] .hidden-in-view').inner_text().startswith("Hidden in view safe")
+    # The team's own advisory links to its entry on the page, which the browser scrolls to.
+    page.locator('[id="v1.26.17"] a.advisory-id', has_text="ACME-2026-1").click()
+    page.wait_for_url("**#adv-ACME-2026-1")
+    own = page.locator('[id="adv-ACME-2026-1"]')
+    assert own.is_visible() and "Our proxy strips the auth header" in own.inner_text()
+    shot(page, "project-advisories")

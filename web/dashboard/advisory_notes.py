@@ -1,0 +1,142 @@
+"""What a project page says about advisories: the ones affecting each version (public and the
+team's own in this index), and the team's views that hide a release because of them.
+
+A view is named for a release when its filter uses an advisory field, this index wins the
+project in it (no earlier source holds the name), and its filter hides a file of the release
+with the advisories counted but keeps it without them: hidden *because of* them, not for its
+age or name. The verdict comes from the view filter itself (bale.views.filters, through the
+same preview the Views tab uses), so the page and the Simple API cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from bale.advisories.osv import stored_affects
+from bale.advisories.private import AdvisoryRead, fixed_in
+from bale.api.simple.viewpages import Facts, preview
+from bale.store import paths
+from bale.views.filters import ADVISORY_FIELDS
+from bale.views.service import View
+
+#: Where a public advisory is read about: OSV's page knows every PYSEC, GHSA and OSV id.
+OSV = "https://osv.dev/vulnerability/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    id: str
+    summary: str
+    score: float | None
+    fixed: list[str]
+    private: bool
+
+    @property
+    def url(self) -> str:
+        """OSV's page for a public advisory; a private one's own entry on this page."""
+        return f"#adv-{self.id}" if self.private else f"{OSV}{self.id}"
+
+    @property
+    def severity(self) -> str:
+        if self.score is None:
+            return "unknown"
+        return (
+            "critical"
+            if self.score >= 9
+            else "high"
+            if self.score >= 7
+            else "medium"
+            if self.score >= 4
+            else "low"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Hidden:
+    view: str
+    filter: str
+
+
+@dataclasses.dataclass
+class Notes:
+    by_version: dict[str, list[Shown]]
+    hidden: dict[str, list[Hidden]]
+    private: list[dict[str, Any]]
+    withdrawn: list[dict[str, Any]]
+
+
+def affects(entry: dict[str, Any]) -> str:
+    """Which releases a team's own advisory names: its specifier set and exact versions."""
+    return ", ".join(
+        x for x in (entry.get("specifier"), *(f"=={v}" for v in entry.get("versions") or ())) if x
+    )
+
+
+def advisory_views(team: str, index: str, views: list[View]) -> list[View]:
+    """The views whose sources include ``index`` and whose filter uses an advisory field."""
+    out = []
+    for v in views:
+        compiled = v.compiled if index in v.sources else None
+        if compiled is not None and compiled.fields & ADVISORY_FIELDS:
+            out.append(v)
+    return out
+
+
+def earlier_sources(views: list[View], index: str) -> list[str]:
+    """The project documents to read to know whether ``index`` wins the project in each view."""
+    return sorted({s for v in views for s in v.sources[: v.sources.index(index)]})
+
+
+def _shown(entry: dict[str, Any]) -> Shown:
+    return Shown(
+        id=str(entry.get("id")),
+        summary=str(entry.get("summary") or ""),
+        score=entry.get("score"),
+        fixed=fixed_in(entry),
+        private=bool(entry.get("private")),
+    )
+
+
+def notes(
+    found: AdvisoryRead,
+    team: str,
+    index: str,
+    project: dict[str, Any],
+    files: list[Any],
+    views: list[View],
+    now: dt.datetime,
+) -> Notes:
+    """The page's advisory notes from one batched read (``found``, with the project documents
+    of ``earlier_sources`` asked for in it) and the project's file records."""
+    name = project["normalized"]
+    advisories = found.of(name, index)
+    live = [f for f in files if f.deleted_at is None]
+    versions = {f.version for f in live}
+    by_version = {
+        v: sorted(
+            (_shown(a) for a in advisories if stored_affects(a, v)), key=lambda s: (-(s.score or 0), s.id)
+        )
+        for v in versions
+    }
+    hidden: dict[str, list[Hidden]] = {}
+    entries: list[Any] = [{"v": f.version, "f": f.filename, "t": f.upload_time} for f in live]
+    status = project.get("status") or "active"
+    for view in views:
+        earlier = view.sources[: view.sources.index(index)]
+        if any(found.also.get(paths.project(team, s, name)) is not None for s in earlier):
+            continue  # another source wins the project in this view: ours are not in it
+        compiled = view.compiled
+        counted = preview(compiled, project["name"], entries, now, Facts(status, advisories))
+        without = preview(compiled, project["name"], entries, now, Facts(status, ()))
+        for (v, _, keep, _), (_, _, keep_without, _) in zip(counted, without, strict=True):
+            if not keep and keep_without and all(h.view != view.name for h in hidden.get(v, [])):
+                hidden.setdefault(v, []).append(Hidden(view.name, view.filter or ""))
+    doc = found.private.get((index, name), {})
+    return Notes(
+        by_version={v: s for v, s in by_version.items() if s},
+        hidden=hidden,
+        private=list(doc.get("advisories") or ()),
+        withdrawn=list(doc.get("withdrawn") or ()),
+    )
