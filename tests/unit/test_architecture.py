@@ -296,11 +296,15 @@ def access_comparisons(name: str, source: str) -> list[str]:
     """The comparisons in ``source`` (module ``name``) that decide access: ``path:line what``."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Compare):
+        if isinstance(node, ast.Compare):
+            sides = []
+            for side in [node.left, *node.comparators]:
+                sides += side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+        elif isinstance(node, ast.Match):  # match token.kind: case TokenKind.LOGIN: ...
+            values = [p for case in node.cases for p in ast.walk(case.pattern)]
+            sides = [node.subject] + [p.value for p in values if isinstance(p, ast.MatchValue)]
+        else:
             continue
-        sides = []
-        for side in [node.left, *node.comparators]:
-            sides += side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
         named = sorted({w for side in sides if (w := _compared(side))})
         if named:
             found.append(f"{name}:{node.lineno} compares {', '.join(named)}: {ast.unparse(node)}")
@@ -316,6 +320,7 @@ def test_the_comparison_check_sees_a_decision():
         'permission == "upload"',
         "t.person == me",
         "tenancy.role_of(team, email) is None",
+        "match token.kind:\n    case TokenKind.LOGIN:\n        pass",
     )
     for src in decisions:
         assert access_comparisons("m", src), src
