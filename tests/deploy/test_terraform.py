@@ -21,7 +21,7 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from bale.routes import ROUTES as BALE_ROUTES
+from bale.routes import PREFIXES as BALE_ROUTES
 from bale.routes import Scheduled
 
 ROOT = Path(__file__).resolve().parents[2]

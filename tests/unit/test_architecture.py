@@ -583,3 +583,92 @@ def test_every_dashboard_route_of_a_team_goes_through_the_door() -> None:
     # And the decorators ask bale.access (a decorator that stopped asking would pass above).
     for decorator in sorted(TEAM_DOORS):
         assert _reach(f"dashboard.services:{decorator}") & DOORS, f"{decorator} does not ask bale.access"
+
+
+# -- paths: declared in bale.routes, never parsed by hand -------------------------------------------
+
+#: What the API may do with a request's path: match it against the declared routes, log it, and
+#: ask whether it ends in a slash (the Simple API redirects to its canonical URL).
+PATH_USES = {"match", "rule_for", "prefix_of", "debug", "info", "warning", "error", "exception"}
+
+
+def _hand_parsed_paths(source: str) -> list[str]:
+    """Where ``source`` reads a request's path itself rather than through :mod:`bale.routes`:
+    ``request.path`` split, sliced, compared or kept aside for later (any use but the ones of
+    PATH_USES and ``.endswith("/")``), ``PATH_INFO`` read, a path's parts counted."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.FunctionDef) and node.name == "route_parts":
+            found.append(f"{where}: def route_parts")
+        elif isinstance(node, ast.Constant) and node.value == "PATH_INFO":
+            found.append(f"{where}: PATH_INFO")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "len"
+            and any(isinstance(a, ast.Name) and a.id in ("parts", "segments") for a in node.args)
+        ):
+            found.append(f"{where}: {ast.unparse(node)}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("path", "full_path")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "request"
+        ):
+            parent = parents.get(node)
+            if isinstance(parent, ast.Call) and node in parent.args:
+                callee = parent.func
+                name = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
+                if name in PATH_USES:
+                    continue
+            if (
+                isinstance(parent, ast.Attribute)
+                and parent.attr == "endswith"
+                and isinstance(call := parents.get(parent), ast.Call)
+                and [ast.unparse(a) for a in call.args] == ["'/'"]
+            ):
+                continue
+            found.append(f"{where}: {ast.unparse(parent) if parent else 'request.path'}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'parts = request.path.split("/")',
+        'parts = route_parts(request.path, "/simple/")',
+        'path = request.path\nparts = [p for p in path.split("/") if p]',
+        "if len(parts) != 2:\n    pass",
+        'rest = request.path[len("/simple/"):]',
+        'if request.path.startswith("/files/"):\n    pass',
+        'team = request.environ["PATH_INFO"].rpartition("/")[2]',
+        "def route_parts(path, prefix):\n    return []",
+    ],
+)
+def test_the_hand_parse_check_catches_a_hand_parse(source: str) -> None:
+    assert _hand_parsed_paths(source)
+
+
+def test_the_hand_parse_check_lets_matching_through() -> None:
+    source = (
+        "endpoint, values = match(request.path, request.method)\n"
+        'log.warning("%s %s", request.method, request.path)\n'
+        'if not request.path.endswith("/"):\n    pass\n'
+        'name = blob_path.rsplit("/", 1)[-1]\n'
+    )
+    assert _hand_parsed_paths(source) == []
+
+
+def test_the_api_matches_paths_only_through_the_declared_routes() -> None:
+    """Every path the functions serve is a rule of bale.routes.MAP; an entry point that splits
+    or counts a path's segments itself would be a second, undeclared route table."""
+    found = [
+        f"{name}: {hit}"
+        for name, path in MODULES.items()
+        if name.startswith("bale.api")
+        for hit in _hand_parsed_paths(path.read_text())
+    ]
+    assert not found, found

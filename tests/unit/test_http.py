@@ -1,12 +1,11 @@
-"""bale.api.http: the status line clients print, path splitting, the one error mapping."""
+"""bale.api.http: the status line clients print, the one error mapping (paths: test_routes.py)."""
 
 from __future__ import annotations
 
-import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from bale.api.http import SECURITY_HEADERS, plain_errors, route_parts, status_line, text_error
+from bale.api.http import SECURITY_HEADERS, plain_errors, status_line, text_error
 from bale.errors import BadRequest, BaleError, Unauthorized
 
 
@@ -28,21 +27,6 @@ def test_status_line_is_bounded_and_never_empty():
     assert line == "400 " + "x" * 400
     assert status_line(500, "") == "500 Error"
     assert status_line(500, "\n\n") == "500 Error"
-
-
-@pytest.mark.parametrize(
-    "path, prefix, parts",
-    [
-        ("/simple/acme/main/foo/", "/simple/", ["acme", "main", "foo"]),
-        ("/simple/acme/main/", "/simple/", ["acme", "main"]),
-        ("/simple/", "/simple/", []),
-        ("/simple//acme///main", "/simple/", ["acme", "main"]),
-        ("/files/acme/main/foo/foo-1.0.tar.gz", "/files/", ["acme", "main", "foo", "foo-1.0.tar.gz"]),
-        ("/other/a/b", "/simple/", ["other", "a", "b"]),
-    ],
-)
-def test_route_parts(path, prefix, parts):
-    assert route_parts(path, prefix) == parts
 
 
 def test_text_error_is_plain_text_with_the_message_and_headers():

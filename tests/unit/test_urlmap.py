@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bale.routes import ROUTES, target_for
+from bale.routes import PREFIXES, target_for
 from bale_tools.urlmap import DASHBOARD, UrlMap, UrlMapError, read_url_map
 
 PATHS = [
@@ -30,9 +30,9 @@ PATHS = [
 def test_terraform_routes_each_prefix_of_bale_routes_to_its_entry_point() -> None:
     url_map = read_url_map()
     assert url_map.default == DASHBOARD
-    for prefix, target in ROUTES:
+    for prefix, target in PREFIXES:
         assert url_map.target_for(f"{prefix}/anything") == target, prefix
-    assert url_map.targets() == {target for _, target in ROUTES} | {DASHBOARD}
+    assert url_map.targets() == {target for _, target in PREFIXES} | {DASHBOARD}
 
 
 @pytest.mark.parametrize("path", PATHS)

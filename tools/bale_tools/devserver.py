@@ -1,9 +1,9 @@
 """``bale dev``: the whole registry on one port, over the real emulators.
 
-The URL map is production's (see DESIGN/docs): ``/v1/upload/`` → upload,
-``/simple/`` and ``/files/`` → simple, ``/_/oidc/`` → oidc, everything else →
-the dashboard. Each function is loaded by functions-framework from
-``functions/main.py``, exactly as Cloud Functions loads it.
+The URL map is production's (see DESIGN/docs), derived from the routes the functions declare
+(:mod:`bale.routes`): ``/v1/upload`` → upload, ``/simple``, ``/files`` and ``/integrity`` →
+simple, ``/_/oidc`` → oidc, everything else → the dashboard. Each function is loaded by
+functions-framework from ``functions/main.py``, exactly as Cloud Functions loads it.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import make_server
 
-from bale.routes import ROUTES, target_for
+from bale.routes import PREFIXES, target_for
 from bale.settings import Settings
 from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
+from bale_tools.urlmap import DASHBOARD
 
 if TYPE_CHECKING:
     from bale_tools.prodstack import ProductionShapedStack
@@ -53,23 +54,23 @@ def exports(
     return env
 
 
+def route(path: str) -> str:
+    """Which app serves ``path``: a function's entry point, or :data:`DASHBOARD`."""
+    return target_for(path or "/") or DASHBOARD
+
+
 def build_app(settings: Settings):
     """One WSGI app that dispatches by path prefix, like the production load balancer."""
     import functions_framework
 
     from dashboard import create_app
 
-    targets = {}
-    for _, target in ROUTES:
-        if target not in targets:
-            targets[target] = functions_framework.create_app(target=target, source=str(MAIN_PY))
-    dashboard = create_app(settings)
+    targets = dict.fromkeys(target for _, target in PREFIXES)
+    apps = {t: functions_framework.create_app(target=t, source=str(MAIN_PY)) for t in targets}
+    apps[DASHBOARD] = create_app(settings)
 
     def dispatch(environ, start_response):
-        target = target_for(environ.get("PATH_INFO", "") or "/")
-        if target is not None:
-            return targets[target](environ, start_response)
-        return dashboard(environ, start_response)
+        return apps[route(environ.get("PATH_INFO", ""))](environ, start_response)
 
     return dispatch
 

@@ -24,9 +24,8 @@ from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bale.api.http import harden, text_error
-from bale.api.simple.routing import SIMPLE
 from bale.errors import BaleError
-from bale.routes import UPLOAD
+from bale.routes import SIMPLE, UPLOAD
 from bale.settings import Settings, get_settings
 
 from .identity import SESSION_LIFETIME, Identity

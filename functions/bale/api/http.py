@@ -86,9 +86,3 @@ def plain_errors(
             return harden(text_error(BaleError("Internal server error; nothing was stored. Please retry.")))
 
     return wrapper
-
-
-def route_parts(path: str, prefix: str) -> list[str]:
-    """'/simple/acme/main/foo/' with prefix '/simple/' -> ['acme', 'main', 'foo']."""
-    rest = path[len(prefix) :] if path.startswith(prefix) else path
-    return [p for p in rest.split("/") if p != ""]

@@ -18,16 +18,16 @@ from collections.abc import Iterator, Mapping
 from typing import IO
 
 from flask import Request, Response
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, NotFound
 
-from bale.api.http import as_bale_error, route_parts
+from bale.api.http import as_bale_error
 from bale.errors import BaleError, PublishingError
+from bale.routes import match, rule_for
 from bale.settings import get_settings
 from bale.store.backends import get_stores
 
 log = logging.getLogger("bale.oidc")
 
-PREFIX = "/_/oidc/"
 MAX_BODY = 64 * 1024  # an OIDC token is a few KiB
 #: How much of a too-large body is read and thrown away so that the client, still sending, reads
 #: the 413 (a server that closes with unread bytes makes the client see a reset instead). Past
@@ -127,18 +127,25 @@ def _payload(request: Request) -> dict[str, str | None]:
 
 
 def _route(request: Request) -> Response:
-    parts = route_parts(request.path, PREFIX)
-    endpoint = parts[0] if len(parts) == 1 else None
-    methods = {"audience": "GET", "mint-token": "POST", "burn-token": "POST", "read-token": "POST"}
-    if endpoint not in methods:
+    try:
+        route, _ = match(request.path, request.method)
+    except MethodNotAllowed as exc:
+        # Each endpoint takes one method (HEAD comes with GET, and is not named).
+        allowed = sorted(set(exc.valid_methods or ["GET"]) - {"HEAD"})
+        rule = rule_for(request.path, allowed[0])
+        if rule.endpoint.target == "oidc":
+            methods = ", ".join(allowed)
+            return _error(405, "method-not-allowed", f"Use {methods} for {rule.rule}.", {"Allow": methods})
+        route = None
+    except NotFound:
+        route = None
+    if route is None or route.target != "oidc":
         return _error(
             404,
             "not-found",
             "Not found: use /_/oidc/audience, /_/oidc/mint-token, /_/oidc/burn-token or /_/oidc/read-token.",
         )
-    allowed = methods[endpoint]
-    if request.method != allowed and not (allowed == "GET" and request.method == "HEAD"):
-        return _error(405, "method-not-allowed", f"Use {allowed} for /_/oidc/{endpoint}.", {"Allow": allowed})
+    endpoint = route.name
 
     settings = get_settings()
     if endpoint == "audience":

@@ -21,7 +21,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from bale import access
-from bale.api.http import plain_errors, route_parts
+from bale.api.http import plain_errors
 from bale.clock import now
 from bale.errors import BadRequest, BaleError, Forbidden, NotFound, TooLarge, Unavailable
 from bale.names import validate_index, validate_team
@@ -29,7 +29,7 @@ from bale.packages import distributions
 from bale.packages.service import CommitResult, FileRecord, Packages
 from bale.provenance import store as provenance_store
 from bale.provenance.identity import NO_IDENTITY
-from bale.routes import UPLOAD
+from bale.routes import Endpoint, match
 from bale.settings import get_settings
 from bale.store.backends import Stores, get_stores
 from bale.store.blobs import BlobExists, BlobMissing, BlobStore
@@ -39,18 +39,22 @@ from bale.views.service import refuse_upload, view_of
 
 log = logging.getLogger("bale.upload")
 
-PREFIX = UPLOAD + "/"
 CONTENT_TYPES = {"bdist_wheel": "application/zip", "sdist": "application/octet-stream"}
 #: Set in the WSGI environ when the request's body could not be read to its end.
 _UNREAD = "bale.upload.body_unread"
+#: The one endpoint of bale.routes this function serves.
+ENDPOINT = Endpoint("upload", "upload")
 
 
 def _route(request: Request) -> tuple[str, str]:
-    parts = route_parts(request.path, PREFIX)
-    if len(parts) != 2:
+    try:
+        endpoint, values = match(request.path, request.method)
+    except HTTPException:
+        endpoint, values = None, {}
+    if endpoint != ENDPOINT:
         raise NotFound("Upload to /v1/upload/TEAM/INDEX/.")
     try:
-        return validate_team(parts[0]), validate_index(parts[1])
+        return validate_team(values["team"]), validate_index(values["index"])
     except BadRequest as exc:
         raise NotFound(exc.message) from None
 

@@ -7,10 +7,10 @@ import json
 from typing import Any, Final
 
 from bale.errors import BadRequest
+from bale.routes import INTEGRITY
 
 #: PEP 740's media type for the Integrity API's provenance object.
 INTEGRITY_TYPE: Final = "application/vnd.pypi.integrity.v1+json"
-INTEGRITY: Final = "/integrity"
 #: The stored provenance document's largest JSON (the upload's field is bounded at 64 KiB;
 #: base64 and the publisher object add little), far under Firestore's 1 MiB per document.
 MAX_STORED_BYTES: Final = 128 * 1024

@@ -10,20 +10,14 @@ from typing import Any, Final, Literal, Protocol
 from flask import Request, Response
 
 from bale import access
-from bale.api.http import route_parts
 from bale.api.simple import pages, viewpages
-from bale.api.simple.routing import (
-    FILES,
-    index_slugs,
-    redirect,
-    services,
-    slug_or_404,
-)
+from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.clock import now
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
 from bale.packages import status as project_status
 from bale.packages.service import FileRecord, Packages
+from bale.routes import FILES
 from bale.settings import Settings
 from bale.store.backends import Stores
 from bale.store.blobs import BlobMissing
@@ -52,21 +46,20 @@ def clear_caches() -> None:
     _small.clear()
 
 
-def download(request: Request, parts: list[str] | None = None, prefix: str = FILES) -> Response:
-    """A file or its METADATA, at PREFIX/TEAM/INDEX/PROJECT/FILENAME[.metadata].
+def download(
+    request: Request, team: str, index: str, project: str, filename: str, prefix: str = FILES
+) -> Response:
+    """A file or its METADATA, at PREFIX/TEAM/INDEX/PROJECT/FILENAME[.metadata] (the values as
+    the route matched them, not yet validated).
 
     Pages link files under the index URL (``/simple/TEAM/INDEX/PROJECT/FILENAME``): uv sends
     the index URL's credentials up front only to URLs below it, so a link elsewhere costs
     every download a 401 round trip. ``/files/…`` serves the same files for other clients.
     """
-    if parts is None:
-        parts = route_parts(request.path, FILES + "/")
-    if len(parts) != 4:
-        raise NotFound("Files are at /files/TEAM/INDEX/PROJECT/FILENAME.")
-    team, index = index_slugs(parts[0], parts[1])
-    project = slug_or_404(validate_project, parts[2])
-    name = slug_or_404(check_filename, parts[3])
-    if project != parts[2]:
+    team, index = index_slugs(team, index)
+    given, project = project, slug_or_404(validate_project, project)
+    name = slug_or_404(check_filename, filename)
+    if project != given:
         return redirect(request, f"{prefix}/{team}/{index}/{project}/{name}")
     want_metadata = name.endswith(METADATA_SUFFIX)
     filename = name[: -len(METADATA_SUFFIX)] if want_metadata else name

@@ -13,13 +13,13 @@ from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
 from bale import access
-from bale.api.http import route_parts
 from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
 from bale.packages import status as project_status
 from bale.packages.service import FileRecord, Packages
-from bale.provenance.store import INTEGRITY, INTEGRITY_TYPE
+from bale.provenance.store import INTEGRITY_TYPE
+from bale.routes import INTEGRITY
 from bale.store import paths
 
 
@@ -40,14 +40,14 @@ def _same_version(a: str, b: str) -> bool:
         return False
 
 
-def provenance(request: Request) -> Response:
-    parts = route_parts(request.path, INTEGRITY + "/")
-    if len(parts) != 6 or parts[5] != "provenance":
-        raise NotFound("Provenance is at /integrity/TEAM/INDEX/PROJECT/VERSION/FILENAME/provenance.")
-    team, index = index_slugs(parts[0], parts[1])
-    project = slug_or_404(validate_project, parts[2])
-    version, filename = _version_or_404(parts[3]), slug_or_404(check_filename, parts[4])
-    if project != parts[2]:
+def provenance(
+    request: Request, team: str, index: str, project: str, version: str, filename: str
+) -> Response:
+    """The provenance of a file, at the route's values (not yet validated)."""
+    team, index = index_slugs(team, index)
+    given, project = project, slug_or_404(validate_project, project)
+    version, filename = _version_or_404(version), slug_or_404(check_filename, filename)
+    if project != given:
         return redirect(request, f"{INTEGRITY}/{team}/{index}/{project}/{version}/{filename}/provenance")
     _, stores = services()
     packages = Packages(stores)

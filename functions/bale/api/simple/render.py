@@ -11,8 +11,8 @@ from typing import Any, Final
 
 from bale.api.simple.cache import PageVersion, Rendered
 from bale.api.simple.negotiate import GZIP_MIN_BYTES, Format, gzip_body
-from bale.api.simple.routing import SIMPLE
 from bale.packages.versions import sort_versions
+from bale.routes import SIMPLE
 from bale.store.records import PageEntry
 
 #: 1.1: PEP 700 (size, upload-time, versions); 1.3: PEP 740 (provenance); 1.4: PEP 792

@@ -1,10 +1,9 @@
-"""Paths and slugs, shared by the Simple API's pages and its downloads (who may read them is
-:mod:`bale.access`'s to decide)."""
+"""Slugs and redirects, shared by the Simple API's pages and its downloads (which path is which
+is :mod:`bale.routes`'s to declare; who may read them, :mod:`bale.access`'s to decide)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
 
 from flask import Request, Response
 
@@ -12,9 +11,6 @@ from bale.errors import BadRequest, NotFound
 from bale.names import validate_index, validate_team
 from bale.settings import Settings, get_settings
 from bale.store.backends import Stores, get_stores
-
-SIMPLE: Final = "/simple"
-FILES: Final = "/files"
 
 
 def slug_or_404(check: Callable[[str], str], value: str) -> str:

@@ -31,10 +31,11 @@ import sys
 from typing import Any
 
 from flask import Request, Response
+from werkzeug.exceptions import HTTPException
 
 from bale import access
 from bale.access import Principal
-from bale.api.http import plain_errors, route_parts
+from bale.api.http import plain_errors
 from bale.api.simple import download as download_module
 from bale.api.simple import pages, viewpages
 from bale.api.simple.cache import Rendered
@@ -42,19 +43,11 @@ from bale.api.simple.download import download
 from bale.api.simple.integrity import provenance
 from bale.api.simple.negotiate import Format, negotiate, page_response
 from bale.api.simple.render import render_project_list
-from bale.api.simple.routing import (
-    FILES,
-    SIMPLE,
-    index_slugs,
-    redirect,
-    services,
-    slug_or_404,
-)
+from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.errors import BadRequest, BaleError, NotFound
 from bale.names import validate_index, validate_project, validate_team
 from bale.packages.service import Packages, unquarantined
-from bale.provenance.store import INTEGRITY
-from bale.routes import UPLOAD
+from bale.routes import FILES, INTEGRITY, SIMPLE, UPLOAD, match, prefix_of
 from bale.settings import get_settings
 from bale.store.backends import Stores
 from bale.tenancy.service import Tenancy
@@ -76,30 +69,48 @@ def clear_caches() -> None:
 
 
 # -- entry point --------------------------------------------------------------------------------
+#: The 404 for a path below a prefix of this function that names nothing: where its paths are.
+WHERE = {
+    SIMPLE: "The Simple API is at /simple/TEAM/INDEX/ and /simple/TEAM/INDEX/PROJECT/.",
+    FILES: "Files are at /files/TEAM/INDEX/PROJECT/FILENAME.",
+    INTEGRITY: "Provenance is at /integrity/TEAM/INDEX/PROJECT/VERSION/FILENAME/provenance.",
+}
+
+
 @plain_errors
 def handle(request: Request) -> Response:
-    """The Cloud Function: every /simple/ and /files/ request (errors as plain text)."""
+    """The Cloud Function: every /simple/, /files/ and /integrity/ request (errors as plain text)."""
     if request.method not in ("GET", "HEAD"):
         raise BaleError(_read_only(request), status=405, headers={"Allow": "GET, HEAD"})
-    path = request.path
-    if path.startswith(INTEGRITY + "/"):
-        return provenance(request)
-    if path == FILES or path.startswith(FILES + "/"):
-        return download(request)
-    if path == SIMPLE or path.startswith(SIMPLE + "/"):
-        return _simple(request)
-    raise NotFound("Not found.")
+    try:
+        endpoint, values = match(request.path, request.method)
+    except HTTPException:
+        endpoint, values = None, {}
+    if endpoint is None or endpoint.target != "simple" or endpoint.name == "below":
+        raise NotFound(WHERE.get(prefix_of(request.path) or "", "Not found."))
+    if endpoint.name == "provenance":
+        return provenance(request, **values)
+    if endpoint.name == "files":
+        return download(request, **values)
+    if endpoint.name == "file":
+        return download(request, **values, prefix=SIMPLE)
+    return _simple(request, values["team"], values["index"], values.get("project"))
 
 
 def _read_only(request: Request) -> str:
     """The 405's message. A POST to an index URL is an upload sent to the wrong place (twine
     given the index URL as its repository): name the upload URL, which twine and uv print."""
     message = f"Method {request.method} is not allowed here; the Simple API is read-only."
-    parts = route_parts(request.path, SIMPLE + "/")
-    if request.method != "POST" or not request.path.startswith(SIMPLE + "/") or len(parts) < 2:
+    if request.method != "POST":
         return message
     try:
-        team, index = validate_team(parts[0]), validate_index(parts[1])
+        endpoint, values = match(request.path, "GET")
+    except HTTPException:
+        return message
+    if endpoint.target != "simple" or endpoint.name not in ("index", "project", "file", "below"):
+        return message
+    try:
+        team, index = validate_team(values["team"]), validate_index(values["index"])
     except BadRequest:
         return message
     base = get_settings().base_url or request.host_url.rstrip("/")
@@ -107,18 +118,13 @@ def _read_only(request: Request) -> str:
 
 
 # -- /simple/ -----------------------------------------------------------------------------------
-def _simple(request: Request) -> Response:
-    parts = route_parts(request.path, SIMPLE + "/")
-    if len(parts) == 4:
-        return download(request, parts, SIMPLE)
-    if len(parts) not in (2, 3):
-        raise NotFound("The Simple API is at /simple/TEAM/INDEX/ and /simple/TEAM/INDEX/PROJECT/.")
-    team, index = index_slugs(parts[0], parts[1])
+def _simple(request: Request, team: str, index: str, name: str | None) -> Response:
+    team, index = index_slugs(team, index)
     project: str | None = None
-    if len(parts) == 3:
-        project = slug_or_404(validate_project, parts[2])
+    if name is not None:
+        project = slug_or_404(validate_project, name)
         # Both redirects depend on the URL alone, so they say nothing about what exists.
-        if project != parts[2] or not request.path.endswith("/"):
+        if project != name or not request.path.endswith("/"):
             return redirect(request, f"{SIMPLE}/{team}/{index}/{project}/")
     elif not request.path.endswith("/"):
         return redirect(request, f"{SIMPLE}/{team}/{index}/")
