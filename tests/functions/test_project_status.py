@@ -331,7 +331,14 @@ def test_the_project_list_leaves_out_quarantined_projects(bale, lib):
     doc, links = pages(lib, every)
     assert doc["project-status"] == {"status": "quarantined"} and doc["files"] == []
     assert links.meta["pypi:project-status"] == "quarantined" and links.anchors == []
-    # Setting it again changes nothing in the list; lifting it brings the project back.
+    # Setting it again leaves it out still, and puts back a name the index's list lost (as one
+    # set before the list kept them); lifting it brings the project back.
+    from google.cloud import firestore
+
+    from bale.tenancy.service import Tenancy
+
+    Tenancy(lib.stores).index_ref("acme", "main").update({"quarantined": firestore.DELETE_FIELD})
+    assert _listed(lib, "/simple/acme/main/", every)[0] == ["app", "lib"]
     assert bale("project", "status", "acme", "main", "lib", "quarantined", "--reason", "x").exit_code == 0
     assert _listed(lib, "/simple/acme/main/", every)[0] == ["app"]
     assert bale("project", "status", "acme", "main", "lib", "deprecated").exit_code == 0

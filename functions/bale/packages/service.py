@@ -471,8 +471,8 @@ class Packages:
 
         One transaction writes the status on the project document (what pages read), on its
         own document (what an upload's commit reads, see :meth:`commit`), and, when the
-        project enters or leaves quarantine, in the index's list of quarantined projects,
-        which the project list leaves out (moving its serial, so cached lists are rebuilt)."""
+        project is or was quarantined, in the index's list of quarantined projects, which the
+        project list leaves out (moving the list's serial)."""
         from google.cloud import firestore
 
         project = validate_project(project)
@@ -498,7 +498,9 @@ class Packages:
                 },
             )
             tx.set(s_ref, {"status": status, "status_reason": None if active else reason})
-            if (was == project_status.QUARANTINED) != quarantined:
+            # Also when it stays quarantined: setting it again puts back a name the list lacks
+            # (a status set before the list kept them).
+            if quarantined or was == project_status.QUARANTINED:
                 change = firestore.ArrayUnion if quarantined else firestore.ArrayRemove
                 tx.update(
                     Tenancy(self.stores).index_ref(team, index),
