@@ -246,3 +246,15 @@ def test_status_prints_the_last_refresh(refresh, export, stores):
     assert r.exit_code == 0, r.output
     assert "Loaded:      4 advisories for 2 projects; removed 0; refused 0" in r.stdout
     assert export.etag in r.stdout and "h ago)" in r.stdout
+
+
+def test_an_export_over_the_size_cap_is_refused_unread(refresh, export, stores, monkeypatch):
+    from bale import settings as settings_mod
+
+    good = zip_of(list(_records().values()))
+    export.publish(good)
+    monkeypatch.setenv("BALE_ADVISORIES_MAX_BYTES", str(len(good) - 1))
+    settings_mod.get_settings.cache_clear()
+    status, body, _ = refresh()
+    assert status == 502 and "over the limit" in body["message"], body
+    assert _summary(stores, "urllib3") is None
