@@ -4,6 +4,7 @@ the HTTP API does with them (uploads refused, pages served from the sources unde
 from __future__ import annotations
 
 import hashlib
+import html.parser
 
 import pytest
 from click.testing import CliRunner
@@ -354,3 +355,94 @@ def test_a_trusted_accessor_scoped_to_a_view_reads_the_view_only(stack, bale, oi
     assert _get(stack, "/simple/acme/dev/demo/", token, headers=JSON).json()["versions"] == ["1.0"]
     assert index_status(stack, token, index="dev") == 200
     assert index_status(stack, token, index="main") == 403
+
+
+class _Links(html.parser.HTMLParser):
+    """Every URL an HTML page links: hrefs and the PEP 740 provenance attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.metadata: list[str] = []
+        self.provenance: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            href = a["href"].split("#", 1)[0]
+            self.hrefs.append(href)
+            if a.get("data-core-metadata"):
+                self.metadata.append(href + ".metadata")
+        if a.get("data-provenance"):
+            self.provenance.append(a["data-provenance"])
+
+
+@pytest.mark.e2e
+def test_a_token_scoped_to_a_view_follows_every_link_of_its_pages(
+    stack, bale, staging, oidc_issuers, test_sigstore
+):
+    """Files, .metadata and provenance (PEP 740) are all linked under the view's own path, so
+    a token for the view alone reads every one of them (not 403 at the source's URL), and what
+    the filter hides is 404 there too. The project is in the view's second source."""
+    import json
+    import urllib.parse
+
+    from test_provenance_hostile import mint
+
+    publish = mint(stack, oidc_issuers)  # Trusted Publishing for gizmo in acme/main
+    for v in ("1.0", "2.0"):
+        data = wheel_bytes("gizmo", v)
+        name = wheel_name("gizmo", v)
+        att = json.dumps([test_sigstore.attest(name, hashlib.sha256(data).hexdigest())])
+        form, files = form_for(name, data, attestations=att)
+        r = post(stack, form, files, publish)
+        assert r.status_code == 200, r.text
+    args = ["create-view", "acme", "dev", "--source", "staging", "--source", "main"]
+    assert bale(*args, "--filter", 'release.version < "2"').exit_code == 0
+    token = stack.token("read", index="dev")
+    shown, hidden = wheel_name("gizmo", "1.0"), wheel_name("gizmo", "2.0")
+
+    def follow(url):
+        r = _get(stack, urllib.parse.urlsplit(url).path, token, allow_redirects=False)
+        return r.status_code
+
+    listing = _get(stack, "/simple/acme/dev/", token)
+    links = _Links()
+    links.feed(listing.text)
+    assert links.hrefs == ["gizmo/"]
+    page_url = urllib.parse.urljoin(stack.url + "/simple/acme/dev/", links.hrefs[0])
+    html_page = _get(stack, urllib.parse.urlsplit(page_url).path, token)
+    assert html_page.status_code == 200
+    links = _Links()
+    links.feed(html_page.text)
+    json_page = _get(stack, "/simple/acme/dev/gizmo/", token, headers=JSON).json()
+    (f,) = json_page["files"]
+    assert f["filename"] == shown and f["provenance"]
+    html_urls = [urllib.parse.urljoin(page_url, u) for u in links.hrefs + links.metadata + links.provenance]
+    json_urls = [f["url"], f["url"] + ".metadata", f["provenance"]]
+    assert len(html_urls) == 3 and sorted(html_urls) == sorted(json_urls)
+    for url in json_urls:
+        assert "/acme/dev/" in url, url
+        assert follow(url) in (200, 302), url
+    prov = _get(stack, urllib.parse.urlsplit(f["provenance"]).path, token).json()
+    assert prov["attestation_bundles"][0]["publisher"]["kind"] == "GitHub"
+    # The same provenance as the source serves it.
+    source = _get(
+        stack, f"/integrity/acme/main/gizmo/1.0/{shown}/provenance", stack.token("read", index="main")
+    )
+    assert source.json() == prov
+    # The source's own URLs stay closed to the view's token.
+    assert _get(stack, f"/integrity/acme/main/gizmo/1.0/{shown}/provenance", token).status_code == 403
+
+    # What the filter hides: 404 at every URL the view would have given it.
+    for path in (
+        f"/simple/acme/dev/gizmo/{hidden}",
+        f"/simple/acme/dev/gizmo/{hidden}.metadata",
+        f"/integrity/acme/dev/gizmo/2.0/{hidden}/provenance",
+    ):
+        r = _get(stack, path, token)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+    # A file of a source that does not win the project is not the view's either.
+    _upload(stack, "staging", "gizmo", "0.5")
+    assert _get(stack, f"/integrity/acme/dev/gizmo/1.0/{shown}/provenance", token).status_code == 404
+    assert _get(stack, f"/simple/acme/dev/gizmo/{shown}", token).status_code == 404

@@ -5,6 +5,11 @@ authorization as the file itself: the token, the file's record, its provenance a
 document come in one batched read, and nothing about them is used unless the token may read the
 project. 404 for a file with no provenance, a deleted file, a version that is not the file's, or
 a quarantined project (PEP 792: none of its files is offered, so neither is their provenance).
+
+A view's pages link provenance under the view's own path (``/integrity/TEAM/VIEW/...``), so a
+token scoped to the view can follow them: the file is the one the view's page shows (from
+the source that wins the project, if the filter keeps it; else 404), and its provenance is
+that source's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from flask import Request, Response
 from packaging.version import InvalidVersion, Version
 
 from bale import access
+from bale.api.simple import viewpages
 from bale.api.simple.routing import index_slugs, redirect, services, slug_or_404
 from bale.errors import NotFound
 from bale.names import check_filename, validate_project
@@ -20,7 +26,11 @@ from bale.packages import status as project_status
 from bale.packages.service import FileRecord, Packages
 from bale.provenance.store import INTEGRITY_TYPE
 from bale.routes import INTEGRITY
+from bale.settings import Settings
 from bale.store import paths
+from bale.store.backends import Stores
+from bale.tenancy.service import Tenancy
+from bale.views.service import view_of
 
 
 def _version_or_404(value: str) -> str:
@@ -49,7 +59,7 @@ def provenance(
     version, filename = _version_or_404(version), slug_or_404(check_filename, filename)
     if project != given:
         return redirect(request, f"{INTEGRITY}/{team}/{index}/{project}/{version}/{filename}/provenance")
-    _, stores = services()
+    settings, stores = services()
     packages = Packages(stores)
     f_ref = packages.file_ref(team, index, project, filename)
     p_ref = stores.db.document(paths.provenance(team, index, project, filename))
@@ -57,6 +67,15 @@ def provenance(
     _, (f_snap, p_snap, proj_snap) = access.require(
         request, stores, "read", team, index, project, also=[f_ref, p_ref, proj_ref]
     )
+    if not f_snap.exists:
+        # Only where the index holds no such file (one more read): is it a view's?
+        source = _view_source(settings, stores, team, index, project, filename)
+        if source is not None:
+            f_ref = packages.file_ref(team, source, project, filename)
+            p_ref = stores.db.document(paths.provenance(team, source, project, filename))
+            proj_ref = packages.project_ref(team, source, project)
+            snaps = {s.reference.path: s for s in stores.db.get_all([f_ref, p_ref, proj_ref])}
+            f_snap, p_snap, proj_snap = snaps[f_ref.path], snaps[p_ref.path], snaps[proj_ref.path]
     # PEP 792: a quarantined project offers nothing, its files' provenance included (it names
     # the files and who built them, as a page would).
     if proj_snap.exists:
@@ -76,3 +95,23 @@ def provenance(
     # Like the file: what one credential read is not another's (or an anonymous request's).
     resp.headers["Vary"] = "Authorization, Cookie"
     return resp
+
+
+def _view_source(
+    settings: Settings, stores: Stores, team: str, index: str, project: str, filename: str
+) -> str | None:
+    """The source index whose ``filename`` the view ``team/index`` shows for ``project``; None
+    when ``team/index`` is not a view. 404 for a file the view's page does not show (the
+    filter hides it, another source wins the project) or one it brings from an upstream
+    (which has no provenance here)."""
+    snap = Tenancy(stores).index_ref(team, index).get()
+    doc = snap.to_dict() if snap.exists else None
+    if view_of(team, doc) is None:
+        return None
+    known = viewpages.current(stores, team, index, doc)
+    if known is None:  # changed into an index between the two reads
+        return None
+    page, ref = viewpages.file_of(settings, stores, known, project, filename, False)
+    if ref is None:
+        raise NotFound(f"{filename} has no provenance: it is an upstream's file.")
+    return page.source

@@ -5,7 +5,9 @@ the sources' own projects in the view's order, then (if none holds it) the upstr
 first source that has one and does not keep the name private. Only the winner's files are
 shown, and of those only the ones the filter keeps (:mod:`bale.views.filters`); what it hides
 is absent from both formats and 404 as a file or ``.metadata``. Yanks, upload times, core
-metadata, project status (PEP 792) and provenance links pass through as the source renders them.
+metadata, project status (PEP 792) and provenance pass through as the source renders them; every
+link is under the view's own path (files, ``.metadata``, and ``/integrity/TEAM/VIEW/...``), so
+a token scoped to the view follows them all.
 
 Cost of a warm page: one version probe per source until the winner (the same probe as a plain
 page), all in one round trip (:func:`_holding`). The view's definition is trusted for as long
@@ -248,7 +250,8 @@ def page(settings: Settings, stores: Stores, known_view: Known, project: str) ->
             shown,
             base,
             (found.serial, tag),
-            integrity=integrity_base(settings.base_url, team, source, project),
+            # Under the view's path: a token scoped to the view may not read the source's.
+            integrity=integrity_base(settings.base_url, team, view.name, project),
             status=found.status,
             status_reason=found.status_reason,
         )
