@@ -258,3 +258,43 @@ def test_an_export_over_the_size_cap_is_refused_unread(refresh, export, stores, 
     status, body, _ = refresh()
     assert status == 502 and "over the limit" in body["message"], body
     assert _summary(stores, "urllib3") is None
+
+
+def _big(i: int, project: str, *, ranges: bool) -> dict:
+    rec = {
+        "id": f"BIG-{project}-{i}",
+        "summary": "a project with hundreds of advisories, each listing every affected version",
+        "severity": [
+            {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:" + "HLN"[i % 3]}
+        ],
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": project},
+                "versions": [f"1.{m}.{n}" for m in range(20) for n in range(20)],
+            }
+        ],
+    }
+    if ranges:
+        rec["affected"][0]["ranges"] = [
+            {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}
+        ]
+    return rec
+
+
+def test_a_project_with_too_many_advisories_still_fits_one_document(refresh, export, stores):
+    """Firestore refuses a document over 1 MiB, which would fail every run: versions that the
+    ranges already cover go first, then the lowest-scored advisories, reported."""
+    ranged = [_big(i, "bigranged", ranges=True) for i in range(300)]
+    listed = [_big(i, "biglisted", ranges=False) for i in range(300)]
+    export.publish(zip_of([*ranged, *listed, *_records().values()]))
+    status, body, _ = refresh()
+    assert status == 200, body
+    doc = _summary(stores, "bigranged")
+    assert len(doc["advisories"]) == 300 and all(a["versions"] == [] for a in doc["advisories"])
+    doc = _summary(stores, "biglisted")
+    kept = len(doc["advisories"])
+    assert 0 < kept < 300 and all(len(a["versions"]) == 400 for a in doc["advisories"])
+    assert body["refused"] == [f"biglisted: {300 - kept} of 300 advisories left out: over 1 MiB"]
+    # The highest scores are the ones kept (A:H, then A:L; A:N the lowest).
+    assert doc["max_score"] == 9.8
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]

@@ -44,6 +44,10 @@ from bale.store.backends import Stores
 
 #: Firestore's batched writes take at most 500 operations.
 _BATCH = 400
+#: A summary's entries are kept under this (Firestore's limit is 1 MiB per document, counting
+#: field names and the document's own fields too), and a batched write under _BATCH_BYTES.
+_DOC_BYTES = 900_000
+_BATCH_BYTES = 4 * 1024 * 1024
 #: Refusals named in the log line and the refresh record (the count is always whole).
 REFUSED_SHOWN = 20
 #: Removing more than this share of the stored summaries in one run (and more than
@@ -277,20 +281,25 @@ def _load(stores: Stores, path: Path) -> Outcome:
     _keep_refused(stores, by_project, refused, existing, out)
     when = now()
     items = sorted(by_project.items())
-    for i in range(0, len(items), _BATCH):
-        batch = db.batch()
-        for project, advs in items[i : i + _BATCH]:
-            entries = [advs[k] for k in sorted(advs)]
-            scores = [e["score"] for e in entries if e.get("score") is not None]
-            batch.set(
-                db.document(paths.advisory_summary(project)),
-                {
-                    "project": project,
-                    "advisories": entries,
-                    "max_score": max(scores) if scores else None,
-                    "loaded_at": when,
-                },
-            )
+    batch, in_batch, batch_bytes = db.batch(), 0, 0
+    for project, advs in items:
+        entries, size = _fit(project, [advs[k] for k in sorted(advs)], out)
+        scores = [e["score"] for e in entries if e.get("score") is not None]
+        # Batches are bounded by count and by bytes: a commit request may be 10 MiB at most.
+        if in_batch and (in_batch >= _BATCH or batch_bytes + size > _BATCH_BYTES):
+            batch.commit()
+            batch, in_batch, batch_bytes = db.batch(), 0, 0
+        batch.set(
+            db.document(paths.advisory_summary(project)),
+            {
+                "project": project,
+                "advisories": entries,
+                "max_score": max(scores) if scores else None,
+                "loaded_at": when,
+            },
+        )
+        in_batch, batch_bytes = in_batch + 1, batch_bytes + size
+    if in_batch:
         batch.commit()
     out.projects = len(items)
     stale = sorted(existing - by_project.keys())
@@ -306,6 +315,42 @@ def _load(stores: Stores, path: Path) -> Outcome:
             batch.commit()
         out.removed = len(stale)
     return out
+
+
+def _fit(project: str, entries: list[dict[str, Any]], out: Outcome) -> tuple[list[dict[str, Any]], int]:
+    """A project's entries, made to fit one Firestore document (1 MiB), and their size.
+
+    Records of a much-advised project (tensorflow has hundreds, each listing every affected
+    version) could overflow it, and one document too large would fail every daily run. First
+    the ``versions`` lists go from entries whose ranges already say the same (OSV enumerates
+    its ECOSYSTEM ranges into them); then, if still too large, the lowest-scored entries go,
+    and the run reports the project among its refusals."""
+    size = _size(entries)
+    if size <= _DOC_BYTES:
+        return entries, size
+    entries = [{**e, "versions": []} if e.get("ranges") else e for e in entries]
+    size = _size(entries)
+    if size <= _DOC_BYTES:
+        return entries, size
+    ranked = sorted(entries, key=lambda e: (e.get("score") is None, -(e.get("score") or 0), e["id"]))
+    kept: list[dict[str, Any]] = []
+    total = 0
+    for e in ranked:
+        n = _size([e])
+        if total + n > _DOC_BYTES:
+            break
+        kept.append(e)
+        total += n
+    out.refused.append(
+        (project, f"{len(entries) - len(kept)} of {len(entries)} advisories left out: over 1 MiB")
+    )
+    kept.sort(key=lambda e: e["id"])
+    return kept, total
+
+
+def _size(entries: list[dict[str, Any]]) -> int:
+    # The JSON text is a little longer than Firestore's own count of a document's size.
+    return len(json.dumps(entries, separators=(",", ":"), default=str))
 
 
 def _keep_refused(
