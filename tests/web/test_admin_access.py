@@ -35,6 +35,14 @@ POSTS = {
     "admin.yank": {"index": "main", "project": "widgets", "version": "1.0", "action": "yank", "reason": "x"},
     "admin.delete": {"index": "main", "project": "widgets", "version": "1.0", "confirm": "1.0"},
     "admin.project_status": {"index": "main", "project": "widgets", "status": "quarantined", "reason": "x"},
+    "admin.advisory_add": {
+        "index": "main",
+        "project": "widgets",
+        "id": "EVIL-1",
+        "affected": ">=0",
+        "summary": "x",
+    },
+    "admin.advisory_withdraw": {"index": "main", "project": "widgets", "id": "ACME-1"},
     "admin.set_upstream": {"index": "main", "url": "https://upstream.example/simple/", "min_age": "3d"},
     "admin.set_upstream_name": {"index": "main", "list": "reserve", "name": "internal-tool"},
 }
@@ -80,6 +88,11 @@ def world(stack, tenancy, tokens, stores, tmp_path):
     )
     r = uv_publish(f"{stack.url}/v1/upload/acme/main/", stack.token(), make_wheel(tmp_path, "widgets", "1.0"))
     assert r.returncode == 0, r.stderr
+    from bale.advisories.private import PrivateAdvisories
+
+    PrivateAdvisories(stores).add(
+        "acme", "main", "widgets", "ACME-1", summary="s", affected="<2", actor="test"
+    )
     login, _ = tokens.create_personal(
         "bob@example.com", TokenKind.LOGIN, Permission.READ, expires_in=dt.timedelta(days=1)
     )

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from factories import wheel_bytes, wheel_name
 from uploads import form_for, post
@@ -133,3 +134,70 @@ def test_the_advisories_in_chromium(stack, accounts, urllib3, page):
     own = page.locator('[id="adv-ACME-2026-1"]')
     assert own.is_visible() and "Our proxy strips the auth header" in own.inner_text()
     shot(page, "project-advisories")
+
+    # Withdrawn from the page: 1.26.17 is no longer hidden in the view, and the view serves it.
+    own.get_by_role("button", name="Withdraw ACME-2026-1").click()
+    page.wait_for_selector('[id="adv-ACME-2026-1"].withdrawn')
+    assert page.locator('[id="v1.26.17"] .hidden-in-view').count() == 0
+    assert page.locator('[id="v2.0.5"] .hidden-in-view').count() == 1
+    r = requests.get(
+        f"{stack.url}/simple/acme/safe/urllib3/",
+        auth=("__token__", stack.token("read", index="safe")),
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=30,
+    )
+    assert r.json()["versions"] == ["1.26.17"]
+
+    # Added from the page's form: the view hides 1.26.17 again.
+    page.click(".add-advisory summary")
+    page.fill("#adv-id", "ACME-2026-3")
+    page.fill("#adv-versions", "1.26.17")
+    page.fill("#adv-severity", CRITICAL)
+    page.fill("#adv-summary", "Second look: still strips it")
+    page.click("#advisory-form button[type=submit]")
+    page.wait_for_selector('[id="adv-ACME-2026-3"]')
+    assert page.locator('[id="v1.26.17"] .hidden-in-view').inner_text().startswith("Hidden in view safe")
+
+
+def test_an_admin_adds_and_withdraws_the_teams_own_from_the_page(sign_in, urllib3, tenancy, stores):
+    alice = sign_in(ADMIN)
+    form = {"index": "main", "project": "urllib3", "id": "ACME-2026-2", "affected": ">=2,<2.0.6",
+            "versions": "", "severity": CRITICAL, "summary": "Breaks TLS pinning"}  # fmt: skip
+    # Refusals come back as messages and store nothing.
+    for bad, says in (
+        ({"affected": "<<2"}, "is not a PEP 440 specifier set"),
+        ({"severity": "CVSS:3.1/AV:Q"}, "--severity: invalid CVSS_V3 vector"),
+        ({"id": "ACME-2026-1"}, "acme already has an advisory ACME-2026-1"),
+    ):
+        r = alice.post("/teams/acme/admin/advisory-add", {**form, **bad})
+        assert r.status_code == 303 and r.headers["Location"].endswith(PAGE)
+        assert says in alice.get(PAGE).get_data(as_text=True)
+    assert [s.id for s in stores.db.collection("teams/acme/advisory_ids").stream()] == ["ACME-2026-1"]
+
+    r = alice.post("/teams/acme/admin/advisory-add", form)
+    page = alice.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Added advisory ACME-2026-2 to urllib3." in page
+    assert "#adv-ACME-2026-2" in _release_block(page, "2.0.5")
+    assert "affects <code>&lt;2.0.6,&gt;=2</code>, score 9.8: Breaks TLS pinning" in page
+
+    r = alice.post(
+        "/teams/acme/admin/advisory-withdraw", {"index": "main", "project": "urllib3", "id": "ACME-2026-2"}
+    )
+    page = alice.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Withdrew advisory ACME-2026-2; its id stays taken." in page
+    assert "#adv-ACME-2026-2" not in _release_block(page, "2.0.5")
+    log = [(e["actor"], e["action"], e["detail"]) for e in tenancy.audit_log("acme")]
+    assert log[:2] == [
+        (ADMIN, "advisory-withdraw", "main/urllib3 ACME-2026-2"),
+        (ADMIN, "advisory-add", "main/urllib3 ACME-2026-2 (<2.0.6,>=2, score 9.8)"),
+    ]
+
+    # A member sees the team's advisories but no form, and the server refuses the post.
+    tenancy.set_member("acme", "bob@example.com", "member")
+    bob = sign_in("bob@example.com")
+    page = bob.get(PAGE).get_data(as_text=True)
+    assert 'id="adv-ACME-2026-1"' in page and "advisory-form" not in page and "Withdraw" not in page
+    r = bob.post(
+        "/teams/acme/admin/advisory-withdraw", {"index": "main", "project": "urllib3", "id": "ACME-2026-1"}
+    )
+    assert r.status_code == 403

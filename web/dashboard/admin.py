@@ -454,6 +454,58 @@ def project_status(team: str):
     )
 
 
+# -- the team's own advisories ---------------------------------------------------------------
+
+
+def _private_advisories():
+    from bale.advisories.private import PrivateAdvisories
+
+    return PrivateAdvisories(services().stores)
+
+
+@bp.post("/advisory-add")
+@team_admin
+def advisory_add(team: str):
+    """Add one of the team's own advisories from the project page (as `bale admin advisory add`)."""
+    form = request.form
+    index, project = form.get("index") or "", form.get("project") or ""
+    advisory_id = (form.get("id") or "").strip()
+
+    def change():
+        validate_index(index)
+        _private_advisories().add(
+            team,
+            index,
+            project,
+            advisory_id,
+            summary=form.get("summary") or "",
+            affected=(form.get("affected") or "").strip() or None,
+            versions=_names(form.get("versions") or ""),
+            severity=(form.get("severity") or "").strip() or None,
+            actor=_actor(),
+        )
+
+    return _release_change(
+        team, index, project, change, lambda: f"Added advisory {advisory_id} to {project}."
+    )
+
+
+@bp.post("/advisory-withdraw")
+@team_admin
+def advisory_withdraw(team: str):
+    form = request.form
+    index, project = form.get("index") or "", form.get("project") or ""
+    advisory_id = (form.get("id") or "").strip()
+
+    def change():
+        validate_index(index)
+        _private_advisories().withdraw(team, index, project, advisory_id, actor=_actor())
+
+    return _release_change(
+        team, index, project, change, lambda: f"Withdrew advisory {advisory_id}; its id stays taken."
+    )
+
+
 # -- deleting --------------------------------------------------------------------------------
 
 
