@@ -116,3 +116,28 @@ resource "google_cloud_scheduler_job" "advisories_refresh" {
     google_cloud_run_v2_service_iam_member.advisories_refresh_invoker,
   ]
 }
+
+# A run that loaded nothing logs one ERROR line (bale.advisories.refresh) and answers 5xx;
+# Scheduler retries it, and until one succeeds the advisories grow stale. Notify on those lines,
+# at most once an hour (`bale admin advisories status` shows the last load and the failure).
+resource "google_monitoring_alert_policy" "advisories_refresh" {
+  display_name          = "Bale: the advisories refresh failed"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+
+  conditions {
+    display_name = "an ERROR line of ${google_cloudfunctions2_function.advisories_refresh.name}"
+    condition_matched_log {
+      filter = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${google_cloudfunctions2_function.advisories_refresh.name}\" AND severity >= ERROR"
+    }
+  }
+
+  alert_strategy {
+    notification_rate_limit {
+      period = "3600s"
+    }
+    auto_close = "86400s"
+  }
+
+  depends_on = [google_project_service.apis]
+}

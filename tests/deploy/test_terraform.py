@@ -1067,6 +1067,12 @@ def test_the_advisories_refresh_is_scheduled_daily_with_retries(tf: Config) -> N
     assert job["attempt_deadline"] == "${local.advisories_refresh.timeout_seconds}s"
     assert spec["timeout_seconds"] <= 1800
     assert "cloudscheduler.googleapis.com" in tf.locals["apis"]
+    # A run that loaded nothing logs an ERROR line (and answers 5xx): that notifies someone.
+    alert = tf.resources["google_monitoring_alert_policy"]["advisories_refresh"]
+    assert alert["notification_channels"] == "${local.notification_channels}"
+    log_filter = _block(_block(alert, "conditions"), "condition_matched_log")["filter"]
+    assert "${google_cloudfunctions2_function.advisories_refresh.name}" in log_filter
+    assert "severity >= ERROR" in log_filter
 
 
 def test_only_the_scheduler_may_invoke_the_advisories_refresh(tf: Config) -> None:

@@ -197,8 +197,11 @@ def test_an_unreadable_record_stops_removals_for_that_run(refresh, export, store
 def test_only_the_schedulers_service_account_may_run_it(refresh, export, stores):
     export.publish(zip_of(list(_records().values())))
     assert refresh(email=None)[0] == 401
-    status, body, _ = refresh(email="someone@example.com")
+    status, body, logs = refresh(email="someone@example.com")
     assert status == 403 and "may not run" in body["message"]
+    assert [(entry["severity"], entry["advisories_refresh"]["status"]) for entry in logs] == [
+        ("ERROR", "refused")
+    ]
     assert refresh(method="GET")[0] == 405
     assert export.requests == [] and _summary(stores, "urllib3") is None
     assert refresh()[0] == 200
@@ -298,3 +301,24 @@ def test_a_project_with_too_many_advisories_still_fits_one_document(refresh, exp
     # The highest scores are the ones kept (A:H, then A:L; A:N the lowest).
     assert doc["max_score"] == 9.8
     assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+
+
+def test_the_cli_runs_the_same_refresh(stores, export):
+    from bale import settings as settings_mod
+    from bale_tools.cli import cli
+
+    def bale(*args):
+        settings_mod.get_settings.cache_clear()
+        return CliRunner().invoke(cli, ["admin", "advisories", *args], catch_exceptions=False)
+
+    export.publish(zip_of(list(_records().values())))
+    r = bale("refresh", "--url", export.url)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["advisories_refresh"]["loaded"] == 4
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
+    r = bale("refresh", "--url", export.url)
+    assert r.exit_code == 0 and json.loads(r.stdout)["advisories_refresh"]["status"] == "unchanged"
+    export.publish(b"PK\x03\x04 truncated")
+    r = bale("refresh", "--url", export.url)
+    assert r.exit_code == 1 and "Refresh failed, nothing written" in r.stderr
+    assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]

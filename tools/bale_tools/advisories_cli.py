@@ -1,4 +1,4 @@
-"""`bale admin advisories load|check|status`: OSV advisories against pinned releases."""
+"""`bale admin advisories load|check|refresh|status`: OSV advisories against pinned releases."""
 
 from __future__ import annotations
 
@@ -50,6 +50,28 @@ def load_advisories(a: Admin, source) -> None:
     )
     if report.refused:
         click.get_current_context().exit(1)
+
+
+@advisories.command("refresh")
+@click.option(
+    "--url", default=None, help="the export to read (default: BALE_ADVISORIES_URL, OSV's PyPI all.zip)"
+)
+@pass_admin
+def refresh_advisories(a: Admin, url) -> None:
+    """Run the daily refresh now, as production's scheduled function does: skip an unchanged
+    export (ETag, then hash), load the rest, remove summaries of projects no longer in it.
+    Exit status 1 when the export could not be had or read (nothing is written then)."""
+    import dataclasses
+
+    from bale.advisories import refresh
+
+    settings = a.settings if url is None else dataclasses.replace(a.settings, advisories_url=url)
+    try:
+        out = refresh.run(a.stores, settings)
+    except refresh.RefreshFailed as exc:
+        raise BaleError(f"Refresh failed, nothing written: {exc}", status=502) from None
+    for line in out.as_record()["refused"]:
+        click.echo(f"refused {line}", err=True)
 
 
 @advisories.command("status")

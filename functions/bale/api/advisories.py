@@ -55,6 +55,11 @@ def handle(request: Request) -> Response:
     try:
         access.require_scheduler(request, settings, _google_key(settings))
     except BaleError as exc:
+        # Past Cloud Run's own check only a misconfigured caller gets here (the scheduler's
+        # account is not BALE_ADVISORIES_INVOKER): the advisories would go stale unnoticed.
+        refresh.emit(
+            "ERROR", f"advisories refresh refused: {exc.message}", {"status": "refused", "code": exc.status}
+        )
         return _json({"message": exc.message}, exc.status)
     try:
         out = refresh.run(get_stores(), settings)
