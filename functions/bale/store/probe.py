@@ -19,10 +19,10 @@ left of it), then raised as google.api_core exceptions; the call goes through Fi
 Several documents at once (:meth:`DocumentProbe.get_many`, a view's sources) go in one
 ``BatchGetDocuments`` with the same mask, on the same channel, made with gRPC's
 ``SingleThreadedUnaryStream`` option: the stream is then read on the caller's thread, like a
-unary call, instead of through a rendezvous with the channel's spin thread. Measured here
-against the emulator (``benchmarks/routes.py``, docs/performance.md): two documents in one such
-call cost about 0.29 ms of CPU, one unary call 0.22 ms, two unary calls 0.5 ms; the same
-stream without the option cost 0.5-0.7 ms, more than the two unary calls.
+unary call, instead of through a rendezvous with the channel's spin thread. Against the
+emulator (``benchmarks/probe.py``, docs/performance.md): two documents in one such call cost
+about 0.38 ms of CPU, one unary call 0.26 ms, two unary calls 0.55 ms, and the same stream on a
+channel without the option 0.54 ms.
 
 Concurrent probes of one document (or one list of them) are coalesced (:class:`Coalescer`): a
 request joins a probe that has not started yet, never one already in flight, so every answer
