@@ -12,6 +12,7 @@ function's to answer (a 404 saying where its paths are), never the dashboard's.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final, Literal, NamedTuple
 
@@ -85,6 +86,10 @@ MAP: Final = Map(
 #: Bound once per process: binding compiles the rules into the matcher that every request uses.
 _ADAPTER: Final = MAP.bind("bale")
 _SLASHES: Final = re.compile("/{2,}")
+#: Matching walks werkzeug's state machine (some microseconds); the answer for a path is the
+#: same every time, so a warm instance keeps the answers for the paths it serves most. Longer
+#: paths are matched each time, so the cache stays under a megabyte whatever clients send.
+_CACHED_PATH_MAX: Final = 512
 
 
 def match(path: str, method: str = "GET") -> tuple[Endpoint, dict[str, str]]:
@@ -95,13 +100,22 @@ def match(path: str, method: str = "GET") -> tuple[Endpoint, dict[str, str]]:
     always has. Raises werkzeug's NotFound for a path no rule matches, and MethodNotAllowed
     (with ``valid_methods``) for one whose rule takes other methods; each entry point turns
     them into its own answer."""
+    endpoint, values = (_match_cached if len(path) <= _CACHED_PATH_MAX else _match)(path, method)
+    return endpoint, dict(values)
+
+
+def _match(path: str, method: str) -> tuple[Endpoint, tuple[tuple[str, str], ...]]:
     try:
         endpoint, values = _ADAPTER.match(_SLASHES.sub("/", path), method)
     except RequestRedirect:
         # No rule redirects (no strict slashes, merged slashes, defaults or redirect_to); were
         # one to, the path would still name nothing here.
         raise NotFound() from None
-    return endpoint, dict(values)
+    return endpoint, tuple(values.items())
+
+
+# Only answers are kept: a path that raises (a 404, a 405) is matched again each time.
+_match_cached = functools.lru_cache(maxsize=1024)(_match)
 
 
 def rule_for(path: str, method: str) -> Rule:

@@ -81,6 +81,11 @@ TABLE: dict[tuple[str, str], tuple[Endpoint, dict[str, str]]] = {
     ("GET", "/simple/acme/main/widgets/"): (Endpoint("simple", "project"), WIDGETS),
     ("GET", "/simple/acme/main/Widgets"): (Endpoint("simple", "project"), {**ACME, "project": "Widgets"}),
     ("GET", "/simple/acme/main/a%2Fb/"): (Endpoint("simple", "project"), {**ACME, "project": "a%2Fb"}),
+    # Longer than the paths whose answers are kept: matched each time, the same way.
+    ("GET", f"/simple/acme/main/{'x' * 600}/"): (
+        Endpoint("simple", "project"),
+        {**ACME, "project": "x" * 600},
+    ),
     ("GET", "/simple/acme\n/main/"): (Endpoint("simple", "index"), {"team": "acme\n", "index": "main"}),
     ("GET", f"/simple/acme/main/widgets/{WHEEL}"): (
         Endpoint("simple", "file"),
