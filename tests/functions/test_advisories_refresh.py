@@ -318,6 +318,10 @@ def test_the_cli_runs_the_same_refresh(stores, export):
     assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
     r = bale("refresh", "--url", export.url)
     assert r.exit_code == 0 and json.loads(r.stdout)["advisories_refresh"]["status"] == "unchanged"
+    stores.db.document("advisories/jinja2").delete()
+    r = bale("refresh", "--url", export.url, "--force")
+    assert r.exit_code == 0 and json.loads(r.stdout)["advisories_refresh"]["status"] == "loaded"
+    assert export.requests[-1]["if-none-match"] == ""
     export.publish(b"PK\x03\x04 truncated")
     r = bale("refresh", "--url", export.url)
     assert r.exit_code == 1 and "Refresh failed, nothing written" in r.stderr

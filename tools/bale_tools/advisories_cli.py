@@ -56,8 +56,9 @@ def load_advisories(a: Admin, source) -> None:
 @click.option(
     "--url", default=None, help="the export to read (default: BALE_ADVISORIES_URL, OSV's PyPI all.zip)"
 )
+@click.option("--force", is_flag=True, help="load the export even if it is the one loaded last")
 @pass_admin
-def refresh_advisories(a: Admin, url) -> None:
+def refresh_advisories(a: Admin, url, force) -> None:
     """Run the daily refresh now, as production's scheduled function does: skip an unchanged
     export (ETag, then hash), load the rest, remove summaries of projects no longer in it.
     Exit status 1 when the export could not be had or read (nothing is written then)."""
@@ -67,7 +68,7 @@ def refresh_advisories(a: Admin, url) -> None:
 
     settings = a.settings if url is None else dataclasses.replace(a.settings, advisories_url=url)
     try:
-        out = refresh.run(a.stores, settings)
+        out = refresh.run(a.stores, settings, force=force)
     except refresh.RefreshFailed as exc:
         raise BaleError(f"Refresh failed, nothing written: {exc}", status=502) from None
     for line in out.as_record()["refused"]:

@@ -106,21 +106,22 @@ def status(stores: Stores) -> dict[str, Any] | None:
     return snap.to_dict() if snap.exists else None
 
 
-def run(stores: Stores, settings: Settings) -> Outcome:
+def run(stores: Stores, settings: Settings, *, force: bool = False) -> Outcome:
     """One refresh from ``settings.advisories_url``; raises :class:`RefreshFailed` having
-    written nothing when the export cannot be had or read whole."""
+    written nothing when the export cannot be had or read whole. ``force``: load it even if
+    it is the export loaded last (after summaries were lost, say)."""
     ref = stores.db.document(paths.advisories_refresh())
     try:
-        return _run(stores, settings, ref)
+        return _run(stores, settings, ref, force)
     except RefreshFailed as exc:
         # The last good load's fields stay; the failure is added, for `advisories status`.
         ref.set({"failed_at": now(), "failure": str(exc)}, merge=True)
         raise
 
 
-def _run(stores: Stores, settings: Settings, ref: Any) -> Outcome:
+def _run(stores: Stores, settings: Settings, ref: Any, force: bool) -> Outcome:
     started = time.monotonic()
-    previous = status(stores) or {}
+    previous = {} if force else status(stores) or {}
     with tempfile.TemporaryDirectory(prefix="bale-advisories-") as tmp:
         path = Path(tmp) / "export.zip"
         got = _download(settings, path, previous.get("etag"))
