@@ -377,7 +377,6 @@ class _Links(html.parser.HTMLParser):
             self.provenance.append(a["data-provenance"])
 
 
-@pytest.mark.e2e
 def test_a_token_scoped_to_a_view_follows_every_link_of_its_pages(
     stack, bale, staging, oidc_issuers, test_sigstore
 ):
