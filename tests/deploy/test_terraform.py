@@ -21,8 +21,7 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from bale.routes import PREFIXES as BALE_ROUTES
-from bale.routes import Scheduled
+from bale.routes import PREFIXES, Scheduled
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
@@ -32,9 +31,10 @@ RULES = ROOT / "firestore.rules"
 ENTRY_POINTS = {"upload", "simple", "oidc", "advisories_refresh"}
 #: Entry points that Cloud Scheduler calls and no path of the URL map reaches.
 SCHEDULED = set(get_args(Scheduled))
-# Public path -> entry point of the function that must serve it: the route map `bale dev`
-# dispatches by (bale.routes), so production and the local stack cannot drift apart.
-ROUTES = {f"{prefix}/*": target for prefix, target in BALE_ROUTES}
+# Public path -> entry point of the function that must serve it: the prefixes of the routes the
+# functions declare, which `bale dev` dispatches by (bale.routes), so production and the local
+# stack cannot drift apart.
+ROUTES = {f"{prefix}/*": target for prefix, target in PREFIXES}
 FUNCTION_ENV = {
     "GOOGLE_CLOUD_PROJECT",
     "BALE_BUCKET",
@@ -326,7 +326,7 @@ def test_paths_route_to_the_right_function(tf: Config) -> None:
     # Nothing else goes to a function: every routed path lies under a prefix of the map.
     for path, entry_point in routed.items():
         prefix = path.removesuffix("/*")
-        assert (prefix, entry_point) in BALE_ROUTES, f"{path} -> {entry_point} is not in bale.routes"
+        assert (prefix, entry_point) in PREFIXES, f"{path} -> {entry_point} is not in bale.routes"
     for default in (url_map["default_service"], matcher["default_service"]):
         assert _backend_target(tf, default) == ("google_cloud_run_v2_service", "dashboard", None)
 
@@ -1100,7 +1100,7 @@ def test_only_the_scheduler_may_invoke_the_advisories_refresh(tf: Config) -> Non
     assert "advisories" not in json.dumps(
         tf.resources.get("google_compute_region_network_endpoint_group", {})
     )
-    assert not {t for _, t in BALE_ROUTES} & SCHEDULED
+    assert not {t for _, t in PREFIXES} & SCHEDULED
     # The scheduler's account holds that binding and nothing else; the function's own account
     # only Firestore.
     project_roles = tf.resources["google_project_iam_member"].values()
