@@ -201,3 +201,52 @@ def test_an_admin_adds_and_withdraws_the_teams_own_from_the_page(sign_in, urllib
         "/teams/acme/admin/advisory-withdraw", {"index": "main", "project": "urllib3", "id": "ACME-2026-1"}
     )
     assert r.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def _upstream_server():
+    from fakes.upstream import Upstream
+
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+def test_a_proxied_project_lists_its_advisories_and_the_views_that_hide_them(
+    sign_in, acme, stack, _upstream_server
+):
+    import datetime as dt
+
+    from bale.advisories.osv import records
+    from bale.advisories.private import PrivateAdvisories
+    from bale.advisories.service import Advisories
+    from bale.upstream.service import Upstreams
+
+    upstream = _upstream_server
+    upstream.reset()
+    for v in ("1.26.17", "2.0.5"):
+        upstream.add("urllib3", v, age=dt.timedelta(days=30))
+    Upstreams(stack.stores, stack.settings).set_upstream("acme", "main", url=upstream.index_url, min_age=0)
+    assert Advisories(stack.stores).load(records(ASSETS / "PYSEC-2023-192.yaml")).refused == []
+    PrivateAdvisories(stack.stores).add(
+        "acme", "main", "urllib3", "ACME-2026-9", summary="Banned here", versions=["1.26.17"], actor="test"
+    )
+    _views(stack).create("acme", "safe", ["main"], "release.cve_max_score < 7")
+    token = stack.token("read", index="safe")
+    r = requests.get(
+        f"{stack.url}/simple/acme/safe/urllib3/",
+        auth=("__token__", token),
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=30,
+    )
+    # The view serves neither: 2.0.5 for PYSEC-2023-192 (8.1), 1.26.17 for ACME-2026-9 (no score).
+    assert r.status_code == 200 and r.json()["versions"] == []
+
+    page = sign_in(ADMIN).get("/teams/acme/indexes/main/projects/urllib3/").get_data(as_text=True)
+    assert 'id="proxied"' in page
+    new, old = _release_block(page, "2.0.5"), _release_block(page, "1.26.17")
+    assert 'href="https://osv.dev/vulnerability/PYSEC-2023-192"' in new and "8.1 high" in new
+    assert 'href="#adv-ACME-2026-9"' in old and "score unknown" in old
+    assert 'id="adv-ACME-2026-9"' in page
+    for block in (new, old):
+        assert re.findall(r"Hidden in view <a[^>]*>(\w+)</a>", block) == ["safe"]

@@ -1,8 +1,9 @@
 """What a project page says about advisories: the ones affecting each version (public and the
 team's own in this index), and the team's views that hide a release because of them.
 
-A view is named for a release when its filter uses an advisory field, this index wins the
-project in it (no earlier source holds the name), and its filter hides a file of the release
+A view is named for a release when its filter uses an advisory field, this index serves the
+project in it (by viewpages' rule: sources' own projects in order, then their upstreams), and
+its filter hides a file of the release
 with the advisories counted but keeps it without them: hidden *because of* them, not for its
 age or name. The verdict comes from the view filter itself (bale.views.filters, through the
 same preview the Views tab uses), so the page and the Simple API cannot disagree.
@@ -14,10 +15,11 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from bale.advisories.osv import stored_affects
 from bale.advisories.private import AdvisoryRead, fixed_in
 from bale.api.simple.viewpages import Facts, preview
-from bale.store import paths
 from bale.views.filters import ADVISORY_FIELDS
 from bale.views.service import View
 
@@ -84,9 +86,29 @@ def advisory_views(team: str, index: str, views: list[View]) -> list[View]:
     return out
 
 
-def earlier_sources(views: list[View], index: str) -> list[str]:
-    """The project documents to read to know whether ``index`` wins the project in each view."""
-    return sorted({s for v in views for s in v.sources[: v.sources.index(index)]})
+def sources_to_probe(views: list[View], index: str, proxied: bool) -> list[str]:
+    """The sources whose project documents say whether ``index`` wins the project in each view:
+    the earlier ones for the index's own project; every one for a project it proxies (a source's
+    own project wins over any upstream)."""
+    return sorted({s for v in views for s in (v.sources if proxied else v.sources[: v.sources.index(index)])})
+
+
+def wins(
+    view: View, index: str, held: set[str], proxied: bool, index_docs: dict[str, dict[str, Any]], name: str
+) -> bool:
+    """Whether ``index`` is the source that serves ``name`` in ``view`` (``held``: the sources
+    that hold it as their own), by the rule viewpages applies."""
+    if not proxied:
+        return not held & set(view.sources[: view.sources.index(index)])
+    if held & set(view.sources):
+        return False
+    from bale.upstream.policy import config_of, is_private
+
+    for s in view.sources[: view.sources.index(index)]:
+        doc = index_docs.get(s)
+        if config_of(doc) is not None and not is_private(doc, name, False):
+            return False  # an earlier upstream answers the name first
+    return True
 
 
 def _shown(entry: dict[str, Any]) -> Shown:
@@ -101,39 +123,36 @@ def _shown(entry: dict[str, Any]) -> Shown:
 
 def notes(
     found: AdvisoryRead,
-    team: str,
     index: str,
-    project: dict[str, Any],
-    files: list[Any],
+    name: str,
+    status: str,
+    entries: list[Any],
     views: list[View],
+    winning: list[bool],
     now: dt.datetime,
 ) -> Notes:
-    """The page's advisory notes from one batched read (``found``, with the project documents
-    of ``earlier_sources`` asked for in it) and the project's file records."""
-    name = project["normalized"]
-    advisories = found.of(name, index)
-    live = [f for f in files if f.deleted_at is None]
-    versions = {f.version for f in live}
+    """The page's advisory notes from one batched read (``found``) and the project's page
+    entries (``v``, ``f``, ``t``); ``winning[i]``: whether ``index`` serves the project in
+    ``views[i]``."""
+    normalized = canonicalize_name(name)
+    advisories = found.of(normalized, index)
     by_version = {
         v: sorted(
             (_shown(a) for a in advisories if stored_affects(a, v)), key=lambda s: (-(s.score or 0), s.id)
         )
-        for v in versions
+        for v in {e["v"] for e in entries}
     }
     hidden: dict[str, list[Hidden]] = {}
-    entries: list[Any] = [{"v": f.version, "f": f.filename, "t": f.upload_time} for f in live]
-    status = project.get("status") or "active"
-    for view in views:
-        earlier = view.sources[: view.sources.index(index)]
-        if any(found.also.get(paths.project(team, s, name)) is not None for s in earlier):
-            continue  # another source wins the project in this view: ours are not in it
+    for view, served in zip(views, winning, strict=True):
+        if not served:
+            continue  # another source serves the project in this view: these files are not in it
         compiled = view.compiled
-        counted = preview(compiled, project["name"], entries, now, Facts(status, advisories))
-        without = preview(compiled, project["name"], entries, now, Facts(status, ()))
+        counted = preview(compiled, name, entries, now, Facts(status, advisories))
+        without = preview(compiled, name, entries, now, Facts(status, ()))
         for (v, _, keep, _), (_, _, keep_without, _) in zip(counted, without, strict=True):
             if not keep and keep_without and all(h.view != view.name for h in hidden.get(v, [])):
                 hidden.setdefault(v, []).append(Hidden(view.name, view.filter or ""))
-    doc = found.private.get((index, name), {})
+    doc = found.private.get((index, normalized), {})
     return Notes(
         by_version={v: s for v, s in by_version.items() if s},
         hidden=hidden,

@@ -191,6 +191,16 @@ def project(team: str, index: str, project: str):
         proxied = services().upstreams.proxied(team, index, normalized, index_doc)
         if proxied is None:
             raise NotFound(f"No project {project!r} in {team}/{index}.")
+        page = proxied.page if proxied.page is not None and proxied.page.exists else None
+        advisories = services().advisory_notes(
+            team,
+            index,
+            page.name if page else normalized,
+            (page.status if page else None) or "active",
+            proxied.shown,
+            now(),
+            proxied=True,
+        )
         return render_template(
             "projects/proxied.html",
             index=index,
@@ -198,11 +208,16 @@ def project(team: str, index: str, project: str):
             up=proxied,
             versions=proxied_versions(proxied),
             index_url=index_url(team, index),
+            advisories=advisories,
+            affects=affects,
         )
     files = pkgs.files(team, index, normalized)
     rels = releases(files)
     current = latest(rels)
-    advisories = services().advisory_notes(team, index, proj, files, now())
+    entries = [{"v": f.version, "f": f.filename, "t": f.upload_time} for f in files if f.deleted_at is None]
+    advisories = services().advisory_notes(
+        team, index, proj["name"], proj.get("status") or "active", entries, now()
+    )
     meta = {}
     if current:
         meta = next(

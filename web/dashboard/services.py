@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from flask import current_app, flash, g, redirect, request, url_for
+from packaging.utils import canonicalize_name
 
 from bale import access
 from bale.errors import BaleError
@@ -48,22 +49,29 @@ class Services(ServiceSet):
         refs = [packages.project_ref(team, index, n) for n in names]
         return {s.id: s.to_dict() for s in self.stores.db.get_all(refs) if s.exists} if refs else {}
 
-    def advisory_notes(self, team: str, index: str, project: dict, files: list, now):
-        """The project page's advisories per version and the views hiding releases because of
-        them: one query for the team's views (index documents), then one batched read of the
-        public summary, the team's own advisories and the project in the views' earlier sources."""
+    def advisory_notes(
+        self, team: str, index: str, name: str, status: str, entries: list, now, *, proxied: bool = False
+    ):
+        """A project page's advisories per version and the views hiding releases because of
+        them (``entries``: its page entries; ``proxied``: the index answers it from its
+        upstream). One query for the team's index documents (its views, their upstreams), then
+        one batched read of the public summary, the team's own advisories and the project's
+        documents in the views' sources that could win it."""
         from bale.advisories.private import read
         from bale.store import paths
         from bale.views.service import view_of
 
-        from .advisory_notes import advisory_views, earlier_sources, notes
+        from .advisory_notes import advisory_views, notes, sources_to_probe, wins
 
-        found_views = [v for d in self.tenancy.list_indexes(team) if (v := view_of(team, d)) is not None]
+        docs = {str(d.get("name")): d for d in self.tenancy.list_indexes(team)}
+        found_views = [v for d in docs.values() if (v := view_of(team, d)) is not None]
         views = advisory_views(team, index, sorted(found_views, key=lambda v: v.name))
-        name = project["normalized"]
-        also = [paths.project(team, s, name) for s in earlier_sources(views, index)]
-        found = read(self.stores, team, [index], [name], also=also)
-        return notes(found, team, index, project, files, views, now)
+        normalized = canonicalize_name(name)
+        probe = {s: paths.project(team, s, normalized) for s in sources_to_probe(views, index, proxied)}
+        found = read(self.stores, team, [index], [normalized], also=list(probe.values()))
+        held = {s for s, p in probe.items() if found.also.get(p) is not None}
+        winning = [wins(v, index, held, proxied, docs, normalized) for v in views]
+        return notes(found, index, name, status, entries, views, winning, now)
 
 
 def flash_refusal(exc: BaleError) -> None:
