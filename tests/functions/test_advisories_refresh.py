@@ -322,6 +322,10 @@ def test_the_cli_runs_the_same_refresh(stores, export):
     r = bale("refresh", "--url", export.url, "--force")
     assert r.exit_code == 0 and json.loads(r.stdout)["advisories_refresh"]["status"] == "loaded"
     assert export.requests[-1]["if-none-match"] == ""
+    # Another source (a mirror): the last one's ETag is not sent to it.
+    r = bale("refresh", "--url", export.url + "?mirror=1")
+    assert r.exit_code == 0 and json.loads(r.stdout)["advisories_refresh"]["status"] == "loaded"
+    assert export.requests[-1]["if-none-match"] == ""
     export.publish(b"PK\x03\x04 truncated")
     r = bale("refresh", "--url", export.url)
     assert r.exit_code == 1 and "Refresh failed, nothing written" in r.stderr

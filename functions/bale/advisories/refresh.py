@@ -122,6 +122,8 @@ def run(stores: Stores, settings: Settings, *, force: bool = False) -> Outcome:
 def _run(stores: Stores, settings: Settings, ref: Any, force: bool) -> Outcome:
     started = time.monotonic()
     previous = {} if force else status(stores) or {}
+    if previous.get("source") != settings.advisories_url:
+        previous = {}  # another source's ETag and hash say nothing about this one
     with tempfile.TemporaryDirectory(prefix="bale-advisories-") as tmp:
         path = Path(tmp) / "export.zip"
         got = _download(settings, path, previous.get("etag"))
