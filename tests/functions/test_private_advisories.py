@@ -230,3 +230,40 @@ def test_uv_installs_around_a_private_advisory_and_back_once_withdrawn(bale, sta
     r = uv_install(python, url, "widgets", env=client_env)
     assert r.returncode == 0, r.stderr
     assert installed(python, client_env) == {"widgets": "1.5.0"}
+
+
+def test_a_warm_advisory_view_page_reads_its_advisories_in_one_round_trip(
+    bale, widgets, tenancy, monkeypatch
+):
+    """The public summary and the team's documents for the project in every source: one
+    BatchGetDocuments beside the source probe, whatever the number of sources."""
+    from bale import settings as settings_mod
+    from bale.api.simple import routing as simple_routing
+    from bale.api.simple import views
+    from bulk import FirestoreReads
+
+    monkeypatch.setenv("BALE_TOKEN_CACHE_SECONDS", "60")
+    settings_mod.get_settings.cache_clear()
+    views.clear_caches()
+    try:
+        tenancy.create_index("acme", "staging")
+        _views(widgets).create("acme", "safe", ["main", "staging"], "release.cve_max_score < 7")
+        _views(widgets).create("acme", "plain", ["main", "staging"], "release.age_days >= 0")
+        r = bale("advisory", "add", "acme", "main", "widgets", "--id", "ACME-2026-1", "--affected", "<1.4.2",
+                 "--severity", CRITICAL, "--summary", "Remote code execution")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        tokens = {v: widgets.token("read", index=v) for v in ("safe", "plain")}
+        served = simple_routing.services()[1]
+        for v, t in tokens.items():
+            _versions(widgets, v, t)  # cold
+        with FirestoreReads(served.db, served.probe) as reads:
+            assert _versions(widgets, "plain", tokens["plain"]) == ["1.4.1", "1.4.2"]
+            plain = reads.take()
+            assert _versions(widgets, "safe", tokens["safe"]) == ["1.4.2"]
+            # One more round trip than a view without advisory fields: advisories/widgets and
+            # acme's documents for widgets in main and staging.
+            assert reads.take() == (plain[0] + 1, plain[1] + 3)
+    finally:
+        monkeypatch.delenv("BALE_TOKEN_CACHE_SECONDS")
+        settings_mod.get_settings.cache_clear()
+        views.clear_caches()

@@ -250,3 +250,32 @@ def test_a_proxied_project_lists_its_advisories_and_the_views_that_hide_them(
     assert 'id="adv-ACME-2026-9"' in page
     for block in (new, old):
         assert re.findall(r"Hidden in view <a[^>]*>(\w+)</a>", block) == ["safe"]
+
+
+def test_the_page_reads_the_same_round_trips_whatever_the_versions_and_views(sign_in, urllib3, app):
+    """The advisory notes cost one query (the team's index documents) and one batched read,
+    not one per version or per view."""
+    from bulk import FirestoreReads
+
+    alice = sign_in(ADMIN)
+    db = app.extensions["bale"].stores.db
+    _views(urllib3).create("acme", "safe", ["main"], "release.cve_max_score < 7")
+    alice.get(PAGE)
+    with FirestoreReads(db) as reads:
+        assert "Hidden in view" in alice.get(PAGE).get_data(as_text=True)
+        before = reads.take()
+        for v in ("2.0.6", "2.0.7", "2.1.0"):
+            r = post(
+                urllib3, *form_for(wheel_name("urllib3", v), wheel_bytes("urllib3", v)), token=urllib3.token()
+            )
+            assert r.status_code == 200
+        for name, f in (
+            ("ids", '"PYSEC-2023-192" not in release.advisories'),
+            ("pkg", "package.cve_max_score < 9"),
+        ):
+            _views(urllib3).create("acme", name, ["main"], f)
+        reads.take()
+        page = alice.get(PAGE).get_data(as_text=True)
+        hidden = re.findall(r"Hidden in view <a[^>]*>(\w+)</a>", _release_block(page, "2.0.5"))
+        assert hidden == ["ids", "pkg", "safe"]
+        assert reads.take()[0] == before[0]
