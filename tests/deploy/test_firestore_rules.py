@@ -43,6 +43,7 @@ COLLECTIONS = [
     "teams/acme/indexes/main/projects",
     "teams/acme/indexes/main/projects/foo/files",
     "teams/acme/indexes/main/projects/foo/pages",
+    "teams/acme/indexes/main/projects/foo/status",
     "teams/acme/indexes/main/catalog",
     "teams/acme/indexes/main/advisories",
     "teams/acme/advisory_ids",
