@@ -279,3 +279,27 @@ def test_the_page_reads_the_same_round_trips_whatever_the_versions_and_views(sig
         hidden = re.findall(r"Hidden in view <a[^>]*>(\w+)</a>", _release_block(page, "2.0.5"))
         assert hidden == ["ids", "pkg", "safe"]
         assert reads.take()[0] == before[0]
+
+
+def test_the_page_says_when_the_public_advisories_were_refreshed(sign_in, urllib3, stores):
+    """The daily refresh's record (advisories_refresh/osv), read with the summaries; a warning
+    once it is older than the daily job and its retries allow."""
+    import datetime as dt
+
+    from bale.clock import now
+
+    admin = sign_in(ADMIN)
+    # Loaded from the CLI only: no refresh recorded, nothing said.
+    assert 'id="advisories-source"' not in admin.get(PAGE).get_data(as_text=True)
+
+    record = stores.db.document("advisories_refresh/osv")
+    record.set({"loaded_at": now() - dt.timedelta(hours=5), "status": "loaded"})
+    page = admin.get(PAGE).get_data(as_text=True)
+    line = re.search(r'<p class="([^"]*)" id="advisories-source">(.*?)</p>', page, re.S)
+    assert line and "Public advisories from OSV, loaded" in line.group(2)
+    assert "flash-error" not in line.group(1) and "not refreshed" not in line.group(2)
+
+    record.set({"loaded_at": now() - dt.timedelta(days=5, hours=1), "status": "loaded"})
+    page = admin.get(PAGE).get_data(as_text=True)
+    line = re.search(r'<p class="([^"]*)" id="advisories-source">(.*?)</p>', page, re.S)
+    assert "flash-error" in line.group(1) and "not refreshed for 5 days" in line.group(2)

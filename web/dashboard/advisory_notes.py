@@ -20,8 +20,12 @@ from packaging.utils import canonicalize_name
 from bale.advisories.osv import stored_affects
 from bale.advisories.private import AdvisoryRead, fixed_in
 from bale.api.simple.viewpages import Facts, preview
+from bale.store import paths
 from bale.views.filters import ADVISORY_FIELDS
 from bale.views.service import View
+
+#: The daily refresh's record older than this many days is shown as stale on the page.
+STALE_DAYS = 2
 
 #: Where a public advisory is read about: OSV's page knows every PYSEC, GHSA and OSV id.
 OSV = "https://osv.dev/vulnerability/"
@@ -67,6 +71,11 @@ class Notes:
     hidden: dict[str, list[Hidden]]
     private: list[dict[str, Any]]
     withdrawn: list[dict[str, Any]]
+    #: When the scheduled refresh last loaded the public advisories (None: no refresh recorded,
+    #: as when they were loaded from the CLI), and whether that is longer ago than the daily
+    #: job and its retries allow.
+    refreshed_at: dt.datetime | None = None
+    stale_days: int = 0
 
 
 def affects(entry: dict[str, Any]) -> str:
@@ -153,9 +162,13 @@ def notes(
             if not keep and keep_without and all(h.view != view.name for h in hidden.get(v, [])):
                 hidden.setdefault(v, []).append(Hidden(view.name, view.filter or ""))
     doc = found.private.get((index, normalized), {})
+    refreshed = (found.also.get(paths.advisories_refresh()) or {}).get("loaded_at")
+    age = (now - refreshed).days if isinstance(refreshed, dt.datetime) else 0
     return Notes(
         by_version={v: s for v, s in by_version.items() if s},
         hidden=hidden,
         private=list(doc.get("advisories") or ()),
         withdrawn=list(doc.get("withdrawn") or ()),
+        refreshed_at=refreshed if isinstance(refreshed, dt.datetime) else None,
+        stale_days=age if age >= STALE_DAYS else 0,
     )

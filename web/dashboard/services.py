@@ -68,7 +68,10 @@ class Services(ServiceSet):
         views = advisory_views(team, index, sorted(found_views, key=lambda v: v.name))
         normalized = canonicalize_name(name)
         probe = {s: paths.project(team, s, normalized) for s in sources_to_probe(views, index, proxied)}
-        found = read(self.stores, team, [index], [normalized], also=list(probe.values()))
+        # The refresh record rides along, for the page's "as of" line: no extra round trip.
+        found = read(
+            self.stores, team, [index], [normalized], also=[*probe.values(), paths.advisories_refresh()]
+        )
         held = {s for s, p in probe.items() if found.also.get(p) is not None}
         winning = [wins(v, index, held, proxied, docs, normalized) for v in views]
         return notes(found, index, name, status, entries, views, winning, now)
