@@ -65,6 +65,33 @@ def test_create_show_update_delete_a_view_audited(bale, tenancy, staging):
     assert actions[:4] == ["delete-view", "update-view", "update-view", "create-view"]
 
 
+def test_deleting_a_view_revokes_what_was_scoped_to_it(bale, stores, tenancy, staging):
+    """A grant names the view by name: after a delete, an index or view taking the name must
+    not open to the old view's tokens or accessors."""
+    from bale.publishing.readers import Readers
+    from bale.tokens.service import Tokens
+
+    assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
+    assert bale("create-token", "acme", "--index", "dev", "--permission", "read").exit_code == 0
+    assert bale("create-token", "acme", "--index", "main", "--permission", "read").exit_code == 0
+    only_view = Readers(stores).add("acme", "github", repository="acme/*", indexes=["dev"])
+    both = Readers(stores).add("acme", "github", repository="acme/app", indexes=["dev", "staging"])
+
+    r = bale("delete-view", "acme", "dev")
+    assert r.exit_code == 0, r.stderr
+    assert f"trusted accessor {both.id} now reads: staging" in r.stdout
+    live = {t.id: t.index for t in Tokens(stores).list("acme", include_revoked=False)}
+    assert sorted(live.values()) == ["main"]
+    readers = {x.id: x.indexes for x in Readers(stores).list("acme")}
+    assert readers == {both.id: ["staging"]} and only_view.id not in readers
+    actions = [e["action"] for e in tenancy.audit_log("acme")][:4]
+    assert sorted(actions) == ["delete-view", "remove-reader", "revoke-token", "update-reader"]
+
+    # The name taken again: nothing from before reaches it.
+    tenancy.create_index("acme", "dev")
+    assert [t.index for t in Tokens(stores).list("acme", include_revoked=False)] == ["main"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -87,6 +87,12 @@ def update_view(a, team, view_name, sources, filter_text, no_filter) -> None:
 @click.argument("view_name", metavar="VIEW")
 @click.pass_obj
 def delete_view(a, team, view_name) -> None:
-    """Delete a view (its sources and their files stay as they are)."""
+    """Delete a view (its sources and their files stay as they are). Tokens scoped to it are
+    revoked, and Trusted Access accessors stop reading it."""
+    from bale.publishing.readers import Readers
+
     v = _views(a).delete(team, view_name, actor=ACTOR)
+    readers = Readers(a.stores).drop_index(v.team, v.name, actor=ACTOR)
     click.echo(f"Deleted view {v.team}/{v.name}")
+    for r in readers:
+        click.echo(f"  trusted accessor {r.id} now reads: {r.scope or '(nothing: removed)'}")

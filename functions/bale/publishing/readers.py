@@ -277,6 +277,24 @@ class Readers:
         Tenancy(self.stores).audit(team, actor, "remove-reader", f"{reader.id} {reader.label}")
         return reader
 
+    def drop_index(self, team: str, index: str, *, actor: str = "cli") -> builtins.list[Reader]:
+        """Stop every accessor of ``team`` reading ``index`` (a view being deleted): it loses
+        that index, or is removed when it was its only one. The changed ones are returned."""
+        changed = []
+        for reader in self.list(team):
+            if reader.indexes is None or index not in reader.indexes:
+                continue
+            left = [i for i in reader.indexes if i != index]
+            if left:
+                self._col().document(reader.id).update({"indexes": left})
+                Tenancy(self.stores).audit(
+                    team, actor, "update-reader", f"{reader.id} {reader.label} -> {', '.join(left)}"
+                )
+            else:
+                self.remove(team, reader.id, actor=actor)
+            changed.append(dataclasses.replace(reader, indexes=left))
+        return changed
+
     def candidates(self, lookup: str) -> builtins.list[Reader]:
         """Every reader (any team) with this lookup key."""
         from google.cloud.firestore_v1.base_query import FieldFilter

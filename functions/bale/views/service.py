@@ -123,7 +123,16 @@ class Views:
         return view
 
     def delete(self, team: str, name: str, *, actor: str = "cli") -> View:
+        """Delete a view and revoke the team's tokens scoped to it (Trusted Access accessors
+        are :meth:`Readers.drop_index`'s, a layer up). A grant names the view by its name
+        alone: left in place, it would open whatever index or view takes the name next."""
+        from bale.tokens.service import Tokens
+
         view = self.get(team, name)
+        tokens = Tokens(self.stores)
+        for token in tokens.list(team, include_revoked=False):
+            if token.team == team and token.index == name and not token.grants:
+                tokens.revoke(team, token.id, actor=actor)
         self.tenancy.index_ref(team, name).delete()
         self.tenancy.audit(team, actor, "delete-view", view.describe())
         return view
