@@ -71,7 +71,8 @@ def test_check_exits_1_for_pinned_releases_with_advisories(bale, tmp_path):
         ["urllib3==1.26.16", "PYSEC-2023-212"],
     ]
     assert "score 8.1" in lines[2]
-    assert lines[-1] == "4 advisories in 2 pinned releases (checked against acme/main)"
+    assert lines[-1] == "4 advisories in 2 of 2 pinned releases (checked against acme/main)"
+    assert r.stderr == "not pinned, so not checked: requests>=2\n"
 
     reqs.write_text("jinja2==3.1.4\nurllib3==2.2.2\n")
     r = bale("advisories", "check", "acme", "main", "-r", str(reqs))
@@ -81,3 +82,12 @@ def test_check_exits_1_for_pinned_releases_with_advisories(bale, tmp_path):
     lock.write_text('lock-version = "1.0"\n[[packages]]\nname = "urllib3"\nversion = "2.0.6"\n')
     r = bale("advisories", "check", "acme", "main", "-r", str(lock))
     assert r.exit_code == 1 and "PYSEC-2023-212" in r.stdout and "PYSEC-2023-192" not in r.stdout
+
+    # A file that pins nothing checked nothing: the gate fails rather than pass unseen.
+    reqs.write_text("urllib3>=2\nflask\n")
+    r = bale("advisories", "check", "acme", "main", "-r", str(reqs))
+    assert r.exit_code == 1 and "requirements.txt pins no release (name==version)" in r.stderr
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\ndependencies = ["urllib3==2.0.5"]\n')
+    r = bale("advisories", "check", "acme", "main", "-r", str(pyproject))
+    assert r.exit_code == 1 and "pyproject.toml is not a pylock.toml" in r.stderr

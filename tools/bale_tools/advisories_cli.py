@@ -112,20 +112,31 @@ def advisories_status(a: Admin) -> None:
         click.echo(f"  refused {line}")
 
 
-def _pins(path) -> list[tuple[str, str]]:
-    """The exact pins (``name==version``) of a requirements file, or a pylock.toml's packages."""
+def _pins(path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The exact pins (``name==version``) of a requirements file, or a pylock.toml's packages,
+    and what it names without a pin (not checked). A file that cannot be read is refused: a CI
+    gate must not pass on input it did not understand."""
+    import re
+
     from packaging.requirements import InvalidRequirement, Requirement
 
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BaleError(
+            f"{path.name} is not UTF-8 text; give a requirements file or a pylock.toml.", status=400
+        ) from None
     if path.name.endswith(".toml"):
-        import tomllib
-
-        doc = tomllib.loads(text)
-        return [(p["name"], str(p["version"])) for p in doc.get("packages", []) if p.get("version")]
-    pins = []
-    for line in text.replace("\\\n", " ").splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-")):
+        return _lock_pins(path.name, text)
+    pins, loose = [], []
+    for raw in text.replace("\\\n", " ").splitlines():
+        # As pip reads it: a comment starts at a '#' that begins the line or follows whitespace.
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            if line.startswith(("-r", "--requirement", "-c", "--constraint", "-e", "--editable")):
+                loose.append(line)  # not followed: its pins go unchecked, so say so
             continue
         try:
             req = Requirement(line.split(" --", 1)[0].strip())
@@ -134,7 +145,31 @@ def _pins(path) -> list[tuple[str, str]]:
         exact = [s.version for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
         if exact:
             pins.append((req.name, exact[0]))
-    return pins
+        else:
+            loose.append(line)
+    return pins, loose
+
+
+def _lock_pins(name: str, text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BaleError(f"{name} is not valid TOML ({exc}).", status=400) from None
+    if "lock-version" not in doc:
+        raise BaleError(
+            f"{name} is not a pylock.toml (it has no lock-version); give a pylock.toml or a "
+            "requirements file with pins.",
+            status=400,
+        )
+    packages = doc.get("packages", [])
+    if not isinstance(packages, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) for p in packages
+    ):
+        raise BaleError(f"{name}: every [[packages]] entry needs a name.", status=400)
+    pins = [(p["name"], str(p["version"])) for p in packages if p.get("version")]
+    return pins, [p["name"] for p in packages if not p.get("version")]
 
 
 @advisories.command("check")
@@ -150,7 +185,15 @@ def check_advisories(a: Admin, team, index_name, req_file) -> None:
     from bale.advisories.private import PrivateAdvisories
 
     a.tenancy.require_index(team, index_name)
-    pins = _pins(Path(req_file))
+    pins, loose = _pins(Path(req_file))
+    if loose:
+        click.echo(f"not pinned, so not checked: {', '.join(loose)}", err=True)
+    if not pins:
+        raise BaleError(
+            f"{Path(req_file).name} pins no release (name==version), so nothing was checked; "
+            "pin with `uv pip compile`, or give a pylock.toml.",
+            status=400,
+        )
     found = PrivateAdvisories(a.stores).check(team, index_name, pins)
     for f in found:
         adv = f.advisory
@@ -159,7 +202,9 @@ def check_advisories(a: Admin, team, index_name, req_file) -> None:
             f"{f.project}=={f.version}  {adv['id']}  score {score}  {adv['summary'][:80]}  {adv['url'] or '(private)'}"
         )
     click.echo(
-        f"{len(found)} {'advisory' if len(found) == 1 else 'advisories'} in {_plural(len(pins), 'pinned release')} "
+        f"{len(found)} {'advisory' if len(found) == 1 else 'advisories'} in "
+        + (f"{len({(f.project, f.version) for f in found})} of " if found else "")
+        + f"{_plural(len(pins), 'pinned release')} "
         f"(checked against {team}/{index_name})"
     )
     if found:
