@@ -159,6 +159,31 @@ def test_every_help_listing_shows_whole_sentences(bale):
     )
 
 
+def test_optional_arguments_are_bracketed_in_usage():
+    """An argument with its own metavar loses click's brackets: `advisory list ... PROJECT`
+    read as required though it may be left out. Every optional one shows as [NAME]."""
+    import click
+
+    from bale_tools.cli import cli
+
+    def walk(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield path, cmd
+
+    checked = 0
+    for path, cmd in walk(cli, []):
+        ctx = click.Context(cmd, info_name=" ".join(path))
+        usage = " ".join(cmd.collect_usage_pieces(ctx))
+        for param in cmd.params:
+            if isinstance(param, click.Argument) and not param.required:
+                checked += 1
+                assert f"[{param.make_metavar(ctx).strip('[]')}" in usage, (path, usage)
+    assert checked >= 3
+
+
 def _assert_says_what_to_set(r):
     assert r.exit_code == 2
     assert "Traceback" not in r.stderr and isinstance(r.exception, SystemExit)

@@ -76,7 +76,7 @@ def add_advisory(
 @advisory.command("list")
 @click.argument("team")
 @click.argument("index_name", metavar="INDEX")
-@click.argument("project_name", metavar="PROJECT", required=False)
+@click.argument("project_name", metavar="[PROJECT]", required=False)
 @pass_admin
 def list_advisories(a: Admin, team, index_name, project_name) -> None:
     """List the team's advisories in INDEX (of one PROJECT, or all), withdrawn ones included."""

@@ -71,7 +71,7 @@ def list_files(a: Admin, team, index_name, project_name) -> None:
 @click.argument("team")
 @click.argument("index_name", metavar="INDEX")
 @click.argument("project_name", metavar="PROJECT")
-@click.argument("state", metavar="STATE", required=False, type=click.Choice(project_status.STATUSES))
+@click.argument("state", metavar="[STATE]", required=False, type=click.Choice(project_status.STATUSES))
 @click.option("--reason", help="Shown to installers beside the status (pypi:project-status-reason).")
 @pass_admin
 def set_status(a: Admin, team, index_name, project_name, state, reason) -> None:
