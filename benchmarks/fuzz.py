@@ -1,10 +1,16 @@
 """Fuzz the running registry at volume: upload forms, raw multipart bodies, mutated archives,
 Simple API paths and headers, Trusted Publishing bodies, an index proxying an upstream (a
-fake PyPI with a wrong sha256, a page that is not JSON, an HTML-only project), and bale
-login's device endpoints and the sign-in pages — then audit storage for leaks.
+fake PyPI with a wrong sha256, a page that is not JSON, an HTML-only project), bale
+login's device endpoints and the sign-in pages, PEP 740 provenance under index and view paths,
+the dashboard's project page and its status and advisory forms (signed in through the Auth
+emulator as the team's admin, as an outsider, or not; with the session's CSRF token, another's,
+a wrong one, or none), and the ``advisories_refresh`` function on its own server (garbage and
+forged Authorization headers, tokens with Cloud Run's removed signature, any method and body)
+— then audit storage for leaks.
 
     python benchmarks/fuzz.py [--requests 10000] [--seconds 900] [--seed 1] [--concurrency 8]
                               [--timeout 10] [--save DIR] [--json FILE] [--only I,J,...]
+                              [--trace KIND,...]
 
 Not part of the test suite (tests/reliability/test_fuzz_smoke.py runs ~200 of these so the
 generator cannot rot). It starts the Firestore emulator and fake-gcs-server exactly as
@@ -73,6 +79,9 @@ class Req:
     short_by: int = 0
     #: Leave out Content-Length (and send no body) when the test is about its absence.
     no_length: bool = False
+    #: Which server it goes to: "main" (the dispatcher) or "refresh" (the advisories_refresh
+    #: function, which no route reaches; the main server when none is running).
+    server: str = "main"
 
     def raw(self, host: str, port: int) -> bytes:
         lines = [self.method.encode() + b" " + self.path + b" HTTP/1.1", f"Host: {host}:{port}".encode()]
@@ -92,6 +101,9 @@ class Context:
     minted: list[str] = dataclasses.field(default_factory=list)
     #: Device codes /device/code handed out during the run (polled, mostly pending).
     devices: list[str] = dataclasses.field(default_factory=list)
+    #: Dashboard sessions: label -> (Cookie header value, the session's CSRF token), made by
+    #: signing in through the Auth emulator (main); empty without one.
+    sessions: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def add_minted(self, token: str) -> None:
@@ -1017,6 +1029,259 @@ def gen_oidc(rng: random.Random, ctx: Context) -> Req:
     return Req("oidc", method, path, headers, body, f"{method} {path.decode()} {what}")
 
 
+# -- PEP 740 provenance under index and view paths ---------------------------------------------
+#: A view of acme/main (prepare makes it): provenance is served under views' paths too.
+VIEW = "fz-view"
+
+
+def gen_integrity(rng: random.Random, ctx: Context) -> Req:
+    """``/integrity/{team}/{index or view}/{project}/{version}/{filename}/provenance``: names the
+    index lacks, a view, odd segments and spellings, every method, every kind of token."""
+    team = _seg(rng, ["acme", "acme", "other"])
+    index = _seg(rng, ["main", VIEW, VIEW, "staging", "proxied", "nope"])
+    project = _seg(rng, [*PROJECTS, "Fz_Alpha", "fz-up", "nope"])
+    version = _seg(rng, [*VERSIONS, "9.9", "not a version"])
+    fname = rng.choice(
+        [
+            wheel_name(rng.choice(PROJECTS), rng.choice(VERSIONS)),
+            wheel_name("fz-alpha", version if version in VERSIONS else "1.0"),
+            "fz_alpha-1.0.tar.gz",
+            "x.whl",
+            "..",
+            "a" * 400 + ".whl",
+            "fz_alpha-1.0-py3-none-any.whl.metadata",
+        ]
+    )
+    shape = rng.choices(["full", "short", "long", "odd"], [70, 12, 8, 10])[0]
+    if shape == "full":
+        path = f"/integrity/{team}/{index}/{project}/{version}/{fname}/provenance"
+    elif shape == "short":
+        path = rng.choice(
+            [
+                f"/integrity/{team}/{index}/{project}/{version}/{fname}",
+                f"/integrity/{team}/{index}/{project}/",
+                f"/integrity/{team}/{index}/",
+                "/integrity",
+                "/integrity/",
+            ]
+        )
+    elif shape == "long":
+        path = f"/integrity/{team}/{index}/{project}/{version}/{fname}/provenance/" + "x/" * rng.randrange(
+            1, 30
+        )
+    else:
+        path = rng.choice(
+            [
+                f"/integrity/acme/{VIEW}/fz-alpha/1.0/%2e%2e/provenance",
+                f"/integrity/acme/{VIEW}/../main/fz-alpha/1.0/{fname}/provenance",
+                f"/integrity/acme//{VIEW}/fz-alpha/1.0/{fname}/provenance",
+                f"/integrity/acme/{VIEW}/fz-alpha/1.0/{fname}%2Fprovenance",
+                f"/integrity/acme/{VIEW.upper()}/fz-alpha/1.0/{fname}/provenance",
+                f"/integrity/acme/main/fz-alpha/1.0/{fname}/provenance?x=" + "y" * 3000,
+            ]
+        )
+    method = rng.choices(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"], [75, 10, 6, 3, 3, 3])[0]
+    label, headers = auth_header(rng, ctx, "read")
+    if rng.random() < 0.3:
+        headers.append(
+            (b"Accept", rng.choice([b"application/vnd.pypi.integrity.v1+json", b"*/*", b"text/html"]))
+        )
+    body = rng.randbytes(100) if method in ("POST", "PUT") and rng.random() < 0.5 else b""
+    raw_path = path.encode("utf-8", "surrogatepass")
+    return Req("integrity", method, raw_path, headers, body, f"{method} {raw_path[:140]!r} auth={label}")
+
+
+# -- the dashboard's new forms: project status, the team's own advisories ----------------------
+def _form_body(fields: dict[str, str]) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(fields).encode()
+
+
+def gen_dashboard(rng: random.Random, ctx: Context) -> Req:
+    """The project page (advisories, status) and the admin forms that change a project's status
+    and add or withdraw the team's own advisories: signed in as the team's admin, as someone
+    else, or not at all; with the session's CSRF token, a wrong one, or none; odd fields."""
+    who = rng.choices(["admin", "outsider", "none", "garbage"], [55, 15, 20, 10])[0]
+    cookie, csrf = ctx.sessions.get(who, ("", ""))
+    if who == "garbage":
+        cookie = rng.choice(["session=junk", "session=" + "a" * 5000, "session=.eJx.x.y", "session="])
+    csrf_shape = rng.choices(["good", "missing", "wrong", "other"], [60, 15, 15, 10])[0]
+    if csrf_shape == "missing":
+        csrf = None
+    elif csrf_shape == "wrong":
+        csrf = rng.choice(["", "x", "a" * 4000, "IjEyMyI.Zx.y"])
+    elif csrf_shape == "other":
+        csrf = ctx.sessions.get("outsider" if who == "admin" else "admin", ("", "x"))[1]
+    team = _seg(rng, ["acme", "acme", "other"])
+    index = _seg(rng, ["main", "main", VIEW, "staging", "proxied", "nope"])
+    project = _seg(rng, [*PROJECTS, "Fz_Alpha", "fz-up", "nope"])
+    what = rng.choices(["page", "status", "advisory-add", "advisory-withdraw"], [25, 30, 30, 15])[0]
+    headers: list[tuple[bytes, bytes]] = []
+    method, body = "POST", b""
+    if what == "page":
+        method = rng.choices(["GET", "HEAD", "POST"], [85, 10, 5])[0]
+        path = f"/teams/{team}/indexes/{index}/projects/{project}/"
+        if rng.random() < 0.2:
+            path += rng.choice(["?version=1.0", "?version=" + "9" * 500, "?x=%ff", "files/x.whl"])
+    else:
+        path = f"/teams/{team}/admin/{what if what != 'status' else 'project-status'}"
+        fields = {"index": index, "project": project}
+        if what == "status":
+            fields["status"] = rng.choice(
+                ["active", "archived", "quarantined", "deprecated", "", "x" * 300, "Active"]
+            )
+            fields["reason"] = rng.choice(["", "moving", "x" * 5000, "\u212a\n<script>", "\x00"])
+        elif what == "advisory-add":
+            fields["id"] = rng.choice(
+                [
+                    f"ACME-{rng.randrange(100)}",
+                    "",
+                    "x" * 500,
+                    "../x",
+                    "GHSA-xxxx",
+                    "\u212a",
+                    "a b",
+                    "ACME-1\n",
+                ]
+            )
+            fields["summary"] = rng.choice(["leaks a key", "", "s" * 20000, "<b>x</b>", "\x00"])
+            fields["affected"] = rng.choice(["<2.0", "", ">=1.0,<1.1", "junk", "<" * 300, "==1.0.*", "~=x"])
+            fields["versions"] = rng.choice(["1.0", "", "1.0, 2.0", "x y z", ", ".join(["1.0"] * 2000)])
+            fields["severity"] = rng.choice(
+                ["", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:3.1/junk", "9.8", "x" * 500]
+            )
+        else:
+            fields["id"] = rng.choice([f"ACME-{rng.randrange(100)}", "", "nope", "x" * 500])
+        if rng.random() < 0.1:
+            fields.pop(rng.choice(sorted(fields)))
+        if csrf is not None:
+            fields["csrf_token"] = csrf
+        body = _form_body(fields)
+        ctype = rng.choices(
+            [b"application/x-www-form-urlencoded", b"multipart/form-data", b"application/json", b""],
+            [85, 5, 5, 5],
+        )[0]
+        if ctype:
+            headers.append((b"Content-Type", ctype))
+        if rng.random() < 0.05:
+            method = rng.choice(["GET", "PUT", "DELETE"])
+    if cookie:
+        headers.append((b"Cookie", cookie.encode()))
+    if rng.random() < 0.1:
+        headers.append((b"Origin", rng.choice([b"http://evil.example", b"null"])))
+    raw_path = path.encode("utf-8", "surrogatepass")
+    desc = f"{method} {raw_path[:140]!r} as={who} csrf={csrf_shape}"
+    return Req("dashboard", method, raw_path, headers, body, desc)
+
+
+# -- the advisories refresh (Cloud Scheduler's function) ---------------------------------------
+#: The scheduler's service account the refresh server takes (main sets BALE_ADVISORIES_INVOKER).
+SCHEDULER = "bale-advisories@demo-bale.iam.gserviceaccount.com"
+
+
+def _refresh_token(rng: random.Random, ctx: Context) -> tuple[str, bytes | None]:
+    """(label, Authorization value): junk, tokens with Cloud Run's removed signature and any
+    claims, tokens really signed by the local Google issuer for other accounts."""
+    t = int(time.time())
+    good = {
+        "iss": "https://accounts.google.com",
+        "aud": "x",
+        "iat": t,
+        "exp": t + 300,
+        "email": SCHEDULER,
+        "email_verified": True,
+    }
+    kind = rng.choice(
+        [
+            "none",
+            "junk",
+            "basic",
+            "removed-ok",
+            "removed-email",
+            "removed-unverified",
+            "removed-expired",
+            "removed-claims",
+            "removed-nested",
+            "signed-other",
+            "signed-ok",
+            "signed-expired",
+            "huge",
+        ]
+    )
+    seg = lambda d: _b64url(json.dumps(d).encode())  # noqa: E731
+    head = seg({"alg": "RS256", "kid": "key-1", "typ": "JWT"})
+    if kind == "none":
+        return kind, None
+    if kind == "junk":
+        return kind, rng.choice(
+            [
+                b"",
+                b"Bearer",
+                b"Bearer ",
+                b"Bearer a.b.c",
+                b"Bearer ..",
+                b"Bearer \xff\xfe.x.y",
+                b"bearer " + b".".join(_b64url(rng.randbytes(30)).encode() for _ in range(3)),
+            ]
+        )
+    if kind == "basic":
+        return kind, ("Basic " + _b64(b"__token__:" + ctx.tokens.get("upload", "x").encode())).encode()
+    if kind == "huge":
+        return kind, b"Bearer " + b"a" * rng.choice([8000, 60000]) + b".b.SIGNATURE_REMOVED_BY_GOOGLE"
+    if kind.startswith("removed"):
+        claims = dict(good)
+        if kind == "removed-email":
+            claims["email"] = rng.choice(
+                ["attacker@evil.example", SCHEDULER.upper() + " ", "", None, 5, [SCHEDULER]]
+            )
+        elif kind == "removed-unverified":
+            claims["email_verified"] = rng.choice([False, "true", 1, None])
+        elif kind == "removed-expired":
+            claims["exp"] = rng.choice([t - 3600, 0, -1, "tomorrow", 2**70, 1e308])
+        elif kind == "removed-claims":
+            claims.pop(rng.choice(sorted(claims)))
+        body = seg(claims) if kind != "removed-nested" else _b64url(b'{"a":' * 5000 + b"1" + b"}" * 5000)
+        return kind, f"Bearer {head}.{body}.SIGNATURE_REMOVED_BY_GOOGLE".encode()
+    if not ctx.issuers:
+        return "junk", b"Bearer a.b.c"
+    google = ctx.issuers.google
+    over = (
+        {"email": SCHEDULER}
+        if kind in ("signed-ok", "signed-expired")
+        else {"email": rng.choice(["publisher@acme-prod.iam.gserviceaccount.com", "x@evil.example"])}
+    )
+    if kind == "signed-expired":
+        over.update(iat=t - 7200, exp=t - 3600)
+    return kind, f"Bearer {google.sign(google.claims(**over))}".encode()
+
+
+def gen_refresh(rng: random.Random, ctx: Context) -> Req:
+    """The ``advisories_refresh`` function: garbage and forged Authorization headers, any
+    method and body. Only the scheduler's (local issuer's) token runs a refresh."""
+    label, value = _refresh_token(rng, ctx)
+    headers = [(b"Authorization", value)] if value is not None else []
+    method = rng.choices(["POST", "GET", "PUT", "HEAD", "DELETE"], [80, 8, 4, 4, 4])[0]
+    body = rng.choice(
+        [b"", b"{}", b'{"force": true}', b"[" * 5000 + b"]" * 5000, rng.randbytes(2000), b"x" * 100_000]
+    )
+    if rng.random() < 0.5:
+        headers.append(
+            (b"Content-Type", rng.choice([b"application/json", b"application/octet-stream", b"text/plain"]))
+        )
+    path = rng.choice(["/", "/", "/refresh", "/?force=1", "/" + "x" * 3000])
+    req = Req(
+        "refresh",
+        method,
+        path.encode(),
+        headers,
+        body,
+        f"{method} {path[:40]} auth={label} body={len(body)}B",
+    )
+    req.server = "refresh"
+    return req
+
+
 GENERATORS = [
     (gen_upload_form, 30),
     (gen_upload_archive, 15),
@@ -1025,6 +1290,9 @@ GENERATORS = [
     (gen_oidc, 13),
     (gen_upstream, 12),
     (gen_device, 12),
+    (gen_integrity, 10),
+    (gen_dashboard, 12),
+    (gen_refresh, 5),
 ]
 
 
@@ -1206,6 +1474,9 @@ def prepare(stores, issuers=None, *, acme_exists: bool = False, upstream=None, s
     )
     if issuers is not None:
         Publishers(stores).add("acme", "main", "github", [PUBLISHED], repository=REPO, workflow="publish.yml")
+    from bale.views.service import Views
+
+    Views(stores).create("acme", VIEW, ["main"], None)
     tenancy.create_index("acme", "proxied")
     ctx.tokens["proxied-read"] = mk("acme", "proxied", "read")
     if upstream is not None:
@@ -1218,6 +1489,58 @@ def prepare(stores, issuers=None, *, acme_exists: bool = False, upstream=None, s
                 upstream.faults[name].add(UPSTREAM_FAULTS[name])
         Upstreams(stores, settings).set_upstream("acme", "proxied", url=upstream.index_url)
     return ctx
+
+
+def _export_zip() -> bytes:
+    """A small OSV export (two PyPI records) for the fuzzer's refresh server to load."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, project in enumerate(("fz-alpha", "fz-beta")):
+            record = {
+                "id": f"PYSEC-FZ-{n}",
+                "summary": f"a flaw in {project}",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "PyPI", "name": project},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}],
+                    }
+                ],
+            }
+            zf.writestr(f"PYSEC-FZ-{n}.json", json.dumps(record))
+    return buf.getvalue()
+
+
+def sign_in(base: str, auth_host: str, email: str) -> tuple[str, str]:
+    """(Cookie header value, CSRF token) of a dashboard session for ``email``, signed in the way
+    the sign-in page does it: an ID token from the Auth emulator posted to /session."""
+    import re
+
+    import requests
+
+    api = f"http://{auth_host}/identitytoolkit.googleapis.com/v1/accounts"
+    creds = {"email": email, "password": "correct horse battery", "returnSecureToken": True}
+    r = requests.post(f"{api}:signUp?key=any", json=creds, timeout=30)
+    if r.status_code != 200:
+        r = requests.post(f"{api}:signInWithPassword?key=any", json=creds, timeout=30)
+    r.raise_for_status()
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    with requests.Session() as s:
+        page = s.get(f"{base}/signin", timeout=30)
+        got = s.post(
+            f"{base}/session",
+            data={
+                "id_token": r.json()["idToken"],
+                "next": "/",
+                "csrf_token": csrf.search(page.text).group(1),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        if got.status_code != 303:
+            raise RuntimeError(f"signing in {email} answered {got.status_code}: {got.text[:200]}")
+        home = s.get(f"{base}/", timeout=30)  # the new session's CSRF token (the sign-out form)
+        cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies)
+        return cookie, csrf.search(home.text).group(1)
 
 
 def note_minted(ctx: Context, req: Req, out: Outcome) -> None:
@@ -1291,6 +1614,8 @@ def run(
     indices=None,
     save: Path | None = None,
     progress=None,
+    ports: dict[str, int] | None = None,
+    trace: set[str] | None = None,
 ) -> Figures:
     """Send the generated requests; stops at ``requests`` or after ``seconds``, whichever first."""
     assert host in ("127.0.0.1", "::1", "localhost"), "the fuzzer talks to loopback only"
@@ -1309,8 +1634,11 @@ def run(
             if i is None:
                 return
             req = generate(seed, i, ctx)
-            out = send(host, port, req, timeout)
+            to = (ports or {}).get(req.server, port)
+            out = send(host, to, req, timeout)
             note_minted(ctx, req, out)
+            if trace and req.kind in trace:
+                print(f"  {out.status} {req.desc[:160]}", flush=True)
             with lock:
                 figs.requests += 1
                 figs.slowest = max(figs.slowest, out.seconds)
@@ -1332,7 +1660,7 @@ def run(
                     figs.errors.append((req.desc, out.status, first))
                 if save and (out.hang or (out.status or 0) >= 500):
                     save.mkdir(parents=True, exist_ok=True)
-                    (save / f"seed{seed}-{i}.http").write_bytes(req.raw(host, port))
+                    (save / f"seed{seed}-{i}.http").write_bytes(req.raw(host, to))
                 if progress and figs.requests % 1000 == 0:
                     progress(figs, time.monotonic() - t0)
 
@@ -1390,6 +1718,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated request numbers to send (regenerated from --seed)")
     ap.add_argument("--save", type=Path, help="write each 5xx/hang request's raw bytes here")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
+    ap.add_argument("--trace", help="comma-separated kinds whose every request is printed with its status")
     ap.add_argument(
         "--server",
         choices=("gunicorn", "werkzeug"),
@@ -1413,7 +1742,7 @@ def main(argv=None) -> int:
     from bale.settings import Settings
     from bale.store.backends import Stores
     from bale_tools.devserver import GunicornServer, Server, build_app
-    from bale_tools.emulators import FirestoreEmulator, GCSEmulator
+    from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
     from fakes.oidc_issuer import Issuers
     from fakes.upstream import Upstream
 
@@ -1421,11 +1750,16 @@ def main(argv=None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logs = Path(tempfile.mkdtemp(prefix="bale-fuzz-logs-"))
     fs, gcs = FirestoreEmulator(log_dir=logs), GCSEmulator(log_dir=logs)
+    auth = AuthEmulator(project=PROJECT, workdir=logs / "auth", log_dir=logs)
     servers = []
     try:
         print("starting the emulators…", flush=True)
         fs.start()
         gcs.start()
+        auth.start()
+        export = Server(lambda e, s: (s("200 OK", [("Content-Type", "application/zip")]), [_export_zip()])[1])
+        export.start()
+        servers.append(export)
         issuer_server = Server(lambda e, s: holder["issuers"].wsgi(e, s))
         holder = {"issuers": Issuers(f"http://127.0.0.1:{issuer_server.port}")}
         issuer_server.start()
@@ -1443,6 +1777,10 @@ def main(argv=None) -> int:
                 "BALE_GOOGLE_OIDC_ISSUER": holder["issuers"].google.url,
                 # acme/proxied's upstream is the fake index on 127.0.0.1.
                 "BALE_UPSTREAM_ALLOW_LOOPBACK": "1",
+                "FIREBASE_AUTH_EMULATOR_HOST": auth.host,
+                # The refresh server: the scheduler's account, a small export on loopback.
+                "BALE_ADVISORIES_INVOKER": SCHEDULER,
+                "BALE_ADVISORIES_URL": f"{export.url}/all.zip",
             }
         )
         settings_mod.get_settings.cache_clear()
@@ -1452,6 +1790,7 @@ def main(argv=None) -> int:
             firestore_emulator_host=fs.host,
             storage_emulator_host=gcs.host,
             upstream_allow_loopback=True,
+            auth_emulator_host=auth.host,
         )
         stores = Stores(settings)
         stores.blobs.ensure_bucket()
@@ -1463,8 +1802,17 @@ def main(argv=None) -> int:
             server = Server(build_app(settings)).start()
             os.environ["BALE_BASE_URL"] = server.url
         servers.append(server)
+        # The advisories_refresh function, as functions-framework serves it alone.
+        refresh_server = GunicornServer(
+            app=f"functions_framework:create_app(target='advisories_refresh', source={str(ROOT / 'functions' / 'main.py')!r})",
+            log=logs / "gunicorn-refresh.log",
+        )
+        refresh_server.start()
+        servers.append(refresh_server)
         settings_mod.get_settings.cache_clear()
         ctx = prepare(stores, holder["issuers"], upstream=upstream, settings=settings)
+        ctx.sessions["admin"] = sign_in(server.url, auth.host, "alice@example.com")
+        ctx.sessions["outsider"] = sign_in(server.url, auth.host, "olga@example.com")
         indices = [int(x) for x in args.only.split(",")] if args.only else None
         print(
             f"fuzzing {server.url} ({args.server}) with seed {args.seed}: {len(indices) if indices else args.requests} requests, "
@@ -1485,6 +1833,8 @@ def main(argv=None) -> int:
             progress=lambda f, t: print(
                 f"  {f.requests} requests, {t:.0f} s, {dict(f.by_class)}", flush=True
             ),
+            ports={"refresh": refresh_server.port},
+            trace=set(args.trace.split(",")) if args.trace else None,
         )
         print("auditing storage…", flush=True)
         figs.leaks = audit(stores)
@@ -1498,6 +1848,7 @@ def main(argv=None) -> int:
             s.stop()
         fs.stop(grace=2)
         gcs.stop(grace=2)
+        auth.stop(grace=2)
 
 
 if __name__ == "__main__":

@@ -35,28 +35,64 @@ def test_every_generator_builds_requests():
         # and token times aside).
         again = fuzz.generate(SEED, i, ctx)
         assert (again.desc, again.method, again.path) == (req.desc, req.method, req.path)
-    assert kinds == {"upload-form", "upload-archive", "raw-multipart", "simple", "oidc", "upstream", "device"}
+    assert kinds == {
+        "upload-form",
+        "upload-archive",
+        "raw-multipart",
+        "simple",
+        "oidc",
+        "upstream",
+        "device",
+        "integrity",
+        "dashboard",
+        "refresh",
+    }
 
 
 @pytest.mark.timeout(120)
-def test_fuzz_smoke_no_5xx_no_hang_no_leak(stack, oidc_issuers):
+def test_fuzz_smoke_no_5xx_no_hang_no_leak(stack, oidc_issuers, monkeypatch):
     from urllib.parse import urlsplit
 
+    import functions_framework
+
+    from bale import settings as settings_mod
+    from fakes.osv_export import PATH, Export
+    from fakes.server import Server
     from fakes.upstream import Upstream
 
+    export = Export()
+    export.publish(fuzz._export_zip())
     upstream = Upstream().start()
     try:
-        ctx = fuzz.prepare(
-            stack.stores, oidc_issuers, acme_exists=True, upstream=upstream, settings=stack.settings
-        )
-        _smoke(stack, ctx, urlsplit(stack.url))
+        with Server(export.wsgi) as export_server:
+            # The advisories_refresh function on its own server, as Cloud Scheduler reaches it.
+            monkeypatch.setenv("BALE_ADVISORIES_URL", export_server.url + PATH)
+            monkeypatch.setenv("BALE_ADVISORIES_INVOKER", fuzz.SCHEDULER)
+            settings_mod.get_settings.cache_clear()
+            app = functions_framework.create_app(
+                target="advisories_refresh", source=str(ROOT / "functions" / "main.py")
+            )
+            with Server(app) as refresh:
+                ctx = fuzz.prepare(
+                    stack.stores, oidc_issuers, acme_exists=True, upstream=upstream, settings=stack.settings
+                )
+                _smoke(stack, ctx, urlsplit(stack.url), {"refresh": urlsplit(refresh.url).port})
     finally:
         upstream.stop()
+        settings_mod.get_settings.cache_clear()
 
 
-def _smoke(stack, ctx, url):
+def _smoke(stack, ctx, url, ports):
     figs = fuzz.run(
-        url.hostname, url.port, ctx, seed=SEED, requests=200, seconds=60, concurrency=4, timeout=10
+        url.hostname,
+        url.port,
+        ctx,
+        seed=SEED,
+        requests=200,
+        seconds=60,
+        concurrency=4,
+        timeout=10,
+        ports=ports,
     )
     figs.leaks = fuzz.audit(stack.stores)
     lines = []
