@@ -330,3 +330,124 @@ def test_the_cli_runs_the_same_refresh(stores, export):
     r = bale("refresh", "--url", export.url)
     assert r.exit_code == 1 and "Refresh failed, nothing written" in r.stderr
     assert _ids(stores, "jinja2") == ["PYSEC-2019-217", "PYSEC-2021-66"]
+
+
+# -- a hostile export (the source is a URL: a compromised or misconfigured one) ----------------
+def test_a_record_nested_deeper_than_the_stack_is_refused_and_the_rest_load(refresh, export, stores):
+    deep = b"[" * 10_000 + b"]" * 10_000
+    export.publish(zip_of(list(_records().values()), {"DEEP.json": deep, "DEEP.yaml": deep}))
+    status, body, _ = refresh()
+    assert status == 200, body
+    assert body["loaded"] == 4 and body["refused_count"] == 2, body
+    assert all("nested deeper" in r for r in body["refused"]), body
+    assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
+
+
+class _Raw:
+    """A server answering every connection with ``behaviour(sock)``: what werkzeug cannot send."""
+
+    def __init__(self, behaviour):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.behaviour = behaviour
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                self.behaviour(conn, self.stop)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def _trickle_body(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nPK")
+    while not stop.wait(0.2):
+        conn.sendall(b"\0")
+
+
+def _trickle_headers(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    while not stop.wait(0.2):
+        conn.sendall(b"X")
+
+
+@pytest.mark.parametrize("behaviour", [_trickle_body, _trickle_headers], ids=["body", "headers"])
+def test_an_export_trickled_past_the_time_limit_fails_at_the_limit(refresh, stores, monkeypatch, behaviour):
+    import time
+
+    from bale import settings as settings_mod
+
+    server = _Raw(behaviour)
+    try:
+        monkeypatch.setenv("BALE_ADVISORIES_URL", f"http://127.0.0.1:{server.port}/all.zip")
+        monkeypatch.setenv("BALE_ADVISORIES_TIMEOUT", "2")
+        settings_mod.get_settings.cache_clear()
+        t0 = time.monotonic()
+        status, body, _ = refresh()
+        took = time.monotonic() - t0
+    finally:
+        server.close()
+    assert status == 502 and "took over 2 s" in body["message"], body
+    assert took < 8, took  # the limit and a second's grace; every read alone is well under 60 s
+    assert _status(stores)["failure"] == body["message"]
+    assert not list(stores.db.collection("advisories").list_documents())
+
+
+def test_a_redirect_to_another_host_is_not_followed(refresh, export, stores, monkeypatch):
+    from werkzeug.wrappers import Response
+
+    from bale import settings as settings_mod
+    from fakes.server import Server
+
+    export.publish(zip_of(list(_records().values())))
+    # localhost and 127.0.0.1: the same machine, but another host as far as a URL says.
+    elsewhere = export.url.replace("127.0.0.1", "localhost")
+    with Server(
+        lambda environ, start: Response(status=302, headers={"Location": elsewhere})(environ, start)
+    ) as s:
+        monkeypatch.setenv("BALE_ADVISORIES_URL", s.url + PATH)
+        settings_mod.get_settings.cache_clear()
+        status, body, _ = refresh()
+    assert status == 502 and "another host" in body["message"], body
+    assert export.requests == []
+    assert _summary(stores, "urllib3") is None
+
+
+def test_a_redirect_on_the_same_host_is_followed(refresh, export, stores, monkeypatch):
+    from werkzeug.wrappers import Response
+
+    from bale import settings as settings_mod
+    from fakes.server import Server
+
+    export.publish(zip_of(list(_records().values())))
+
+    def moved(environ, start):
+        if environ["PATH_INFO"] == "/old.zip":
+            return Response(status=301, headers={"Location": PATH})(environ, start)
+        return export.wsgi(environ, start)
+
+    with Server(moved) as s:
+        monkeypatch.setenv("BALE_ADVISORIES_URL", s.url + "/old.zip")
+        settings_mod.get_settings.cache_clear()
+        status, body, _ = refresh()
+    assert status == 200 and body["loaded"] == 4, body

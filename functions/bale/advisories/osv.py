@@ -255,3 +255,7 @@ def _load(name: str, data: bytes) -> Any:
         return yaml.safe_load(data)
     except (ValueError, yaml.YAMLError) as exc:
         return Malformed(f"unreadable: {str(exc).splitlines()[0]}")
+    except RecursionError:
+        # Both parsers recurse per level: a record nested a few thousand deep is one bad
+        # record, not a reason to load none of the others.
+        return Malformed("unreadable: nested deeper than any record is")

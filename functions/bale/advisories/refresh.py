@@ -27,12 +27,14 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -174,16 +176,67 @@ def _log(out: Outcome) -> None:
 
 
 def _download(settings: Settings, dest: Path, etag: str | None) -> tuple[str | None, str, int] | None:
-    """Stream the export to ``dest``: (ETag, SHA-256, size), or None when it is unchanged (304)."""
+    """Stream the export to ``dest``: (ETag, SHA-256, size), or None when it is unchanged (304).
+
+    The whole download, headers included, ends by ``settings.advisories_timeout``: it runs in a
+    worker thread this one stops waiting for then. Socket timeouts alone bound only the wait for
+    each read, and a server trickling a byte at a time keeps every read short."""
+    deadline = time.monotonic() + settings.advisories_timeout
+    cancelled = threading.Event()
+    result: list[Any] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result.append(_fetch(settings, dest, etag, deadline, cancelled))
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            result.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="advisories-download", daemon=True)
+    worker.start()
+    if not done.wait(max(deadline - time.monotonic(), 0) + 1):
+        # The worker closes its response at its next read and writes nothing more.
+        cancelled.set()
+        raise RefreshFailed(f"{settings.advisories_url} took over {settings.advisories_timeout} s.")
+    got = result[0]
+    if isinstance(got, BaseException):
+        raise got
+    return got  # type: ignore[no-any-return]
+
+
+#: Redirects followed, to the same scheme and host only: another host is another source, which
+#: BALE_ADVISORIES_URL names if it is meant.
+_REDIRECTS = 3
+
+
+def _fetch(
+    settings: Settings, dest: Path, etag: str | None, deadline: float, cancelled: threading.Event
+) -> tuple[str | None, str, int] | None:
     import requests
 
     headers = {"If-None-Match": etag} if etag else {}
     url = settings.advisories_url
+    origin = urlsplit(url)[:2]
     digest = hashlib.sha256()
     size = 0
-    deadline = time.monotonic() + settings.advisories_timeout
     try:
-        with requests.get(url, headers=headers, stream=True, timeout=(10, 60)) as resp:
+        for _ in range(_REDIRECTS + 1):
+            resp = requests.get(url, headers=headers, stream=True, timeout=(10, 60), allow_redirects=False)
+            if not resp.is_redirect:
+                break
+            target = urljoin(url, resp.headers.get("Location", ""))
+            resp.close()
+            if urlsplit(target)[:2] != origin:
+                raise RefreshFailed(
+                    f"{url} redirects to {target[:200]}, another host: set BALE_ADVISORIES_URL to "
+                    "the export's own URL if that is its source."
+                )
+            url = target
+        else:
+            raise RefreshFailed(f"{settings.advisories_url} redirects more than {_REDIRECTS} times.")
+        with resp:
             if resp.status_code == 304 and etag:
                 return None
             if resp.status_code != 200:
@@ -194,21 +247,22 @@ def _download(settings: Settings, dest: Path, etag: str | None) -> tuple[str | N
                     f"{url} is {declared} bytes, over the limit of {settings.advisories_max_bytes}."
                 )
             # Undecoded bytes: the ETag and hash are of what the server stores, and a
-            # Content-Encoding would only inflate what the size cap is meant to bound.
+            # Content-Encoding would only inflate what the size cap is meant to bound. read1
+            # returns what one read brings, so the deadline is checked between reads however
+            # slowly the bytes come.
             with dest.open("wb") as f:
-                for chunk in resp.raw.stream(_CHUNK, decode_content=False):
+                while chunk := resp.raw.read1(_CHUNK, decode_content=False):
                     size += len(chunk)
                     if size > settings.advisories_max_bytes:
                         raise RefreshFailed(
                             f"{url} is over the limit of {settings.advisories_max_bytes} bytes."
                         )
-                    if time.monotonic() > deadline:
+                    if cancelled.is_set() or time.monotonic() > deadline:
                         raise RefreshFailed(f"{url} took over {settings.advisories_timeout} s.")
                     digest.update(chunk)
                     f.write(chunk)
-            declared_size = resp.headers.get("Content-Length")
-            if declared_size and declared_size.isdigit() and int(declared_size) != size:
-                raise RefreshFailed(f"{url} ended after {size} of {declared_size} bytes.")
+            if declared and declared.isdigit() and int(declared) != size:
+                raise RefreshFailed(f"{url} ended after {size} of {declared} bytes.")
             return resp.headers.get("ETag"), digest.hexdigest(), size
     except requests.RequestException as exc:
         raise RefreshFailed(f"{url} could not be downloaded: {exc}") from None
