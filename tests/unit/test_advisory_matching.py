@@ -114,3 +114,36 @@ def test_records_from_a_directory_a_zip_and_one_file(tmp_path):
     assert isinstance(got["broken.json"], Malformed)
     ((where, doc),) = records(ASSETS / "PYSEC-2021-66.yaml")
     assert (where, doc["id"]) == ("PYSEC-2021-66.yaml", "PYSEC-2021-66")
+
+
+def _lying_zip(path: Path, *, declared: int, inflated: int) -> None:
+    """A zip whose one member says it is ``declared`` bytes but inflates to ``inflated``."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("BOMB.json", "w") as f:
+        for _ in range(inflated >> 20):
+            f.write(b"\0" * (1 << 20))
+    data = bytearray(path.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, declared)  # the central directory's size
+    struct.pack_into("<I", data, struct.unpack_from("<I", data, central + 42)[0] + 22, declared)
+    path.write_bytes(bytes(data))
+
+
+def test_a_member_inflating_past_its_declared_size_is_not_inflated_whole(tmp_path):
+    """A bomb: 64 MiB of zeros (64 kB deflated) declared as 1,000 bytes. zipfile's read() of a
+    whole member inflates all of it in one step before cutting it to the declared size (2 GiB
+    of zeros took the refresh past 2 GiB of memory); read in bounded steps, it stops at the
+    declared size and the CRC fails, as for any damaged member."""
+    import tracemalloc
+
+    bomb = tmp_path / "all.zip"
+    _lying_zip(bomb, declared=1000, inflated=64 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(zipfile.BadZipFile, match="CRC"):
+            list(records(bomb))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / (1 << 20):.0f} MiB held while reading a 1,000-byte member"

@@ -238,7 +238,13 @@ def records(source: Path) -> Iterator[tuple[str, Any]]:
                 if info.file_size > MAX_RECORD_BYTES:
                     yield name, Malformed(f"larger than {MAX_RECORD_BYTES} bytes uncompressed")
                     continue
-                yield name, _load(name, zf.read(info))
+                # A bounded read: zipfile's whole-member read() inflates up to 2 GiB in one
+                # step before cutting it to the declared size, so a member that lies about its
+                # size would be inflated whole. Read in steps, it stops at the declared size
+                # (and then fails its CRC, as a damaged member does).
+                with zf.open(info) as member:
+                    data = member.read(MAX_RECORD_BYTES + 1)
+                yield name, _load(name, data)
         return
     if source.stat().st_size > MAX_RECORD_BYTES:
         yield source.name, Malformed(f"larger than {MAX_RECORD_BYTES} bytes")
