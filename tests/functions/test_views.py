@@ -129,6 +129,52 @@ def test_one_namespace_for_indexes_and_views(bale, tenancy, staging):
     assert r.exit_code == 0, r.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grant-write", "acme", "dev", "you@example.com"],
+        ["set-upstream", "acme", "dev", "--url", "http://127.0.0.1:9/simple/"],
+        ["exempt", "acme", "dev", "requests"],
+        ["reserve", "acme", "dev", "acme-app"],
+        [
+            "add-publisher",
+            "acme",
+            "--index",
+            "dev",
+            "--provider",
+            "github",
+            "--repository",
+            "acme/app",
+            "--workflow",
+            "publish.yml",
+            "--project",
+            "acme-app",
+        ],
+        ["list-projects", "acme", "dev"],
+        ["list-files", "acme", "dev", "acme-app"],
+        ["rebuild-catalog", "acme", "dev"],
+        ["yank", "acme", "dev", "acme-app", "1.0"],
+        ["project", "status", "acme", "dev", "acme-app", "archived"],
+    ],
+)
+def test_what_belongs_to_an_index_is_refused_on_a_view(bale, tenancy, acme, args):
+    """Writers, upstreams, publishers, projects and their catalog live on a view's sources:
+    naming a view gets a clear refusal (not a traceback, not a setting the view ignores)."""
+    assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
+    before = tenancy.index_ref("acme", "dev").get().to_dict()
+    r = bale(*args)
+    assert r.exit_code == 1, r.output
+    assert "acme/dev is a view (read-only, over main); this applies to an index" in r.stderr
+    assert tenancy.index_ref("acme", "dev").get().to_dict() == before
+    assert tenancy.audit_log("acme", limit=1)[0]["action"] == "create-view"
+
+
+def test_rebuilding_the_catalog_of_an_empty_index(bale, staging):
+    r = bale("rebuild-catalog", "acme", "staging")
+    assert r.exit_code == 0 and "lists its 0 projects" in r.stdout, r.output
+    assert bale("list-projects", "acme", "staging").exit_code == 0
+
+
 def test_an_upload_to_a_view_is_refused_naming_its_sources(stack, bale, staging):
     assert bale("create-view", "acme", "dev", "--source", "staging", "--source", "main").exit_code == 0
     token = stack.token("upload", index="dev")

@@ -85,7 +85,10 @@ def advisories_status(a: Admin) -> None:
 
     rec = status(a.stores)
     if not rec:
-        click.echo("Never refreshed: no scheduled refresh has loaded advisories here yet.")
+        click.echo(
+            "Never refreshed: no scheduled refresh (or `bale admin advisories refresh`) has loaded "
+            "advisories here yet; `advisories load` by hand is not recorded here."
+        )
         click.get_current_context().exit(1)
     loaded, checked = rec.get("loaded_at"), rec.get("checked_at")
 

@@ -28,6 +28,6 @@ def create_index(a: Admin, team, index_name) -> None:
 @pass_admin
 def rebuild_catalog(a: Admin, team, index_name) -> None:
     """Re-list every project of an index in its catalog (the Simple API's project list); always safe."""
-    a.tenancy.require_index(team, index_name)
+    a.tenancy.require_plain_index(team, index_name)
     projects = a.packages.backfill_catalog(team, index_name)
     click.echo(f"The catalog of {team}/{index_name} lists its {_plural(len(projects), 'project')}.")

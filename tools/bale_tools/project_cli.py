@@ -23,7 +23,7 @@ def project() -> None:
 @pass_admin
 def list_projects(a: Admin, team, index_name) -> None:
     """List an index's projects with their file counts."""
-    index_doc = a.tenancy.require_index(team, index_name)
+    index_doc = a.tenancy.require_plain_index(team, index_name)
     packages = a.packages
     names = packages.catalog(team, index_name, index_doc)
     refs = [packages.project_ref(team, index_name, p["normalized"]) for p in names]
@@ -42,7 +42,7 @@ def list_projects(a: Admin, team, index_name) -> None:
 @pass_admin
 def list_files(a: Admin, team, index_name, project_name) -> None:
     """List a project's files: version, size, hash, uploader, state (and a name not normalized)."""
-    a.tenancy.require_index(team, index_name)
+    a.tenancy.require_plain_index(team, index_name)
     packages = a.packages
     name = validate_project(project_name)
     if packages.project_doc(team, index_name, name) is None:
@@ -77,7 +77,7 @@ def list_files(a: Admin, team, index_name, project_name) -> None:
 def set_status(a: Admin, team, index_name, project_name, state, reason) -> None:
     """Show or set a project's status (PEP 792): active, archived (no new uploads), quarantined
     (no uploads, no files listed or served) or deprecated."""
-    a.tenancy.require_index(team, index_name)
+    a.tenancy.require_plain_index(team, index_name)
     name = validate_project(project_name)
     if state is None:
         doc = a.packages.project_doc(team, index_name, name)

@@ -21,7 +21,7 @@ def _release_args(f):
 
 
 def _yank(a: Admin, team, index_name, project_name, version, yanked: bool, reason: str | None) -> None:
-    a.tenancy.require_index(team, index_name)
+    a.tenancy.require_plain_index(team, index_name)
     # actor= is the package service's (it writes the audit entry).
     n = a.packages.set_yanked(team, index_name, project_name, version, yanked, reason, actor=ACTOR)
     word = "Yanked" if yanked else "Unyanked"
@@ -66,7 +66,7 @@ def delete(a: Admin, team, index_name, project_name, version, filename, yes) -> 
         if not sure:
             click.echo(f"Not deleted. Deleting {what} cannot be undone; pass --yes to confirm.", err=True)
             click.get_current_context().exit(1)
-    a.tenancy.require_index(team, index_name)
+    a.tenancy.require_plain_index(team, index_name)
     # The package service records the deletion (tombstones and audit entry) under this actor.
     gone = a.packages.delete(team, index_name, project_name, version, filename=filename, actor=ACTOR)
     for rec in gone:

@@ -572,14 +572,13 @@ class Packages:
             batch.set(
                 self.catalog_ref(team, index, k), {"projects": firestore.ArrayUnion(entries)}, merge=True
             )
-        batch.update(
-            Tenancy(self.stores).index_ref(team, index),
-            {
-                "catalog": paths.CATALOG_VERSION,
-                "catalog_chunks": firestore.ArrayUnion(sorted(by_chunk)),
-                "catalog_serial": firestore.Increment(len(projects)),
-            },
-        )
+        marks: dict[str, Any] = {
+            "catalog": paths.CATALOG_VERSION,
+            "catalog_serial": firestore.Increment(len(projects)),
+        }
+        if by_chunk:  # Firestore refuses an empty ArrayUnion: an index without projects has none
+            marks["catalog_chunks"] = firestore.ArrayUnion(sorted(by_chunk))
+        batch.update(Tenancy(self.stores).index_ref(team, index), marks)
         batch.commit()
         return projects
 

@@ -146,7 +146,7 @@ class Publishers:
             }
         )
         tenancy = Tenancy(self.stores)
-        tenancy.require_index(team, index)
+        tenancy.require_plain_index(team, index)
         pub = Publisher(
             id=secrets.token_hex(8),
             team=team,

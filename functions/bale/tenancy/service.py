@@ -175,6 +175,20 @@ class Tenancy:
             raise NotFound(f"No index {team}/{index}.")
         return snap.to_dict() or {}
 
+    def require_plain_index(self, team: str, index: str) -> dict[str, Any]:
+        """The index document, refused (400) for a view: what holds files (writers, upstreams,
+        publishers, projects, their catalog) belongs to its sources. Views share the index
+        namespace, so tokens and accessors scope to them through :meth:`require_index`."""
+        doc = self.require_index(team, index)
+        spec = doc.get("view")
+        if isinstance(spec, dict):
+            sources = ", ".join(spec.get("sources") or [])
+            raise BadRequest(
+                f"{team}/{index} is a view (read-only, over {sources}); this applies to an index: "
+                "name one of its sources."
+            )
+        return doc
+
     def list_indexes(self, team: str) -> list[dict[str, Any]]:
         return [s.to_dict() or {} for s in self.indexes_col(team).stream()]
 
@@ -303,7 +317,7 @@ class Tenancy:
         from google.cloud import firestore
 
         email = validate_email(email)
-        self.require_index(team, index)
+        self.require_plain_index(team, index)
         op = firestore.ArrayUnion if allowed else firestore.ArrayRemove
         self.index_ref(team, index).update({"writers": op([email])})
         self.audit(team, actor, "grant-write" if allowed else "revoke-write", f"{index}: {email}")

@@ -11,12 +11,12 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from bale.clock import now
-from bale.errors import BadRequest, BaleError, NotFound
+from bale.errors import BadRequest, BaleError
 from bale.names import validate_index, validate_project, validate_team
 from bale.settings import Settings
-from bale.store import paths
 from bale.store.backends import Stores
 from bale.tenancy.audit import AuditLog
+from bale.tenancy.service import Tenancy
 from bale.upstream import addresses, policy
 from bale.upstream.client import PROBE_PROJECT, Probe, UpstreamClient, UpstreamError, loopback_url, target
 from bale.upstream.secrets import validate_name
@@ -86,11 +86,9 @@ class Upstreams:
         self.db = stores.db
 
     def _index(self, team: str, index: str) -> tuple[Any, dict[str, Any]]:
-        ref = self.db.document(paths.index(validate_team(team), validate_index(index)))
-        snap = ref.get()
-        if not snap.exists:
-            raise NotFound(f"No index {team}/{index}.")
-        return ref, snap.to_dict() or {}
+        tenancy = Tenancy(self.stores)
+        doc = tenancy.require_plain_index(validate_team(team), validate_index(index))
+        return tenancy.index_ref(team, index), doc
 
     def get(self, team: str, index: str) -> dict[str, Any]:
         """The index's upstream settings, for display."""
