@@ -424,3 +424,27 @@ def test_upstream_form_is_for_admins_only(sign_in, acme, tenancy):
     )
     assert r.status_code == 403
     assert "upstream" not in tenancy.require_index("acme", "main")
+
+
+def test_a_view_is_no_index_on_the_admin_pages(sign_in, acme, stores, tenancy):
+    """A view holds no files: the pages for writers, upstreams and publishers leave it out,
+    the team page links it to the Views tab, and its would-be project list says what it is
+    (and writes nothing on the view's record)."""
+    from bale.views.service import Views
+
+    Views(stores).create("acme", "snap", ["main"], None)
+    before = tenancy.index_ref("acme", "snap").get().to_dict()
+    alice = sign_in("alice@example.com")
+    for path in ("/teams/acme/admin/upstream", "/teams/acme/admin/access", "/teams/acme/admin/publishers"):
+        r = alice.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert 'value="snap"' not in r.get_data(as_text=True), path
+    page = alice.get("/teams/acme/").get_data(as_text=True)
+    assert 'href="/teams/acme/admin/views?view=snap"' in page and "view of main" in page
+    assert 'href="/teams/acme/indexes/snap/"' not in page
+    r = alice.get("/teams/acme/indexes/snap/")
+    assert r.status_code == 404
+    assert "acme/snap is a view over main: its projects are in those indexes." in r.get_data(as_text=True)
+    assert tenancy.index_ref("acme", "snap").get().to_dict() == before
+    # Tokens still scope to a view.
+    assert 'value="snap"' in alice.get("/teams/acme/admin/tokens").get_data(as_text=True)

@@ -53,8 +53,14 @@ def _attempt(fn, *, ok: str, endpoint: str, team: str, **kw):
     return _back(endpoint, team, **kw)
 
 
-def _index_names(team: str) -> list[str]:
-    return sorted(i["name"] for i in services().tenancy.list_indexes(team))
+def _index_names(team: str, *, views: bool = True) -> list[str]:
+    """The team's index names; ``views=False`` leaves out its views, which hold no files, so
+    no writers, upstream or publishers (tokens and accessors do scope to them)."""
+    return sorted(
+        i["name"]
+        for i in services().tenancy.list_indexes(team)
+        if views or not isinstance(i.get("view"), dict)
+    )
 
 
 # -- overview and indexes ----------------------------------------------------------------
@@ -63,7 +69,7 @@ def _index_names(team: str) -> list[str]:
 @bp.get("/")
 @team_admin
 def overview(team: str):
-    return render_template("admin/overview.html", indexes=_index_names(team))
+    return render_template("admin/overview.html", indexes=_index_names(team, views=False))
 
 
 @bp.post("/indexes")
@@ -94,7 +100,7 @@ def _min_age(raw: str) -> int:
 @team_admin
 def upstream(team: str):
     ups = services().upstreams
-    indexes = [(name, ups.get(team, name)) for name in _index_names(team)]
+    indexes = [(name, ups.get(team, name)) for name in _index_names(team, views=False)]
     return render_template(
         "admin/upstream.html", indexes=indexes, default_url=services().settings.default_upstream_url
     )
@@ -204,7 +210,10 @@ def remove_member(team: str):
 @team_admin
 def access(team: str):
     tenancy = services().tenancy
-    indexes = sorted(tenancy.list_indexes(team), key=lambda i: i["name"])
+    indexes = sorted(
+        (i for i in tenancy.list_indexes(team) if not isinstance(i.get("view"), dict)),
+        key=lambda i: i["name"],
+    )
     members = sorted(tenancy.members(team), key=lambda m: m.email)
     return render_template("admin/access.html", indexes=indexes, members=members)
 
@@ -341,7 +350,7 @@ def publishers(team: str):
     from bale.publishing.providers import PROVIDERS
 
     return render_template(
-        "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team)
+        "admin/publishers.html", publishers=pubs, providers=PROVIDERS, indexes=_index_names(team, views=False)
     )
 
 

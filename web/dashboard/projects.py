@@ -76,7 +76,13 @@ def _index(team: str, index: str) -> dict:
         validate_index(index)
     except BadRequest:
         raise NotFound(f"No index {team}/{index}.") from None
-    return services().tenancy.require_index(team, index)
+    doc = services().tenancy.require_index(team, index)
+    if isinstance(doc.get("view"), dict):
+        # A view holds no projects of its own: they are its sources' (the team page links
+        # views to the Views tab, not here).
+        sources = ", ".join(doc["view"].get("sources") or [])
+        raise NotFound(f"{team}/{index} is a view over {sources}: its projects are in those indexes.")
+    return doc
 
 
 @dataclasses.dataclass
