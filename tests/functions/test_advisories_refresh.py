@@ -451,3 +451,20 @@ def test_a_redirect_on_the_same_host_is_followed(refresh, export, stores, monkey
         settings_mod.get_settings.cache_clear()
         status, body, _ = refresh()
     assert status == 200 and body["loaded"] == 4, body
+
+
+def test_an_export_of_too_many_members_is_refused_before_its_directory_is_read(
+    refresh, export, stores, monkeypatch
+):
+    from bale.advisories import osv
+
+    records = list(_records().values())
+    monkeypatch.setattr(osv, "MAX_MEMBERS", len(records) + 1)
+    export.publish(zip_of(records, {f"junk/{i}.json": b"{}" for i in range(2)}))
+    status, body, _ = refresh()
+    assert (
+        status == 502
+        and body["message"]
+        == f"The export has {len(records) + 2} members, over the limit of {len(records) + 1}."
+    ), body
+    assert _summary(stores, "urllib3") is None

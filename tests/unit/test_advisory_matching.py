@@ -147,3 +147,18 @@ def test_a_member_inflating_past_its_declared_size_is_not_inflated_whole(tmp_pat
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20, f"{peak / (1 << 20):.0f} MiB held while reading a 1,000-byte member"
+
+
+@pytest.mark.parametrize("count", [0, 3, 0xFFFF + 2])
+def test_a_zips_member_count_is_read_from_its_end_record(tmp_path, count):
+    """What the refresh checks before zipfile reads the whole central directory (zip64's record
+    past 65,535 members)."""
+    from bale.advisories.osv import zip_members
+
+    path = tmp_path / "all.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(count):
+            zf.writestr(f"{i}.json", b"")
+    assert zip_members(path) == count == len(zipfile.ZipFile(path).infolist())
+    (tmp_path / "not.zip").write_bytes(b"PK\x03\x04 not really")
+    assert zip_members(tmp_path / "not.zip") is None

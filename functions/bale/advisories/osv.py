@@ -22,6 +22,12 @@ from packaging.version import InvalidVersion, Version
 #: refused without being inflated, so a crafted export cannot exhaust memory.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
+#: The most members an export may have: OSV's PyPI export has tens of thousands. zipfile reads
+#: the whole central directory up front, some 400 bytes of memory a member, so a crafted export
+#: of tiny members within the download's size cap (a million in 104 MB took the refresh to
+#: 937 MiB) would exhaust memory before the first record is read; it is counted first.
+MAX_MEMBERS = 250_000
+
 #: The severities read from a record, newest CVSS version first.
 _CVSS = ("CVSS_V4", "CVSS_V3")
 
@@ -250,6 +256,32 @@ def records(source: Path) -> Iterator[tuple[str, Any]]:
         yield source.name, Malformed(f"larger than {MAX_RECORD_BYTES} bytes")
         return
     yield source.name, _load(source.name, source.read_bytes())
+
+
+def zip_members(path: Path) -> int | None:
+    """How many members a zip says it has, from its end-of-central-directory record (zip64's
+    when the count overflows 16 bits), read without reading the central directory; None when
+    there is no such record (not a zip)."""
+    import struct
+
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        tail_at = max(0, size - (22 + 0xFFFF))  # the record and the longest comment
+        f.seek(tail_at)
+        tail = f.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or len(tail) - end < 22:
+            return None
+        (count,) = struct.unpack_from("<H", tail, end + 10)
+        locator = end - 20
+        if count != 0xFFFF or locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+            return int(count)
+        (record_at,) = struct.unpack_from("<Q", tail, locator + 8)
+        f.seek(record_at)
+        record = f.read(56)
+        if len(record) < 56 or record[:4] != b"PK\x06\x06":
+            return None
+        return int(struct.unpack_from("<Q", record, 32)[0])
 
 
 def _load(name: str, data: bytes) -> Any:

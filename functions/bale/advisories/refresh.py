@@ -38,7 +38,8 @@ from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from bale.advisories.osv import Advisory, Malformed, parse, records
+from bale.advisories import osv
+from bale.advisories.osv import Advisory, Malformed, parse, records, zip_members
 from bale.clock import now
 from bale.settings import Settings
 from bale.store import paths
@@ -329,6 +330,9 @@ def _load(stores: Stores, path: Path) -> Outcome:
     out = Outcome("loaded")
     if not zipfile.is_zipfile(path):
         raise RefreshFailed("The export is not a zip archive (truncated, or not OSV's all.zip).")
+    members = zip_members(path)
+    if members is not None and members > osv.MAX_MEMBERS:
+        raise RefreshFailed(f"The export has {members} members, over the limit of {osv.MAX_MEMBERS}.")
     by_project, refused = _read(_all_records(path), out)
     if not out.loaded:
         raise RefreshFailed(f"The export holds no usable record ({len(out.refused)} refused).")
