@@ -1052,8 +1052,12 @@ def gen_integrity(rng: random.Random, ctx: Context) -> Req:
             "fz_alpha-1.0-py3-none-any.whl.metadata",
         ]
     )
-    shape = rng.choices(["full", "short", "long", "odd"], [70, 12, 8, 10])[0]
-    if shape == "full":
+    shape = rng.choices(["seeded", "full", "short", "long", "odd"], [25, 45, 12, 8, 10])[0]
+    if shape == "seeded":
+        # The file seed_provenance published with an attestation: served, under either path.
+        where = rng.choice(["main", VIEW, VIEW.upper(), "staging"])
+        path = f"/integrity/acme/{where}/{PUBLISHED}/1.0/{wheel_name(PUBLISHED, '1.0')}/provenance"
+    elif shape == "full":
         path = f"/integrity/{team}/{index}/{project}/{version}/{fname}/provenance"
     elif shape == "short":
         path = rng.choice(
@@ -1543,6 +1547,31 @@ def sign_in(base: str, auth_host: str, email: str) -> tuple[str, str]:
         return cookie, csrf.search(home.text).group(1)
 
 
+def seed_provenance(base: str, stores, issuers, sigstore) -> str:
+    """Publish fz-alpha 1.0 as the enrolled GitHub workflow would, with a PEP 740 attestation
+    signed through the throwaway Sigstore, so provenance paths have something to serve; its
+    filename."""
+    import requests
+
+    from bale.publishing.trusted import TrustedPublishing
+    from bale.settings import get_settings
+
+    token = TrustedPublishing(stores, get_settings()).mint(issuers.github.sign()).token
+    data, fname = wheel_bytes(PUBLISHED, "1.0"), wheel_name(PUBLISHED, "1.0")
+    att = sigstore.attest(fname, hashlib.sha256(data).hexdigest(), repository=REPO, workflow="publish.yml")
+    form = {**_form(fname, data), "name": PUBLISHED, "version": "1.0", "attestations": json.dumps([att])}
+    r = requests.post(
+        f"{base}/v1/upload/acme/main/",
+        data=form,
+        files={"content": (fname, data)},
+        auth=("__token__", token),
+        timeout=60,
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"publishing {fname} with provenance answered {r.status_code}: {r.text[:200]}")
+    return fname
+
+
 def note_minted(ctx: Context, req: Req, out: Outcome) -> None:
     if out.status != 200:
         return
@@ -1744,6 +1773,7 @@ def main(argv=None) -> int:
     from bale_tools.devserver import GunicornServer, Server, build_app
     from bale_tools.emulators import AuthEmulator, FirestoreEmulator, GCSEmulator
     from fakes.oidc_issuer import Issuers
+    from fakes.sigstore_root import TestSigstore
     from fakes.upstream import Upstream
 
     logging.basicConfig(level=logging.ERROR)  # the server logs every 4xx otherwise
@@ -1766,6 +1796,7 @@ def main(argv=None) -> int:
         servers.append(issuer_server)
         upstream = Upstream().start()
         servers.append(upstream)
+        sigstore = TestSigstore()
         os.environ.update(
             {
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
@@ -1781,6 +1812,8 @@ def main(argv=None) -> int:
                 # The refresh server: the scheduler's account, a small export on loopback.
                 "BALE_ADVISORIES_INVOKER": SCHEDULER,
                 "BALE_ADVISORIES_URL": f"{export.url}/all.zip",
+                # Attestations are verified against a throwaway Sigstore root.
+                "BALE_SIGSTORE_TRUSTED_ROOT": sigstore.write_trusted_root(logs / "trusted_root.json"),
             }
         )
         settings_mod.get_settings.cache_clear()
@@ -1813,6 +1846,7 @@ def main(argv=None) -> int:
         ctx = prepare(stores, holder["issuers"], upstream=upstream, settings=settings)
         ctx.sessions["admin"] = sign_in(server.url, auth.host, "alice@example.com")
         ctx.sessions["outsider"] = sign_in(server.url, auth.host, "olga@example.com")
+        seed_provenance(server.url, stores, holder["issuers"], sigstore)
         indices = [int(x) for x in args.only.split(",")] if args.only else None
         print(
             f"fuzzing {server.url} ({args.server}) with seed {args.seed}: {len(indices) if indices else args.requests} requests, "
