@@ -141,7 +141,13 @@ def test_check_counts_the_teams_own_advisories_of_that_index(bale, widgets, tena
     # Another index of the team does not have it.
     tenancy.create_index("acme", "staging")
     assert bale("advisories", "check", "acme", "staging", "-r", str(reqs)).exit_code == 0
+    # Through a view the pin may come from any source: main's own advisory counts there.
+    assert bale("create-view", "acme", "safe", "--source", "staging", "--source", "main").exit_code == 0
+    r = bale("advisories", "check", "acme", "safe", "-r", str(reqs))
+    assert r.exit_code == 1 and "ACME-2026-1" in r.stdout, r.output
+    assert "(checked against acme/safe, a view of staging, main)" in r.stdout
     assert bale("advisory", "withdraw", "acme", "main", "widgets", "ACME-2026-1").exit_code == 0
+    assert bale("advisories", "check", "acme", "safe", "-r", str(reqs)).exit_code == 0
     assert bale("advisories", "check", "acme", "main", "-r", str(reqs)).exit_code == 0
 
 

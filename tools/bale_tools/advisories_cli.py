@@ -186,8 +186,13 @@ def check_advisories(a: Admin, team, index_name, req_file) -> None:
     from pathlib import Path
 
     from bale.advisories.private import PrivateAdvisories
+    from bale.views.service import view_of
 
-    a.tenancy.require_index(team, index_name)
+    index_doc = a.tenancy.require_index(team, index_name)
+    view = view_of(team, index_doc)
+    # Through a view, a pin may come from any of its sources: the team's own advisories of
+    # each count (the view itself holds none).
+    indexes = list(view.sources) if view else [index_name]
     pins, loose = _pins(Path(req_file))
     if loose:
         click.echo(f"not pinned, so not checked: {', '.join(loose)}", err=True)
@@ -197,7 +202,7 @@ def check_advisories(a: Admin, team, index_name, req_file) -> None:
             "pin with `uv pip compile`, or give a pylock.toml.",
             status=400,
         )
-    found = PrivateAdvisories(a.stores).check(team, index_name, pins)
+    found = PrivateAdvisories(a.stores).check(team, indexes, pins)
     for f in found:
         adv = f.advisory
         score = f"{adv['score']:.1f}" if adv.get("score") is not None else "-"
@@ -208,7 +213,7 @@ def check_advisories(a: Admin, team, index_name, req_file) -> None:
         f"{len(found)} {'advisory' if len(found) == 1 else 'advisories'} in "
         + (f"{len({(f.project, f.version) for f in found})} of " if found else "")
         + f"{_plural(len(pins), 'pinned release')} "
-        f"(checked against {team}/{index_name})"
+        f"(checked against {team}/{index_name}" + (f", a view of {', '.join(indexes)})" if view else ")")
     )
     if found:
         click.get_current_context().exit(1)

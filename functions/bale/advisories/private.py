@@ -350,14 +350,15 @@ class PrivateAdvisories:
             out += [Listed(index, snap.id, e, True) for e in doc.get("withdrawn") or ()]
         return out
 
-    def check(self, team: str, index: str, pins: Iterable[tuple[str, str]]) -> list[Finding]:
-        """The advisories, public and the team's own in ``index``, affecting each pinned
-        ``(project, version)``: one batched read."""
+    def check(self, team: str, indexes: Sequence[str], pins: Iterable[tuple[str, str]]) -> list[Finding]:
+        """The advisories, public and the team's own in any of ``indexes`` (an index, or a
+        view's sources), affecting each pinned ``(project, version)``: one batched read."""
         pins = [(canonicalize_name(p), v) for p, v in pins]
-        facts = read(self.stores, team, [index], (p for p, _ in pins))
-        return [
-            Finding(project, version, adv)
-            for project, version in pins
-            for adv in facts.of(project, index)
-            if stored_affects(adv, version)
-        ]
+        facts = read(self.stores, team, indexes, (p for p, _ in pins))
+        found = []
+        for project, version in pins:
+            advisories = [*facts.public_of(project)]
+            for index in indexes:
+                advisories += facts.private_of(project, index)
+            found += [Finding(project, version, adv) for adv in advisories if stored_affects(adv, version)]
+        return found
