@@ -170,7 +170,7 @@ def test_fields_used_are_reported() -> None:
         ("'x'", 1, "the literal 'x' alone is not a condition"),
         ("package.name == == 'x'", 17, "is not a valid expression"),
         ("package.name == f'{1}'", 17, "an f-string is not allowed"),
-        ("package.name in (x for x in 'ab')", 17, "GeneratorExp is not allowed"),
+        ("package.name in (x for x in 'ab')", 17, "a comprehension is not allowed"),
         ("package.name in ('a', release.version)", 23, "not a literal"),
     ],
 )
@@ -181,6 +181,29 @@ def test_refusals_name_the_column_and_what_is_allowed(expr: str, column: int, wo
     assert caught.value.column == column
     assert words in caught.value.message
     assert caught.value.message.startswith(f"filter, column {column}: ")
+
+
+@pytest.mark.parametrize(
+    ("expr", "words"),
+    [
+        ('package.name in {"a"}', "a set (use a tuple or a list)"),
+        ('package.name in {"a": 1}', "a dict"),
+        ('package.name in [x for x in "a"]', "a comprehension"),
+        ('package.name in (*"ab",)', "unpacking (*)"),
+        ("release.age_days > ~1", "an operator before a value"),
+        ("release.age_days > -(-1)", "an operator before a value"),
+        ('package.name in ("a", ("b",))', "a nested tuple"),
+        ("await x", "'await x' is not allowed"),
+        ("(yield)", "'(yield)' is not allowed"),
+    ],
+)
+def test_refusals_use_words_not_python_class_names(expr: str, words: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        compile_filter(expr)
+    message = exc.value.message
+    assert words in message
+    for name in ("Set", "Dict", "ListComp", "Starred", "UnaryOp", "Tuple", "Await", "Yield"):
+        assert f"{name} is" not in message, message
 
 
 def test_size_limits() -> None:

@@ -412,7 +412,9 @@ class _Compiler:
 
 
 def _describe(node: ast.AST) -> str:
-    return {
+    # In the filter's own words, never Python's class names ("Set", "UnaryOp"), which the
+    # person writing a filter need not know.
+    words = {
         "Call": "a function call",
         "Subscript": "indexing",
         "BinOp": "arithmetic",
@@ -421,7 +423,24 @@ def _describe(node: ast.AST) -> str:
         "Attribute": "this attribute",
         "JoinedStr": "an f-string",
         "NamedExpr": "an assignment",
-    }.get(type(node).__name__, type(node).__name__)
+        "Set": "a set (use a tuple or a list)",
+        "Dict": "a dict",
+        "ListComp": "a comprehension",
+        "SetComp": "a comprehension",
+        "DictComp": "a comprehension",
+        "GeneratorExp": "a comprehension",
+        "Starred": "unpacking (*)",
+        "UnaryOp": "an operator before a value (only a minus before a number is allowed)",
+        "Tuple": "a nested tuple",
+        "List": "a nested list",
+    }.get(type(node).__name__)
+    if words:
+        return words
+    try:
+        text = ast.unparse(node)
+    except Exception:
+        text = ""
+    return f"{text[:40]!r}" if text else "this syntax"
 
 
 def _value(name: str, subject: Subject, now: dt.datetime, memo: dict[str, Any]) -> Any:
