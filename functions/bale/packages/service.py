@@ -209,16 +209,18 @@ class Packages:
         unreferenced blob, which is never served (downloads go through the
         record), never a record without its blob.
 
-        One transaction that reads two small documents, the file's (is the name taken?) and
-        the project's status (PEP 792: archived and quarantined projects take no uploads),
-        and then writes: the file document is created, the page entry is added to its chunk
-        with an array-union transform and the project's serial is incremented server-side.
-        Reading the status here, not only in :meth:`precheck`, is what makes the rule hold:
-        an upload that passed the precheck before ``bale admin project status`` ran either
-        commits before the status does, or reads the new status and is refused. It reads
-        the status document (``paths.project_status``), which uploads never write, and not
-        the project document, which every upload writes: uploads of different files to one
-        project take no lock on what the others write, so they do not contend.
+        One transaction that reads one small document, the project's status (PEP 792:
+        archived and quarantined projects take no uploads), and then writes: the file
+        document is created, the page entry is added to its chunk with an array-union
+        transform and the project's serial is incremented server-side. Reading the status
+        here, not only in :meth:`precheck`, is what makes the rule hold: an upload that
+        passed the precheck before ``bale admin project status`` ran either commits before
+        the status does, or reads the new status and is refused. It reads the status
+        document (``paths.project_status``), which uploads never write, and nothing that
+        uploads write: uploads to one project, even of one filename, never invalidate each
+        other's reads, so they do not abort and retry. Which of two racing uploads of one
+        filename wins is decided by the file document's create, as outside a transaction:
+        the loser's commit fails with AlreadyExists and is answered from the winner's record.
 
         ``new_project`` (the project had no document when the upload looked) also adds the
         project to the index's catalog, in the same commit: the first commit of a project
@@ -235,6 +237,7 @@ class Packages:
         Raises BadRequest when the filename is taken by other content, or when the project's
         status takes no uploads.
         """
+        from google.api_core import exceptions
         from google.cloud import firestore
 
         project = rec.project
@@ -245,13 +248,10 @@ class Packages:
 
         @firestore.transactional
         def txn(tx: Transaction) -> str:
-            snaps = {snap.reference.path: snap for snap in tx.get_all([f_ref, s_ref])}
-            s_snap = snaps[s_ref.path]
-            if check_status and s_snap.exists:
-                project_status.refuse_upload(project, s_snap.to_dict())
-            f_snap = snaps[f_ref.path]
-            if f_snap.exists:
-                return self.already_there(f_snap.to_dict() or {}, rec)
+            if check_status:
+                s_snap = s_ref.get(transaction=tx)
+                if s_snap.exists:
+                    project_status.refuse_upload(project, s_snap.to_dict())
             tx.create(f_ref, dataclasses.asdict(rec))
             if provenance is not None:
                 tx.create(
@@ -300,7 +300,10 @@ class Packages:
                 )
             return CommitResult.CREATED
 
-        result: str = _transact(txn, self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        try:
+            result: str = _transact(txn, self.db.transaction(max_attempts=MAX_TXN_ATTEMPTS))
+        except exceptions.AlreadyExists:
+            return self.already_there(f_ref.get().to_dict() or {}, rec)
         return result
 
     def precheck(self, team: str, index: str, rec: FileRecord) -> tuple[str | None, bool]:
