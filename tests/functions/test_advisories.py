@@ -36,16 +36,34 @@ def test_load_keeps_a_summary_per_project_and_refuses_bad_records_one_by_one(bal
     (src / "npm-only.json").write_text(
         json.dumps({"id": "GHSA-xxxx", "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"}}]})
     )
+    (src / "slashed.json").write_text(
+        json.dumps(
+            {
+                "id": "X-1",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "a/b/c"}, "versions": ["1"]}],
+            }
+        )
+    )
     r = bale("advisories", "load", str(src))
     assert r.exit_code == 1
-    assert r.stdout == "Loaded 4 advisories for 2 projects; refused 2\n"
+    assert r.stdout == "Loaded 4 advisories for 2 projects; refused 3\n"
     assert "refused broken.yaml: unreadable" in r.stderr
     assert "refused npm-only.json: no PyPI package among the affected" in r.stderr
+    assert "refused slashed.json: 'a/b/c' is not a PyPI project name" in r.stderr
+    assert not stores.db.document("advisories/a/b/c").get().exists
 
     doc = stores.db.document("advisories/urllib3").get().to_dict()
     assert [a["id"] for a in doc["advisories"]] == ["PYSEC-2023-192", "PYSEC-2023-212"]
     assert doc["max_score"] == 8.1
     assert stores.db.document("advisories/jinja2").get().to_dict()["max_score"] is None
+
+
+def test_load_from_a_url_that_does_not_answer_says_so(bale):
+    r = bale("advisories", "load", "http://127.0.0.1:9/all.zip")
+    assert (
+        r.exit_code == 1
+        and r.stderr == "error: Could not download http://127.0.0.1:9/all.zip: ConnectionError.\n"
+    )
 
 
 def test_check_exits_1_for_pinned_releases_with_advisories(bale, tmp_path):

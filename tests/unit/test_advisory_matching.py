@@ -88,6 +88,10 @@ def test_last_affected_and_explicit_versions():
             lambda r: r.update(severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:Q"}]),
             "invalid CVSS_V3 vector",
         ),
+        # Names become document ids: one PyPI could not have is refused, not written.
+        (lambda r: r["affected"][0]["package"].update(name="../x"), "'../x' is not a PyPI project name"),
+        (lambda r: r["affected"][0]["package"].update(name="a/b/c"), "'a/b/c' is not a PyPI project name"),
+        (lambda r: r["affected"][0]["package"].update(name=""), "'' is not a PyPI project name"),
     ],
 )
 def test_malformed_records_say_why(change, why):

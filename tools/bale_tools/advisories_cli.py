@@ -31,12 +31,15 @@ def load_advisories(a: Admin, source) -> None:
             import requests
 
             path = Path(tmp) / (source.rstrip("/").rsplit("/", 1)[-1] or "advisories")
-            with requests.get(source, stream=True, timeout=60) as resp:
-                if resp.status_code != 200:
-                    raise BaleError(f"{source} answered {resp.status_code}.", status=400)
-                with path.open("wb") as out:
-                    for chunk in resp.iter_content(1 << 16):
-                        out.write(chunk)
+            try:
+                with requests.get(source, stream=True, timeout=60) as resp:
+                    if resp.status_code != 200:
+                        raise BaleError(f"{source} answered {resp.status_code}.", status=400)
+                    with path.open("wb") as out:
+                        for chunk in resp.iter_content(1 << 16):
+                            out.write(chunk)
+            except requests.RequestException as exc:
+                raise BaleError(f"Could not download {source}: {type(exc).__name__}.", status=502) from None
         else:
             path = Path(source)
             if not path.exists():

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from bale.errors import BadRequest
+from bale.names import validate_project
 
 #: The largest record read (OSV's largest PyPI records are tens of kB): a bigger member of a zip is
 #: refused without being inflated, so a crafted export cannot exhaust memory.
@@ -204,7 +206,13 @@ def parse(record: Any) -> Advisory:
         versions = a.get("versions") or []
         if not isinstance(versions, list):
             raise Malformed("versions is not a list")
-        entry = affected.setdefault(canonicalize_name(pkg["name"]), Affected([], []))
+        # The name becomes a document id (advisories/{project}): one PyPI could not have, such
+        # as "../x" or "a/b/c", would fail the whole load or land in another collection.
+        try:
+            name = validate_project(pkg["name"])
+        except BadRequest:
+            raise Malformed(f"{pkg['name'][:100]!r} is not a PyPI project name") from None
+        entry = affected.setdefault(name, Affected([], []))
         entry.ranges.extend(_ranges(a.get("ranges")))
         entry.versions.extend(str(v) for v in versions)
     if not affected:
