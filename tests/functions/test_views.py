@@ -57,9 +57,12 @@ def test_create_show_update_delete_a_view_audited(bale, tenancy, staging):
     r = bale("update-view", "acme", "dev", "--no-filter")
     assert r.exit_code == 0 and "filter: (none" in r.stdout
     r = bale("list-views", "acme")
-    assert r.stdout.split() == ["dev", "main"]
+    assert r.stdout.splitlines()[0].split() == ["VIEW", "SOURCES", "(IN", "ORDER)", "FILTER"]
+    assert r.stdout.splitlines()[1].split() == ["dev", "main", "-"]
     r = bale("delete-view", "acme", "dev")
     assert r.exit_code == 0 and "Deleted view acme/dev" in r.stdout
+    r = bale("list-views", "acme")
+    assert r.exit_code == 0 and r.stdout.startswith("No views in acme: bale admin view create acme VIEW")
     assert bale("show-view", "acme", "dev").exit_code == 1
     actions = [e["action"] for e in tenancy.audit_log("acme")]
     assert actions[:4] == ["delete-view", "update-view", "update-view", "create-view"]

@@ -58,8 +58,13 @@ def show_view(a, team, view_name) -> None:
 @click.pass_obj
 def list_views(a, team) -> None:
     """List a team's views."""
-    for v in _views(a).list(team):
-        click.echo(f"{v.name:24}  {', '.join(v.sources):40}  {v.filter or ''}")
+    views = _views(a).list(team)
+    if not views:
+        click.echo(f"No views in {team}: bale admin view create {team} VIEW --source INDEX [--filter EXPR]")
+        return
+    click.echo(f"{'VIEW':24}  {'SOURCES (IN ORDER)':40}  FILTER")
+    for v in views:
+        click.echo(f"{v.name:24}  {', '.join(v.sources):40}  {v.filter or '-'}".rstrip())
 
 
 @view.command("update")
