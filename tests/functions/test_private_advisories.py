@@ -55,14 +55,14 @@ def test_add_list_withdraw_and_the_audit_log(bale, widgets, tenancy):
     assert r.stdout == "Added ACME-2026-1 to acme/main: affects <1.4.2, score 9.8\n"
     r = bale("add-advisory", "acme", "main", "widgets", "--id", "ACME-2026-2", "--version", "1.4.2",
              "--version", "1.4.1", "--summary", "Leaks the session cookie")  # fmt: skip
-    assert r.exit_code == 0 and "affects ==1.4.2,==1.4.1, score -" in r.stdout, r.output
+    assert r.exit_code == 0 and "affects ==1.4.2|==1.4.1, score -" in r.stdout, r.output
 
     r = bale("advisory", "list", "acme", "main")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["ID", "PROJECT", "AFFECTS", "SCORE", "STATE", "SUMMARY"]
     assert lines[1].split()[:5] == ["ACME-2026-1", "widgets", "<1.4.2", "9.8", "active"]
-    assert lines[2].split()[:3] == ["ACME-2026-2", "widgets", "==1.4.2,==1.4.1"]
+    assert lines[2].split()[:3] == ["ACME-2026-2", "widgets", "==1.4.2|==1.4.1"]
 
     r = bale("advisory", "withdraw", "acme", "main", "widgets", "acme-2026-1")
     assert r.exit_code == 0 and r.stdout.startswith("Withdrew ACME-2026-1"), r.output

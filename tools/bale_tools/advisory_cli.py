@@ -15,7 +15,9 @@ def _private(a: Admin):
 
 
 def _affects(entry: dict) -> str:
-    return ",".join(
+    # "|" (or), not PEP 440's comma (and): a release is affected when the specifier set or any
+    # listed version says so, and "==1.4.2,==1.4.1" reads as a set no release satisfies.
+    return "|".join(
         x for x in (entry.get("specifier"), *(f"=={v}" for v in entry.get("versions") or ())) if x
     )
 
