@@ -122,7 +122,9 @@ def test_refused_where_there_is_nothing_to_advise(bale, widgets):
     r = bale(
         "advisory", "add", "acme", "safe", "widgets", "--id", "A-1", "--affected", "<2", "--summary", "s"
     )
-    assert r.exit_code == 1 and "acme/safe is a view; add the advisory to the index" in r.stderr
+    assert r.exit_code == 1 and "acme/safe is a view; a team's advisories belong to the index" in r.stderr
+    r = bale("advisory", "list", "acme", "safe")
+    assert r.exit_code == 1 and "belong to the index that holds the project (main)" in r.stderr
     r = bale("advisory", "withdraw", "acme", "main", "widgets", "A-1")
     assert r.exit_code == 1 and r.stderr == "error: No advisory 'A-1' for widgets in acme/main.\n"
 

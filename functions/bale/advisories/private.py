@@ -216,7 +216,8 @@ class PrivateAdvisories:
         if isinstance(doc.get("view"), dict):
             sources = ", ".join(doc["view"].get("sources") or ())
             raise BadRequest(
-                f"{team}/{index} is a view; add the advisory to the index that holds the project ({sources})."
+                f"{team}/{index} is a view; a team's advisories belong to the index that holds the "
+                f"project ({sources})."
             )
         return doc
 
