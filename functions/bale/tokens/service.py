@@ -329,7 +329,12 @@ class Tokens:
                 raise BadRequest(f"{owner} is not a member of {team}; a person's token is for a member.")
         if check_index:
             for t, i in {(g["team"], g["index"]) for g in grants} if grants else {(team, index)}:
-                Tenancy(self.stores).require_index(t, i)
+                doc = Tenancy(self.stores).require_index(t, i)
+                if permission != Permission.READ and isinstance(doc.get("view"), dict):
+                    raise BadRequest(
+                        f"{t}/{i} is a view, read-only: a token for it can only read "
+                        f"(--permission read); to {permission.value}, scope one to a source index."
+                    )
         norm = sorted({validate_project(p) for p in projects}) if projects else None
         is_person = bool(owner) or (kind == TokenKind.API and "@" in (created_by or ""))
         token_id = (PERSON_ID if is_person else TEAM_ID) + secrets.token_hex(8)[1:]
