@@ -56,6 +56,8 @@ def test_create_show_update_delete_a_view_audited(bale, tenancy, staging):
     assert r.exit_code == 0 and "wins): main\n" in r.stdout and "release.age_days >= 7" in r.stdout
     r = bale("update-view", "acme", "dev", "--no-filter")
     assert r.exit_code == 0 and "filter: (none" in r.stdout
+    r = bale("update-view", "acme", "dev")  # nothing to change: refused, and nothing audited
+    assert r.exit_code == 2 and "Nothing to change" in r.stderr
     r = bale("list-views", "acme")
     assert r.stdout.splitlines()[0].split() == ["VIEW", "SOURCES", "(IN", "ORDER)", "FILTER"]
     assert r.stdout.splitlines()[1].split() == ["dev", "main", "-"]

@@ -80,6 +80,10 @@ def update_view(a, team, view_name, sources, filter_text, no_filter) -> None:
     """Change a view's sources or filter."""
     if no_filter and filter_text is not None:
         raise click.UsageError("Give --filter or --no-filter, not both.")
+    if not sources and filter_text is None and not no_filter:
+        raise click.UsageError(
+            "Nothing to change: give --source INDEX (repeatable), --filter EXPR or --no-filter."
+        )
     _echo(
         _views(a).update(
             team, view_name, list(sources) or None, filter_text, clear_filter=no_filter, actor=ACTOR
