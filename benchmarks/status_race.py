@@ -107,6 +107,7 @@ def main(argv=None) -> int:
             return 1
         totals: collections.Counter[int] = collections.Counter()
         problems: list[str] = []
+        failed: list[str] = []  # status changes that did not go through
         for rnd in range(1, args.rounds + 1):
             stop = threading.Event()
             flips = [0]
@@ -115,7 +116,10 @@ def main(argv=None) -> int:
                 while not stop.is_set():
                     archived = flips[0] % 2 == 0
                     state, reason = ("archived", "race") if archived else ("active", None)
-                    packages.set_status("acme", "main", PROJECT, state, reason, actor="race")
+                    try:
+                        packages.set_status("acme", "main", PROJECT, state, reason, actor="race")
+                    except Exception as exc:  # the admin's change refused: a problem too
+                        failed.append(f"set_status({state}) failed: {type(exc).__name__}: {exc}")
                     flips[0] += 1
                     time.sleep(args.pause)
 
@@ -167,6 +171,7 @@ def main(argv=None) -> int:
                 f"refusals: {dict(why)}",
                 flush=True,
             )
+        problems += failed
         leaks = fuzz.audit(stores)
         leak_count = sum(len(v) for v in leaks.values())
         print(f"total: {dict(sorted(totals.items()))}; problems: {len(problems)}; leaks: {leak_count}")
