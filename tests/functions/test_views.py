@@ -73,7 +73,9 @@ def test_create_show_update_delete_a_view_audited(bale, tenancy, staging):
 def test_deleting_a_view_revokes_what_was_scoped_to_it(bale, stores, tenancy, staging):
     """A grant names the view by name: after a delete, an index or view taking the name must
     not open to the old view's tokens or accessors."""
+    from bale.publishing.publishers import Publishers
     from bale.publishing.readers import Readers
+    from bale.store import paths
     from bale.tokens.service import Tokens
 
     assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
@@ -81,6 +83,18 @@ def test_deleting_a_view_revokes_what_was_scoped_to_it(bale, stores, tenancy, st
     assert bale("create-token", "acme", "--index", "main", "--permission", "read").exit_code == 0
     only_view = Readers(stores).add("acme", "github", repository="acme/*", indexes=["dev"])
     both = Readers(stores).add("acme", "github", repository="acme/app", indexes=["dev", "staging"])
+    # A trusted publisher on a view, as could be added before views refused them.
+    stores.db.collection(paths.publishers()).document("0123456789abcdef").set(
+        {
+            "team": "acme",
+            "index": "dev",
+            "provider": "github",
+            "repository": "acme/app",
+            "workflow": "publish.yml",
+            "projects": ["app"],
+            "lookup": "x",
+        }
+    )
 
     r = bale("delete-view", "acme", "dev")
     assert r.exit_code == 0, r.stderr
@@ -89,8 +103,15 @@ def test_deleting_a_view_revokes_what_was_scoped_to_it(bale, stores, tenancy, st
     assert sorted(live.values()) == ["main"]
     readers = {x.id: x.indexes for x in Readers(stores).list("acme")}
     assert readers == {both.id: ["staging"]} and only_view.id not in readers
-    actions = [e["action"] for e in tenancy.audit_log("acme")][:4]
-    assert sorted(actions) == ["delete-view", "remove-reader", "revoke-token", "update-reader"]
+    assert Publishers(stores).list("acme") == []
+    actions = [e["action"] for e in tenancy.audit_log("acme")][:5]
+    assert sorted(actions) == [
+        "delete-view",
+        "remove-publisher",
+        "remove-reader",
+        "revoke-token",
+        "update-reader",
+    ]
 
     # The name taken again: nothing from before reaches it.
     tenancy.create_index("acme", "dev")

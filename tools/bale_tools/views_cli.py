@@ -98,10 +98,16 @@ def update_view(a, team, view_name, sources, filter_text, no_filter) -> None:
 def delete_view(a, team, view_name) -> None:
     """Delete a view (its sources and their files stay as they are). Tokens scoped to it are
     revoked, and Trusted Access accessors stop reading it."""
+    from bale.publishing.publishers import Publishers
     from bale.publishing.readers import Readers
 
     v = _views(a).delete(team, view_name, actor=ACTOR)
     readers = Readers(a.stores).drop_index(v.team, v.name, actor=ACTOR)
+    # None can be added to a view now; one from before would publish to a later index of the name.
+    publishers = Publishers(a.stores)
+    for pub in publishers.list(v.team, v.name):
+        publishers.remove(v.team, pub.id, actor=ACTOR)
+        click.echo(f"  removed trusted publisher {pub.id} ({pub.label})")
     click.echo(f"Deleted view {v.team}/{v.name}")
     for r in readers:
         click.echo(f"  trusted accessor {r.id} now reads: {r.scope or '(nothing: removed)'}")
