@@ -206,6 +206,19 @@ def test_refusals_use_words_not_python_class_names(expr: str, words: str) -> Non
         assert f"{name} is" not in message, message
 
 
+@pytest.mark.parametrize("expr", ["release.ａｇｅ_days >= 7", "ｒelease.age_days >= 7"])
+def test_field_names_are_ascii_as_written(expr: str) -> None:
+    with pytest.raises(BadRequest, match="is not a field name as written; use ASCII letters"):
+        compile_filter(expr)
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    with pytest.raises(BadRequest) as exc:
+        compile_filter('package.name == "é" or release.agedays > 1')
+    assert exc.value.message.startswith("filter, column 24: unknown field release.agedays")
+    assert compile_filter('package.name == "é"').source == 'package.name == "é"'
+
+
 def test_size_limits() -> None:
     with pytest.raises(FilterError, match="at most 2000 are allowed"):
         compile_filter("package.name == '" + "x" * MAX_LENGTH + "'")

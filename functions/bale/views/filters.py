@@ -245,7 +245,13 @@ class _Compiler:
         self.leaves: list[tuple[str, Node]] = []
 
     def refuse(self, node: ast.AST, message: str) -> FilterError:
-        return FilterError(message, getattr(node, "col_offset", -1) + 1)
+        offset = getattr(node, "col_offset", -1)
+        if offset < 0:
+            return FilterError(message, 0)
+        # ast counts UTF-8 bytes: after "é" or "ü" the column a person counts is smaller.
+        lines = self.source.splitlines() or [""]
+        line = lines[min(getattr(node, "lineno", 1), len(lines)) - 1]
+        return FilterError(message, len(line.encode()[:offset].decode(errors="ignore")) + 1)
 
     def expr(self, node: ast.expr, depth: int) -> Node:
         if depth > MAX_DEPTH:
@@ -312,6 +318,11 @@ class _Compiler:
         return None
 
     def field_name(self, node: ast.expr) -> str:
+        written = ast.get_source_segment(self.source, node) or ""
+        if not written.isascii():
+            # Python folds "ｒelease" (NFKC) into release: the filter would run on a field
+            # other than the one its text shows.
+            raise self.refuse(node, f"{written[:40]!r} is not a field name as written; use ASCII letters")
         if isinstance(node, ast.Name):
             return node.id
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
