@@ -219,6 +219,12 @@ def test_columns_count_characters_not_bytes() -> None:
     assert compile_filter('package.name == "é"').source == 'package.name == "é"'
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_out_of_range_in_utc_is_refused(when: str) -> None:
+    with pytest.raises(BadRequest, match="is out of range in UTC"):
+        compile_filter(f'release.upload_time <= "{when}"')
+
+
 def test_size_limits() -> None:
     with pytest.raises(FilterError, match="at most 2000 are allowed"):
         compile_filter("package.name == '" + "x" * MAX_LENGTH + "'")

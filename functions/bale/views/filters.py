@@ -419,7 +419,10 @@ class _Compiler:
             raise self.refuse(
                 node, f'{text[:40]!r} is not an ISO 8601 date or time, e.g. {name} <= "2025-01-01"'
             ) from None
-        return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+        try:
+            return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+        except OverflowError:  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+            raise self.refuse(node, f"{text[:40]!r} is out of range in UTC (years 1 to 9999)") from None
 
 
 def _describe(node: ast.AST) -> str:
