@@ -54,3 +54,12 @@ def test_a_specifier_matches_as_pep_440_says() -> None:
         "1.26.17",
         "2.0.6",
     ]
+
+
+def test_an_overlong_vector_is_refused_without_echoing_it() -> None:
+    vector = "CVSS:3.1/" + "AV:N/" * 3000
+    with pytest.raises(BadRequest) as exc:
+        check_severity(vector)
+    assert exc.value.message == "--severity is 15009 characters long; a CVSS vector has at most 200."
+    full = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:A/CR:H/IR:H/AR:H/MAV:N/MAC:L/MAT:N/MPR:N/MUI:N/MVC:H/MVI:H/MVA:H/MSC:H/MSI:S/MSA:S/S:P/AU:Y/R:U/V:C/RE:H/U:Red"
+    assert len(full) <= 200 and check_severity(full) is not None

@@ -88,6 +88,8 @@ def check_severity(vector: str | None) -> float | None:
     if vector is None:
         return None
     vector = vector.strip()
+    if len(vector) > 200:  # the longest CVSS 4.0 vector, every metric set, is about 170
+        raise BadRequest(f"--severity is {len(vector)} characters long; a CVSS vector has at most 200.")
     kind = next((k for prefix, k in _VECTOR_KINDS.items() if vector.startswith(prefix)), None)
     if kind is None:
         raise BadRequest(
