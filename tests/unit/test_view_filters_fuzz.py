@@ -23,6 +23,7 @@ SUBJECTS = [
 LITERALS: list[object] = [
     "2025-01-01",
     "2025-01-01T12:00:00+02:00",
+    "0001-01-01T00:30:00+01:00",
     "1.0",
     "2",
     "demo",
@@ -148,7 +149,14 @@ TYPED = {
     "name": ["demo", "Other_Pkg", "setuptools"],
     "filename": ["demo-1.0.tar.gz", "none-any", ".whl"],
     "version": ["1.0", "2", "2.0rc1", "1!0", "0.0.post1"],
-    "time": ["2025-01-01", "2024-06-30T10:00:00", "2025-01-01T00:00:00+05:00"],
+    # The last two leave years 1-9999 once moved to UTC (an OverflowError once escaped).
+    "time": [
+        "2025-01-01",
+        "2024-06-30T10:00:00",
+        "2025-01-01T00:00:00+05:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+    ],
     "days": [0, 7, 30.5, -1, 365],
     "score": [0, 7, 9.8, 4.5],
     "ids": ["PYSEC-2023-192", "GHSA-v845-jxx5-vc9f"],
