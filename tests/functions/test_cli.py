@@ -73,7 +73,10 @@ def test_flat_and_noun_forms_are_the_same_command(bale):
     assert r.exit_code == 1 and r.stderr == "error: Team 'acme' already exists.\n"
     assert bale("index", "create", "acme", "staging").stdout == "Created index acme/staging\n"
     r = bale("create-index", "acme", "staging")
-    assert r.exit_code == 1 and "Index acme/staging already exists." in r.stderr
+    assert (
+        r.exit_code == 1
+        and "acme/staging already exists (an index or a view); choose another name." in r.stderr
+    )
 
 
 def test_a_refused_command_says_why_on_stderr_and_exits_1(bale):

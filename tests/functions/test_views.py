@@ -145,7 +145,7 @@ def test_one_namespace_for_indexes_and_views(bale, tenancy, staging):
     assert r.exit_code == 1 and "already exists (an index or a view)" in r.stderr
     assert bale("create-view", "acme", "dev", "--source", "main").exit_code == 0
     r = bale("create-index", "acme", "dev")
-    assert r.exit_code == 1 and "already exists" in r.stderr
+    assert r.exit_code == 1 and "acme/dev already exists (an index or a view)" in r.stderr
     r = bale("create-view", "acme", "dev2", "--source", "dev")
     assert r.exit_code == 1 and "acme/dev is a view; a view's sources are indexes" in r.stderr
     r = bale("show-view", "acme", "main")

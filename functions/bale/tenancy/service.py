@@ -163,7 +163,9 @@ class Tenancy:
         try:
             self.index_ref(team, index).create(self._new_index(index, now()))
         except exceptions.AlreadyExists:
-            raise Conflict(f"Index {team}/{index} already exists.") from None
+            raise Conflict(
+                f"{team}/{index} already exists (an index or a view); choose another name."
+            ) from None
         self.audit(team, actor, "create-index", index)
 
     def index_exists(self, team: str, index: str) -> bool:
