@@ -20,11 +20,9 @@ import json
 import multiprocessing as mp
 import os
 import resource
-import socket
 import struct
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -118,49 +116,6 @@ def _redirect_to(where: str):
     return behave
 
 
-def _trickle_body(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\nPK")
-    while not stop.wait(0.5):
-        conn.sendall(b"\0")
-
-
-def _trickle_headers(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    while not stop.wait(0.5):
-        conn.sendall(b"X")
-
-
-class Raw:
-    """Answers every connection with ``behave(conn, stop)`` on 127.0.0.1."""
-
-    def __init__(self, behave):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.behave = behave
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn):
-        with conn:
-            try:
-                conn.recv(65536)
-                self.behave(conn, self.stop)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
 def _run(url: str, timeout: int, out) -> None:
     from bale.advisories import refresh
     from bale.settings import Settings
@@ -211,6 +166,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from bale_tools.emulators import FirestoreEmulator
+    from fakes.osv_export import RawServer, trickle_body, trickle_headers
 
     fs = FirestoreEmulator(log_dir=Path(tempfile.mkdtemp(prefix="bale-hostile-logs-")))
     fs.start()
@@ -221,18 +177,18 @@ def main(argv=None) -> int:
         for name in args.cases or list(CASES):
             servers = []
             if name == "trickle-body":
-                servers.append(Raw(_trickle_body))
+                servers.append(RawServer(trickle_body(0.5, 10_000_000)))
             elif name == "trickle-headers":
-                servers.append(Raw(_trickle_headers))
+                servers.append(RawServer(trickle_headers(0.5)))
             elif name == "redirect":
-                elsewhere = Raw(_send_body(_zip([])))
+                elsewhere = RawServer(_send_body(_zip([])))
                 servers.append(elsewhere)
                 where = f"http://localhost:{elsewhere.port}/all.zip"
-                servers.append(Raw(_redirect_to(where)))
+                servers.append(RawServer(_redirect_to(where)))
             else:
                 body = CASES[name](args)
                 print(f"{name}: an export of {len(body):,} bytes", flush=True)
-                servers.append(Raw(_send_body(body)))
+                servers.append(RawServer(_send_body(body)))
             url = f"http://127.0.0.1:{servers[-1].port}/all.zip"
             out = ctx.Queue()
             child = ctx.Process(target=_run, args=(url, args.timeout, out))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import threading
 import zipfile
 from typing import Any
@@ -58,3 +59,57 @@ class Export:
             if self.etag:
                 resp.headers["ETag"] = self.etag
         return resp(environ, start_response)
+
+
+class RawServer:
+    """Answers every connection on 127.0.0.1 with ``behave(conn, stop)``: the broken servers
+    (trickling bytes, lying headers) that werkzeug cannot be made to be."""
+
+    def __init__(self, behave):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.behave = behave
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                self.behave(conn, self.stop)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def trickle_body(every: float, length: int):
+    """A 200 that promises ``length`` bytes of body and sends one every ``every`` seconds."""
+
+    def behave(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nPK" % length)
+        while not stop.wait(every):
+            conn.sendall(b"\0")
+
+    return behave
+
+
+def trickle_headers(every: float):
+    """A status line, then a header that never ends, a byte every ``every`` seconds."""
+
+    def behave(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(every):
+            conn.sendall(b"X")
+
+    return behave

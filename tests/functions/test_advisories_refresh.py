@@ -15,7 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from fakes.osv_export import PATH, Export, zip_of
+from fakes.osv_export import PATH, Export, RawServer, trickle_body, trickle_headers, zip_of
 
 ROOT = Path(__file__).parents[2]
 ASSETS = ROOT / "tests" / "assets" / "advisories"
@@ -343,61 +343,15 @@ def test_a_record_nested_deeper_than_the_stack_is_refused_and_the_rest_load(refr
     assert _ids(stores, "urllib3") == ["PYSEC-2023-192", "PYSEC-2023-212"]
 
 
-class _Raw:
-    """A server answering every connection with ``behaviour(sock)``: what werkzeug cannot send."""
-
-    def __init__(self, behaviour):
-        import socket
-        import threading
-
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.behaviour = behaviour
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        import threading
-
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn):
-        with conn:
-            try:
-                conn.recv(65536)
-                self.behaviour(conn, self.stop)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
-def _trickle_body(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nPK")
-    while not stop.wait(0.2):
-        conn.sendall(b"\0")
-
-
-def _trickle_headers(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    while not stop.wait(0.2):
-        conn.sendall(b"X")
-
-
-@pytest.mark.parametrize("behaviour", [_trickle_body, _trickle_headers], ids=["body", "headers"])
+@pytest.mark.parametrize(
+    "behaviour", [trickle_body(0.2, 1_000_000), trickle_headers(0.2)], ids=["body", "headers"]
+)
 def test_an_export_trickled_past_the_time_limit_fails_at_the_limit(refresh, stores, monkeypatch, behaviour):
     import time
 
     from bale import settings as settings_mod
 
-    server = _Raw(behaviour)
+    server = RawServer(behaviour)
     try:
         monkeypatch.setenv("BALE_ADVISORIES_URL", f"http://127.0.0.1:{server.port}/all.zip")
         monkeypatch.setenv("BALE_ADVISORIES_TIMEOUT", "2")
