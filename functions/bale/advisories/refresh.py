@@ -39,7 +39,8 @@ from urllib.parse import urljoin, urlsplit
 from packaging.utils import canonicalize_name
 
 from bale.advisories import osv
-from bale.advisories.osv import Advisory, Malformed, parse, records, zip_members
+from bale.advisories.osv import records, zip_members
+from bale.advisories.service import group, write_summaries
 from bale.clock import now
 from bale.settings import Settings
 from bale.store import paths
@@ -47,10 +48,6 @@ from bale.store.backends import Stores
 
 #: Firestore's batched writes take at most 500 operations.
 _BATCH = 400
-#: A summary's entries are kept under this (Firestore's limit is 1 MiB per document, counting
-#: field names and the document's own fields too), and a batched write under _BATCH_BYTES.
-_DOC_BYTES = 900_000
-_BATCH_BYTES = 4 * 1024 * 1024
 #: Refusals named in the log line and the refresh record (the count is always whole).
 REFUSED_SHOWN = 20
 #: Removing more than this share of the stored summaries in one run (and more than
@@ -298,22 +295,9 @@ def _names(doc: Any) -> _Refused:
 
 
 def _read(docs: Iterable[tuple[str, Any]], out: Outcome) -> tuple[dict[str, dict[str, Any]], list[_Refused]]:
-    """The per-project summaries of every usable record (compact: only the stored form of each
-    is kept, never the parsed documents), and what each refused record still names."""
-    by_project: dict[str, dict[str, Any]] = {}
+    """The per-project summaries of every usable record, and what each refused record still names."""
     refused: list[_Refused] = []
-    for where, doc in docs:
-        try:
-            if isinstance(doc, Exception):
-                raise doc
-            adv: Advisory = parse(doc)
-        except Malformed as exc:
-            out.refused.append((where, str(exc)))
-            refused.append(_names(doc))
-            continue
-        out.loaded += 1
-        for project in adv.affected:
-            by_project.setdefault(project, {})[adv.id] = adv.for_project(project)
+    by_project = group(docs, out, lambda doc: refused.append(_names(doc)))
     return by_project, refused
 
 
@@ -340,29 +324,7 @@ def _load(stores: Stores, path: Path) -> Outcome:
     collection = db.collection(paths.advisories())
     existing = {ref.id for ref in collection.list_documents(page_size=1000)}
     _keep_refused(stores, by_project, refused, existing, out)
-    when = now()
-    items = sorted(by_project.items())
-    batch, in_batch, batch_bytes = db.batch(), 0, 0
-    for project, advs in items:
-        entries, size = _fit(project, [advs[k] for k in sorted(advs)], out)
-        scores = [e["score"] for e in entries if e.get("score") is not None]
-        # Batches are bounded by count and by bytes: a commit request may be 10 MiB at most.
-        if in_batch and (in_batch >= _BATCH or batch_bytes + size > _BATCH_BYTES):
-            batch.commit()
-            batch, in_batch, batch_bytes = db.batch(), 0, 0
-        batch.set(
-            db.document(paths.advisory_summary(project)),
-            {
-                "project": project,
-                "advisories": entries,
-                "max_score": max(scores) if scores else None,
-                "loaded_at": when,
-            },
-        )
-        in_batch, batch_bytes = in_batch + 1, batch_bytes + size
-    if in_batch:
-        batch.commit()
-    out.projects = len(items)
+    write_summaries(db, by_project, out)
     stale = sorted(existing - by_project.keys())
     if any(r.id is None or not r.projects for r in refused):
         out.not_removed = "a refused record names no readable id or project"
@@ -376,42 +338,6 @@ def _load(stores: Stores, path: Path) -> Outcome:
             batch.commit()
         out.removed = len(stale)
     return out
-
-
-def _fit(project: str, entries: list[dict[str, Any]], out: Outcome) -> tuple[list[dict[str, Any]], int]:
-    """A project's entries, made to fit one Firestore document (1 MiB), and their size.
-
-    Records of a much-advised project (tensorflow has hundreds, each listing every affected
-    version) could overflow it, and one document too large would fail every daily run. First
-    the ``versions`` lists go from entries whose ranges already say the same (OSV enumerates
-    its ECOSYSTEM ranges into them); then, if still too large, the lowest-scored entries go,
-    and the run reports the project among its refusals."""
-    size = _size(entries)
-    if size <= _DOC_BYTES:
-        return entries, size
-    entries = [{**e, "versions": []} if e.get("ranges") else e for e in entries]
-    size = _size(entries)
-    if size <= _DOC_BYTES:
-        return entries, size
-    ranked = sorted(entries, key=lambda e: (e.get("score") is None, -(e.get("score") or 0), e["id"]))
-    kept: list[dict[str, Any]] = []
-    total = 0
-    for e in ranked:
-        n = _size([e])
-        if total + n > _DOC_BYTES:
-            break
-        kept.append(e)
-        total += n
-    out.refused.append(
-        (project, f"{len(entries) - len(kept)} of {len(entries)} advisories left out: over 1 MiB")
-    )
-    kept.sort(key=lambda e: e["id"])
-    return kept, total
-
-
-def _size(entries: list[dict[str, Any]]) -> int:
-    # The JSON text is a little longer than Firestore's own count of a document's size.
-    return len(json.dumps(entries, separators=(",", ":"), default=str))
 
 
 def _keep_refused(
